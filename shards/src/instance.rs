@@ -40,9 +40,14 @@ impl Instance {
         let lower = |s: &Option<String>| s.as_deref().unwrap_or("").to_lowercase();
         InstanceKey {
             region_id: lower(&self.region_id),
-            service_id: lower(&self.service_id),
+            service_id: self.service_key(),
             instance_id: lower(&self.instance_id),
         }
+    }
+
+    /// The lowercased service id the shard files the instance under; missing counts as empty.
+    pub fn service_key(&self) -> String {
+        self.service_id.as_deref().unwrap_or("").to_lowercase()
     }
 
     /// A metadata value, by exact key.
@@ -127,7 +132,7 @@ impl Instance {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Instance `I1` of the contract's test vectors (§13).

@@ -4,18 +4,39 @@
 //! on one shard, owned by one core. Everything here takes its inputs (requests, `now`) as
 //! arguments and returns results, so every registry rule is unit-testable without a socket.
 
+mod error_code;
+mod expiry;
+mod failed_instance;
 pub mod instance;
 pub mod json;
+mod lease;
+mod registration;
+mod rules;
+mod safety;
+mod service;
+mod shard;
 
+pub use error_code::ErrorCode;
+pub use failed_instance::FailedInstance;
 pub use instance::{Instance, InstanceKey};
+pub use lease::{LeaseStatus, LEGACY_METADATA_KEY};
+pub use rules::{NodeRules, Rejection};
+pub use safety::SafetyConfig;
+pub use service::ServiceSnapshot;
+pub use shard::{Shard, ShardConfig, ShardStats};
 
 /// The shard that owns `service_id`: FNV-1a of the lowercased id, modulo the shard count.
-/// Every core computes the same owner for the same service, whatever the id's case.
+/// Every core computes the same owner for the same service, whatever the id's case. Ids are
+/// lowercased as the service map keys them (`str::to_lowercase`), so the owner and the key agree
+/// for non-ASCII ids too.
 pub fn shard_for(service_id: &str, shards: usize) -> usize {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in service_id.bytes() {
-        hash ^= u64::from(b.to_ascii_lowercase());
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    let mut utf8 = [0u8; 4];
+    for c in service_id.chars().flat_map(char::to_lowercase) {
+        for &b in c.encode_utf8(&mut utf8).as_bytes() {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
     }
     (hash % shards.max(1) as u64) as usize
 }
@@ -27,6 +48,7 @@ mod tests {
     #[test]
     fn owner_ignores_case_and_spreads() {
         assert_eq!(shard_for("My.Service", 8), shard_for("my.service", 8));
+        assert_eq!(shard_for("ÄPFEL.Dienst", 8), shard_for("äpfel.dienst", 8));
         let mut seen = [0usize; 4];
         for i in 0..1000 {
             seen[shard_for(&format!("svc-{i}"), 4)] += 1;

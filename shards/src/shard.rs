@@ -1,0 +1,334 @@
+//! One shard: the registrations, services, leases and safe checker owned by one core.
+//!
+//! Every operation takes its batch and `now` and returns its result; nothing here blocks, reads
+//! a clock or does I/O. A heartbeat is a hash lookup and a store. A register or unregister
+//! touches only its own registration and service. Eviction does bounded work per call. Every
+//! change visible to discovery moves the shard's version, and the changed service takes that
+//! value as its own version.
+
+use std::collections::HashMap;
+
+use crate::expiry::{Due, ExpiryIndex};
+use crate::failed_instance::FailedInstance;
+use crate::instance::Instance;
+use crate::lease::{is_legacy, Lease, LeaseStatus};
+use crate::registration::{Registration, Registrations};
+use crate::rules::{check_arguments, NodeRules, Rejection};
+use crate::safety::{SafeChecker, SafetyConfig};
+use crate::service::{Service, ServiceSnapshot};
+use crate::ErrorCode;
+
+/// How many expiry-index entries one `evict()` may look at per lease it may remove: entries of
+/// renewed leases are pushed back, entries of removed ones skipped, all within this bound.
+const INDEX_WORK_PER_REMOVAL: usize = 8;
+
+/// Java's reason for a heartbeat without a live lease (its typo included).
+const NO_LEASE: &str = "Instance is not exising! Need re-register.";
+
+/// Settings of one shard.
+#[derive(Clone, Debug)]
+pub struct ShardConfig {
+    pub rules: NodeRules,
+    /// TTL of normal leases (default 20 s).
+    pub lease_ttl_ms: u64,
+    /// TTL of legacy leases, metadata `java_registry` non-blank (default 90 s).
+    pub legacy_lease_ttl_ms: u64,
+    /// `None` turns self-preservation off: expired leases are always removed.
+    pub self_preservation: Option<SafetyConfig>,
+    /// At most this many leases removed per `evict()` call.
+    pub eviction_batch: usize,
+}
+
+/// The shard's counters, for status and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardStats {
+    pub instances: usize,
+    pub services: usize,
+    pub leases_expired_total: u64,
+    pub renewals_in_window: u64,
+    pub max_renewals: u64,
+    pub max_renewals_updated_ms: u64,
+    pub safe: bool,
+}
+
+/// Registry state of one shard.
+pub struct Shard {
+    config: ShardConfig,
+    registrations: Registrations,
+    /// Services by lowercased service id; a service without instances is dropped.
+    services: HashMap<String, Service>,
+    expiry: ExpiryIndex,
+    safety: Option<SafeChecker>,
+    version: u64,
+    leases_expired_total: u64,
+}
+
+impl Shard {
+    pub fn new(config: ShardConfig) -> Shard {
+        Shard {
+            safety: config.self_preservation.clone().map(SafeChecker::new),
+            config,
+            registrations: Registrations::default(),
+            services: HashMap::new(),
+            expiry: ExpiryIndex::default(),
+            version: 0,
+            leases_expired_total: 0,
+        }
+    }
+
+    /// Registers each instance under a new lease, replacing any registration with its key.
+    pub fn register(&mut self, batch: Vec<(u32, Instance)>, now_ms: u64) -> Vec<FailedInstance> {
+        self.apply(
+            batch,
+            now_ms,
+            |_, instance, _| check_arguments(instance),
+            Shard::store,
+        )
+    }
+
+    /// Renews each instance's lease; fails for a missing or expired one.
+    pub fn heartbeat(&mut self, batch: Vec<(u32, Instance)>, now_ms: u64) -> Vec<FailedInstance> {
+        self.apply(
+            batch,
+            now_ms,
+            Shard::live_lease,
+            |shard, _, slot, now_ms| shard.renew(slot, now_ms),
+        )
+    }
+
+    /// Removes each instance from the registry and discovery at once; unknown ones are no-ops.
+    pub fn unregister(&mut self, batch: Vec<(u32, Instance)>, now_ms: u64) -> Vec<FailedInstance> {
+        self.apply(
+            batch,
+            now_ms,
+            |shard, instance, _| Ok(shard.registrations.find(&instance.key())),
+            |shard, _, slot, _| {
+                if let Some(slot) = slot {
+                    shard.remove(slot);
+                }
+            },
+        )
+    }
+
+    /// The discovery bytes of a service (id matched case-insensitively); `None` when it has no
+    /// instances.
+    pub fn service(&mut self, service_id: &str) -> Option<ServiceSnapshot> {
+        self.services
+            .get_mut(&service_id.to_lowercase())
+            .map(Service::snapshot)
+    }
+
+    /// The discovery bytes of every service with instances, in no particular order.
+    pub fn services(&mut self) -> Vec<ServiceSnapshot> {
+        self.services.values_mut().map(Service::snapshot).collect()
+    }
+
+    /// Removes up to `eviction_batch` expired leases, only while the safe checker reports safe
+    /// (always when self-preservation is off). Returns how many were removed.
+    pub fn evict(&mut self, now_ms: u64) -> usize {
+        if !self.is_safe() {
+            return 0;
+        }
+        let batch = self.config.eviction_batch;
+        let mut work = batch.saturating_mul(INDEX_WORK_PER_REMOVAL);
+        let mut removed = 0;
+        while removed < batch && work > 0 {
+            let Some(due) = self.expiry.pop_due(now_ms) else {
+                break;
+            };
+            work -= 1;
+            let Some(registration) = self.registrations.current(due.slot, due.generation) else {
+                continue;
+            };
+            if registration.lease.is_expired(now_ms) {
+                self.remove(due.slot);
+                removed += 1;
+            } else {
+                let due_ms = registration.lease.expires_at_ms();
+                self.expiry.schedule(Due { due_ms, ..due });
+            }
+        }
+        self.leases_expired_total += removed as u64;
+        removed
+    }
+
+    /// Runs the safe checker (every 1000 ms); a no-op when self-preservation is off.
+    pub fn check_safety(&mut self, now_ms: u64) {
+        if let Some(safety) = &mut self.safety {
+            safety.check(now_ms);
+        }
+    }
+
+    /// The normal (or, with `legacy`, the legacy) leases of the given services, matched
+    /// case-insensitively; all services when `service_ids` is empty. `now_ms` is not used yet:
+    /// with unregister removing a lease at once, listing does not depend on time.
+    pub fn leases(&self, service_ids: &[String], legacy: bool, _now_ms: u64) -> Vec<LeaseStatus> {
+        let status = |registration: &Registration| LeaseStatus {
+            service_id: registration.instance.service_id.clone().unwrap_or_default(),
+            instance: registration.instance.display_name(),
+            creation_ms: registration.lease.creation_ms,
+            renewal_ms: registration.lease.renewal_ms,
+            eviction_ms: 0,
+            ttl_ms: registration.lease.ttl_ms,
+        };
+        let wanted = |registration: &&Registration| registration.lease.legacy == legacy;
+        if service_ids.is_empty() {
+            return self
+                .registrations
+                .iter()
+                .filter(wanted)
+                .map(status)
+                .collect();
+        }
+        let mut keys: Vec<String> = service_ids.iter().map(|id| id.to_lowercase()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.iter()
+            .filter_map(|key| self.services.get(key))
+            .flat_map(Service::slots)
+            .filter_map(|slot| self.registrations.get(slot))
+            .filter(wanted)
+            .map(status)
+            .collect()
+    }
+
+    pub fn stats(&self) -> ShardStats {
+        let safety = self.safety.as_ref();
+        ShardStats {
+            instances: self.registrations.len(),
+            services: self.services.len(),
+            leases_expired_total: self.leases_expired_total,
+            renewals_in_window: safety.map_or(0, SafeChecker::renewals_in_window),
+            max_renewals: safety.map_or(0, SafeChecker::max_renewals),
+            max_renewals_updated_ms: safety.map_or(0, SafeChecker::max_renewals_updated_ms),
+            safe: self.is_safe(),
+        }
+    }
+
+    /// Moves on every change visible to discovery in this shard.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Runs each instance through the node rules and `check`, then `commit`s it or reports it.
+    fn apply<T>(
+        &mut self,
+        batch: Vec<(u32, Instance)>,
+        now_ms: u64,
+        check: fn(&Shard, &Instance, u64) -> Result<T, Rejection>,
+        commit: fn(&mut Shard, Instance, T, u64),
+    ) -> Vec<FailedInstance> {
+        let mut failed = Vec::new();
+        for (index, instance) in batch {
+            let checked = self
+                .config
+                .rules
+                .admit(&instance)
+                .and_then(|()| check(self, &instance, now_ms));
+            match checked {
+                Ok(found) => commit(self, instance, found, now_ms),
+                Err(rejection) => failed.push(FailedInstance::new(index, rejection, instance)),
+            }
+        }
+        failed
+    }
+
+    /// The slot of the instance's lease, if it exists and has not expired.
+    fn live_lease(&self, instance: &Instance, now_ms: u64) -> Result<u32, Rejection> {
+        self.registrations
+            .find(&instance.key())
+            .filter(|&slot| {
+                self.registrations
+                    .get(slot)
+                    .is_some_and(|r| !r.lease.is_expired(now_ms))
+            })
+            .ok_or_else(|| Rejection {
+                code: ErrorCode::DataNotFound,
+                reason: NO_LEASE.into(),
+            })
+    }
+
+    fn renew(&mut self, slot: u32, now_ms: u64) {
+        if let Some(registration) = self.registrations.get_mut(slot) {
+            registration.lease.renew(now_ms);
+            if let Some(safety) = &mut self.safety {
+                safety.record(now_ms);
+            }
+        }
+    }
+
+    /// Stores `instance` under a new lease, in place of any registration with its key.
+    fn store(&mut self, instance: Instance, (): (), now_ms: u64) {
+        let key = instance.key();
+        let legacy = is_legacy(&instance);
+        let ttl_ms = if legacy {
+            self.config.legacy_lease_ttl_ms
+        } else {
+            self.config.lease_ttl_ms
+        };
+        let lease = Lease::new(now_ms, ttl_ms, legacy);
+        let fragment = instance.to_json().into_boxed_slice();
+        let version = self.next_version();
+        let (slot, generation) = match self.registrations.find(&key) {
+            Some(slot) => {
+                let service = self
+                    .services
+                    .get_mut(&key.service_id)
+                    .expect("a registration's service exists");
+                let registration = self.registrations.get(slot).expect("indexed slot is live");
+                service.replace(registration.position, fragment, version);
+                (slot, self.registrations.replace(slot, instance, lease))
+            }
+            None => {
+                let service = self
+                    .services
+                    .entry(key.service_id.clone())
+                    .or_insert_with(|| Service::new(instance.service_id.as_deref().unwrap_or("")));
+                let position = service.len();
+                let registration = Registration {
+                    instance,
+                    lease,
+                    position,
+                };
+                let (slot, generation) = self.registrations.insert(key, registration);
+                service.add(slot, fragment, version);
+                (slot, generation)
+            }
+        };
+        self.expiry.schedule(Due {
+            due_ms: lease.expires_at_ms(),
+            slot,
+            generation,
+        });
+    }
+
+    /// Removes the registration in `slot` from its service, dropping the service once empty.
+    fn remove(&mut self, slot: u32) {
+        let Some(registration) = self.registrations.remove(slot) else {
+            return;
+        };
+        let version = self.next_version();
+        let service_key = registration.instance.service_key();
+        let service = self
+            .services
+            .get_mut(&service_key)
+            .expect("a registration's service exists");
+        if let Some(moved) = service.remove(registration.position, version) {
+            if let Some(moved) = self.registrations.get_mut(moved) {
+                moved.position = registration.position;
+            }
+        }
+        if service.is_empty() {
+            self.services.remove(&service_key);
+        }
+    }
+
+    fn next_version(&mut self) -> u64 {
+        self.version += 1;
+        self.version
+    }
+
+    fn is_safe(&self) -> bool {
+        self.safety.as_ref().is_none_or(SafeChecker::is_safe)
+    }
+}
