@@ -332,3 +332,6 @@ impl Shard {
         self.safety.as_ref().is_none_or(SafeChecker::is_safe)
     }
 }
+
+#[cfg(test)]
+mod tests;

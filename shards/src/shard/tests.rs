@@ -1,0 +1,701 @@
+//! The registry rules of one shard, driven through its public operations.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::*;
+use crate::instance::tests::i1;
+use crate::lease::LEGACY_METADATA_KEY;
+
+const T0: u64 = 1_700_000_000_000;
+const TTL: u64 = 20_000;
+const LEGACY_TTL: u64 = 90_000;
+const SERVICE: &str = "framework.soa.testservice.v2.testservice";
+
+fn config(self_preservation: Option<SafetyConfig>, allow_other_zone: bool) -> ShardConfig {
+    ShardConfig {
+        rules: NodeRules {
+            region_id: "SHA".into(),
+            zone_id: "SHAJQ".into(),
+            allow_registry_from_other_zone: allow_other_zone,
+        },
+        lease_ttl_ms: TTL,
+        legacy_lease_ttl_ms: LEGACY_TTL,
+        self_preservation,
+        eviction_batch: 1000,
+    }
+}
+
+/// The contract's deployment (§13): cross-zone allowed, self-preservation off.
+fn shard() -> Shard {
+    Shard::new(config(None, true))
+}
+
+/// I1 with another instance id (and ip) in the same service.
+fn nth(n: usize) -> Instance {
+    let mut instance = i1();
+    instance.instance_id = Some(format!("10.2.3.{n}:8080"));
+    instance.ip = Some(format!("10.2.3.{n}"));
+    instance
+}
+
+fn batch(instances: impl IntoIterator<Item = Instance>) -> Vec<(u32, Instance)> {
+    (0..).zip(instances).collect()
+}
+
+fn one(instance: Instance) -> Vec<(u32, Instance)> {
+    batch([instance])
+}
+
+fn json(instance: &Instance) -> String {
+    String::from_utf8(instance.to_json()).unwrap()
+}
+
+/// The instance fragments of a service's discovery bytes, sorted (their order carries no meaning).
+fn fragments(shard: &mut Shard, service_id: &str) -> Vec<String> {
+    let Some(snapshot) = shard.service(service_id) else {
+        return Vec::new();
+    };
+    let array = std::str::from_utf8(&snapshot.instances_json).unwrap();
+    let inner = array.strip_prefix('[').unwrap().strip_suffix(']').unwrap();
+    let mut parts: Vec<String> = inner
+        .split(",{\"groupId\":")
+        .enumerate()
+        .map(|(i, part)| match i {
+            0 => part.to_string(),
+            _ => format!("{{\"groupId\":{part}"),
+        })
+        .collect();
+    parts.sort();
+    parts
+}
+
+fn sorted_json(instances: &[Instance]) -> Vec<String> {
+    let mut all: Vec<String> = instances.iter().map(json).collect();
+    all.sort();
+    all
+}
+
+fn failure(failed: &[FailedInstance]) -> (u32, ErrorCode, &str) {
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    (
+        failed[0].index,
+        failed[0].error_code,
+        &failed[0].error_message,
+    )
+}
+
+// ---- contract vectors and node rules ----
+
+#[test]
+fn register_makes_the_instance_discoverable() {
+    let mut shard = shard();
+    assert!(shard.register(one(i1()), T0).is_empty());
+    let snapshot = shard.service(SERVICE).unwrap();
+    assert_eq!(&*snapshot.service_id, SERVICE);
+    assert_eq!(
+        std::str::from_utf8(&snapshot.instances_json).unwrap(),
+        format!("[{}]", json(&i1()))
+    );
+    assert_eq!(shard.version(), 1);
+    assert_eq!(snapshot.version, 1);
+}
+
+#[test]
+fn vector_3_heartbeat_for_unknown_instance() {
+    let failed = shard().heartbeat(one(i1()), T0);
+    assert_eq!(
+        failure(&failed),
+        (
+            0,
+            ErrorCode::DataNotFound,
+            "sha/shajq/framework.soa.testservice.v2.testservice/10.2.3.4:8080: Instance is not exising! Need re-register."
+        )
+    );
+    assert_eq!(failed[0].instance, i1());
+}
+
+#[test]
+fn vector_4_register_from_wrong_region() {
+    let mut shard = shard();
+    let mut fra = i1();
+    fra.region_id = Some("FRA".into());
+    let failed = shard.register(one(fra.clone()), T0);
+    assert_eq!(
+        failure(&failed),
+        (
+            0,
+            ErrorCode::NoPermission,
+            "fra/shajq/framework.soa.testservice.v2.testservice/10.2.3.4:8080: regionId is not the same as the registry node. regionId: FRA, registry node.regionId: SHA"
+        )
+    );
+    assert_eq!(failed[0].instance, fra);
+    assert!(shard.service(SERVICE).is_none());
+    assert_eq!(shard.version(), 0);
+}
+
+#[test]
+fn vector_5_register_without_url() {
+    let mut shard = shard();
+    let mut no_url = i1();
+    no_url.url = None;
+    let failed = shard.register(one(no_url), T0);
+    assert_eq!(
+        failure(&failed),
+        (
+            0,
+            ErrorCode::InternalServiceError,
+            "sha/shajq/framework.soa.testservice.v2.testservice/10.2.3.4:8080: Exception: argument instance.url is null or whitespace"
+        )
+    );
+    assert_eq!(shard.stats().instances, 0);
+}
+
+#[test]
+fn zone_checked_when_other_zones_not_allowed() {
+    let mut other_zone = i1();
+    other_zone.zone_id = Some("SHAOY".into());
+    let mut strict = Shard::new(config(None, false));
+    let failed = strict.register(one(other_zone.clone()), T0);
+    assert_eq!(
+        failure(&failed),
+        (
+            0,
+            ErrorCode::NoPermission,
+            "sha/shaoy/framework.soa.testservice.v2.testservice/10.2.3.4:8080: zoneId is not the same as the registry node. zoneId: SHAOY, registry node.zoneId: SHAJQ"
+        )
+    );
+    assert!(shard().register(one(other_zone), T0).is_empty());
+}
+
+#[test]
+fn failures_keep_their_request_index_and_the_rest_succeeds() {
+    let mut shard = shard();
+    let mut bad = nth(2);
+    bad.service_id = Some(" ".into());
+    let requests = vec![(5, nth(1)), (9, bad), (11, nth(3))];
+    let failed = shard.register(requests, T0);
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].index, 9);
+    assert!(failed[0]
+        .error_message
+        .ends_with(": Exception: argument instance.serviceId is null or whitespace"));
+    assert_eq!(
+        fragments(&mut shard, SERVICE),
+        sorted_json(&[nth(1), nth(3)])
+    );
+}
+
+#[test]
+fn region_rule_applies_to_heartbeat_and_unregister() {
+    let mut shard = shard();
+    shard.register(one(i1()), T0);
+    let mut fra = i1();
+    fra.region_id = Some("fra".into());
+    for failed in [
+        shard.heartbeat(one(fra.clone()), T0),
+        shard.unregister(one(fra.clone()), T0),
+    ] {
+        assert_eq!(failure(&failed).1, ErrorCode::NoPermission);
+    }
+    assert_eq!(shard.stats().instances, 1);
+}
+
+#[test]
+fn arguments_are_not_checked_on_heartbeat_or_unregister() {
+    let mut shard = shard();
+    shard.register(one(i1()), T0);
+    let mut no_url = i1();
+    no_url.url = None;
+    assert!(shard.heartbeat(one(no_url.clone()), T0 + 1).is_empty());
+    assert!(shard.unregister(one(no_url), T0 + 2).is_empty());
+    assert!(shard.service(SERVICE).is_none());
+}
+
+// ---- register ----
+
+#[test]
+fn re_register_replaces_data_and_lease() {
+    let mut shard = shard();
+    shard.register(batch([i1(), nth(7)]), T0);
+    shard.heartbeat(one(i1()), T0 + 5_000);
+    let mut updated = i1();
+    updated.port = 9090;
+    updated.status = Some("down".into());
+    assert!(shard.register(one(updated.clone()), T0 + 8_000).is_empty());
+
+    assert_eq!(shard.stats().instances, 2);
+    assert_eq!(
+        fragments(&mut shard, SERVICE),
+        sorted_json(&[updated, nth(7)])
+    );
+    let leases = shard.leases(&[], false, T0 + 8_000);
+    let lease = leases
+        .iter()
+        .find(|l| l.instance.ends_with("/10.2.3.4:8080"))
+        .unwrap();
+    assert_eq!(
+        (lease.creation_ms, lease.renewal_ms),
+        (T0 + 8_000, T0 + 8_000)
+    );
+}
+
+#[test]
+fn instance_keys_and_service_ids_ignore_case() {
+    let mut shard = shard();
+    shard.register(one(i1()), T0);
+    let mut shouting = i1();
+    shouting.service_id = Some(SERVICE.to_uppercase());
+    shouting.instance_id = Some("10.2.3.4:8080".to_uppercase());
+    shouting.region_id = Some("sha".into());
+    shouting.machine_name = Some("host2".into());
+    assert!(shard.register(one(shouting.clone()), T0 + 1).is_empty());
+
+    assert_eq!(shard.stats().instances, 1);
+    assert_eq!(shard.stats().services, 1);
+    let snapshot = shard.service(&SERVICE.to_uppercase()).unwrap();
+    assert_eq!(
+        &*snapshot.service_id, SERVICE,
+        "display id is the first one"
+    );
+    assert_eq!(
+        fragments(&mut shard, "Framework.SOA.TestService.V2.TestService"),
+        sorted_json(&[shouting])
+    );
+    assert!(shard.heartbeat(one(i1()), T0 + 2).is_empty());
+    assert!(shard.unregister(one(nth(4)), T0 + 3).is_empty());
+    assert!(shard.service(SERVICE).is_none());
+}
+
+// ---- heartbeat ----
+
+#[test]
+fn heartbeat_keeps_the_lease_alive() {
+    let mut shard = shard();
+    shard.register(one(i1()), T0);
+    assert!(shard.heartbeat(one(i1()), T0 + 15_000).is_empty());
+    assert_eq!(shard.evict(T0 + 25_000), 0);
+    assert_eq!(shard.evict(T0 + 35_000), 0);
+    assert!(shard.service(SERVICE).is_some());
+    assert_eq!(shard.evict(T0 + 35_001), 1);
+    assert!(shard.service(SERVICE).is_none());
+}
+
+#[test]
+fn heartbeat_touches_neither_data_nor_discovery() {
+    let mut shard = shard();
+    shard.register(one(i1()), T0);
+    let before = shard.service(SERVICE).unwrap();
+    let mut changed = i1();
+    changed.port = 1;
+    assert!(shard.heartbeat(one(changed), T0 + 1_000).is_empty());
+    let after = shard.service(SERVICE).unwrap();
+    assert!(Arc::ptr_eq(&before.instances_json, &after.instances_json));
+    assert_eq!(shard.version(), 1);
+    assert_eq!(fragments(&mut shard, SERVICE), sorted_json(&[i1()]));
+}
+
+#[test]
+fn heartbeat_on_expired_lease_fails() {
+    let mut shard = shard();
+    shard.register(one(i1()), T0);
+    assert!(shard.heartbeat(one(i1()), T0 + TTL).is_empty());
+    let failed = shard.heartbeat(one(i1()), T0 + 2 * TTL + 1);
+    assert_eq!(failure(&failed).1, ErrorCode::DataNotFound);
+    assert!(failed[0]
+        .error_message
+        .ends_with(": Instance is not exising! Need re-register."));
+    // Re-registering is how the client recovers.
+    shard.register(one(i1()), T0 + 2 * TTL + 2);
+    assert!(shard.heartbeat(one(i1()), T0 + 2 * TTL + 3).is_empty());
+}
+
+// ---- unregister ----
+
+#[test]
+fn unregister_removes_from_discovery_at_once() {
+    let mut shard = shard();
+    shard.register(batch([i1(), nth(1)]), T0);
+    assert!(shard.unregister(one(i1()), T0 + 1).is_empty());
+    assert_eq!(shard.version(), 3);
+    assert_eq!(fragments(&mut shard, SERVICE), sorted_json(&[nth(1)]));
+    assert_eq!(
+        failure(&shard.heartbeat(one(i1()), T0 + 2)).1,
+        ErrorCode::DataNotFound
+    );
+    assert_eq!(shard.stats().leases_expired_total, 0);
+}
+
+#[test]
+fn unregister_of_unknown_instance_is_a_silent_no_op() {
+    let mut shard = shard();
+    shard.register(one(nth(1)), T0);
+    assert!(shard.unregister(one(i1()), T0 + 1).is_empty());
+    assert_eq!(shard.version(), 1);
+    assert_eq!(shard.stats().instances, 1);
+}
+
+#[test]
+fn empty_service_is_dropped() {
+    let mut shard = shard();
+    let mut other = i1();
+    other.service_id = Some("other.service".into());
+    shard.register(batch([i1(), nth(1), other]), T0);
+    assert_eq!(shard.stats().services, 2);
+    shard.unregister(batch([i1(), nth(1)]), T0 + 1);
+    assert!(shard.service(SERVICE).is_none());
+    let services = shard.services();
+    assert_eq!(services.len(), 1);
+    assert_eq!(&*services[0].service_id, "other.service");
+    assert_eq!(shard.stats().services, 1);
+}
+
+#[test]
+fn removal_keeps_the_other_members_positions_right() {
+    // Swap-removal moves the last member; later updates of the moved one must hit it.
+    let mut shard = shard();
+    shard.register(batch((1..=4).map(nth)), T0);
+    shard.unregister(one(nth(1)), T0 + 1);
+    let mut moved = nth(4);
+    moved.port = 4444;
+    shard.register(one(moved.clone()), T0 + 2);
+    shard.unregister(one(nth(2)), T0 + 3);
+    assert_eq!(
+        fragments(&mut shard, SERVICE),
+        sorted_json(&[nth(3), moved.clone()])
+    );
+    shard.unregister(one(moved), T0 + 4);
+    assert_eq!(fragments(&mut shard, SERVICE), sorted_json(&[nth(3)]));
+}
+
+// ---- expiry and eviction ----
+
+#[test]
+fn lease_expires_strictly_after_ttl() {
+    let mut shard = shard();
+    shard.register(one(i1()), T0);
+    assert_eq!(shard.evict(T0 + TTL), 0);
+    assert!(shard.service(SERVICE).is_some());
+    assert_eq!(shard.evict(T0 + TTL + 1), 1);
+    assert!(shard.service(SERVICE).is_none());
+    assert_eq!(shard.version(), 2);
+    let stats = shard.stats();
+    assert_eq!(
+        (stats.instances, stats.services, stats.leases_expired_total),
+        (0, 0, 1)
+    );
+}
+
+#[test]
+fn eviction_removes_at_most_a_batch_per_call() {
+    let mut shard = Shard::new(ShardConfig {
+        eviction_batch: 3,
+        ..config(None, true)
+    });
+    shard.register(batch((1..=10).map(nth)), T0);
+    let after = T0 + TTL + 1;
+    let removed: Vec<usize> = (0..5).map(|_| shard.evict(after)).collect();
+    assert_eq!(removed, [3, 3, 3, 1, 0]);
+    assert_eq!(shard.stats().leases_expired_total, 10);
+}
+
+#[test]
+fn eviction_work_on_stale_index_entries_is_bounded() {
+    let mut shard = Shard::new(ShardConfig {
+        eviction_batch: 2,
+        ..config(None, true)
+    });
+    // 100 registrations of one key: 99 index entries go stale, all due at the same time.
+    for _ in 0..100 {
+        shard.register(one(i1()), T0);
+    }
+    let after = T0 + TTL + 1;
+    // Each call looks at no more than 2 × 8 entries: 6 calls skip 96 stale ones.
+    for _ in 0..6 {
+        assert_eq!(shard.evict(after), 0);
+    }
+    assert_eq!(shard.evict(after), 1);
+    assert_eq!(shard.stats().instances, 0);
+}
+
+#[test]
+fn renewed_leases_are_rescheduled_not_removed() {
+    let mut shard = shard();
+    shard.register(batch([i1(), nth(1)]), T0);
+    for second in 1..=10 {
+        shard.heartbeat(one(i1()), T0 + second * 10_000);
+        shard.evict(T0 + second * 10_000);
+    }
+    assert_eq!(shard.stats().leases_expired_total, 1);
+    assert_eq!(fragments(&mut shard, SERVICE), sorted_json(&[i1()]));
+}
+
+#[test]
+fn legacy_instances_use_the_legacy_ttl_and_lease_list() {
+    let mut legacy = nth(1);
+    legacy
+        .metadata
+        .get_or_insert_with(Vec::new)
+        .push((LEGACY_METADATA_KEY.into(), Some("true".into())));
+    let mut shard = shard();
+    shard.register(batch([i1(), legacy.clone()]), T0);
+
+    let normal = shard.leases(&[], false, T0);
+    let legacy_leases = shard.leases(&[], true, T0);
+    assert_eq!(normal.len(), 1);
+    assert_eq!(normal[0].ttl_ms, TTL);
+    assert_eq!(
+        legacy_leases,
+        [LeaseStatus {
+            service_id: SERVICE.into(),
+            instance: legacy.display_name(),
+            creation_ms: T0,
+            renewal_ms: T0,
+            eviction_ms: 0,
+            ttl_ms: LEGACY_TTL,
+        }]
+    );
+
+    assert_eq!(shard.evict(T0 + TTL + 1), 1);
+    assert_eq!(fragments(&mut shard, SERVICE), sorted_json(&[legacy]));
+    assert_eq!(shard.evict(T0 + LEGACY_TTL), 0);
+    assert_eq!(shard.evict(T0 + LEGACY_TTL + 1), 1);
+}
+
+// ---- self-preservation ----
+
+/// Registers 100 instances and renews all of them once, then renews only `alive` of them
+/// once the first renewals have left the 12 s window; returns the shard and that moment.
+fn preservation_scenario(self_preservation: Option<SafetyConfig>, alive: usize) -> (Shard, u64) {
+    let mut shard = Shard::new(config(self_preservation, true));
+    shard.register(batch((0..100).map(nth)), T0);
+    assert!(shard
+        .heartbeat(batch((0..100).map(nth)), T0 + 1_000)
+        .is_empty());
+    shard.check_safety(T0 + 1_000);
+    let later = T0 + 13_000;
+    assert!(shard
+        .heartbeat(batch((0..alive).map(nth)), later)
+        .is_empty());
+    shard.check_safety(later);
+    (shard, later)
+}
+
+#[test]
+fn self_preservation_suspends_expiry_when_renewals_drop() {
+    let (mut shard, later) = preservation_scenario(Some(SafetyConfig::default()), 84);
+    let stats = shard.stats();
+    assert_eq!((stats.renewals_in_window, stats.max_renewals), (84, 100));
+    assert_eq!(stats.max_renewals_updated_ms, T0 + 1_000);
+    assert!(!stats.safe);
+
+    // The 16 unrenewed leases expire at T0 + 21 001 but stay in discovery...
+    let expired_at = T0 + 1_000 + TTL + 1;
+    assert_eq!(shard.evict(expired_at), 0);
+    assert_eq!(fragments(&mut shard, SERVICE).len(), 100);
+    // ...while their heartbeats still fail.
+    assert_eq!(
+        failure(&shard.heartbeat(one(nth(99)), expired_at)).1,
+        ErrorCode::DataNotFound
+    );
+
+    // Renewals recover to 85 % of the max: expiry resumes.
+    assert!(shard.heartbeat(one(nth(0)), later + 500).is_empty());
+    shard.check_safety(later + 500);
+    assert!(shard.stats().safe);
+    assert_eq!(shard.evict(expired_at), 16);
+    assert_eq!(shard.stats().leases_expired_total, 16);
+    assert_eq!(fragments(&mut shard, SERVICE).len(), 84);
+}
+
+#[test]
+fn unregister_works_while_preserving() {
+    let (mut shard, later) = preservation_scenario(Some(SafetyConfig::default()), 50);
+    assert!(!shard.stats().safe);
+    assert!(shard.unregister(one(nth(0)), later).is_empty());
+    assert_eq!(fragments(&mut shard, SERVICE).len(), 99);
+}
+
+#[test]
+fn without_self_preservation_expired_leases_always_go() {
+    let (mut shard, _) = preservation_scenario(None, 50);
+    let stats = shard.stats();
+    assert!(stats.safe);
+    assert_eq!((stats.renewals_in_window, stats.max_renewals), (0, 0));
+    assert_eq!(shard.evict(T0 + 1_000 + TTL + 1), 50);
+    assert_eq!(fragments(&mut shard, SERVICE).len(), 50);
+}
+
+// ---- discovery bytes and versions ----
+
+#[test]
+fn snapshot_rebuilt_at_most_once_per_version() {
+    let mut shard = shard();
+    shard.register(batch((0..1000).map(nth)), T0);
+    let first = shard.service(SERVICE).unwrap();
+    let again = shard.service(&SERVICE.to_uppercase()).unwrap();
+    let listed = shard.services();
+    assert!(Arc::ptr_eq(&first.instances_json, &again.instances_json));
+    assert!(Arc::ptr_eq(
+        &first.instances_json,
+        &listed[0].instances_json
+    ));
+    assert!(Arc::ptr_eq(&first.service_id, &listed[0].service_id));
+    assert_eq!(first.version, 1000);
+
+    shard.register(one(nth(1000)), T0 + 1);
+    let next = shard.service(SERVICE).unwrap();
+    assert!(!Arc::ptr_eq(&first.instances_json, &next.instances_json));
+    assert_eq!(next.version, 1001);
+    assert_eq!(fragments(&mut shard, SERVICE).len(), 1001);
+}
+
+#[test]
+fn versions_move_only_on_discovery_changes() {
+    let mut other = i1();
+    other.service_id = Some("other.service".into());
+    let mut shard = shard();
+    shard.register(one(i1()), T0);
+    shard.register(one(other.clone()), T0);
+    assert_eq!(shard.version(), 2);
+    let mine = shard.service(SERVICE).unwrap().version;
+    assert_eq!(mine, 1);
+
+    shard.heartbeat(one(i1()), T0 + 1);
+    shard.register(one(Instance::default()), T0 + 1);
+    shard.unregister(one(nth(9)), T0 + 1);
+    shard.evict(T0 + 1);
+    assert_eq!(shard.version(), 2);
+
+    shard.unregister(one(other), T0 + 2);
+    assert_eq!(shard.version(), 3);
+    assert_eq!(
+        shard.service(SERVICE).unwrap().version,
+        mine,
+        "other services keep theirs"
+    );
+    shard.evict(T0 + 2 * TTL);
+    assert_eq!(shard.version(), 4);
+}
+
+#[test]
+fn services_lists_every_service_with_instances() {
+    let mut shard = shard();
+    let ids = ["a.service", "B.Service", "c.service"];
+    shard.register(
+        batch(ids.iter().map(|id| {
+            let mut instance = i1();
+            instance.service_id = Some(id.to_string());
+            instance
+        })),
+        T0,
+    );
+    let mut listed: Vec<String> = shard
+        .services()
+        .iter()
+        .map(|s| s.service_id.to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["B.Service", "a.service", "c.service"]);
+}
+
+// ---- leases and stats ----
+
+#[test]
+fn leases_filtered_by_service_ignoring_case() {
+    let mut other = i1();
+    other.service_id = Some("Other.Service".into());
+    let mut shard = shard();
+    shard.register(batch([i1(), nth(1), other.clone()]), T0);
+    shard.heartbeat(one(nth(1)), T0 + 500);
+
+    let filter = ["other.service".to_string(), "OTHER.SERVICE".to_string()];
+    let leases = shard.leases(&filter, false, T0 + 600);
+    assert_eq!(leases.len(), 1);
+    assert_eq!(leases[0].service_id, "Other.Service");
+    assert_eq!(leases[0].instance, other.display_name());
+
+    let mine = shard.leases(&[SERVICE.to_uppercase()], false, T0 + 600);
+    let mut renewals: Vec<u64> = mine.iter().map(|l| l.renewal_ms).collect();
+    renewals.sort();
+    assert_eq!(renewals, [T0, T0 + 500]);
+    assert_eq!(shard.leases(&[], false, T0 + 600).len(), 3);
+    assert!(shard
+        .leases(&["none".to_string()], false, T0 + 600)
+        .is_empty());
+    assert!(shard.leases(&[], true, T0 + 600).is_empty());
+}
+
+#[test]
+fn stats_count_instances_services_and_renewals() {
+    let mut shard = Shard::new(config(Some(SafetyConfig::default()), true));
+    let mut other = i1();
+    other.service_id = Some("other.service".into());
+    shard.register(batch([i1(), nth(1), other]), T0);
+    shard.heartbeat(batch([i1(), nth(1), nth(2)]), T0 + 1_000);
+    shard.check_safety(T0 + 1_000);
+    assert_eq!(
+        shard.stats(),
+        ShardStats {
+            instances: 3,
+            services: 2,
+            leases_expired_total: 0,
+            renewals_in_window: 2,
+            max_renewals: 2,
+            max_renewals_updated_ms: T0 + 1_000,
+            safe: true,
+        }
+    );
+}
+
+// ---- against a model ----
+
+#[test]
+fn random_operations_match_a_model() {
+    let mut shard = shard();
+    let mut model: BTreeMap<usize, (Instance, u64)> = BTreeMap::new();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |bound: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % bound
+    };
+    let mut now = T0;
+    for step in 0..5_000 {
+        now += next(400);
+        let n = next(40) as usize;
+        let mut instance = nth(n);
+        match next(4) {
+            0 => {
+                instance.port = step;
+                shard.register(one(instance.clone()), now);
+                model.insert(n, (instance, now));
+            }
+            1 => {
+                let alive = model
+                    .get(&n)
+                    .is_some_and(|(_, renewed)| now <= renewed + TTL);
+                assert_eq!(shard.heartbeat(one(instance), now).is_empty(), alive);
+                if alive {
+                    model.get_mut(&n).unwrap().1 = now;
+                }
+            }
+            2 => {
+                shard.unregister(one(instance), now);
+                model.remove(&n);
+            }
+            _ => {
+                shard.evict(now);
+                model.retain(|_, (_, renewed)| now <= *renewed + TTL);
+            }
+        }
+        let expected: Vec<Instance> = model.values().map(|(i, _)| i.clone()).collect();
+        assert_eq!(
+            fragments(&mut shard, SERVICE),
+            sorted_json(&expected),
+            "step {step}"
+        );
+        assert_eq!(shard.stats().instances, model.len());
+    }
+}
