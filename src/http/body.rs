@@ -52,8 +52,10 @@ pub(super) fn frame(
                 .ok()
                 .filter(|&len| len <= limits.max_body)
                 .ok_or(HttpError::BodyTooLarge)?;
-            let end = start + len;
-            Ok((buf.len() >= end).then(|| (in_buffer(start..end), end)))
+            if buf.len() - start < len {
+                return Ok(None);
+            }
+            Ok(Some((in_buffer(start..start + len), start + len)))
         }
         Framing::Chunked => dechunk(buf, start, limits),
     }
@@ -127,13 +129,14 @@ fn walk_chunks(
             .checked_add(size)
             .filter(|&total| total <= limits.max_body)
             .ok_or(HttpError::BodyTooLarge)?;
-        let data = pos..pos + size;
-        match buf.get(data.end..data.end + 2) {
-            None => return missing(),
-            Some(b"\r\n") => {}
-            Some(_) => return Err(BAD_CHUNK),
+        if buf.len() - pos < size.saturating_add(2) {
+            return missing();
         }
+        let data = pos..pos + size;
         pos = data.end + 2;
+        if buf[data.end..pos] != *b"\r\n" {
+            return Err(BAD_CHUNK);
+        }
         on_data(data);
     }
     let mut trailers = [httparse::EMPTY_HEADER; MAX_TRAILERS];
@@ -275,6 +278,18 @@ mod tests {
             chunked(b"fffffffffffffffffffff\r\n"),
             Err(HttpError::BodyTooLarge)
         );
+    }
+
+    #[test]
+    fn unbounded_limits_do_not_overflow() {
+        let limits = Limits {
+            max_head: usize::MAX,
+            max_body: usize::MAX,
+        };
+        let huge = b"ffffffffffffffff\r\nabc";
+        assert_eq!(frame(huge, 0, Framing::Chunked, &limits), Ok(None));
+        let declared = Framing::Length(u64::MAX);
+        assert_eq!(frame(b"HEADabc", 4, declared, &limits), Ok(None));
     }
 
     #[test]
