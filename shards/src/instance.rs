@@ -7,6 +7,9 @@
 
 use crate::json::{write_int, write_key, write_opt_str, write_str};
 
+/// Java's `Map<String,String>` metadata: insertion order kept, values may be null.
+pub type Metadata = Vec<(String, Option<String>)>;
+
 /// One instance of a service, exactly as registered.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Instance {
@@ -23,7 +26,7 @@ pub struct Instance {
     pub health_check_url: Option<String>,
     pub status: Option<String>,
     /// Java's `Map<String,String>`: insertion order kept, `None` for an absent map.
-    pub metadata: Option<Vec<(String, Option<String>)>>,
+    pub metadata: Option<Metadata>,
 }
 
 /// Case-insensitive identity of an instance: `lower(region.service.instance)` in Java.

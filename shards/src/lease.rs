@@ -50,7 +50,8 @@ pub fn is_legacy(instance: &Instance) -> bool {
         .is_some_and(|v| !v.trim().is_empty())
 }
 
-/// One lease as `leases.json` reports it.
+/// One lease as `leases.json` reports it. There is no eviction time: unregister removes a
+/// lease at once, so Java's `evitionTime` is always 0.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeaseStatus {
     /// The service id as the instance sent it.
@@ -59,8 +60,6 @@ pub struct LeaseStatus {
     pub instance: String,
     pub creation_ms: u64,
     pub renewal_ms: u64,
-    /// Java's eviction time: always 0 here, since unregister removes a lease at once.
-    pub eviction_ms: u64,
     pub ttl_ms: u64,
 }
 

@@ -18,7 +18,7 @@ mod shard;
 
 pub use error_code::ErrorCode;
 pub use failed_instance::FailedInstance;
-pub use instance::{Instance, InstanceKey};
+pub use instance::{Instance, InstanceKey, Metadata};
 pub use lease::{LeaseStatus, LEGACY_METADATA_KEY};
 pub use rules::{NodeRules, Rejection};
 pub use safety::SafetyConfig;

@@ -26,23 +26,29 @@ pub struct Rejection {
 impl NodeRules {
     /// Region, then zone: the checks shared by register, heartbeat and unregister.
     pub fn admit(&self, instance: &Instance) -> Result<(), Rejection> {
-        let sent = |value: &Option<String>| value.as_deref().unwrap_or("null").to_string();
-        if !same_id(&instance.region_id, &self.region_id) {
+        self.admit_origin(instance.region_id.as_deref(), instance.zone_id.as_deref())
+    }
+
+    /// The region and zone checks on their own; discovery requests make them too.
+    /// A missing region never matches.
+    pub fn admit_origin(&self, region: Option<&str>, zone: Option<&str>) -> Result<(), Rejection> {
+        let sent = |value: Option<&str>| value.unwrap_or("null").to_string();
+        if !same_id(region, &self.region_id) {
             return Err(Rejection {
                 code: ErrorCode::NoPermission,
                 reason: format!(
                     "regionId is not the same as the registry node. regionId: {}, registry node.regionId: {}",
-                    sent(&instance.region_id),
+                    sent(region),
                     self.region_id
                 ),
             });
         }
-        if !self.allow_registry_from_other_zone && !same_id(&instance.zone_id, &self.zone_id) {
+        if !self.allow_registry_from_other_zone && !same_id(zone, &self.zone_id) {
             return Err(Rejection {
                 code: ErrorCode::NoPermission,
                 reason: format!(
                     "zoneId is not the same as the registry node. zoneId: {}, registry node.zoneId: {}",
-                    sent(&instance.zone_id),
+                    sent(zone),
                     self.zone_id
                 ),
             });
@@ -71,9 +77,9 @@ pub fn check_arguments(instance: &Instance) -> Result<(), Rejection> {
 }
 
 /// Ids compare case-insensitively; a missing id never matches.
-fn same_id(sent: &Option<String>, node: &str) -> bool {
-    sent.as_deref()
-        .is_some_and(|id| id.to_lowercase() == node.to_lowercase())
+/// Java's `equalsIgnoreCase`; the ASCII comparison answers the common case without allocating.
+fn same_id(sent: Option<&str>, node: &str) -> bool {
+    sent.is_some_and(|id| id.eq_ignore_ascii_case(node) || id.to_lowercase() == node.to_lowercase())
 }
 
 #[cfg(test)]

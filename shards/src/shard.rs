@@ -162,13 +162,12 @@ impl Shard {
     /// The normal (or, with `legacy`, the legacy) leases of the given services, matched
     /// case-insensitively; all services when `service_ids` is empty. `now_ms` is not used yet:
     /// with unregister removing a lease at once, listing does not depend on time.
-    pub fn leases(&self, service_ids: &[String], legacy: bool, _now_ms: u64) -> Vec<LeaseStatus> {
+    pub fn leases(&self, service_ids: &[String], legacy: bool) -> Vec<LeaseStatus> {
         let status = |registration: &Registration| LeaseStatus {
             service_id: registration.instance.service_id.clone().unwrap_or_default(),
             instance: registration.instance.display_name(),
             creation_ms: registration.lease.creation_ms,
             renewal_ms: registration.lease.renewal_ms,
-            eviction_ms: 0,
             ttl_ms: registration.lease.ttl_ms,
         };
         let wanted = |registration: &&Registration| registration.lease.legacy == legacy;

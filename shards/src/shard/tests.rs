@@ -229,7 +229,7 @@ fn re_register_replaces_data_and_lease() {
         fragments(&mut shard, SERVICE),
         sorted_json(&[updated, nth(7)])
     );
-    let leases = shard.leases(&[], false, T0 + 8_000);
+    let leases = shard.leases(&[], false);
     let lease = leases
         .iter()
         .find(|l| l.instance.ends_with("/10.2.3.4:8080"))
@@ -440,8 +440,8 @@ fn legacy_instances_use_the_legacy_ttl_and_lease_list() {
     let mut shard = shard();
     shard.register(batch([i1(), legacy.clone()]), T0);
 
-    let normal = shard.leases(&[], false, T0);
-    let legacy_leases = shard.leases(&[], true, T0);
+    let normal = shard.leases(&[], false);
+    let legacy_leases = shard.leases(&[], true);
     assert_eq!(normal.len(), 1);
     assert_eq!(normal[0].ttl_ms, TTL);
     assert_eq!(
@@ -451,7 +451,6 @@ fn legacy_instances_use_the_legacy_ttl_and_lease_list() {
             instance: legacy.display_name(),
             creation_ms: T0,
             renewal_ms: T0,
-            eviction_ms: 0,
             ttl_ms: LEGACY_TTL,
         }]
     );
@@ -610,20 +609,18 @@ fn leases_filtered_by_service_ignoring_case() {
     shard.heartbeat(one(nth(1)), T0 + 500);
 
     let filter = ["other.service".to_string(), "OTHER.SERVICE".to_string()];
-    let leases = shard.leases(&filter, false, T0 + 600);
+    let leases = shard.leases(&filter, false);
     assert_eq!(leases.len(), 1);
     assert_eq!(leases[0].service_id, "Other.Service");
     assert_eq!(leases[0].instance, other.display_name());
 
-    let mine = shard.leases(&[SERVICE.to_uppercase()], false, T0 + 600);
+    let mine = shard.leases(&[SERVICE.to_uppercase()], false);
     let mut renewals: Vec<u64> = mine.iter().map(|l| l.renewal_ms).collect();
     renewals.sort();
     assert_eq!(renewals, [T0, T0 + 500]);
-    assert_eq!(shard.leases(&[], false, T0 + 600).len(), 3);
-    assert!(shard
-        .leases(&["none".to_string()], false, T0 + 600)
-        .is_empty());
-    assert!(shard.leases(&[], true, T0 + 600).is_empty());
+    assert_eq!(shard.leases(&[], false).len(), 3);
+    assert!(shard.leases(&["none".to_string()], false).is_empty());
+    assert!(shard.leases(&[], true).is_empty());
 }
 
 #[test]

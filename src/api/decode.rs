@@ -1,0 +1,467 @@
+//! Request bodies decoded the way Java's Jackson mapper reads them.
+//!
+//! Property names match case-insensitively, and the snake_case spellings of the older Rust
+//! README (`region_id`, `discovery_config`, `instance_keys`) match too: a name is compared with
+//! its underscores dropped. Unknown properties are ignored; scalars are coerced as Jackson does
+//! (a number where a string is expected, a numeric string where a number is). Anything else of the
+//! wrong shape is an error that becomes a 400 reply.
+
+use artemis_shards::{Instance, Metadata};
+use simd_json::prelude::*;
+use simd_json::tape::{Object, Value};
+use simd_json::ValueType;
+
+/// Why a body could not be read; the text goes into the 400 reply.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+/// `RegisterRequest` / `HeartbeatRequest` / `UnregisterRequest`: `{"instances":[Instance]}`.
+pub struct InstancesRequest {
+    pub instances: Option<Vec<Option<Instance>>>,
+}
+
+/// `DiscoveryConfig`, of which the server uses the service id.
+pub struct DiscoveryConfig {
+    pub service_id: Option<String>,
+}
+
+/// `GetServiceRequest`: `{"discoveryConfig":{...},"regionId":..,"zoneId":..}`.
+pub struct ServiceRequest {
+    pub discovery_config: Option<DiscoveryConfig>,
+    pub region_id: Option<String>,
+    pub zone_id: Option<String>,
+}
+
+/// `LookupRequest`: `{"discoveryConfigs":[...],"regionId":..,"zoneId":..}`.
+pub struct LookupRequest {
+    pub discovery_configs: Option<Vec<Option<DiscoveryConfig>>>,
+    pub region_id: Option<String>,
+    pub zone_id: Option<String>,
+}
+
+/// The `{"regionId":..,"zoneId":..}` requests of the cluster and services endpoints.
+#[derive(Default)]
+pub struct ZoneRequest {
+    pub region_id: Option<String>,
+    pub zone_id: Option<String>,
+}
+
+/// `GetLeasesRequest`: `{"serviceIds":[...]}`.
+#[derive(Default)]
+pub struct LeasesRequest {
+    pub service_ids: Option<Vec<Option<String>>>,
+}
+
+/// Parses `body` (in place, as simd-json does) and decodes its top-level object with `read`.
+/// A JSON `null` body decodes to `None`, which Java reports as "request is null".
+fn decode<T>(
+    body: &mut [u8],
+    read: impl FnOnce(Object) -> Result<T, DecodeError>,
+) -> Result<Option<T>, DecodeError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(DecodeError("Required request body is missing".into()));
+    }
+    let tape = simd_json::to_tape(body).map_err(|e| DecodeError(format!("Malformed JSON: {e}")))?;
+    let value = tape.as_value();
+    match value.value_type() {
+        ValueType::Null => Ok(None),
+        ValueType::Object => read(value.as_object().expect("an object")).map(Some),
+        other => Err(DecodeError(format!(
+            "Expected a JSON object, found {}",
+            type_name(other)
+        ))),
+    }
+}
+
+/// Whether the property `key` names `field` (given in lowercase without underscores).
+fn names(key: &str, field: &str) -> bool {
+    let mut expected = field.bytes();
+    for b in key.bytes().filter(|&b| b != b'_') {
+        if expected.next() != Some(b.to_ascii_lowercase()) {
+            return false;
+        }
+    }
+    expected.next().is_none()
+}
+
+fn type_name(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Null => "null",
+        ValueType::Bool => "a boolean",
+        ValueType::String => "a string",
+        ValueType::Array => "an array",
+        ValueType::Object => "an object",
+        _ => "a number",
+    }
+}
+
+fn mismatch(field: &str, expected: &str, found: ValueType) -> DecodeError {
+    DecodeError(format!(
+        "Property {field}: expected {expected}, found {}",
+        type_name(found)
+    ))
+}
+
+/// A string property; numbers and booleans are taken as their text, as Jackson does.
+fn string(field: &str, v: Value) -> Result<Option<String>, DecodeError> {
+    match v.value_type() {
+        ValueType::Null => Ok(None),
+        ValueType::String => Ok(v.as_str().map(str::to_owned)),
+        ValueType::Bool => Ok(v.as_bool().map(|b| b.to_string())),
+        ValueType::I64 | ValueType::U64 | ValueType::F64 => Ok(Some(number_text(&v))),
+        other => Err(mismatch(field, "a string", other)),
+    }
+}
+
+fn number_text(v: &Value) -> String {
+    if let Some(i) = v.as_i64() {
+        i.to_string()
+    } else if let Some(u) = v.as_u64() {
+        u.to_string()
+    } else {
+        v.as_f64().unwrap_or_default().to_string()
+    }
+}
+
+/// An integer property: missing or null is 0; a fraction is truncated and a numeric string
+/// parsed, as Jackson does; anything out of range is an error.
+fn integer(field: &str, v: Value, min: i64, max: i64) -> Result<i64, DecodeError> {
+    let out_of_range = || DecodeError(format!("Property {field}: number out of range"));
+    let n = match v.value_type() {
+        ValueType::Null => 0,
+        ValueType::I64 => v.as_i64().unwrap_or_default(),
+        ValueType::U64 => {
+            i64::try_from(v.as_u64().unwrap_or_default()).map_err(|_| out_of_range())?
+        }
+        ValueType::F64 => {
+            let f = v.as_f64().unwrap_or_default().trunc();
+            if !(min as f64..=max as f64).contains(&f) {
+                return Err(out_of_range());
+            }
+            f as i64
+        }
+        ValueType::String => {
+            let s = v.as_str().unwrap_or_default().trim();
+            if s.is_empty() {
+                0
+            } else {
+                s.parse()
+                    .map_err(|_| DecodeError(format!("Property {field}: `{s}` is not a number")))?
+            }
+        }
+        other => return Err(mismatch(field, "a number", other)),
+    };
+    if (min..=max).contains(&n) {
+        Ok(n)
+    } else {
+        Err(out_of_range())
+    }
+}
+
+/// An array property whose items are read by `item`; null items stay `None`.
+fn array<T>(
+    field: &str,
+    v: Value,
+    item: impl Fn(Value) -> Result<T, DecodeError>,
+) -> Result<Option<Vec<Option<T>>>, DecodeError> {
+    match v.value_type() {
+        ValueType::Null => Ok(None),
+        ValueType::Array => v
+            .as_array()
+            .expect("an array")
+            .iter()
+            .map(|x| match x.value_type() {
+                ValueType::Null => Ok(None),
+                _ => item(x).map(Some),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        other => Err(mismatch(field, "an array", other)),
+    }
+}
+
+/// An object property read by `read`.
+fn object<T>(
+    field: &str,
+    v: Value,
+    read: impl FnOnce(Object) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    match v.as_object() {
+        Some(o) => read(o),
+        None => Err(mismatch(field, "an object", v.value_type())),
+    }
+}
+
+fn instance(o: Object) -> Result<Instance, DecodeError> {
+    let mut i = Instance::default();
+    for (key, v) in o.iter() {
+        let slot = match () {
+            _ if names(key, "regionid") => &mut i.region_id,
+            _ if names(key, "zoneid") => &mut i.zone_id,
+            _ if names(key, "groupid") => &mut i.group_id,
+            _ if names(key, "serviceid") => &mut i.service_id,
+            _ if names(key, "instanceid") => &mut i.instance_id,
+            _ if names(key, "machinename") => &mut i.machine_name,
+            _ if names(key, "ip") => &mut i.ip,
+            _ if names(key, "protocol") => &mut i.protocol,
+            _ if names(key, "url") => &mut i.url,
+            _ if names(key, "healthcheckurl") => &mut i.health_check_url,
+            _ if names(key, "status") => &mut i.status,
+            _ if names(key, "port") => {
+                i.port = integer(key, v, i64::from(i32::MIN), i64::from(i32::MAX))? as i32;
+                continue;
+            }
+            _ if names(key, "metadata") => {
+                i.metadata = metadata(key, v)?;
+                continue;
+            }
+            _ => continue,
+        };
+        *slot = string(key, v)?;
+    }
+    Ok(i)
+}
+
+/// `Map<String,String>`: entries in the order sent, a repeated key keeping its last value.
+fn metadata(field: &str, v: Value) -> Result<Option<Metadata>, DecodeError> {
+    if v.value_type() == ValueType::Null {
+        return Ok(None);
+    }
+    object(field, v, |o| {
+        let mut entries: Metadata = Vec::with_capacity(o.len());
+        for (key, value) in o.iter() {
+            let value = string(key, value)?;
+            match entries.iter_mut().find(|(k, _)| k == key) {
+                Some(entry) => entry.1 = value,
+                None => entries.push((key.to_owned(), value)),
+            }
+        }
+        Ok(entries)
+    })
+    .map(Some)
+}
+
+fn discovery_config(o: Object) -> Result<DiscoveryConfig, DecodeError> {
+    let mut config = DiscoveryConfig { service_id: None };
+    for (key, v) in o.iter() {
+        if names(key, "serviceid") {
+            config.service_id = string(key, v)?;
+        } else if names(key, "discoverydata") && v.value_type() != ValueType::Null {
+            metadata(key, v)?;
+        }
+    }
+    Ok(config)
+}
+
+/// Reads `regionId`/`zoneId` into `zone`; true when `key` was one of them.
+fn zone_field(zone: &mut ZoneRequest, key: &str, v: Value) -> Result<bool, DecodeError> {
+    if names(key, "regionid") {
+        zone.region_id = string(key, v)?;
+    } else if names(key, "zoneid") {
+        zone.zone_id = string(key, v)?;
+    } else {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+pub fn instances_request(body: &mut [u8]) -> Result<Option<InstancesRequest>, DecodeError> {
+    decode(body, |o| {
+        let mut request = InstancesRequest { instances: None };
+        for (key, v) in o.iter() {
+            if names(key, "instances") || names(key, "instancekeys") {
+                request.instances = array(key, v, |x| object(key, x, instance))?;
+            }
+        }
+        Ok(request)
+    })
+}
+
+pub fn service_request(body: &mut [u8]) -> Result<Option<ServiceRequest>, DecodeError> {
+    decode(body, |o| {
+        let mut zone = ZoneRequest::default();
+        let mut discovery = None;
+        for (key, v) in o.iter() {
+            if !zone_field(&mut zone, key, v)?
+                && names(key, "discoveryconfig")
+                && v.value_type() != ValueType::Null
+            {
+                discovery = Some(object(key, v, discovery_config)?);
+            }
+        }
+        Ok(ServiceRequest {
+            discovery_config: discovery,
+            region_id: zone.region_id,
+            zone_id: zone.zone_id,
+        })
+    })
+}
+
+pub fn lookup_request(body: &mut [u8]) -> Result<Option<LookupRequest>, DecodeError> {
+    decode(body, |o| {
+        let mut zone = ZoneRequest::default();
+        let mut configs = None;
+        for (key, v) in o.iter() {
+            if !zone_field(&mut zone, key, v)? && names(key, "discoveryconfigs") {
+                configs = array(key, v, |x| object(key, x, discovery_config))?;
+            }
+        }
+        Ok(LookupRequest {
+            discovery_configs: configs,
+            region_id: zone.region_id,
+            zone_id: zone.zone_id,
+        })
+    })
+}
+
+pub fn zone_request(body: &mut [u8]) -> Result<Option<ZoneRequest>, DecodeError> {
+    decode(body, |o| {
+        let mut zone = ZoneRequest::default();
+        for (key, v) in o.iter() {
+            zone_field(&mut zone, key, v)?;
+        }
+        Ok(zone)
+    })
+}
+
+pub fn leases_request(body: &mut [u8]) -> Result<Option<LeasesRequest>, DecodeError> {
+    decode(body, |o| {
+        let mut request = LeasesRequest::default();
+        for (key, v) in o.iter() {
+            if names(key, "serviceids") {
+                request.service_ids =
+                    array(key, v, |x| string(key, x).map(Option::unwrap_or_default))?;
+            }
+        }
+        Ok(request)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(s: &str) -> Vec<u8> {
+        s.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn names_ignore_case_and_underscores() {
+        assert!(names("regionId", "regionid"));
+        assert!(names("REGIONID", "regionid"));
+        assert!(names("region_id", "regionid"));
+        assert!(!names("region", "regionid"));
+        assert!(!names("regionIdx", "regionid"));
+    }
+
+    #[test]
+    fn instance_fields_and_coercions() {
+        let mut b = body(
+            r#"{"Instances":[{"region_id":"SHA","SERVICEID":"s","instanceId":"i","port":"8080","url":"u",
+                "metadata":{"b":"1","a":null,"b":"2"},"unknown":{"x":1}},null,{"ip":7,"port":80.9}]}"#,
+        );
+        let request = instances_request(&mut b).unwrap().unwrap();
+        let instances = request.instances.unwrap();
+        assert_eq!(instances.len(), 3);
+        let first = instances[0].as_ref().unwrap();
+        assert_eq!(first.region_id.as_deref(), Some("SHA"));
+        assert_eq!(first.service_id.as_deref(), Some("s"));
+        assert_eq!(first.port, 8080);
+        assert_eq!(
+            first.metadata,
+            Some(vec![("b".into(), Some("2".into())), ("a".into(), None)])
+        );
+        assert!(instances[1].is_none());
+        let third = instances[2].as_ref().unwrap();
+        assert_eq!(third.ip.as_deref(), Some("7"));
+        assert_eq!(third.port, 80);
+    }
+
+    #[test]
+    fn instance_keys_spelling() {
+        let mut b =
+            body(r#"{"instance_keys":[{"regionId":"r","serviceId":"s","instanceId":"i"}]}"#);
+        let instances = instances_request(&mut b)
+            .unwrap()
+            .unwrap()
+            .instances
+            .unwrap();
+        assert_eq!(
+            instances[0].as_ref().unwrap().instance_id.as_deref(),
+            Some("i")
+        );
+    }
+
+    #[test]
+    fn null_body_and_missing_list() {
+        assert!(instances_request(&mut body("null")).unwrap().is_none());
+        assert!(instances_request(&mut body("{}"))
+            .unwrap()
+            .unwrap()
+            .instances
+            .is_none());
+    }
+
+    #[test]
+    fn wrong_shapes_are_errors() {
+        for bad in [
+            "",
+            "{",
+            "[]",
+            "42",
+            r#"{"instances":{}}"#,
+            r#"{"instances":[1]}"#,
+            r#"{"instances":[{"port":"x"}]}"#,
+            r#"{"instances":[{"port":99999999999}]}"#,
+            r#"{"instances":[{"serviceId":{"a":1}}]}"#,
+            r#"{"instances":[{"metadata":[1]}]}"#,
+        ] {
+            assert!(instances_request(&mut body(bad)).is_err(), "accepted {bad}");
+        }
+    }
+
+    #[test]
+    fn discovery_requests() {
+        let mut b =
+            body(r#"{"discovery_config":{"serviceId":"svc"},"regionId":"SHA","zone_id":"Z"}"#);
+        let r = service_request(&mut b).unwrap().unwrap();
+        assert_eq!(
+            r.discovery_config.unwrap().service_id.as_deref(),
+            Some("svc")
+        );
+        assert_eq!(
+            (r.region_id.as_deref(), r.zone_id.as_deref()),
+            (Some("SHA"), Some("Z"))
+        );
+
+        let mut b = body(
+            r#"{"discoveryConfigs":[{"serviceId":"a"},null,{"serviceId":"b"}],"regionId":"SHA"}"#,
+        );
+        let r = lookup_request(&mut b).unwrap().unwrap();
+        let ids: Vec<_> = r
+            .discovery_configs
+            .unwrap()
+            .into_iter()
+            .map(|c| c.and_then(|c| c.service_id))
+            .collect();
+        assert_eq!(ids, vec![Some("a".into()), None, Some("b".into())]);
+        assert!(service_request(&mut body(r#"{"discoveryConfig":"svc"}"#)).is_err());
+    }
+
+    #[test]
+    fn leases_and_zone_requests() {
+        let mut b = body(r#"{"serviceIds":["a","b"]}"#);
+        let ids = leases_request(&mut b)
+            .unwrap()
+            .unwrap()
+            .service_ids
+            .unwrap();
+        assert_eq!(ids, vec![Some("a".to_string()), Some("b".to_string())]);
+        let mut b = body(r#"{"regionId":"SHA","zoneId":"Z","extra":[1,2]}"#);
+        let z = zone_request(&mut b).unwrap().unwrap();
+        assert_eq!(
+            (z.region_id.as_deref(), z.zone_id.as_deref()),
+            (Some("SHA"), Some("Z"))
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! `service.json`, `lookup.json` and `services.json` (contract §4.2), answered from the owning
+//! shards' pre-serialized instance arrays.
+//!
+//! Java's quirks are kept: `service.json` answers an unknown service with the unfiltered
+//! null-list shape; `lookup.json` masks per-service problems (wrong region, blank id) as that
+//! same shape under an overall success, and answers an unknown service with empty lists.
+
+use std::sync::Arc;
+
+use artemis_shards::json::write_opt_str;
+use artemis_shards::{shard_for, ErrorCode};
+
+use super::decode::{self, LookupRequest, ServiceRequest};
+use super::envelope::{failure, malformed, SUCCESS};
+use super::{Input, Part, Response};
+use crate::per_core::Core;
+use crate::shard_link::{ShardReply, ShardRequest};
+
+/// How a `Service` object is filled.
+enum Shape {
+    /// Registered: the shard's instance array, filtered lists empty.
+    Found(Arc<[u8]>),
+    /// Passed the filters but has no instances: empty lists.
+    Empty,
+    /// `new Service(serviceId)`: every list `null`.
+    Unfiltered,
+}
+
+/// Appends a Java `Service` object for `service_id`.
+fn push_service(parts: &mut Vec<Part>, shape: Shape, service_id: Option<&str>) {
+    let lists: &'static [u8] = match shape {
+        Shape::Found(instances) => {
+            parts.push(Part::Static(br#"{"instances":"#));
+            parts.push(Part::Shared(instances));
+            br#","logicInstances":[],"metadata":null,"routeRules":[],"serviceId":"#
+        }
+        Shape::Empty => br#"{"instances":[],"logicInstances":[],"metadata":null,"routeRules":[],"serviceId":"#,
+        Shape::Unfiltered => {
+            br#"{"instances":null,"logicInstances":null,"metadata":null,"routeRules":null,"serviceId":"#
+        }
+    };
+    parts.push(Part::Static(lists));
+    let mut id = Vec::with_capacity(service_id.map_or(4, str::len) + 3);
+    write_opt_str(&mut id, service_id);
+    id.push(b'}');
+    parts.push(Part::Owned(id));
+}
+
+/// `{"responseStatus":SUCCESS,"<field>":` — the head of a successful discovery reply.
+fn success_head(field: &'static [u8]) -> Vec<Part> {
+    let mut parts = Vec::with_capacity(8);
+    parts.push(Part::Static(br#"{"responseStatus":"#));
+    parts.push(Part::Static(SUCCESS));
+    parts.push(Part::Static(field));
+    parts
+}
+
+fn non_blank(id: Option<String>) -> Option<String> {
+    id.filter(|s| !s.trim().is_empty())
+}
+
+async fn snapshot(core: &Core, service_id: &str) -> Option<Arc<[u8]>> {
+    let owner = shard_for(service_id, core.link.shards());
+    match core
+        .link
+        .call(owner, ShardRequest::Service(service_id.to_string()))
+        .await
+    {
+        ShardReply::Service(found) => found.map(|s| s.instances_json),
+        _ => unreachable!("a Service request gets a Service reply"),
+    }
+}
+
+pub async fn service(core: &Core, input: Input<'_>) -> Response {
+    let request = if input.is_get() {
+        ServiceRequest {
+            discovery_config: input
+                .query_value("serviceId")
+                .map(|id| decode::DiscoveryConfig {
+                    service_id: Some(id),
+                }),
+            region_id: input.query_value("regionId"),
+            zone_id: input.query_value("zoneId"),
+        }
+    } else {
+        match decode::service_request(input.body) {
+            Err(e) => return malformed(e),
+            Ok(request) => request.unwrap_or(ServiceRequest {
+                discovery_config: None,
+                region_id: None,
+                zone_id: None,
+            }),
+        }
+    };
+    let Some(service_id) = non_blank(request.discovery_config.and_then(|c| c.service_id)) else {
+        return failure(
+            ErrorCode::BadRequest,
+            Some("Request is null or request.discoveryConfig is null."),
+            &["service"],
+        );
+    };
+    let rules = &core.node.discovery_rules;
+    if let Err(rejection) =
+        rules.admit_origin(request.region_id.as_deref(), request.zone_id.as_deref())
+    {
+        return failure(rejection.code, Some(&rejection.reason), &["service"]);
+    }
+    let shape = match snapshot(core, &service_id).await {
+        Some(instances) => Shape::Found(instances),
+        None => Shape::Unfiltered,
+    };
+    let mut parts = success_head(br#","service":"#);
+    push_service(&mut parts, shape, Some(&service_id));
+    parts.push(Part::Static(b"}"));
+    Response::json(parts)
+}
+
+pub async fn lookup(core: &Core, input: Input<'_>) -> Response {
+    let request = match decode::lookup_request(input.body) {
+        Err(e) => return malformed(e),
+        Ok(request) => request,
+    };
+    let Some(LookupRequest {
+        discovery_configs: Some(configs),
+        region_id,
+        zone_id,
+    }) = request
+    else {
+        // Java's controller dereferences the missing list: an exception without a message.
+        return failure(ErrorCode::InternalServiceError, None, &["services"]);
+    };
+    let admitted = core
+        .node
+        .discovery_rules
+        .admit_origin(region_id.as_deref(), zone_id.as_deref())
+        .is_ok();
+    let mut parts = success_head(br#","services":["#);
+    for (i, config) in configs.into_iter().enumerate() {
+        if i > 0 {
+            parts.push(Part::Static(b","));
+        }
+        let service_id = non_blank(config.and_then(|c| c.service_id));
+        let shape = match &service_id {
+            Some(id) if admitted => match snapshot(core, id).await {
+                Some(instances) => Shape::Found(instances),
+                None => Shape::Empty,
+            },
+            _ => Shape::Unfiltered,
+        };
+        push_service(&mut parts, shape, service_id.as_deref());
+    }
+    parts.push(Part::Static(b"]}"));
+    Response::json(parts)
+}
+
+pub async fn services(core: &Core, input: Input<'_>) -> Response {
+    // The request's region and zone are ignored, as in Java; a POST body must still be JSON.
+    if !input.is_get() {
+        if let Err(e) = decode::zone_request(input.body) {
+            return malformed(e);
+        }
+    }
+    let mut version = 0;
+    let mut parts = success_head(br#","services":["#);
+    let mut first = true;
+    for reply in core.link.call_all(|| ShardRequest::Services).await {
+        let ShardReply::Services {
+            version: shard_version,
+            services,
+        } = reply
+        else {
+            unreachable!("a Services request gets a Services reply");
+        };
+        version += shard_version;
+        for snapshot in services {
+            if !first {
+                parts.push(Part::Static(b","));
+            }
+            first = false;
+            push_service(
+                &mut parts,
+                Shape::Found(snapshot.instances_json),
+                Some(&snapshot.service_id),
+            );
+        }
+    }
+    parts.push(Part::Owned(
+        format!(r#"],"version":{version}}}"#).into_bytes(),
+    ));
+    Response::json(parts)
+}

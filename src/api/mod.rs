@@ -1,0 +1,117 @@
+//! The endpoints: each turns a request into a Java-shaped reply.
+//!
+//! A reply is a list of parts written back to back: constant bytes, bytes shared with a shard's
+//! snapshot, and the few bytes built for this request. Discovery replies are mostly shared
+//! parts, so the read path copies cached bytes once, into the connection's output, and builds
+//! no JSON.
+
+mod cluster;
+pub mod decode;
+mod discovery;
+mod envelope;
+mod ops;
+mod registry;
+mod status;
+
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+
+use crate::per_core::Core;
+use crate::router::Endpoint;
+
+/// One piece of a reply body.
+pub enum Part {
+    Static(&'static [u8]),
+    Shared(Arc<[u8]>),
+    Owned(Vec<u8>),
+}
+
+impl AsRef<[u8]> for Part {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Part::Static(b) => b,
+            Part::Shared(b) => b,
+            Part::Owned(b) => b,
+        }
+    }
+}
+
+/// A reply before HTTP framing.
+pub struct Response {
+    pub status: StatusCode,
+    pub content_type: &'static str,
+    pub parts: Vec<Part>,
+}
+
+pub const JSON: &str = "application/json";
+
+impl Response {
+    /// 200 with a JSON body.
+    pub fn json(parts: Vec<Part>) -> Response {
+        Response {
+            status: StatusCode::OK,
+            content_type: JSON,
+            parts,
+        }
+    }
+
+    /// A protocol-level refusal (400, 404, 405, ...): the status and a `bad-request`
+    /// `responseStatus` saying why.
+    pub fn refusal(status: StatusCode, message: &str) -> Response {
+        Response {
+            status,
+            content_type: JSON,
+            parts: vec![Part::Owned(envelope::refusal(message))],
+        }
+    }
+}
+
+/// What an endpoint gets from the request.
+pub struct Input<'a> {
+    pub method: &'a Method,
+    /// The raw query string, if any.
+    pub query: Option<&'a [u8]>,
+    /// The body, decoded from chunked and gzip framing; simd-json parses it in place.
+    pub body: &'a mut [u8],
+}
+
+impl Input<'_> {
+    /// The first value of query parameter `name`, percent-decoded.
+    pub fn query_value(&self, name: &str) -> Option<String> {
+        crate::http::query_values(self.query?, name).next()
+    }
+
+    fn is_get(&self) -> bool {
+        self.method == Method::GET
+    }
+}
+
+/// Answers one request for `endpoint`.
+pub async fn respond(core: &Core, endpoint: Endpoint, input: Input<'_>) -> Response {
+    use registry::Op;
+    match endpoint {
+        Endpoint::Register => registry::handle(core, Op::Register, input).await,
+        Endpoint::Heartbeat => registry::handle(core, Op::Heartbeat, input).await,
+        Endpoint::Unregister => registry::handle(core, Op::Unregister, input).await,
+        Endpoint::Service => discovery::service(core, input).await,
+        Endpoint::Lookup => discovery::lookup(core, input).await,
+        Endpoint::Services => discovery::services(core, input).await,
+        Endpoint::NodeStatus => status::document(input, &core.node.documents.node_status),
+        Endpoint::ClusterStatus => status::document(input, &core.node.documents.cluster_status),
+        Endpoint::Leases => status::leases(core, input, false).await,
+        Endpoint::LegacyLeases => status::leases(core, input, true).await,
+        Endpoint::ConfigStatus => status::document(input, &core.node.documents.config),
+        Endpoint::DeploymentStatus => status::document(input, &core.node.documents.deployment),
+        Endpoint::UpRegistryNodes => {
+            cluster::up_nodes(core, input, core.node.config.allow_registry_from_other_zone)
+        }
+        Endpoint::UpDiscoveryNodes => cluster::up_nodes(
+            core,
+            input,
+            core.node.config.allow_discovery_from_other_zone,
+        ),
+        Endpoint::Health => ops::health(),
+        Endpoint::Metrics => ops::metrics(core).await,
+    }
+}

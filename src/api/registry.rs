@@ -1,0 +1,101 @@
+//! `register.json`, `heartbeat.json`, `unregister.json` (contract §4.1).
+//!
+//! The instances of one request are grouped by owning shard; each group goes to its owner in
+//! one call, all groups at once, and the failed entries that come back are merged in the order
+//! the client sent the instances.
+
+use artemis_shards::{shard_for, ErrorCode, FailedInstance, Instance};
+
+use super::decode::{self, InstancesRequest};
+use super::envelope::{failure, malformed, SUCCESS};
+use super::{Input, Part, Response};
+use crate::per_core::Core;
+use crate::shard_link::{ShardReply, ShardRequest};
+
+#[derive(Clone, Copy)]
+pub enum Op {
+    Register,
+    Heartbeat,
+    Unregister,
+}
+
+impl Op {
+    fn request(self, batch: Vec<(u32, Instance)>) -> ShardRequest {
+        match self {
+            Op::Register => ShardRequest::Register(batch),
+            Op::Heartbeat => ShardRequest::Heartbeat(batch),
+            Op::Unregister => ShardRequest::Unregister(batch),
+        }
+    }
+}
+
+const PARTIAL_FAIL: &[u8] = br#"{"errorCode":"partial_fail","message":"","status":"partial_fail"}"#;
+
+pub async fn handle(core: &Core, op: Op, input: Input<'_>) -> Response {
+    let instances = match decode::instances_request(input.body) {
+        Err(e) => return malformed(e),
+        Ok(None) => {
+            return failure(
+                ErrorCode::BadRequest,
+                Some("request is null"),
+                &["failedInstances"],
+            )
+        }
+        Ok(Some(InstancesRequest {
+            instances: Some(list),
+        })) if !list.is_empty() => list,
+        Ok(Some(_)) => {
+            return failure(
+                ErrorCode::BadRequest,
+                Some("request.instances is null or empty."),
+                &["failedInstances"],
+            )
+        }
+    };
+
+    let shards = core.link.shards();
+    let mut batches: Vec<Vec<(u32, Instance)>> = vec![Vec::new(); shards];
+    for (index, instance) in instances.into_iter().enumerate() {
+        if let Some(instance) = instance {
+            let owner = shard_for(instance.service_id.as_deref().unwrap_or(""), shards);
+            batches[owner].push((index as u32, instance));
+        }
+    }
+    let calls = batches
+        .into_iter()
+        .enumerate()
+        .filter(|(_, batch)| !batch.is_empty())
+        .map(|(owner, batch)| (owner, op.request(batch)))
+        .collect();
+    let mut failed: Vec<FailedInstance> = core
+        .link
+        .call_many(calls)
+        .await
+        .into_iter()
+        .flat_map(ShardReply::into_failed)
+        .collect();
+    failed.sort_by_key(|f| f.index);
+    Response::json(vec![Part::Owned(reply_body(&failed))])
+}
+
+/// `{"failedInstances":...,"responseStatus":...}`: success when nothing failed, else
+/// `partial_fail` with every failed entry.
+fn reply_body(failed: &[FailedInstance]) -> Vec<u8> {
+    if failed.is_empty() {
+        let mut out = br#"{"failedInstances":null,"responseStatus":"#.to_vec();
+        out.extend_from_slice(SUCCESS);
+        out.push(b'}');
+        return out;
+    }
+    let mut out = br#"{"failedInstances":["#.to_vec();
+    for (i, f) in failed.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        f.write_json(&mut out);
+    }
+    out.extend_from_slice(br#"],"responseStatus":"#);
+    out.extend_from_slice(PARTIAL_FAIL);
+    out.push(b'}');
+    out
+}

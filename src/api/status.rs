@@ -1,0 +1,149 @@
+//! `status/*.json` (contract §4.5): this node's status, its configuration, and its leases.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use artemis_shards::json::{write_int, write_str};
+use artemis_shards::{LeaseStatus, ShardStats};
+
+use super::decode;
+use super::envelope::{malformed, SUCCESS};
+use super::{Input, Part, Response};
+use crate::clock::format_ms;
+use crate::per_core::Core;
+use crate::shard_link::{ShardReply, ShardRequest};
+
+/// A reply prepared at start; a POST body, which Java ignores, must still be JSON.
+pub fn document(input: Input<'_>, body: &Arc<[u8]>) -> Response {
+    if !input.is_get() {
+        if let Err(e) = decode::zone_request(input.body) {
+            return malformed(e);
+        }
+    }
+    Response::json(vec![Part::Shared(body.clone())])
+}
+
+/// `leases.json` / `legacy-leases.json`: the leases of the services asked for (all when none),
+/// grouped by service, with the self-preservation figures of the whole node.
+pub async fn leases(core: &Core, input: Input<'_>, legacy: bool) -> Response {
+    let service_ids: Vec<String> = if input.is_get() {
+        input
+            .query
+            .map(|q| crate::http::query_values(q, "appIds").collect())
+            .unwrap_or_default()
+    } else {
+        match decode::leases_request(input.body) {
+            Err(e) => return malformed(e),
+            Ok(request) => request
+                .and_then(|r| r.service_ids)
+                .unwrap_or_default()
+                .into_iter()
+                .flatten()
+                .collect(),
+        }
+    };
+    let mut leases = Vec::new();
+    let mut stats = Vec::new();
+    let requests = (0..core.link.shards())
+        .flat_map(|shard| {
+            [
+                (
+                    shard,
+                    ShardRequest::Leases {
+                        service_ids: service_ids.clone(),
+                        legacy,
+                    },
+                ),
+                (shard, ShardRequest::Stats),
+            ]
+        })
+        .collect();
+    for reply in core.link.call_many(requests).await {
+        match reply {
+            ShardReply::Leases(l) => leases.extend(l),
+            ShardReply::Stats(s) => stats.push(s),
+            _ => unreachable!("Leases and Stats requests get Leases and Stats replies"),
+        }
+    }
+    Response::json(vec![Part::Owned(leases_body(
+        &leases,
+        &stats,
+        core.node.config.self_preservation,
+    ))])
+}
+
+fn leases_body(leases: &[LeaseStatus], stats: &[ShardStats], safe_check_enabled: bool) -> Vec<u8> {
+    let mut by_service: BTreeMap<&str, Vec<&LeaseStatus>> = BTreeMap::new();
+    for lease in leases {
+        by_service.entry(&lease.service_id).or_default().push(lease);
+    }
+    let flag = |b: bool| if b { "true" } else { "false" };
+    let mut out = format!(
+        r#"{{"isSafe":{},"isSafeCheckEnabled":{},"leaseCount":{},"leaseUpdateCountLastTimeWindow":{},"leaseUpdateMaxCount":{},"leaseUpdateMaxCountLastUpdateTime":{},"leases":{{"#,
+        flag(stats.iter().all(|s| s.safe)),
+        flag(safe_check_enabled),
+        leases.len(),
+        stats.iter().map(|s| s.renewals_in_window).sum::<u64>(),
+        stats.iter().map(|s| s.max_renewals).sum::<u64>(),
+        stats.iter().map(|s| s.max_renewals_updated_ms).max().unwrap_or(0),
+    )
+    .into_bytes();
+    for (i, (service_id, leases)) in by_service.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(&mut out, service_id);
+        out.extend_from_slice(b":[");
+        for (j, lease) in leases.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(br#"{"creationTime":"#);
+            write_str(&mut out, &format_ms(lease.creation_ms));
+            out.extend_from_slice(br#","evitionTime":"#);
+            write_str(&mut out, &format_ms(0));
+            out.extend_from_slice(br#","instance":"#);
+            write_str(&mut out, &lease.instance);
+            out.extend_from_slice(br#","renewalTime":"#);
+            write_str(&mut out, &format_ms(lease.renewal_ms));
+            out.extend_from_slice(br#","ttl":"#);
+            write_int(&mut out, lease.ttl_ms as i64);
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(br#"},"responseStatus":"#);
+    out.extend_from_slice(SUCCESS);
+    out.push(b'}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leases_shape() {
+        let lease = LeaseStatus {
+            service_id: "Svc".into(),
+            instance: "sha/shajq/svc/i1".into(),
+            creation_ms: 0,
+            renewal_ms: 1_000,
+            ttl_ms: 20_000,
+        };
+        let stats = ShardStats {
+            instances: 1,
+            services: 1,
+            leases_expired_total: 0,
+            renewals_in_window: 4,
+            max_renewals: 9,
+            max_renewals_updated_ms: 77,
+            safe: true,
+        };
+        let body = String::from_utf8(leases_body(&[lease], &[stats], true)).unwrap();
+        assert_eq!(
+            body,
+            r#"{"isSafe":true,"isSafeCheckEnabled":true,"leaseCount":1,"leaseUpdateCountLastTimeWindow":4,"leaseUpdateMaxCount":9,"leaseUpdateMaxCountLastUpdateTime":77,"leases":{"Svc":[{"creationTime":"1970-01-01 00:00:00.000","evitionTime":"1970-01-01 00:00:00.000","instance":"sha/shajq/svc/i1","renewalTime":"1970-01-01 00:00:01.000","ttl":20000}]},"responseStatus":{"errorCode":"success","message":"","status":"success"}}"#
+        );
+    }
+}

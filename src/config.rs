@@ -1,0 +1,214 @@
+//! The server's command line: every flag, its `ARTEMIS_*` variable and its default.
+//!
+//! Durations are written the human way (`20s`, `500ms`) and sizes too (`8MiB`); a core list takes
+//! ranges (`0-3,6`). Parsing stops at the first bad flag with a one-line error and exit code 2.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "artemis",
+    version,
+    about = "Thread-per-core service registry, wire-compatible with Ctrip Artemis"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the registry server.
+    Server(ServerConfig),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServerConfig {
+    /// Address every core listens on (each core has its own SO_REUSEPORT listener); port 0 picks a free port.
+    #[arg(long, env = "ARTEMIS_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    /// Cores to serve on, one pinned executor and one registry shard each, e.g. `0-3,6` [default: all online cores].
+    #[arg(long, env = "ARTEMIS_CORES", value_parser = parse_core_list)]
+    pub cores: Option<CoreList>,
+
+    /// Region of this node; registrations from other regions are refused.
+    #[arg(long, env = "ARTEMIS_REGION", default_value = "default")]
+    pub region: String,
+
+    /// Zone of this node.
+    #[arg(long, env = "ARTEMIS_ZONE", default_value = "default")]
+    pub zone: String,
+
+    /// Accept registrations whose zone differs from this node's (Java's shipped setting).
+    #[arg(long, env = "ARTEMIS_ALLOW_REGISTRY_FROM_OTHER_ZONE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub allow_registry_from_other_zone: bool,
+
+    /// Serve discovery to clients whose zone differs from this node's (Java's shipped setting).
+    #[arg(long, env = "ARTEMIS_ALLOW_DISCOVERY_FROM_OTHER_ZONE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub allow_discovery_from_other_zone: bool,
+
+    /// Lease time to live: an instance without a heartbeat for this long expires.
+    #[arg(long, env = "ARTEMIS_LEASE_TTL", default_value = "20s", value_parser = parse_duration)]
+    pub lease_ttl: Duration,
+
+    /// Lease time to live of legacy instances (metadata `java_registry` set).
+    #[arg(long, env = "ARTEMIS_LEGACY_LEASE_TTL", default_value = "90s", value_parser = parse_duration)]
+    pub legacy_lease_ttl: Duration,
+
+    /// How often each shard removes expired leases.
+    #[arg(long, env = "ARTEMIS_CLEAN_INTERVAL", default_value = "100ms", value_parser = parse_duration)]
+    pub clean_interval: Duration,
+
+    /// At most this many leases are removed per shard per clean interval, so a mass expiry cannot stall a core.
+    #[arg(long, env = "ARTEMIS_EVICTION_BATCH", default_value_t = 5000)]
+    pub eviction_batch: usize,
+
+    /// Eureka-style self-preservation: stop expiring leases while renewals drop below 85 % of their recent maximum.
+    #[arg(long, env = "ARTEMIS_SELF_PRESERVATION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub self_preservation: bool,
+
+    /// The window over which self-preservation counts renewals.
+    #[arg(long, env = "ARTEMIS_SELF_PRESERVATION_WINDOW", default_value = "12s", value_parser = parse_duration)]
+    pub self_preservation_window: Duration,
+
+    /// Largest accepted request body (after gzip decoding).
+    #[arg(long, env = "ARTEMIS_MAX_BODY", default_value = "8MiB", value_parser = parse_size)]
+    pub max_body: usize,
+
+    /// A connection idle this long, or a request not complete this long after its first byte, is closed.
+    #[arg(long, env = "ARTEMIS_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Busy-wait this long before an idle core sleeps (glommio's spin_before_park); trades CPU for latency [default: off].
+    #[arg(long, env = "ARTEMIS_SPIN_BEFORE_PARK", value_parser = parse_duration)]
+    pub spin_before_park: Option<Duration>,
+
+    /// URL peers and clients use to reach this node, as listed by the cluster endpoints [default: http://ADDR/].
+    #[arg(long, env = "ARTEMIS_NODE_URL")]
+    pub node_url: Option<String>,
+}
+
+/// A set of CPU ids in the order given, without duplicates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreList(pub Vec<usize>);
+
+/// Parses `0-3,6` into `[0, 1, 2, 3, 6]`.
+pub fn parse_core_list(s: &str) -> Result<CoreList, String> {
+    let mut cores = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        let (lo, hi) = match part.split_once('-') {
+            Some((lo, hi)) => (lo.trim(), hi.trim()),
+            None => (part, part),
+        };
+        let parse = |n: &str| {
+            n.parse::<usize>()
+                .map_err(|_| format!("`{part}` is not a core number or range like 0-3"))
+        };
+        let (lo, hi) = (parse(lo)?, parse(hi)?);
+        if lo > hi {
+            return Err(format!("range `{part}` runs backwards"));
+        }
+        for core in lo..=hi {
+            if !cores.contains(&core) {
+                cores.push(core);
+            }
+        }
+    }
+    Ok(CoreList(cores))
+}
+
+/// Parses `20s`, `500ms`, `1m 30s` (humantime); a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration like 20s or 500ms ({e})"))
+}
+
+/// Parses `8MiB`, `512KiB`, `1MB`, `4096`: binary (`KiB`, `MiB`, `GiB`) and decimal (`KB`, `MB`, `GB`) units.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size like 8MiB"))?;
+    let factor: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` in `{s}` (use KiB, MiB, GiB, KB, MB, GB)"
+            ))
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+impl ServerConfig {
+    /// The URL the cluster endpoints publish for this node.
+    pub fn node_url(&self, bound: SocketAddr) -> String {
+        self.node_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}/"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_lists() {
+        assert_eq!(parse_core_list("0-3,6").unwrap().0, vec![0, 1, 2, 3, 6]);
+        assert_eq!(parse_core_list("1").unwrap().0, vec![1]);
+        assert_eq!(parse_core_list("2,1,2").unwrap().0, vec![2, 1]);
+        assert!(parse_core_list("3-1").is_err());
+        assert!(parse_core_list("a").is_err());
+        assert!(parse_core_list("").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("20s").unwrap(), Duration::from_secs(20));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("8MiB").unwrap(), 8 << 20);
+        assert_eq!(parse_size("512KiB").unwrap(), 512 << 10);
+        assert_eq!(parse_size("1MB").unwrap(), 1_000_000);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("8XB").is_err());
+        assert!(parse_size("MiB").is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_issue() {
+        let cli = Cli::try_parse_from(["artemis", "server"]).unwrap();
+        let Command::Server(c) = cli.command;
+        assert_eq!(c.addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.lease_ttl, Duration::from_secs(20));
+        assert_eq!(c.clean_interval, Duration::from_millis(100));
+        assert_eq!(c.max_body, 8 << 20);
+        assert!(c.allow_registry_from_other_zone);
+        assert!(c.self_preservation);
+        assert!(c.spin_before_park.is_none());
+        assert!(c.cores.is_none());
+    }
+}

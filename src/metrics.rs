@@ -1,0 +1,289 @@
+//! Request counters, latency histograms and connection gauges, per core, in Prometheus form.
+//!
+//! Each core writes only its own slots (relaxed atomics, never contended); `/metrics` reads every
+//! core's slots and asks every shard for its registry figures, so the export is real and
+//! complete whichever core serves it.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use artemis_shards::ShardStats;
+
+use crate::router::Endpoint;
+
+/// Upper bounds of the latency buckets, in microseconds.
+const BUCKETS_US: [u64; 12] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 500_000, 1_000_000,
+];
+
+/// HTTP statuses the server answers without reaching an endpoint.
+pub const PROTOCOL_ERRORS: [u16; 8] = [400, 404, 405, 408, 413, 415, 431, 501];
+
+const ENDPOINTS: usize = Endpoint::ALL.len();
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS_US.len() + 1],
+    sum_us: AtomicU64,
+}
+
+/// One core's counters.
+#[derive(Default)]
+pub struct CoreMetrics {
+    requests: [AtomicU64; ENDPOINTS],
+    latency: [Histogram; ENDPOINTS],
+    protocol_errors: [AtomicU64; PROTOCOL_ERRORS.len()],
+    connections_open: AtomicU64,
+    connections_accepted: AtomicU64,
+}
+
+impl CoreMetrics {
+    pub fn record_request(&self, endpoint: Endpoint, took: Duration) {
+        let i = endpoint.index();
+        self.requests[i].fetch_add(1, Relaxed);
+        let us = took.as_micros() as u64;
+        let bucket = BUCKETS_US
+            .iter()
+            .position(|&b| us <= b)
+            .unwrap_or(BUCKETS_US.len());
+        self.latency[i].buckets[bucket].fetch_add(1, Relaxed);
+        self.latency[i].sum_us.fetch_add(us, Relaxed);
+    }
+
+    pub fn record_protocol_error(&self, status: u16) {
+        if let Some(i) = PROTOCOL_ERRORS.iter().position(|&s| s == status) {
+            self.protocol_errors[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn connection_opened(&self) {
+        self.connections_open.fetch_add(1, Relaxed);
+        self.connections_accepted.fetch_add(1, Relaxed);
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Every core's counters, shared by all cores.
+pub struct Metrics {
+    cores: Vec<CoreMetrics>,
+}
+
+impl Metrics {
+    pub fn new(cores: usize) -> Metrics {
+        Metrics {
+            cores: (0..cores).map(|_| CoreMetrics::default()).collect(),
+        }
+    }
+
+    pub fn core(&self, index: usize) -> &CoreMetrics {
+        &self.cores[index]
+    }
+
+    /// The Prometheus text exposition, with `shards[i]` the figures of shard `i`.
+    pub fn render(&self, shards: &[ShardStats]) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        let total = |f: &dyn Fn(&CoreMetrics) -> u64| self.cores.iter().map(f).sum::<u64>();
+
+        family(
+            &mut out,
+            "artemis_requests_total",
+            "counter",
+            "Requests answered, by endpoint.",
+        );
+        for e in Endpoint::ALL {
+            let n = total(&|c| c.requests[e.index()].load(Relaxed));
+            let _ = writeln!(
+                out,
+                "artemis_requests_total{{endpoint=\"{}\"}} {n}",
+                e.name()
+            );
+        }
+        for (name, endpoints) in [
+            ("artemis_register_requests_total", &[Endpoint::Register][..]),
+            (
+                "artemis_heartbeat_requests_total",
+                &[Endpoint::Heartbeat][..],
+            ),
+            (
+                "artemis_discovery_requests_total",
+                &[Endpoint::Service, Endpoint::Lookup, Endpoint::Services][..],
+            ),
+        ] {
+            family(
+                &mut out,
+                name,
+                "counter",
+                "Requests answered (older Rust Artemis name).",
+            );
+            let n: u64 = endpoints
+                .iter()
+                .map(|e| total(&|c| c.requests[e.index()].load(Relaxed)))
+                .sum();
+            let _ = writeln!(out, "{name} {n}");
+        }
+
+        family(
+            &mut out,
+            "artemis_request_duration_seconds",
+            "histogram",
+            "Time from a request's last byte to its reply being queued, by endpoint.",
+        );
+        for e in Endpoint::ALL {
+            fn h(c: &CoreMetrics, e: Endpoint) -> &Histogram {
+                &c.latency[e.index()]
+            }
+            let mut cumulative = 0;
+            for (b, bound) in BUCKETS_US.iter().enumerate() {
+                cumulative += total(&|c| h(c, e).buckets[b].load(Relaxed));
+                let _ = writeln!(
+                    out,
+                    "artemis_request_duration_seconds_bucket{{endpoint=\"{}\",le=\"{}\"}} {cumulative}",
+                    e.name(),
+                    *bound as f64 / 1e6
+                );
+            }
+            cumulative += total(&|c| h(c, e).buckets[BUCKETS_US.len()].load(Relaxed));
+            let sum = total(&|c| h(c, e).sum_us.load(Relaxed)) as f64 / 1e6;
+            let name = e.name();
+            let _ = writeln!(
+                out,
+                "artemis_request_duration_seconds_bucket{{endpoint=\"{name}\",le=\"+Inf\"}} {cumulative}\n\
+                 artemis_request_duration_seconds_sum{{endpoint=\"{name}\"}} {sum}\n\
+                 artemis_request_duration_seconds_count{{endpoint=\"{name}\"}} {cumulative}"
+            );
+        }
+
+        family(
+            &mut out,
+            "artemis_http_errors_total",
+            "counter",
+            "Requests refused before reaching an endpoint, by HTTP status.",
+        );
+        for (i, status) in PROTOCOL_ERRORS.iter().enumerate() {
+            let n = total(&|c| c.protocol_errors[i].load(Relaxed));
+            let _ = writeln!(out, "artemis_http_errors_total{{code=\"{status}\"}} {n}");
+        }
+
+        family(
+            &mut out,
+            "artemis_connections_open",
+            "gauge",
+            "Open client connections, by core.",
+        );
+        for (i, c) in self.cores.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "artemis_connections_open{{core=\"{i}\"}} {}",
+                c.connections_open.load(Relaxed)
+            );
+        }
+        family(
+            &mut out,
+            "artemis_connections_accepted_total",
+            "counter",
+            "Accepted connections, by core.",
+        );
+        for (i, c) in self.cores.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "artemis_connections_accepted_total{{core=\"{i}\"}} {}",
+                c.connections_accepted.load(Relaxed)
+            );
+        }
+
+        let instances: usize = shards.iter().map(|s| s.instances).sum();
+        family(
+            &mut out,
+            "artemis_active_instances",
+            "gauge",
+            "Registered instances in the node.",
+        );
+        let _ = writeln!(out, "artemis_active_instances {instances}");
+        type Figure = fn(&ShardStats) -> u64;
+        let per_shard: [(&str, &str, &str, Figure); 4] = [
+            (
+                "artemis_shard_instances",
+                "gauge",
+                "Registered instances, by shard.",
+                |s| s.instances as u64,
+            ),
+            (
+                "artemis_shard_services",
+                "gauge",
+                "Services with instances, by shard.",
+                |s| s.services as u64,
+            ),
+            (
+                "artemis_leases_expired_total",
+                "counter",
+                "Leases removed because they expired, by shard.",
+                |s| s.leases_expired_total,
+            ),
+            (
+                "artemis_self_preservation_safe",
+                "gauge",
+                "1 while the shard expires leases, 0 while self-preservation holds them.",
+                |s| u64::from(s.safe),
+            ),
+        ];
+        for (name, kind, help, value) in per_shard {
+            family(&mut out, name, kind, help);
+            for (i, s) in shards.iter().enumerate() {
+                let _ = writeln!(out, "{name}{{shard=\"{i}\"}} {}", value(s));
+            }
+        }
+        out
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_recorded_values() {
+        let metrics = Metrics::new(2);
+        metrics
+            .core(0)
+            .record_request(Endpoint::Register, Duration::from_micros(80));
+        metrics
+            .core(1)
+            .record_request(Endpoint::Register, Duration::from_millis(2));
+        metrics.core(1).record_protocol_error(404);
+        metrics.core(0).connection_opened();
+        let stats = ShardStats {
+            instances: 3,
+            services: 1,
+            leases_expired_total: 7,
+            renewals_in_window: 0,
+            max_renewals: 0,
+            max_renewals_updated_ms: 0,
+            safe: true,
+        };
+        let text = metrics.render(&[stats.clone(), stats]);
+        for line in [
+            "artemis_requests_total{endpoint=\"register\"} 2",
+            "artemis_register_requests_total 2",
+            "artemis_request_duration_seconds_bucket{endpoint=\"register\",le=\"0.0001\"} 1",
+            "artemis_request_duration_seconds_bucket{endpoint=\"register\",le=\"0.0025\"} 2",
+            "artemis_request_duration_seconds_count{endpoint=\"register\"} 2",
+            "artemis_http_errors_total{code=\"404\"} 1",
+            "artemis_connections_open{core=\"0\"} 1",
+            "artemis_active_instances 6",
+            "artemis_leases_expired_total{shard=\"1\"} 7",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing `{line}` in\n{text}"
+            );
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! This node: its identity (region, zone, URL), its settings, and the status documents built from
+//! them once at start.
+//!
+//! A single node is always `up` and can serve both registry and discovery; the cluster and status
+//! endpoints describe it from the bytes prepared here.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use artemis_shards::json::write_str;
+use artemis_shards::{NodeRules, SafetyConfig, ShardConfig};
+
+use crate::config::ServerConfig;
+
+pub struct Node {
+    pub config: ServerConfig,
+    /// Region and zone checks for registry operations.
+    pub registry_rules: NodeRules,
+    /// The same checks for discovery, with the discovery cross-zone setting.
+    pub discovery_rules: NodeRules,
+    /// Whole reply bodies that never change while the node runs.
+    pub documents: Documents,
+}
+
+/// The reply bodies of the status and cluster endpoints, built once.
+pub struct Documents {
+    /// `status/node.json`.
+    pub node_status: Arc<[u8]>,
+    /// `status/cluster.json`.
+    pub cluster_status: Arc<[u8]>,
+    /// `status/config.json`.
+    pub config: Arc<[u8]>,
+    /// `status/deployment.json`.
+    pub deployment: Arc<[u8]>,
+    /// `cluster/up-*-nodes.json` when this node qualifies.
+    pub up_nodes: Arc<[u8]>,
+}
+
+/// Config sources as `status/config.json` reports them (Java: source id → priority).
+const SOURCES_JSON: &str = r#"{"command-line":1,"environment":2}"#;
+const SUCCESS: &str = r#"{"errorCode":"success","message":"","status":"success"}"#;
+
+impl Node {
+    pub fn new(config: ServerConfig, bound: SocketAddr) -> Node {
+        let url = config.node_url(bound);
+        let rules = |allow_other_zone| NodeRules {
+            region_id: config.region.clone(),
+            zone_id: config.zone.clone(),
+            allow_registry_from_other_zone: allow_other_zone,
+        };
+        let registry_rules = rules(config.allow_registry_from_other_zone);
+        let discovery_rules = rules(config.allow_discovery_from_other_zone);
+
+        let mut service_node_json = br#"{"url":"#.to_vec();
+        write_str(&mut service_node_json, &url);
+        service_node_json.extend_from_slice(br#","zone":{"metadata":null,"regionId":"#);
+        write_str(&mut service_node_json, &config.region);
+        service_node_json.extend_from_slice(br#","zoneId":"#);
+        write_str(&mut service_node_json, &config.zone);
+        service_node_json.extend_from_slice(b"}}");
+
+        let flag = |b: bool| if b { "true" } else { "false" };
+        let mut status_json = format!(
+            r#"{{"allowDiscoveryFromOtherZone":{},"allowRegistryFromOtherZone":{},"canServiceDiscovery":true,"canServiceRegistry":true,"node":"#,
+            flag(config.allow_discovery_from_other_zone),
+            flag(config.allow_registry_from_other_zone)
+        )
+        .into_bytes();
+        status_json.extend_from_slice(&service_node_json);
+        status_json.extend_from_slice(br#","status":"up"}"#);
+
+        let status = String::from_utf8(status_json).expect("JSON is UTF-8");
+        let service_node = String::from_utf8(service_node_json).expect("JSON is UTF-8");
+        let properties = properties(&config, &url);
+        let text = |s: &str| {
+            let mut out = Vec::new();
+            write_str(&mut out, s);
+            String::from_utf8(out).expect("JSON is UTF-8")
+        };
+        let doc = |s: String| Arc::<[u8]>::from(s.into_bytes());
+        let documents = Documents {
+            node_status: doc(format!(
+                r#"{{"nodeStatus":{status},"responseStatus":{SUCCESS}}}"#
+            )),
+            cluster_status: doc(format!(
+                r#"{{"nodeCount":1,"nodesStatus":[{status}],"responseStatus":{SUCCESS}}}"#
+            )),
+            config: doc(format!(
+                r#"{{"properties":{properties},"responseStatus":{SUCCESS},"sources":{SOURCES_JSON}}}"#
+            )),
+            deployment: doc(format!(
+                r#"{{"appId":"artemis","ip":{},"machineName":{},"path":"/","port":{},"properties":{properties},"protocol":"http","regionId":{},"responseStatus":{SUCCESS},"sources":{SOURCES_JSON},"zoneId":{}}}"#,
+                text(&bound.ip().to_string()),
+                text(&machine_name()),
+                bound.port(),
+                text(&config.region),
+                text(&config.zone),
+            )),
+            up_nodes: doc(format!(
+                r#"{{"nodes":[{service_node}],"responseStatus":{SUCCESS}}}"#
+            )),
+        };
+        Node {
+            config,
+            registry_rules,
+            discovery_rules,
+            documents,
+        }
+    }
+
+    /// Settings of this core's shard.
+    pub fn shard_config(&self) -> ShardConfig {
+        let c = &self.config;
+        ShardConfig {
+            rules: self.registry_rules.clone(),
+            lease_ttl_ms: millis(c.lease_ttl),
+            legacy_lease_ttl_ms: millis(c.legacy_lease_ttl),
+            self_preservation: c.self_preservation.then(|| SafetyConfig {
+                window_ms: millis(c.self_preservation_window),
+                ..SafetyConfig::default()
+            }),
+            eviction_batch: c.eviction_batch,
+        }
+    }
+
+    /// Whether a client in `region`/`zone` may be sent to this node (contract §4.4): the node
+    /// allows other zones, or the zone is exactly this node's.
+    pub fn serves_zone(
+        &self,
+        allow_other_zone: bool,
+        region: Option<&str>,
+        zone: Option<&str>,
+    ) -> bool {
+        allow_other_zone
+            || (region == Some(self.config.region.as_str())
+                && zone == Some(self.config.zone.as_str()))
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// The effective settings under the Java configuration keys they stand for, sorted by key.
+fn properties(c: &ServerConfig, url: &str) -> String {
+    let lease = "artemis.service.registry.instance.lease-manager";
+    let legacy = "artemis.service.registry.legacy-instance.lease-manager";
+    let mut entries: Vec<(String, String)> = vec![
+        ("region.id".into(), c.region.clone()),
+        ("zone.id".into(), c.zone.clone()),
+        (
+            "artemis.service.cluster.nodes".into(),
+            format!("{}:{url}", c.zone),
+        ),
+        (
+            "artemis.service.registry.allow-from-other-zone".into(),
+            c.allow_registry_from_other_zone.to_string(),
+        ),
+        (
+            "artemis.service.discovery.allow-from-other-zone".into(),
+            c.allow_discovery_from_other_zone.to_string(),
+        ),
+        (
+            format!("{lease}.lease.ttl"),
+            millis(c.lease_ttl).to_string(),
+        ),
+        (
+            format!("{legacy}.lease.ttl"),
+            millis(c.legacy_lease_ttl).to_string(),
+        ),
+        (
+            format!("{lease}.clean-task.run-interval"),
+            millis(c.clean_interval).to_string(),
+        ),
+        (
+            format!("{lease}.lease-update-safe-checker.enabled"),
+            c.self_preservation.to_string(),
+        ),
+        (
+            format!("{lease}.lease-update-safe-checker.time-window"),
+            millis(c.self_preservation_window).to_string(),
+        ),
+    ];
+    entries.sort();
+    let mut out = vec![b'{'];
+    for (i, (k, v)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(&mut out, k);
+        out.push(b':');
+        write_str(&mut out, v);
+    }
+    out.push(b'}');
+    String::from_utf8(out).expect("JSON is UTF-8")
+}
+
+/// The host name, as Java's `machineName` reports it.
+fn machine_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}

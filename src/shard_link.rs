@@ -1,0 +1,252 @@
+//! How a core reaches the shard that owns a service.
+//!
+//! Every core owns one shard. A request for a service goes to `shard_for(serviceId)`: a plain call
+//! when that is this core's shard, otherwise a message over glommio's channel mesh. A core never
+//! stops draining its inbox to wait for room in a peer's: an answer that does not fit at once is
+//! handed to a task of its own, so two cores can never wait on each other.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use artemis_shards::{FailedInstance, Instance, LeaseStatus, ServiceSnapshot, Shard, ShardStats};
+use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
+use glommio::{spawn_local, GlommioError, ResourceType};
+
+use crate::clock::now_ms;
+
+/// Work for a shard. Instances carry their position in the client's request.
+pub enum ShardRequest {
+    Register(Vec<(u32, Instance)>),
+    Heartbeat(Vec<(u32, Instance)>),
+    Unregister(Vec<(u32, Instance)>),
+    Service(String),
+    Services,
+    Leases {
+        service_ids: Vec<String>,
+        legacy: bool,
+    },
+    Stats,
+}
+
+/// A shard's answer to one `ShardRequest`, variant for variant.
+pub enum ShardReply {
+    Failed(Vec<FailedInstance>),
+    Service(Option<ServiceSnapshot>),
+    /// Every service with instances, and the shard's version.
+    Services {
+        version: u64,
+        services: Vec<ServiceSnapshot>,
+    },
+    Leases(Vec<LeaseStatus>),
+    Stats(ShardStats),
+}
+
+/// What travels between cores: a call for a shard, or the answer to one.
+pub enum Message {
+    Call { id: u64, request: ShardRequest },
+    Answer { id: u64, reply: ShardReply },
+}
+
+/// The mesh every core joins at start; a core's peer id in it is the shard it owns.
+pub type Mesh = MeshBuilder<Message, Full>;
+
+impl ShardReply {
+    /// The failed entries of a Register, Heartbeat or Unregister reply.
+    pub fn into_failed(self) -> Vec<FailedInstance> {
+        match self {
+            ShardReply::Failed(failed) => failed,
+            _ => unreachable!("registry requests get Failed replies"),
+        }
+    }
+}
+
+enum Slot {
+    Waiting(Option<Waker>),
+    Answered(ShardReply),
+}
+
+/// This core's end of the mesh, and the shard it owns.
+pub struct ShardLink {
+    me: usize,
+    shards: usize,
+    shard: RefCell<Shard>,
+    peers: Rc<Senders<Message>>,
+    pending: RefCell<HashMap<u64, Slot>>,
+    next_id: Cell<u64>,
+}
+
+impl ShardLink {
+    /// Joins both meshes (every core must) and starts serving other cores' calls.
+    /// Joins the mesh (every core must) and starts serving other cores' calls.
+    /// `make_shard` gets this core's shard index.
+    pub async fn join(mesh: Mesh, make_shard: impl FnOnce(usize) -> Shard) -> Rc<ShardLink> {
+        let (peers, mut inbox) = mesh.join().await.expect("joining the shard mesh");
+        let me = peers.peer_id();
+        let link = Rc::new(ShardLink {
+            me,
+            shards: peers.nr_consumers(),
+            shard: RefCell::new(make_shard(me)),
+            peers: Rc::new(peers),
+            pending: RefCell::new(HashMap::new()),
+            next_id: Cell::new(0),
+        });
+        for (peer, receiver) in inbox.streams() {
+            let link = link.clone();
+            spawn_local(async move {
+                while let Some(message) = receiver.recv().await {
+                    link.receive(peer, message);
+                }
+            })
+            .detach();
+        }
+        link
+    }
+
+    /// This core's shard index.
+    pub fn me(&self) -> usize {
+        self.me
+    }
+
+    /// The number of shards (cores) in the node.
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
+    /// Runs `f` on this core's own shard.
+    pub fn with_local<R>(&self, f: impl FnOnce(&mut Shard) -> R) -> R {
+        f(&mut self.shard.borrow_mut())
+    }
+
+    /// Sends each request to its shard and returns the replies in the same order.
+    /// Remote requests are all sent before any answer is awaited, so shards work in parallel.
+    pub async fn call_many(&self, requests: Vec<(usize, ShardRequest)>) -> Vec<ShardReply> {
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for (owner, request) in requests {
+            if owner == self.me {
+                outcomes.push(Err(self.apply(request)));
+            } else {
+                outcomes.push(Ok(self.send(owner, request).await));
+            }
+        }
+        let mut replies = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            replies.push(match outcome {
+                Ok(waiting) => waiting.await,
+                Err(local) => local,
+            });
+        }
+        replies
+    }
+
+    /// One request to one shard.
+    pub async fn call(&self, owner: usize, request: ShardRequest) -> ShardReply {
+        if owner == self.me {
+            self.apply(request)
+        } else {
+            self.send(owner, request).await.await
+        }
+    }
+
+    /// The same request to every shard; replies in shard order.
+    pub async fn call_all(&self, request: impl Fn() -> ShardRequest) -> Vec<ShardReply> {
+        self.call_many((0..self.shards).map(|s| (s, request())).collect())
+            .await
+    }
+
+    fn apply(&self, request: ShardRequest) -> ShardReply {
+        let now = now_ms();
+        let mut shard = self.shard.borrow_mut();
+        match request {
+            ShardRequest::Register(batch) => ShardReply::Failed(shard.register(batch, now)),
+            ShardRequest::Heartbeat(batch) => ShardReply::Failed(shard.heartbeat(batch, now)),
+            ShardRequest::Unregister(batch) => ShardReply::Failed(shard.unregister(batch, now)),
+            ShardRequest::Service(id) => ShardReply::Service(shard.service(&id)),
+            ShardRequest::Services => ShardReply::Services {
+                version: shard.version(),
+                services: shard.services(),
+            },
+            ShardRequest::Leases {
+                service_ids,
+                legacy,
+            } => ShardReply::Leases(shard.leases(&service_ids, legacy)),
+            ShardRequest::Stats => ShardReply::Stats(shard.stats()),
+        }
+    }
+
+    async fn send(&self, owner: usize, request: ShardRequest) -> AnswerFuture<'_> {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        self.pending.borrow_mut().insert(id, Slot::Waiting(None));
+        if self
+            .peers
+            .send_to(owner, Message::Call { id, request })
+            .await
+            .is_err()
+        {
+            panic!("shard {owner} stopped taking calls");
+        }
+        AnswerFuture { link: self, id }
+    }
+
+    fn receive(&self, peer: usize, message: Message) {
+        match message {
+            Message::Call { id, request } => {
+                let answer = Message::Answer {
+                    id,
+                    reply: self.apply(request),
+                };
+                if let Err(GlommioError::WouldBlock(ResourceType::Channel(answer))) =
+                    self.peers.try_send_to(peer, answer)
+                {
+                    let peers = self.peers.clone();
+                    spawn_local(async move {
+                        // Fails only when the peer has stopped, and its caller with it.
+                        let _ = peers.send_to(peer, answer).await;
+                    })
+                    .detach();
+                }
+            }
+            Message::Answer { id, reply } => self.complete(id, reply),
+        }
+    }
+
+    fn complete(&self, id: u64, reply: ShardReply) {
+        let mut pending = self.pending.borrow_mut();
+        if let Some(slot) = pending.get_mut(&id) {
+            if let Slot::Waiting(Some(waker)) = std::mem::replace(slot, Slot::Answered(reply)) {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// Resolves when the owner's answer to call `id` arrives.
+struct AnswerFuture<'a> {
+    link: &'a ShardLink,
+    id: u64,
+}
+
+impl Future for AnswerFuture<'_> {
+    type Output = ShardReply;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ShardReply> {
+        let mut pending = self.link.pending.borrow_mut();
+        match pending.remove(&self.id) {
+            Some(Slot::Answered(reply)) => Poll::Ready(reply),
+            _ => {
+                pending.insert(self.id, Slot::Waiting(Some(cx.waker().clone())));
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for AnswerFuture<'_> {
+    fn drop(&mut self) {
+        self.link.pending.borrow_mut().remove(&self.id);
+    }
+}

@@ -1,0 +1,85 @@
+//! The seam between the network and everything above it.
+//!
+//! Connection handling needs only three things from a transport: accept a connection, read more
+//! bytes into the connection's buffer, and write a batch of replies in one go. HTTP, routing and
+//! shards sit above this seam, so a faster I/O path (a ring of our own) can replace glommio's
+//! `TcpStream` without touching them.
+
+pub mod glommio_tcp;
+
+use std::io;
+use std::time::Duration;
+
+/// A listening socket of one core.
+pub trait Listener {
+    type Conn: Connection;
+    /// Waits for the next connection.
+    async fn accept(&self) -> io::Result<Self::Conn>;
+}
+
+/// One accepted connection, owned by the core that accepted it.
+pub trait Connection {
+    /// Appends newly arrived bytes to `buf` and returns how many; 0 means the peer closed.
+    /// Fails with `TimedOut` when nothing arrives within `timeout`.
+    async fn read_into(&mut self, buf: &mut ReadBuffer, timeout: Duration) -> io::Result<usize>;
+    /// Writes all of `bytes` (every reply of one batch) before returning.
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()>;
+}
+
+/// A connection's input buffer: bytes received and not yet consumed by the HTTP layer.
+///
+/// The backing vector stays initialised up to its length, so reading more never re-zeroes memory.
+#[derive(Default)]
+pub struct ReadBuffer {
+    bytes: Vec<u8>,
+    filled: usize,
+}
+
+impl ReadBuffer {
+    /// The received, unconsumed bytes.
+    pub fn filled_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[..self.filled]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.filled == 0
+    }
+
+    /// Drops the first `n` received bytes (requests already answered).
+    pub fn consume(&mut self, n: usize) {
+        self.bytes.copy_within(n..self.filled, 0);
+        self.filled -= n;
+    }
+
+    /// Free space of at least `min` bytes after the received ones, to read into.
+    pub fn spare(&mut self, min: usize) -> &mut [u8] {
+        if self.bytes.len() - self.filled < min {
+            self.bytes.resize(self.filled + min, 0);
+        }
+        &mut self.bytes[self.filled..]
+    }
+
+    /// Marks `n` bytes of the spare space as received.
+    pub fn advance(&mut self, n: usize) {
+        self.filled += n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReadBuffer;
+
+    #[test]
+    fn read_buffer_keeps_unconsumed_bytes() {
+        let mut buf = ReadBuffer::default();
+        buf.spare(4)[..4].copy_from_slice(b"abcd");
+        buf.advance(4);
+        buf.consume(1);
+        assert_eq!(buf.filled_mut(), b"bcd");
+        buf.spare(2)[..2].copy_from_slice(b"ef");
+        buf.advance(2);
+        assert_eq!(buf.filled_mut(), b"bcdef");
+        buf.consume(5);
+        assert!(buf.is_empty());
+    }
+}
