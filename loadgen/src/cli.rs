@@ -1,0 +1,248 @@
+//! The command line: flags, their defaults and help, turned into a `Config`.
+
+use crate::config::{Config, Pacing};
+use crate::error::Error;
+use crate::scenario::{self, DiscoveryApi, Kind, Popularity, Share};
+use crate::slo::Slo;
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Load generator for the Artemis registry, with latency SLO checks.
+///
+/// Exit status: 0 when the SLO is met (or none is given), 1 when it is violated, 2 for bad
+/// arguments or an unreachable target.
+// Lists parsed whole from one value are spelled `std::vec::Vec`: clap's derive takes a bare
+// `Vec` for a repeated flag.
+#[derive(Debug, Parser)]
+#[command(name = "artemis-loadgen", version)]
+pub struct Cli {
+    /// The registry, as http://host:port.
+    #[arg(
+        long,
+        env = "ARTEMIS_LOADGEN_TARGET",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub target: String,
+
+    /// What to send; `mix` takes its weights from --mix.
+    #[arg(long, value_enum, default_value = "discover")]
+    pub scenario: ScenarioArg,
+
+    /// Weights for --scenario mix, e.g. heartbeat=80,discover=19,register=1.
+    #[arg(long, value_parser = scenario::parse_mix)]
+    pub mix: Option<std::vec::Vec<Share>>,
+
+    /// Open loop: requests per second in all, spread evenly over the connections.
+    #[arg(long, conflicts_with_all = ["max", "interval"])]
+    pub rate: Option<f64>,
+
+    /// Closed loop: every connection sends again as soon as its reply is in (saturation).
+    #[arg(long)]
+    pub max: bool,
+
+    /// Heartbeat every prefilled instance once per interval (sets the rate), e.g. 5s.
+    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "max")]
+    pub interval: Option<Duration>,
+
+    /// Measured time, after the warm-up.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub duration: Duration,
+
+    /// Load before the measured time, left out of every figure.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    pub warmup: Duration,
+
+    /// A request with no reply after this long fails as a timeout.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    pub timeout: Duration,
+
+    /// Connections in all, shared out among the cores.
+    #[arg(long, default_value_t = 16)]
+    pub connections: usize,
+
+    /// Cores to run one pinned worker each on, e.g. 0-3,6 [default: all].
+    #[arg(long, value_parser = crate::cores::parse)]
+    pub cores: Option<std::vec::Vec<usize>>,
+
+    /// Instances to register before measuring (heartbeat and discovery use them).
+    #[arg(long, default_value_t = 0)]
+    pub prefill: u64,
+
+    /// Instances per register request during the prefill.
+    #[arg(long, default_value_t = 100)]
+    pub prefill_batch: u64,
+
+    /// Distinct instances the register and churn scenarios write.
+    #[arg(long, default_value_t = 1000)]
+    pub instances: u64,
+
+    /// Services the instances are spread over.
+    #[arg(long, default_value_t = 100)]
+    pub services: u64,
+
+    /// Instances per register/heartbeat/unregister request; services per lookup request.
+    #[arg(long, default_value_t = 1)]
+    pub batch: u64,
+
+    /// Region of the instances and discovery requests (the server's region).
+    #[arg(long, default_value = "default")]
+    pub region: String,
+
+    /// Zone of the instances and discovery requests (the server's zone).
+    #[arg(long, default_value = "default")]
+    pub zone: String,
+
+    /// Discovery endpoint: service.json by POST or GET, or lookup.json.
+    #[arg(long, value_enum, default_value = "post")]
+    pub discovery_api: DiscoveryApi,
+
+    /// How discovery picks services.
+    #[arg(long, value_enum, default_value = "uniform")]
+    pub popularity: PopularityArg,
+
+    /// Exponent of the Zipf popularity.
+    #[arg(long, default_value_t = 1.0)]
+    pub zipf_exponent: f64,
+
+    /// Latency objective every operation must meet, e.g. p99=500us,p999=1ms.
+    #[arg(long, value_parser = Slo::parse_latency)]
+    pub slo: Option<std::vec::Vec<crate::slo::Bound>>,
+
+    /// Largest allowed share of failed requests, e.g. 0.001.
+    #[arg(long)]
+    pub max_error_rate: Option<f64>,
+
+    /// Also write the report, with the full configuration, as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+
+    /// No progress lines.
+    #[arg(long)]
+    pub quiet: bool,
+
+    /// Seed of the random choices, for repeatable runs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScenarioArg {
+    Register,
+    Heartbeat,
+    Discover,
+    Churn,
+    Mix,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PopularityArg {
+    Uniform,
+    Zipf,
+}
+
+impl Cli {
+    pub fn into_config(self) -> Result<Config, Error> {
+        let bad = |msg: &str| Err(Error::Argument(msg.to_owned()));
+        let single = |kind| vec![Share { kind, weight: 1 }];
+        let scenario = match (self.scenario, self.mix) {
+            (ScenarioArg::Mix, Some(mix)) => mix,
+            (ScenarioArg::Mix, None) => return bad("--scenario mix needs --mix"),
+            (_, Some(_)) => return bad("--mix goes with --scenario mix"),
+            (ScenarioArg::Register, None) => single(Kind::Register),
+            (ScenarioArg::Heartbeat, None) => single(Kind::Heartbeat),
+            (ScenarioArg::Discover, None) => single(Kind::Discover),
+            (ScenarioArg::Churn, None) => single(Kind::Churn),
+        };
+        let pacing = match (self.rate, self.max, self.interval) {
+            (_, true, _) => Pacing::Max,
+            (Some(rate), _, _) => Pacing::Rate(rate),
+            (None, _, Some(interval)) => {
+                if self.scenario != ScenarioArg::Heartbeat || self.prefill == 0 {
+                    return bad("--interval goes with --scenario heartbeat and a --prefill");
+                }
+                let requests = self.prefill.div_ceil(self.batch.max(1));
+                Pacing::Rate(requests as f64 / interval.as_secs_f64())
+            }
+            (None, false, None) => Config::default().pacing,
+        };
+        Ok(Config {
+            target: self.target,
+            scenario,
+            pacing,
+            duration: self.duration,
+            warmup: self.warmup,
+            timeout: self.timeout,
+            connections: self.connections,
+            cores: self.cores.unwrap_or_else(crate::cores::available),
+            prefill: self.prefill,
+            prefill_batch: self.prefill_batch,
+            instances: self.instances,
+            services: self.services,
+            batch: self.batch,
+            region: self.region,
+            zone: self.zone,
+            discovery_api: self.discovery_api,
+            popularity: match self.popularity {
+                PopularityArg::Uniform => Popularity::Uniform,
+                PopularityArg::Zipf => Popularity::Zipf {
+                    exponent: self.zipf_exponent,
+                },
+            },
+            slo: Slo {
+                latency: self.slo.unwrap_or_default(),
+                max_error_rate: self.max_error_rate,
+            },
+            seed: self.seed,
+            quiet: self.quiet,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &str) -> Result<Config, Error> {
+        let argv = std::iter::once("artemis-loadgen").chain(args.split_whitespace());
+        Cli::try_parse_from(argv).unwrap().into_config()
+    }
+
+    #[test]
+    fn the_documented_invocation_parses() {
+        let c = config(
+            "--target http://127.0.0.1:8080 --scenario discover --prefill 1000 --rate 2000 \
+             --duration 5s --slo p99=500us --json out.json",
+        )
+        .unwrap();
+        assert_eq!(c.pacing, Pacing::Rate(2000.0));
+        assert_eq!(c.duration, Duration::from_secs(5));
+        assert_eq!(c.prefill, 1000);
+        assert_eq!(c.slo.latency[0].limit, Duration::from_micros(500));
+        assert_eq!(
+            c.scenario,
+            vec![Share {
+                kind: Kind::Discover,
+                weight: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn mix_and_interval() {
+        let c = config("--scenario mix --mix heartbeat=80,discover=20 --max").unwrap();
+        assert_eq!(c.scenario.len(), 2);
+        assert_eq!(c.pacing, Pacing::Max);
+        let c = config("--scenario heartbeat --prefill 1000 --batch 10 --interval 5s").unwrap();
+        assert_eq!(c.pacing, Pacing::Rate(20.0));
+        assert!(config("--scenario mix").is_err());
+        assert!(config("--mix discover=1").is_err());
+        assert!(config("--scenario discover --interval 5s").is_err());
+    }
+
+    #[test]
+    fn conflicting_pacing_is_refused() {
+        let argv = ["artemis-loadgen", "--rate", "10", "--max"];
+        assert!(Cli::try_parse_from(argv).is_err());
+    }
+}

@@ -1,0 +1,251 @@
+//! Everything a run is made of, as the library takes it (`run(Config)`) and as the JSON report
+//! repeats it. The command line (`cli.rs`) is one way to fill it in; tests build it directly.
+
+use crate::display::serialize_duration;
+use crate::error::Error;
+use crate::scenario::{DiscoveryApi, Kind, Popularity, Share};
+use crate::slo::Slo;
+use serde::Serialize;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    /// `http://host:port` of the registry.
+    pub target: String,
+    /// What the requests are, with weights (one share for a plain scenario).
+    pub scenario: Vec<Share>,
+    pub pacing: Pacing,
+    /// The measured time, after the warm-up.
+    #[serde(serialize_with = "serialize_duration")]
+    pub duration: Duration,
+    /// Load before the measured time, left out of every figure.
+    #[serde(serialize_with = "serialize_duration")]
+    pub warmup: Duration,
+    /// A request with no reply after this long fails as a timeout.
+    #[serde(serialize_with = "serialize_duration")]
+    pub timeout: Duration,
+    /// Connections in all, shared out among the cores.
+    pub connections: usize,
+    /// One pinned worker thread per core.
+    pub cores: Vec<usize>,
+    /// Instances registered before measuring; heartbeat and discovery work on them.
+    pub prefill: u64,
+    /// Instances per register request during the prefill.
+    pub prefill_batch: u64,
+    /// Distinct instances the register and churn scenarios write (beyond the prefill).
+    pub instances: u64,
+    /// Services the instances are spread over.
+    pub services: u64,
+    /// Instances per register/heartbeat/unregister request; services per lookup request.
+    pub batch: u64,
+    pub region: String,
+    pub zone: String,
+    pub discovery_api: DiscoveryApi,
+    pub popularity: Popularity,
+    pub slo: Slo,
+    /// Seed of the random choices (service popularity, mix), for repeatable runs.
+    pub seed: u64,
+    /// No progress lines.
+    pub quiet: bool,
+}
+
+/// How fast requests are sent.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pacing {
+    /// Open loop: this many requests per second in all, whatever the replies do.
+    Rate(f64),
+    /// Closed loop: each connection sends its next request as soon as the reply is in.
+    Max,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            target: "http://127.0.0.1:8080".to_owned(),
+            scenario: vec![Share {
+                kind: Kind::Discover,
+                weight: 1,
+            }],
+            pacing: Pacing::Rate(1000.0),
+            duration: Duration::from_secs(10),
+            warmup: Duration::from_secs(1),
+            timeout: Duration::from_secs(2),
+            connections: 16,
+            cores: crate::cores::available(),
+            prefill: 0,
+            prefill_batch: 100,
+            instances: 1000,
+            services: 100,
+            batch: 1,
+            region: "default".to_owned(),
+            zone: "default".to_owned(),
+            discovery_api: DiscoveryApi::Post,
+            popularity: Popularity::Uniform,
+            slo: Slo::default(),
+            seed: 1,
+            quiet: false,
+        }
+    }
+}
+
+/// Where the requests go.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub addr: SocketAddr,
+    /// The `Host` header: `host:port` as given.
+    pub host: String,
+}
+
+impl Config {
+    /// Resolves the target URL. An unknown host is unreachable (exit 2 all the same).
+    pub fn resolve_target(&self) -> Result<Target, Error> {
+        let host = self
+            .target
+            .strip_prefix("http://")
+            .map(|rest| rest.trim_end_matches('/'))
+            .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+            .ok_or_else(|| {
+                Error::Argument(format!("target {:?} is not http://host:port", self.target))
+            })?;
+        let with_port = if host.contains(':') && !host.ends_with(']') {
+            host.to_owned()
+        } else {
+            format!("{host}:80")
+        };
+        let addr = with_port
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| Error::Unreachable {
+                target: self.target.clone(),
+                reason: "host does not resolve".to_owned(),
+            })?;
+        Ok(Target {
+            addr,
+            host: host.to_owned(),
+        })
+    }
+
+    /// Checks the values that the types allow but a run cannot use.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |msg: String| Err(Error::Argument(msg));
+        let workers = self.cores.len() as u64;
+        if self.cores.is_empty() {
+            return bad("no cores to run on".into());
+        }
+        let available = crate::cores::available();
+        if let Some(c) = self.cores.iter().find(|c| !available.contains(c)) {
+            return bad(format!("core {c} is not available (have {available:?})"));
+        }
+        if self.connections < self.cores.len() {
+            return bad(format!(
+                "{} connections cannot keep {} cores busy",
+                self.connections,
+                self.cores.len()
+            ));
+        }
+        if let Pacing::Rate(r) = self.pacing {
+            if !(r > 0.0 && r.is_finite()) {
+                return bad(format!("rate {r} is not a positive number"));
+            }
+        }
+        if self.services == 0 || self.batch == 0 || self.prefill_batch == 0 {
+            return bad("services, batch and prefill batch must be at least 1".into());
+        }
+        if self.scenario.is_empty() || self.scenario.iter().all(|s| s.weight == 0) {
+            return bad("the scenario mix has no weight".into());
+        }
+        for name in [&self.region, &self.zone] {
+            let plain = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+            if name.is_empty() || !name.chars().all(plain) {
+                return bad(format!("region or zone {name:?} is not a plain identifier"));
+            }
+        }
+        for share in self.scenario.iter().filter(|s| s.weight > 0) {
+            match share.kind {
+                Kind::Heartbeat if self.prefill < workers => {
+                    return bad(format!(
+                        "heartbeat needs --prefill of at least one instance per core ({workers})"
+                    ))
+                }
+                Kind::Register | Kind::Churn if self.instances < workers => {
+                    return bad(format!(
+                        "--instances must be at least the core count ({workers})"
+                    ))
+                }
+                _ => {}
+            }
+        }
+        if let Some(rate) = self.slo.max_error_rate {
+            if !(0.0..=1.0).contains(&rate) {
+                return bad(format!("max error rate {rate} is not within [0, 1]"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            cores: vec![crate::cores::available()[0]],
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn default_is_valid() {
+        config().validate().unwrap();
+    }
+
+    #[test]
+    fn target_resolves() {
+        let t = Config {
+            target: "http://127.0.0.1:8080/".into(),
+            ..config()
+        }
+        .resolve_target()
+        .unwrap();
+        assert_eq!(t.addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(t.host, "127.0.0.1:8080");
+        let bad = Config {
+            target: "127.0.0.1:8080".into(),
+            ..config()
+        };
+        assert!(matches!(bad.resolve_target(), Err(Error::Argument(_))));
+    }
+
+    #[test]
+    fn heartbeat_needs_a_prefill() {
+        let c = Config {
+            scenario: vec![Share {
+                kind: Kind::Heartbeat,
+                weight: 1,
+            }],
+            ..config()
+        };
+        assert!(c.validate().is_err());
+        Config { prefill: 10, ..c }.validate().unwrap();
+    }
+
+    #[test]
+    fn rejects_odd_region_and_rate() {
+        assert!(Config {
+            region: "a\"b".into(),
+            ..config()
+        }
+        .validate()
+        .is_err());
+        assert!(Config {
+            pacing: Pacing::Rate(0.0),
+            ..config()
+        }
+        .validate()
+        .is_err());
+    }
+}

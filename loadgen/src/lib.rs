@@ -1,0 +1,48 @@
+//! `artemis-loadgen`: an open-loop (and closed-loop) HTTP load generator that speaks the
+//! Artemis registry API, corrects for coordinated omission and checks a latency SLO.
+//!
+//! The binary is a thin shell over [`run`]; integration tests call it in-process:
+//!
+//! ```no_run
+//! use artemis_loadgen::{run, Config, Pacing};
+//! let report = run(Config {
+//!     target: "http://127.0.0.1:8080".into(),
+//!     prefill: 100,
+//!     pacing: Pacing::Rate(500.0),
+//!     duration: std::time::Duration::from_secs(1),
+//!     ..Config::default()
+//! })
+//! .unwrap();
+//! assert_eq!(report.op("discover").unwrap().failed, 0);
+//! std::process::exit(report.exit_code().into());
+//! ```
+
+mod body;
+pub mod cli;
+mod clock;
+mod config;
+mod conn;
+mod cores;
+mod display;
+mod error;
+mod failure;
+mod op;
+mod pacing;
+mod progress;
+mod reply;
+mod report;
+mod request;
+mod run;
+pub mod scenario;
+mod slo;
+mod tally;
+mod timer;
+mod worker;
+mod zipf;
+
+pub use config::{Config, Pacing};
+pub use error::Error;
+pub use report::{OpReport, Percentiles, Prefill, Report, Verdict};
+pub use run::run;
+pub use scenario::{DiscoveryApi, Kind, Popularity, Share};
+pub use slo::{Bound, Slo, Violation};

@@ -1,0 +1,300 @@
+//! The outcome of a run: per-operation counts, rates and latency percentiles, failures by kind,
+//! the SLO verdict and the whole configuration. Printed as a table for people and written as
+//! JSON (`--json FILE`) for machines.
+
+use crate::config::{Config, Pacing};
+use crate::display;
+use crate::slo::Violation;
+use crate::tally::{histogram, OpTally, Tally};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub config: Config,
+    pub prefill: Option<Prefill>,
+    /// Length of the measured time, in seconds.
+    pub seconds: f64,
+    /// Requests per second asked for; `None` in closed loop.
+    pub asked_rate: Option<f64>,
+    /// Replies (successful or not) per second in the measured time.
+    pub achieved_rate: f64,
+    pub ops: Vec<OpReport>,
+    /// All operations together.
+    pub total: OpReport,
+    pub slo: Verdict,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Prefill {
+    pub instances: u64,
+    pub seconds: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OpReport {
+    pub op: &'static str,
+    pub ok: u64,
+    pub failed: u64,
+    /// Replies per second.
+    pub rate: f64,
+    /// Latency of the successful replies; `None` when there was none.
+    pub latency_us: Option<Percentiles>,
+    /// Failures by kind.
+    pub failures: BTreeMap<String, u64>,
+}
+
+/// Microseconds.
+#[derive(Clone, Debug, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Verdict {
+    /// Whether there was any objective to check.
+    pub checked: bool,
+    pub met: bool,
+    pub violations: Vec<Violation>,
+}
+
+impl Report {
+    pub fn new(config: Config, prefill: Option<Prefill>, tally: &Tally) -> Report {
+        let seconds = config.duration.as_secs_f64();
+        let mut all = OpTally {
+            latency: histogram(),
+            failures: BTreeMap::new(),
+        };
+        let mut violations = Vec::new();
+        let mut ops = Vec::new();
+        for (op, t) in tally.ops() {
+            violations.extend(config.slo.check_latency(op.name(), &t.latency));
+            all.latency
+                .add(&t.latency)
+                .expect("auto-resizing histograms add");
+            for (f, n) in &t.failures {
+                *all.failures.entry(f.clone()).or_insert(0) += n;
+            }
+            ops.push(OpReport::new(op.name(), t, seconds));
+        }
+        let total = OpReport::new("all", &all, seconds);
+        violations.extend(config.slo.check_errors(total.ok, total.failed));
+        if ops.is_empty() && !config.slo.latency.is_empty() {
+            violations.extend(config.slo.check_latency("all", &all.latency));
+        }
+        Report {
+            prefill,
+            seconds,
+            asked_rate: match config.pacing {
+                Pacing::Rate(r) => Some(r),
+                Pacing::Max => None,
+            },
+            achieved_rate: total.rate,
+            ops,
+            total,
+            slo: Verdict {
+                checked: !config.slo.is_empty(),
+                met: violations.is_empty(),
+                violations,
+            },
+            config,
+        }
+    }
+
+    /// 0 when the SLO is met (or there is none), 1 when it is violated.
+    pub fn exit_code(&self) -> u8 {
+        if self.slo.met {
+            0
+        } else {
+            1
+        }
+    }
+
+    /// The row of operation `name` (`register`, `heartbeat`, `unregister`, `discover`).
+    pub fn op(&self, name: &str) -> Option<&OpReport> {
+        self.ops.iter().find(|o| o.op == name)
+    }
+
+    /// The human table.
+    pub fn table(&self) -> String {
+        let c = &self.config;
+        let mut out = String::new();
+        let scenario: Vec<String> = c
+            .scenario
+            .iter()
+            .map(|s| format!("{:?}={}", s.kind, s.weight).to_lowercase())
+            .collect();
+        let _ = writeln!(
+            out,
+            "target {}  scenario {}  {} measured after {} warm-up  cores {:?}  {} connections",
+            c.target,
+            scenario.join(","),
+            humantime::format_duration(c.duration),
+            humantime::format_duration(c.warmup),
+            c.cores,
+            c.connections,
+        );
+        if let Some(p) = &self.prefill {
+            let _ = writeln!(
+                out,
+                "prefilled {} instances in {:.2}s",
+                p.instances, p.seconds
+            );
+        }
+        let asked = self
+            .asked_rate
+            .map_or("max (closed loop)".to_owned(), display::rate);
+        let _ = writeln!(
+            out,
+            "rate asked {asked}  achieved {}\n",
+            display::rate(self.achieved_rate)
+        );
+        let _ = writeln!(
+            out,
+            "{:<11} {:>10} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "operation", "ok", "failed", "rate", "p50", "p90", "p99", "p99.9", "max"
+        );
+        let rows = self
+            .ops
+            .iter()
+            .chain((self.ops.len() > 1).then_some(&self.total));
+        for o in rows {
+            let p = |f: fn(&Percentiles) -> f64| {
+                o.latency_us
+                    .as_ref()
+                    .map_or("-".to_owned(), |l| display::latency((f(l) * 1e3) as u64))
+            };
+            let _ = writeln!(
+                out,
+                "{:<11} {:>10} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                o.op,
+                o.ok,
+                o.failed,
+                display::rate(o.rate),
+                p(|l| l.p50),
+                p(|l| l.p90),
+                p(|l| l.p99),
+                p(|l| l.p999),
+                p(|l| l.max),
+            );
+        }
+        for o in self.ops.iter().filter(|o| o.failed > 0) {
+            for (kind, n) in &o.failures {
+                let _ = writeln!(out, "  {} failed: {kind} x{n}", o.op);
+            }
+        }
+        out
+    }
+
+    /// The closing lines: `SLO met`, or one line per violation (so a violated line is last).
+    pub fn verdict_lines(&self) -> Vec<String> {
+        if !self.slo.checked {
+            return vec![];
+        }
+        if self.slo.met {
+            return vec!["SLO met".to_owned()];
+        }
+        self.slo
+            .violations
+            .iter()
+            .map(|v| format!("SLO violated: {v}"))
+            .collect()
+    }
+}
+
+impl OpReport {
+    fn new(op: &'static str, t: &OpTally, seconds: f64) -> OpReport {
+        let ok = t.latency.len();
+        let failed = t.failed();
+        OpReport {
+            op,
+            ok,
+            failed,
+            rate: (ok + failed) as f64 / seconds,
+            latency_us: (!t.latency.is_empty()).then(|| Percentiles::of(&t.latency)),
+            failures: t
+                .failures
+                .iter()
+                .map(|(f, n)| (f.to_string(), *n))
+                .collect(),
+        }
+    }
+}
+
+impl Percentiles {
+    fn of(h: &Histogram<u64>) -> Percentiles {
+        let us = |q: f64| h.value_at_quantile(q) as f64 / 1e3;
+        Percentiles {
+            p50: us(0.5),
+            p90: us(0.9),
+            p99: us(0.99),
+            p999: us(0.999),
+            max: h.max() as f64 / 1e3,
+            mean: h.mean() / 1e3,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::failure::Failure;
+    use crate::op::Op;
+    use crate::slo::Slo;
+    use std::time::Duration;
+
+    fn report(slo: &str, max_error_rate: Option<f64>) -> Report {
+        let mut tally = Tally::default();
+        for _ in 0..1000 {
+            tally.success(Op::Discover, 200_000);
+        }
+        tally.failure(Op::Discover, Failure::Timeout);
+        let config = Config {
+            duration: Duration::from_secs(2),
+            slo: Slo {
+                latency: Slo::parse_latency(slo).unwrap(),
+                max_error_rate,
+            },
+            ..Config::default()
+        };
+        Report::new(config, None, &tally)
+    }
+
+    #[test]
+    fn counts_and_rates() {
+        let r = report("p99=1ms", None);
+        let d = r.op("discover").unwrap();
+        assert_eq!((d.ok, d.failed), (1000, 1));
+        assert_eq!(d.rate, 500.5);
+        assert_eq!(d.failures["timeout"], 1);
+        assert!((199.0..=201.0).contains(&d.latency_us.as_ref().unwrap().p99));
+        assert_eq!(r.achieved_rate, 500.5);
+        assert!(r.table().contains("discover"));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["config"]["duration"], "2s");
+        assert_eq!(json["ops"][0]["op"], "discover");
+    }
+
+    #[test]
+    fn verdicts_and_exit_codes() {
+        let met = report("p99=1ms", Some(0.01));
+        assert_eq!(
+            (met.exit_code(), met.verdict_lines()),
+            (0, vec!["SLO met".into()])
+        );
+        let slow = report("p99=100us", None);
+        assert_eq!(slow.exit_code(), 1);
+        assert_eq!(
+            slow.verdict_lines().last().unwrap(),
+            "SLO violated: discover p99 = 200µs > 100µs"
+        );
+        assert_eq!(report("p99=1ms", Some(0.0001)).exit_code(), 1);
+    }
+}

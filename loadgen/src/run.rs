@@ -1,0 +1,136 @@
+//! A whole run: check that the target answers, register the population (prefill), then drive
+//! the measured load from one pinned worker per core and turn the tallies into a report.
+
+use crate::clock;
+use crate::config::{Config, Pacing, Target};
+use crate::error::Error;
+use crate::progress;
+use crate::report::{Prefill, Report};
+use crate::scenario::{self, Part};
+use crate::tally::Tally;
+use crate::worker::{self, Plan};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+/// Runs the load `config` describes. `Err` means no run could be made (exit status 2); an
+/// SLO violation is a report whose `exit_code()` is 1.
+pub fn run(config: Config) -> Result<Report, Error> {
+    config.validate()?;
+    let target = config.resolve_target()?;
+    std::net::TcpStream::connect_timeout(&target.addr, config.timeout).map_err(|e| {
+        Error::Unreachable {
+            target: config.target.clone(),
+            reason: e.to_string(),
+        }
+    })?;
+    let prefill = (config.prefill > 0)
+        .then(|| prefill(&config, &target))
+        .transpose()?;
+    let tally = phase(&config, &target, Phase::Measure)?;
+    Ok(Report::new(config, prefill, &tally))
+}
+
+#[derive(Clone, Copy)]
+enum Phase {
+    Prefill,
+    Measure,
+}
+
+fn prefill(config: &Config, target: &Target) -> Result<Prefill, Error> {
+    let started = clock::now();
+    let tally = phase(config, target, Phase::Prefill)?;
+    let failures: Vec<String> = tally
+        .ops()
+        .flat_map(|(_, t)| t.failures.iter().map(|(f, n)| format!("{f} x{n}")))
+        .collect();
+    if !failures.is_empty() {
+        return Err(Error::Prefill(failures.join(", ")));
+    }
+    let seconds = (clock::now() - started) as f64 / 1e9;
+    if !config.quiet {
+        eprintln!("prefilled {} instances in {seconds:.2}s", config.prefill);
+    }
+    Ok(Prefill {
+        instances: config.prefill,
+        seconds,
+    })
+}
+
+/// Runs one phase on every core and merges the workers' tallies.
+fn phase(config: &Config, target: &Target, phase: Phase) -> Result<Tally, Error> {
+    let workers = config.cores.len();
+    let ready = Arc::new(Barrier::new(workers));
+    let show_progress = matches!(phase, Phase::Measure) && !config.quiet;
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let mut handles = Vec::with_capacity(workers);
+    for (index, &core) in config.cores.iter().enumerate() {
+        let connections = share(config.connections, workers, index);
+        let part = Part {
+            index: index as u64,
+            count: workers as u64,
+        };
+        let (rate, workload, warmup, duration) = match phase {
+            Phase::Prefill => (
+                None,
+                scenario::prefill(config, target, part),
+                Duration::ZERO,
+                None,
+            ),
+            Phase::Measure => (
+                match config.pacing {
+                    Pacing::Rate(r) => Some(r * connections as f64 / config.connections as f64),
+                    Pacing::Max => None,
+                },
+                scenario::measurement(config, target, part),
+                config.warmup,
+                Some(config.duration),
+            ),
+        };
+        let plan = Plan {
+            core,
+            addr: target.addr,
+            connections,
+            rate,
+            phase: index as f64 / workers as f64,
+            workload,
+            warmup,
+            duration,
+            timeout: config.timeout,
+            progress: show_progress.then(|| tx.clone()),
+            ready: ready.clone(),
+        };
+        handles.push(
+            thread::Builder::new()
+                .name(format!("loadgen-{core}"))
+                .spawn(move || worker::run(plan))?,
+        );
+    }
+    drop(tx);
+    if show_progress {
+        progress::print(rx, workers);
+    }
+    let mut tally = Tally::default();
+    let mut first_error = None;
+    for handle in handles {
+        match handle.join().expect("a worker panicked") {
+            Ok(t) => tally.merge(&t),
+            Err(e) => first_error = first_error.or(Some(e)),
+        }
+    }
+    first_error.map_or(Ok(tally), Err)
+}
+
+/// Worker `index`'s share of `total` connections.
+fn share(total: usize, workers: usize, index: usize) -> usize {
+    total / workers + usize::from(index < total % workers)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn connections_are_shared_out_evenly() {
+        let shares: Vec<_> = (0..3).map(|i| super::share(8, 3, i)).collect();
+        assert_eq!(shares, vec![3, 3, 2]);
+    }
+}

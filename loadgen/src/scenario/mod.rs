@@ -1,0 +1,209 @@
+//! What a worker sends: each scenario is a `Workload` that writes its next request into the
+//! connection's buffer. A run is a weighted mix of scenarios (a plain `--scenario discover` is
+//! a mix of one), and each worker thread gets its own part of the instance population so that
+//! two threads never write the same instance.
+//!
+//! Instance ids are laid out once for the whole run: `0..prefill` is the registered population
+//! (heartbeat and discovery work on it), the register scenario writes the next `instances`, the
+//! churn scenario the `instances` after those.
+
+mod batches;
+mod churn;
+mod discover;
+mod instances;
+mod mix;
+
+pub use discover::{DiscoveryApi, Popularity};
+
+use crate::body::Population;
+use crate::config::{Config, Target};
+use crate::op::Op;
+use crate::request::Endpoint;
+use batches::Batches;
+use serde::Serialize;
+use std::ops::Range;
+
+/// A source of requests for one worker.
+pub trait Workload: Send {
+    /// Appends the next request to `out` and says what it is; `None` once there is no more.
+    fn next(&mut self, out: &mut Vec<u8>) -> Option<Op>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Register the scenario's instances, batch by batch, round and round.
+    Register,
+    /// Heartbeat the prefilled instances, round and round.
+    Heartbeat,
+    /// Discover a service chosen by popularity.
+    Discover,
+    /// Register a batch, unregister it, register the next.
+    Churn,
+}
+
+/// One scenario's weight in the mix.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Share {
+    pub kind: Kind,
+    pub weight: u32,
+}
+
+/// Parses `heartbeat=80,discover=19,register=1`.
+pub fn parse_mix(spec: &str) -> Result<Vec<Share>, String> {
+    use clap::ValueEnum;
+    spec.split(',')
+        .map(|part| {
+            let (name, weight) = part
+                .trim()
+                .split_once('=')
+                .ok_or_else(|| format!("mix term {part:?} is not SCENARIO=WEIGHT"))?;
+            Ok(Share {
+                kind: Kind::from_str(name.trim(), true)
+                    .map_err(|_| format!("unknown scenario {name:?} in the mix"))?,
+                weight: weight
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("bad weight in mix term {part:?}"))?,
+            })
+        })
+        .collect()
+}
+
+/// Worker `index` of `count`.
+#[derive(Clone, Copy, Debug)]
+pub struct Part {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Part {
+    /// This worker's even share of `ids`.
+    fn of(&self, ids: Range<u64>) -> Range<u64> {
+        let len = ids.end - ids.start;
+        ids.start + len * self.index / self.count..ids.start + len * (self.index + 1) / self.count
+    }
+}
+
+/// The ids each scenario writes.
+fn ids(config: &Config, kind: Kind) -> Range<u64> {
+    let (p, n) = (config.prefill, config.instances);
+    match kind {
+        Kind::Heartbeat | Kind::Discover => 0..p,
+        Kind::Register => p..p + n,
+        Kind::Churn => p + n..p + 2 * n,
+    }
+}
+
+fn population(config: &Config) -> Population {
+    Population::new(&config.region, &config.zone, config.services)
+}
+
+/// The measured load of worker `part`.
+pub fn measurement(config: &Config, target: &Target, part: Part) -> Box<dyn Workload> {
+    let host = target.host.as_str();
+    let seed = config.seed ^ part.index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let build = |kind: Kind| -> Box<dyn Workload> {
+        let cycle = |kind| Batches::cycle(part.of(ids(config, kind)), config.batch);
+        match kind {
+            Kind::Register => Box::new(instances::InstanceWrites::new(
+                Op::Register,
+                host,
+                population(config),
+                cycle(kind),
+            )),
+            Kind::Heartbeat => Box::new(instances::InstanceWrites::new(
+                Op::Heartbeat,
+                host,
+                population(config),
+                cycle(kind),
+            )),
+            Kind::Churn => Box::new(churn::Churn::new(host, population(config), cycle(kind))),
+            Kind::Discover => Box::new(discover::Discover::new(
+                config.discovery_api,
+                config.popularity,
+                config.batch,
+                host,
+                population(config),
+                fastrand::Rng::with_seed(seed),
+            )),
+        }
+    };
+    let shares: Vec<_> = config.scenario.iter().filter(|s| s.weight > 0).collect();
+    match shares.as_slice() {
+        [only] => build(only.kind),
+        _ => Box::new(mix::Mix::new(
+            shares.iter().map(|s| (s.weight, build(s.kind))).collect(),
+            fastrand::Rng::with_seed(seed.rotate_left(17)),
+        )),
+    }
+}
+
+/// Worker `part`'s share of the prefill: register `0..prefill` once.
+pub fn prefill(config: &Config, target: &Target, part: Part) -> Box<dyn Workload> {
+    Box::new(instances::InstanceWrites::new(
+        Op::Register,
+        &target.host,
+        population(config),
+        Batches::once(part.of(0..config.prefill), config.prefill_batch),
+    ))
+}
+
+fn endpoint(host: &str, op: Op) -> Endpoint {
+    let path = match op {
+        Op::Register => "/api/registry/register.json",
+        Op::Heartbeat => "/api/registry/heartbeat.json",
+        Op::Unregister => "/api/registry/unregister.json",
+        Op::Discover => "/api/discovery/service.json",
+    };
+    Endpoint::post(host, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_cover_the_ids_exactly() {
+        let parts: Vec<_> = (0..3)
+            .map(|index| Part { index, count: 3 }.of(10..20))
+            .collect();
+        assert_eq!(parts, vec![10..13, 13..16, 16..20]);
+    }
+
+    #[test]
+    fn mix_parses() {
+        assert_eq!(
+            parse_mix("heartbeat=80, discover=19,register=1").unwrap(),
+            vec![
+                Share {
+                    kind: Kind::Heartbeat,
+                    weight: 80
+                },
+                Share {
+                    kind: Kind::Discover,
+                    weight: 19
+                },
+                Share {
+                    kind: Kind::Register,
+                    weight: 1
+                },
+            ]
+        );
+        assert!(parse_mix("heartbeat").is_err());
+        assert!(parse_mix("nap=3").is_err());
+        assert!(parse_mix("discover=x").is_err());
+    }
+
+    #[test]
+    fn scenarios_write_disjoint_instances() {
+        let config = Config {
+            prefill: 100,
+            instances: 50,
+            ..Config::default()
+        };
+        assert_eq!(ids(&config, Kind::Heartbeat), 0..100);
+        assert_eq!(ids(&config, Kind::Register), 100..150);
+        assert_eq!(ids(&config, Kind::Churn), 150..200);
+    }
+}

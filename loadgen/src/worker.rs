@@ -1,0 +1,312 @@
+//! One pinned worker thread: its share of the connections on its own mio `Poll`, sending when
+//! the pacer says a request is due and recording each reply's verdict.
+//!
+//! A request goes to the connection that has been idle longest, so the load spreads evenly over
+//! the connections. When none is idle the due requests wait, and keep their intended send
+//! times (see `pacing`). A broken connection is reopened when it is next needed.
+
+use crate::clock::{self, Nanos};
+use crate::conn::Connection;
+use crate::error::Error;
+use crate::failure::Failure;
+use crate::op::Op;
+use crate::pacing::{latency, Pacer};
+use crate::progress::{Interval, Snapshot};
+use crate::reply;
+use crate::scenario::Workload;
+use crate::tally::Tally;
+use crossbeam_channel::Sender;
+use mio::{Events, Poll, Token};
+use std::collections::VecDeque;
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+const TIMER: Token = Token(usize::MAX);
+/// How often timeouts and the progress second are looked at.
+const HOUSEKEEPING: Nanos = 10_000_000;
+
+/// What one worker does in one phase.
+pub struct Plan {
+    pub core: usize,
+    pub addr: SocketAddr,
+    pub connections: usize,
+    /// This worker's requests per second; `None` for closed loop.
+    pub rate: Option<f64>,
+    /// Offset of this worker's schedule, as a fraction of its interval.
+    pub phase: f64,
+    pub workload: Box<dyn Workload>,
+    pub warmup: Duration,
+    /// How long to send after the warm-up; `None` to send until the workload runs out.
+    pub duration: Option<Duration>,
+    pub timeout: Duration,
+    pub progress: Option<Sender<Snapshot>>,
+    /// Every worker connects first, then all start together.
+    pub ready: Arc<Barrier>,
+}
+
+struct Slot {
+    conn: Option<Connection>,
+    request: Vec<u8>,
+    in_flight: Option<InFlight>,
+}
+
+#[derive(Clone, Copy)]
+struct InFlight {
+    op: Op,
+    /// The intended send time (open loop) or the send time (closed loop).
+    counted_from: Nanos,
+    sent: Nanos,
+    written: bool,
+}
+
+/// Where verdicts go: the tally (measured requests only) and the progress second.
+struct Recorder {
+    tally: Tally,
+    interval: Option<Interval>,
+    measure_from: Nanos,
+}
+
+struct Worker {
+    poll: Poll,
+    addr: SocketAddr,
+    timeout: Duration,
+    slots: Vec<Slot>,
+    idle: VecDeque<usize>,
+    /// Connections that could not be opened, back to `idle` after the next wait.
+    retry: Vec<usize>,
+    in_flight: usize,
+    recorder: Recorder,
+}
+
+/// Runs `plan` on the calling thread, pinned to its core.
+pub fn run(mut plan: Plan) -> Result<Tally, Error> {
+    core_affinity::set_for_current(core_affinity::CoreId { id: plan.core });
+    let worker = Worker::connect(&plan);
+    plan.ready.wait();
+    worker?.drive(&mut plan)
+}
+
+impl Worker {
+    fn connect(plan: &Plan) -> Result<Worker, Error> {
+        let poll = Poll::new()?;
+        let slots = (0..plan.connections)
+            .map(|c| {
+                let conn = Connection::open(plan.addr, plan.timeout, poll.registry(), Token(c))
+                    .map_err(|e| Error::Unreachable {
+                        target: plan.addr.to_string(),
+                        reason: e.to_string(),
+                    })?;
+                Ok(Slot {
+                    conn: Some(conn),
+                    request: Vec::with_capacity(1024),
+                    in_flight: None,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Worker {
+            poll,
+            addr: plan.addr,
+            timeout: plan.timeout,
+            idle: (0..slots.len()).collect(),
+            slots,
+            retry: Vec::new(),
+            in_flight: 0,
+            recorder: Recorder {
+                tally: Tally::default(),
+                interval: None,
+                measure_from: 0,
+            },
+        })
+    }
+
+    fn drive(mut self, plan: &mut Plan) -> Result<Tally, Error> {
+        let start = clock::now();
+        let measure_from = start + clock::nanos(plan.warmup);
+        let stop_at = plan.duration.map(|d| measure_from + clock::nanos(d));
+        self.recorder.measure_from = measure_from;
+        self.recorder.interval = plan
+            .progress
+            .take()
+            .map(|tx| Interval::new(tx, start, measure_from));
+        let mut pacer = match plan.rate {
+            Some(rate) => Pacer::open_loop(start, rate, plan.phase),
+            None => Pacer::closed_loop(),
+        };
+        let mut timer = crate::timer::Timer::new(self.poll.registry(), TIMER)?;
+        let mut events = Events::with_capacity(1024);
+        let mut exhausted = false;
+        let mut housekeeping_at = start + HOUSEKEEPING;
+        loop {
+            let now = clock::now();
+            let sending = !exhausted && stop_at.is_none_or(|stop| now < stop);
+            if sending {
+                exhausted = self.send_due(&mut pacer, plan.workload.as_mut(), now);
+            }
+            self.idle.extend(self.retry.drain(..));
+            if !sending && self.in_flight == 0 {
+                break;
+            }
+            if now >= housekeeping_at {
+                self.expire(now);
+                if let Some(interval) = &mut self.recorder.interval {
+                    interval.tick(now);
+                }
+                housekeeping_at = now + HOUSEKEEPING;
+            }
+            let mut wake = housekeeping_at;
+            if sending && !self.idle.is_empty() {
+                wake = wake.min(pacer.next_due().unwrap_or(housekeeping_at));
+            }
+            let wait = if wake > now {
+                timer.wake_by(wake, now)?;
+                None
+            } else {
+                Some(Duration::ZERO)
+            };
+            match self.poll.poll(&mut events, wait) {
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                result => result?,
+            }
+            let done = clock::now();
+            for event in events.iter() {
+                match event.token() {
+                    TIMER => timer.expired(),
+                    Token(c) => self.on_ready(c, done),
+                }
+            }
+        }
+        if let Some(interval) = &mut self.recorder.interval {
+            interval.tick(clock::now());
+        }
+        Ok(self.recorder.tally)
+    }
+
+    /// Sends every request that is due while a connection is idle; `true` once the workload
+    /// has run out.
+    fn send_due(&mut self, pacer: &mut Pacer, workload: &mut dyn Workload, now: Nanos) -> bool {
+        while let Some(&c) = self.idle.front() {
+            let Some(counted_from) = pacer.take(now) else {
+                return false;
+            };
+            let slot = &mut self.slots[c];
+            slot.request.clear();
+            let Some(op) = workload.next(&mut slot.request) else {
+                return true;
+            };
+            self.idle.pop_front();
+            if slot.conn.is_none() {
+                match Connection::open(self.addr, self.timeout, self.poll.registry(), Token(c)) {
+                    Ok(conn) => slot.conn = Some(conn),
+                    Err(_) => {
+                        self.recorder
+                            .record(op, counted_from, now, Err(Failure::Connect));
+                        self.retry.push(c);
+                        continue;
+                    }
+                }
+            }
+            slot.in_flight = Some(InFlight {
+                op,
+                counted_from,
+                sent: now,
+                written: false,
+            });
+            self.in_flight += 1;
+            self.on_ready(c, now);
+        }
+        false
+    }
+
+    /// Moves connection `c` along: finishes writing its request, reads its reply.
+    fn on_ready(&mut self, c: usize, now: Nanos) {
+        let slot = &mut self.slots[c];
+        let Some(conn) = slot.conn.as_mut() else {
+            return;
+        };
+        let Some(flight) = slot.in_flight.as_mut() else {
+            // An idle connection became readable: the server closed it (or sent what nobody
+            // asked for). Drop it; it is reopened when next needed.
+            if !matches!(conn.read_reply(), Ok(None)) {
+                self.close(c);
+            }
+            return;
+        };
+        if !flight.written {
+            match conn.write(&slot.request) {
+                Ok(true) => flight.written = true,
+                Ok(false) => return,
+                Err(_) => return self.finish(c, now, Err(Failure::Io)),
+            }
+        }
+        match conn.read_reply() {
+            Ok(None) => {}
+            Ok(Some(reply)) => {
+                let verdict = reply::judge(reply.status, reply.body);
+                self.finish(c, now, verdict);
+            }
+            Err(e) if e.kind() == ErrorKind::InvalidData => {
+                self.finish(c, now, Err(Failure::Malformed))
+            }
+            Err(_) => self.finish(c, now, Err(Failure::Io)),
+        }
+    }
+
+    /// Records the verdict on `c`'s request and makes `c` idle again. A connection whose
+    /// request failed is closed: whatever it still holds would be taken for the next reply.
+    fn finish(&mut self, c: usize, now: Nanos, verdict: Result<(), Failure>) {
+        let Some(flight) = self.slots[c].in_flight.take() else {
+            return;
+        };
+        self.in_flight -= 1;
+        let failed = verdict.is_err();
+        self.recorder
+            .record(flight.op, flight.counted_from, now, verdict);
+        if failed {
+            self.close(c);
+        }
+        self.idle.push_back(c);
+    }
+
+    fn close(&mut self, c: usize) {
+        if let Some(conn) = self.slots[c].conn.take() {
+            conn.close(self.poll.registry());
+        }
+    }
+
+    /// Fails the requests that have waited longer than the timeout.
+    fn expire(&mut self, now: Nanos) {
+        let timeout = clock::nanos(self.timeout);
+        for c in 0..self.slots.len() {
+            if matches!(self.slots[c].in_flight, Some(f) if now - f.sent > timeout) {
+                self.finish(c, now, Err(Failure::Timeout));
+            }
+        }
+    }
+}
+
+impl Recorder {
+    fn record(&mut self, op: Op, counted_from: Nanos, done: Nanos, verdict: Result<(), Failure>) {
+        let measured = counted_from >= self.measure_from;
+        match verdict {
+            Ok(()) => {
+                let latency = latency(counted_from, done);
+                if measured {
+                    self.tally.success(op, latency);
+                }
+                if let Some(i) = &mut self.interval {
+                    i.success(latency);
+                }
+            }
+            Err(failure) => {
+                if measured {
+                    self.tally.failure(op, failure);
+                }
+                if let Some(i) = &mut self.interval {
+                    i.failure();
+                }
+            }
+        }
+    }
+}
