@@ -7,21 +7,33 @@
 //! whole within it after its first byte, is closed.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 
-use crate::api::{self, Input, Response};
-use crate::http::{self as h1, Body, HttpError, Parse, Reply, Request};
-use crate::per_core::Core;
-use crate::router::Endpoint;
+use crate::api::Response;
+use crate::http::{self as h1, HttpError, Limits, Parse, Reply, Request};
 use crate::runtime::{IN_FLIGHT, SHUTTING_DOWN};
 use crate::transport::{Connection, ReadBuffer};
 
+/// What a server does with the requests a connection brings: the registry, or the benchmark's
+/// no-op reference, which share everything below this trait.
+pub trait Handler {
+    fn limits(&self) -> &Limits;
+    fn idle_timeout(&self) -> Duration;
+    /// Appends the reply to one request (`buf` is the buffer it was parsed from); false when
+    /// the connection must close after it.
+    async fn answer(&self, request: Request, buf: &mut [u8], output: &mut Vec<u8>) -> bool;
+    /// A request refused before reaching `answer`, or answered with a non-2xx status.
+    fn refused(&self, status: StatusCode);
+    fn connection_opened(&self);
+    fn connection_closed(&self);
+}
+
 /// Serves `conn` until the peer closes, a protocol error, the idle timeout, or shutdown.
-pub async fn serve<C: Connection>(mut conn: C, core: &Core) {
-    core.counters().connection_opened();
-    let idle = core.node.config.idle_timeout;
+pub async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
+    handler.connection_opened();
+    let idle = handler.idle_timeout();
     let mut input = ReadBuffer::default();
     let mut output = Vec::with_capacity(4096);
     // When the oldest unanswered byte arrived: the deadline of a request in progress.
@@ -44,10 +56,10 @@ pub async fn serve<C: Connection>(mut conn: C, core: &Core) {
             if buf.is_empty() {
                 break;
             }
-            match h1::parse_request(buf, &core.limits) {
+            match h1::parse_request(buf, handler.limits()) {
                 Ok(Parse::Complete(request)) => {
                     let len = request.len;
-                    close = !answer(core, request, buf, &mut output).await;
+                    close = !handler.answer(request, buf, &mut output).await;
                     consumed += len;
                     continue_sent = false;
                     if close {
@@ -62,7 +74,7 @@ pub async fn serve<C: Connection>(mut conn: C, core: &Core) {
                     break;
                 }
                 Err(error) => {
-                    refuse(core, &error, &mut output);
+                    refuse(handler, &error, &mut output);
                     close = true;
                     break;
                 }
@@ -81,60 +93,11 @@ pub async fn serve<C: Connection>(mut conn: C, core: &Core) {
             break;
         }
     }
-    core.counters().connection_closed();
+    handler.connection_closed();
 }
 
-/// Appends the reply to one request; false when the connection must close after it.
-async fn answer(core: &Core, mut request: Request, buf: &mut [u8], output: &mut Vec<u8>) -> bool {
-    let started = Instant::now();
-    let endpoint = Endpoint::from_path(&buf[request.path.clone()]);
-    let response = match endpoint {
-        None => Response::refusal(StatusCode::NOT_FOUND, "No endpoint at this path"),
-        Some(_) if request.method == Method::OPTIONS => {
-            let echo =
-                |range: &Option<std::ops::Range<usize>>| range.clone().map_or(&[][..], |r| &buf[r]);
-            h1::write_preflight(
-                output,
-                echo(&request.cors_request_method),
-                echo(&request.cors_request_headers),
-                request.keep_alive,
-            );
-            return request.keep_alive;
-        }
-        Some(endpoint) if !endpoint.allows(&request.method) => Response::refusal(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &format!(
-                "Method not allowed; this endpoint takes {}",
-                endpoint.allowed_methods()
-            ),
-        ),
-        Some(endpoint) => {
-            let query = request.query.clone();
-            let mut owned = Vec::new();
-            let (head, body) = match &mut request.body {
-                Body::Empty => (&*buf, &mut owned[..]),
-                Body::InBuffer(range) => {
-                    let (head, rest) = buf.split_at_mut(range.start);
-                    (&*head, &mut rest[..range.len()])
-                }
-                Body::Owned(bytes) => (&*buf, &mut bytes[..]),
-            };
-            let input = Input {
-                method: &request.method,
-                query: query.map(|q| &head[q]),
-                body,
-            };
-            api::respond(core, endpoint, input).await
-        }
-    };
-    if response.status.is_success() {
-        if let Some(endpoint) = endpoint {
-            core.counters().record_request(endpoint, started.elapsed());
-        }
-    } else {
-        core.counters()
-            .record_protocol_error(response.status.as_u16());
-    }
+/// Appends `response` framed as HTTP.
+pub fn write(output: &mut Vec<u8>, response: &Response, gzip: bool, keep_alive: bool) {
     let parts: Vec<&[u8]> = response.parts.iter().map(AsRef::as_ref).collect();
     h1::write_response(
         output,
@@ -142,27 +105,19 @@ async fn answer(core: &Core, mut request: Request, buf: &mut [u8], output: &mut 
             status: response.status,
             content_type: Some(response.content_type),
             body: &parts,
-            gzip: request.accepts_gzip,
-            keep_alive: request.keep_alive,
+            gzip,
+            keep_alive,
         },
     );
-    request.keep_alive
 }
 
 /// Appends the answer to a request that could not be read; the connection closes after it.
-fn refuse(core: &Core, error: &HttpError, output: &mut Vec<u8>) {
-    core.counters()
-        .record_protocol_error(error.status().as_u16());
-    let response = Response::refusal(error.status(), error.message());
-    let parts: Vec<&[u8]> = response.parts.iter().map(AsRef::as_ref).collect();
-    h1::write_response(
+fn refuse<H: Handler>(handler: &H, error: &HttpError, output: &mut Vec<u8>) {
+    handler.refused(error.status());
+    write(
         output,
-        &Reply {
-            status: response.status,
-            content_type: Some(response.content_type),
-            body: &parts,
-            gzip: false,
-            keep_alive: false,
-        },
+        &Response::refusal(error.status(), error.message()),
+        false,
+        false,
     );
 }

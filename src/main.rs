@@ -1,25 +1,13 @@
 //! `artemis`: the registry server's command line.
 
-mod api;
-mod clock;
-mod config;
-mod connection;
-mod http;
-mod metrics;
-mod node;
-mod per_core;
-mod router;
-mod runtime;
-mod shard_link;
-mod transport;
-
 use std::process::exit;
 
 use clap::error::ErrorKind;
 use clap::Parser;
 
-use config::{Cli, Command};
-use runtime::Failure;
+use artemis::config::{Cli, Command, ServerConfig};
+use artemis::per_core::Registry;
+use artemis::runtime::{self, Failure, Layout};
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -32,7 +20,7 @@ fn main() {
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match cli.command {
-        Command::Server(config) => match runtime::run(config) {
+        Command::Server(config) => match serve(config) {
             Ok(()) => {}
             Err(Failure::Usage(why)) => usage_error(&why),
             Err(Failure::Runtime(why)) => {
@@ -41,6 +29,16 @@ fn main() {
             }
         },
     }
+}
+
+fn serve(config: ServerConfig) -> Result<(), Failure> {
+    let layout = Layout {
+        cores: runtime::select_cores(config.cores.as_ref())?,
+        addr: config.addr,
+        spin_before_park: config.spin_before_park,
+    };
+    let registry = Registry::new(config, layout.cores.len());
+    runtime::run(layout, registry)
 }
 
 /// One line on stderr, exit code 2.

@@ -1,13 +1,108 @@
-//! What one core holds while it serves: its view of the node, its link to every shard (its own
-//! included), its metrics slot and the HTTP limits.
+//! One core of the registry: its view of the node, its link to every shard (its own included),
+//! its metrics slot and the HTTP limits; how it answers a parsed request (route, check the
+//! method, hand the request to its endpoint); and how each core is set up at start.
 
+use std::net::SocketAddr;
+use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::http::Limits;
+use artemis_shards::Shard;
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::spawn_local;
+use glommio::timer::sleep;
+use http::{Method, StatusCode};
+
+use crate::api::{self, Input, Response};
+use crate::clock::now_ms;
+use crate::config::ServerConfig;
+use crate::connection::{self, Handler};
+use crate::http::{self as h1, Body, Limits, Request};
 use crate::metrics::{CoreMetrics, Metrics};
 use crate::node::Node;
-use crate::shard_link::ShardLink;
+use crate::router::Endpoint;
+use crate::runtime::App;
+use crate::shard_link::{Mesh, ShardLink};
+
+/// Messages that may wait between any two cores.
+const MESH_DEPTH: usize = 1024;
+/// How often self-preservation re-evaluates (Java: every 1000 ms).
+const SAFETY_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// Largest request head (431 beyond).
+const MAX_HEAD: usize = 16 * 1024;
+
+/// The registry as the runtime starts it: what every core needs to build its `Core`.
+#[derive(Clone)]
+pub struct Registry {
+    config: ServerConfig,
+    mesh: Mesh,
+    metrics: Arc<Metrics>,
+}
+
+impl Registry {
+    pub fn new(config: ServerConfig, cores: usize) -> Registry {
+        Registry {
+            config,
+            mesh: MeshBuilder::full(cores, MESH_DEPTH),
+            metrics: Arc::new(Metrics::new(cores)),
+        }
+    }
+}
+
+impl App for Registry {
+    type Core = Core;
+
+    async fn start_core(self, bound: SocketAddr) -> Rc<Core> {
+        let limits = Limits {
+            max_head: MAX_HEAD,
+            max_body: self.config.max_body,
+        };
+        let node = Node::new(self.config, bound);
+        let shard_config = node.shard_config();
+        let link = ShardLink::join(self.mesh, |_| Shard::new(shard_config)).await;
+        let core = Rc::new(Core {
+            node,
+            link,
+            metrics: self.metrics,
+            limits,
+        });
+        keep_leases(&core);
+        core
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "artemis {} (region {}, zone {}, one shard per core)",
+            env!("CARGO_PKG_VERSION"),
+            self.config.region,
+            self.config.zone
+        )
+    }
+}
+
+/// Expiry every clean interval, self-preservation every second, on this core's shard.
+fn keep_leases(core: &Rc<Core>) {
+    let clean_interval = core.node.config.clean_interval;
+    let cleaner = core.clone();
+    spawn_local(async move {
+        loop {
+            sleep(clean_interval).await;
+            cleaner.link.with_local(|shard| shard.evict(now_ms()));
+        }
+    })
+    .detach();
+    let checker = core.clone();
+    spawn_local(async move {
+        loop {
+            sleep(SAFETY_CHECK_INTERVAL).await;
+            checker
+                .link
+                .with_local(|shard| shard.check_safety(now_ms()));
+        }
+    })
+    .detach();
+}
 
 pub struct Core {
     pub node: Node,
@@ -20,5 +115,78 @@ impl Core {
     /// This core's own counters.
     pub fn counters(&self) -> &CoreMetrics {
         self.metrics.core(self.link.me())
+    }
+}
+
+impl Handler for Core {
+    fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn idle_timeout(&self) -> Duration {
+        self.node.config.idle_timeout
+    }
+
+    async fn answer(&self, mut request: Request, buf: &mut [u8], output: &mut Vec<u8>) -> bool {
+        let started = Instant::now();
+        let endpoint = Endpoint::from_path(&buf[request.path.clone()]);
+        let response = match endpoint {
+            None => Response::refusal(StatusCode::NOT_FOUND, "No endpoint at this path"),
+            Some(_) if request.method == Method::OPTIONS => {
+                let echo =
+                    |range: &Option<Range<usize>>| range.clone().map_or(&[][..], |r| &buf[r]);
+                h1::write_preflight(
+                    output,
+                    echo(&request.cors_request_method),
+                    echo(&request.cors_request_headers),
+                    request.keep_alive,
+                );
+                return request.keep_alive;
+            }
+            Some(endpoint) if !endpoint.allows(&request.method) => Response::refusal(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &format!(
+                    "Method not allowed; this endpoint takes {}",
+                    endpoint.allowed_methods()
+                ),
+            ),
+            Some(endpoint) => {
+                let mut none = [];
+                let (head, body) = match &mut request.body {
+                    Body::Empty => (&*buf, &mut none[..]),
+                    Body::InBuffer(range) => {
+                        let (head, rest) = buf.split_at_mut(range.start);
+                        (&*head, &mut rest[..range.len()])
+                    }
+                    Body::Owned(bytes) => (&*buf, &mut bytes[..]),
+                };
+                let input = Input {
+                    method: &request.method,
+                    query: request.query.clone().map(|q| &head[q]),
+                    body,
+                };
+                api::respond(self, endpoint, input).await
+            }
+        };
+        match endpoint {
+            Some(endpoint) if response.status.is_success() => {
+                self.counters().record_request(endpoint, started.elapsed())
+            }
+            _ => self.refused(response.status),
+        }
+        connection::write(output, &response, request.accepts_gzip, request.keep_alive);
+        request.keep_alive
+    }
+
+    fn refused(&self, status: StatusCode) {
+        self.counters().record_protocol_error(status.as_u16());
+    }
+
+    fn connection_opened(&self) {
+        self.counters().connection_opened();
+    }
+
+    fn connection_closed(&self) {
+        self.counters().connection_closed();
     }
 }

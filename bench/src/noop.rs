@@ -1,0 +1,113 @@
+//! `artemis-noop`: the ceiling this stack can reach on a machine.
+//!
+//! The registry's own runtime (pinned glommio executors, one `SO_REUSEPORT` listener per core),
+//! its transport and its HTTP layer, answering every request with one fixed success reply and
+//! doing nothing else. The benchmark runs it beside the registry with the same core layout; each
+//! registry figure is quoted as a ratio to this one.
+
+use std::net::SocketAddr;
+use std::process::exit;
+use std::rc::Rc;
+use std::time::Duration;
+
+use artemis::config::{parse_core_list, parse_duration, CoreList};
+use artemis::connection::Handler;
+use artemis::http::{write_response, Limits, Reply, Request};
+use artemis::runtime::{self, App, Failure, Layout};
+use clap::Parser;
+use http::StatusCode;
+
+/// The reply to every request: the registry's success reply to a heartbeat.
+const REPLY: &[u8] = br#"{"failedInstances":null,"responseStatus":{"errorCode":"success","message":"","status":"success"}}"#;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "artemis-noop",
+    about = "No-op reference server on the registry's runtime and HTTP layer"
+)]
+struct Cli {
+    /// Address every core listens on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    addr: SocketAddr,
+    /// Cores to serve on [default: all online cores].
+    #[arg(long, value_parser = parse_core_list)]
+    cores: Option<CoreList>,
+    /// Busy-wait this long before an idle core sleeps [default: off].
+    #[arg(long, value_parser = parse_duration)]
+    spin_before_park: Option<Duration>,
+}
+
+#[derive(Clone)]
+struct Noop;
+
+struct NoopCore {
+    limits: Limits,
+}
+
+impl App for Noop {
+    type Core = NoopCore;
+
+    async fn start_core(self, _bound: SocketAddr) -> Rc<NoopCore> {
+        Rc::new(NoopCore {
+            limits: Limits::default(),
+        })
+    }
+
+    fn describe(&self) -> String {
+        "artemis-noop".into()
+    }
+}
+
+impl Handler for NoopCore {
+    fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+
+    async fn answer(&self, request: Request, _buf: &mut [u8], output: &mut Vec<u8>) -> bool {
+        write_response(
+            output,
+            &Reply {
+                status: StatusCode::OK,
+                content_type: Some("application/json"),
+                body: &[REPLY],
+                gzip: false,
+                keep_alive: request.keep_alive,
+            },
+        );
+        request.keep_alive
+    }
+
+    fn refused(&self, _status: StatusCode) {}
+
+    fn connection_opened(&self) {}
+
+    fn connection_closed(&self) {}
+}
+
+fn main() {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let result = runtime::select_cores(cli.cores.as_ref()).and_then(|cores| {
+        let layout = Layout {
+            cores,
+            addr: cli.addr,
+            spin_before_park: cli.spin_before_park,
+        };
+        runtime::run(layout, Noop)
+    });
+    match result {
+        Ok(()) => {}
+        Err(Failure::Usage(why)) => {
+            eprintln!("artemis-noop: {why}");
+            exit(2);
+        }
+        Err(Failure::Runtime(why)) => {
+            log::error!("{why}");
+            exit(1);
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The Artemis registry server: a thread-per-core io_uring service registry that speaks the Java
+//! Artemis `.json` HTTP API byte for byte.
+//!
+//! One pinned glommio executor per core (`runtime`), each accepting its own connections
+//! (`transport`, `connection`, `http`), routing requests (`router`, `api`) to the shard that owns
+//! the service (`shard_link`, the `artemis-shards` crate). The benchmark harness reuses the
+//! runtime, transport and HTTP layer for its no-op reference server.
+
+// Every future here runs on the executor of the core that created it and is never sent to another
+// thread, so the traits' async fns need no `Send` bound.
+#![allow(async_fn_in_trait)]
+
+mod api;
+mod clock;
+pub mod config;
+pub mod connection;
+pub mod http;
+mod metrics;
+mod node;
+pub mod per_core;
+mod router;
+pub mod runtime;
+mod shard_link;
+mod transport;
