@@ -126,6 +126,11 @@ pub struct Cli {
     pub seed: u64,
 }
 
+/// The cores `--cores` defaults to: every core this process may run on.
+pub fn available_cores() -> Vec<usize> {
+    crate::cores::available()
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ScenarioArg {
     Register,
@@ -174,7 +179,7 @@ impl Cli {
             warmup: self.warmup,
             timeout: self.timeout,
             connections: self.connections,
-            cores: self.cores.unwrap_or_else(crate::cores::available),
+            cores: self.cores.unwrap_or_else(available_cores),
             prefill: self.prefill,
             prefill_batch: self.prefill_batch,
             instances: self.instances,

@@ -26,6 +26,9 @@ use std::time::Duration;
 const TIMER: Token = Token(usize::MAX);
 /// How often timeouts and the progress second are looked at.
 const HOUSEKEEPING: Nanos = 10_000_000;
+/// A deadline closer than this is polled for without sleeping: arming and reading the timer
+/// costs more than the wait, and at high rates requests are due every few microseconds.
+const SPIN: Nanos = 20_000;
 
 /// What one worker does in one phase.
 pub struct Plan {
@@ -159,7 +162,7 @@ impl Worker {
             if sending && !self.idle.is_empty() {
                 wake = wake.min(pacer.next_due().unwrap_or(housekeeping_at));
             }
-            let wait = if wake > now {
+            let wait = if wake > now + SPIN {
                 timer.wake_by(wake, now)?;
                 None
             } else {

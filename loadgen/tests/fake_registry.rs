@@ -1,0 +1,360 @@
+//! Runs the load generator in-process against a small fake registry that checks what it is
+//! sent the way the Artemis server would: `Content-Type: application/json`, well-formed
+//! bodies, heartbeats only for registered instances. The real server's own integration test
+//! does the same against the real thing.
+
+use artemis_loadgen::{run, Config, DiscoveryApi, Error, Kind, Pacing, Popularity, Share, Slo};
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the fake has seen and holds.
+#[derive(Default)]
+struct Registry {
+    instances: HashSet<String>,
+    requests: HashMap<String, u64>,
+}
+
+struct Fake {
+    url: String,
+    registry: Arc<Mutex<Registry>>,
+}
+
+impl Fake {
+    /// `failing`: answer every request with a Java `fail` status instead.
+    fn start(failing: bool) -> Fake {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let registry = Arc::new(Mutex::new(Registry::default()));
+        let shared = registry.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let registry = shared.clone();
+                std::thread::spawn(move || serve(stream.unwrap(), &registry, failing));
+            }
+        });
+        Fake { url, registry }
+    }
+
+    fn requests(&self, path: &str) -> u64 {
+        let r = self.registry.lock().unwrap();
+        r.requests.get(path).copied().unwrap_or(0)
+    }
+}
+
+const SUCCESS: &str = r#"{"errorCode":"success","message":"","status":"success"}"#;
+
+fn serve(stream: TcpStream, registry: &Mutex<Registry>, failing: bool) {
+    stream.set_nodelay(true).unwrap();
+    let mut out = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let (mut length, mut json) = (0, false);
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let line = line.trim_end().to_ascii_lowercase();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(v) = line.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            json |= line == "content-type: application/json";
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let target = request_line.split(' ').nth(1).unwrap().to_owned();
+        let path = target.split('?').next().unwrap().to_owned();
+        let (status, reply) = if failing {
+            (200, r#"{"responseStatus":{"errorCode":"service-unavailable","message":"down","status":"fail"},"service":null}"#.to_owned())
+        } else if request_line.starts_with("POST") && !json {
+            (415, String::new())
+        } else {
+            answer(&path, &target, &body, &mut registry.lock().unwrap())
+        };
+        *registry.lock().unwrap().requests.entry(path).or_insert(0) += 1;
+        write!(
+            out,
+            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\n\r\n{reply}",
+            reply.len()
+        )
+        .unwrap();
+    }
+}
+
+fn answer(path: &str, target: &str, body: &[u8], registry: &mut Registry) -> (u16, String) {
+    let key = |i: &serde_json::Value| {
+        assert_eq!(i["regionId"], "default");
+        assert!(i["url"].as_str().unwrap().starts_with("http://"));
+        format!(
+            "{}/{}",
+            i["serviceId"].as_str().unwrap(),
+            i["instanceId"].as_str().unwrap()
+        )
+    };
+    let body: serde_json::Value = if body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(body).expect("a JSON body")
+    };
+    let instances = || {
+        body["instances"]
+            .as_array()
+            .expect("instances")
+            .iter()
+            .map(key)
+    };
+    let write_reply = |failed: Option<&str>| match failed {
+        None => format!(r#"{{"failedInstances":null,"responseStatus":{SUCCESS}}}"#),
+        Some(code) => format!(
+            r#"{{"failedInstances":[{{"errorCode":"{code}","errorMessage":"x","instance":{{}}}}],"responseStatus":{{"errorCode":"partial_fail","message":"","status":"partial_fail"}}}}"#
+        ),
+    };
+    let reply = match path {
+        "/api/registry/register.json" => {
+            registry.instances.extend(instances());
+            write_reply(None)
+        }
+        "/api/registry/unregister.json" => {
+            for k in instances() {
+                registry.instances.remove(&k);
+            }
+            write_reply(None)
+        }
+        "/api/registry/heartbeat.json" => {
+            let missing = instances().any(|k| !registry.instances.contains(&k));
+            write_reply(missing.then_some("data-not-found"))
+        }
+        "/api/discovery/service.json" => {
+            let service = match body["discoveryConfig"]["serviceId"].as_str() {
+                Some(s) => s.to_owned(),
+                None => target
+                    .split("serviceId=")
+                    .nth(1)
+                    .unwrap()
+                    .split('&')
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+            };
+            format!(
+                r#"{{"responseStatus":{SUCCESS},"service":{{"instances":[],"serviceId":"{service}"}}}}"#
+            )
+        }
+        "/api/discovery/lookup.json" => {
+            assert!(!body["discoveryConfigs"].as_array().unwrap().is_empty());
+            format!(r#"{{"responseStatus":{SUCCESS},"services":[]}}"#)
+        }
+        _ => return (404, String::new()),
+    };
+    (200, reply)
+}
+
+fn config(fake: &Fake) -> Config {
+    Config {
+        target: fake.url.clone(),
+        pacing: Pacing::Rate(400.0),
+        duration: Duration::from_millis(1000),
+        warmup: Duration::from_millis(200),
+        connections: 4,
+        cores: vec![core_zero()],
+        quiet: true,
+        ..Config::default()
+    }
+}
+
+fn core_zero() -> usize {
+    artemis_loadgen::cli::available_cores()[0]
+}
+
+fn shares(pairs: &[(Kind, u32)]) -> Vec<Share> {
+    pairs
+        .iter()
+        .map(|&(kind, weight)| Share { kind, weight })
+        .collect()
+}
+
+#[test]
+fn discover_after_prefill_counts_every_request() {
+    let fake = Fake::start(false);
+    let report = run(Config {
+        prefill: 250,
+        services: 10,
+        popularity: Popularity::Zipf { exponent: 1.0 },
+        slo: Slo {
+            latency: Slo::parse_latency("p99=2s").unwrap(),
+            max_error_rate: Some(0.0),
+        },
+        ..config(&fake)
+    })
+    .unwrap();
+    let d = report.op("discover").unwrap();
+    assert_eq!(d.failed, 0);
+    // The schedule allows 400 in the measured second; a loaded machine may send fewer.
+    assert!((100..=401).contains(&d.ok), "{} discoveries", d.ok);
+    // Warm-up requests were sent but are not in the figures.
+    assert!(fake.requests("/api/discovery/service.json") > d.ok);
+    assert_eq!(fake.requests("/api/registry/register.json"), 3);
+    assert_eq!(fake.registry.lock().unwrap().instances.len(), 250);
+    assert_eq!(report.prefill.as_ref().unwrap().instances, 250);
+    assert_eq!(report.exit_code(), 0);
+}
+
+#[test]
+fn impossible_slo_exits_1() {
+    let fake = Fake::start(false);
+    let report = run(Config {
+        slo: Slo {
+            latency: Slo::parse_latency("p50=1ns").unwrap(),
+            max_error_rate: None,
+        },
+        ..config(&fake)
+    })
+    .unwrap();
+    assert_eq!(report.exit_code(), 1);
+    assert!(report
+        .verdict_lines()
+        .last()
+        .unwrap()
+        .starts_with("SLO violated: discover p50"));
+}
+
+#[test]
+fn heartbeats_of_prefilled_instances_succeed() {
+    let fake = Fake::start(false);
+    let report = run(Config {
+        scenario: shares(&[(Kind::Heartbeat, 1)]),
+        prefill: 300,
+        batch: 7,
+        ..config(&fake)
+    })
+    .unwrap();
+    let h = report.op("heartbeat").unwrap();
+    assert_eq!(h.failed, 0, "{:?}", h.failures);
+    assert!((100..=401).contains(&h.ok), "{}", h.ok);
+}
+
+#[test]
+fn mix_speaks_every_endpoint() {
+    let fake = Fake::start(false);
+    let report = run(Config {
+        scenario: shares(&[
+            (Kind::Heartbeat, 4),
+            (Kind::Discover, 3),
+            (Kind::Register, 1),
+            (Kind::Churn, 2),
+        ]),
+        prefill: 100,
+        instances: 50,
+        discovery_api: DiscoveryApi::Get,
+        pacing: Pacing::Max,
+        connections: 2,
+        ..config(&fake)
+    })
+    .unwrap();
+    assert_eq!(report.total.failed, 0, "{:?}", report.total.failures);
+    for op in ["heartbeat", "discover", "register", "unregister"] {
+        assert!(report.op(op).is_some_and(|o| o.ok > 0), "no {op}");
+    }
+    let lookups = run(Config {
+        discovery_api: DiscoveryApi::Lookup,
+        batch: 3,
+        ..config(&fake)
+    })
+    .unwrap();
+    assert!(lookups.op("discover").unwrap().ok > 0);
+    assert!(fake.requests("/api/discovery/lookup.json") > 0);
+}
+
+#[test]
+fn failures_are_counted_by_kind_and_never_as_latency() {
+    let fake = Fake::start(true);
+    let report = run(Config {
+        slo: Slo {
+            latency: Slo::parse_latency("p99=10s").unwrap(),
+            max_error_rate: Some(0.001),
+        },
+        ..config(&fake)
+    })
+    .unwrap();
+    let d = report.op("discover").unwrap();
+    assert_eq!(d.ok, 0);
+    assert!(d.latency_us.is_none());
+    assert_eq!(d.failures["fail: service-unavailable"], d.failed);
+    assert_eq!(report.exit_code(), 1);
+}
+
+#[test]
+fn unreachable_target_is_an_error() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = run(Config {
+        target: format!("http://127.0.0.1:{port}"),
+        cores: vec![core_zero()],
+        ..Config::default()
+    })
+    .unwrap_err();
+    assert!(matches!(err, Error::Unreachable { .. }), "{err}");
+}
+
+#[test]
+fn the_binary_exits_1_on_violation_and_2_on_bad_arguments() {
+    let fake = Fake::start(false);
+    let bin = env!("CARGO_BIN_EXE_artemis-loadgen");
+    let json = std::env::temp_dir().join(format!("loadgen-{}.json", std::process::id()));
+    let out = std::process::Command::new(bin)
+        .args([
+            "--target",
+            &fake.url,
+            "--scenario",
+            "discover",
+            "--prefill",
+            "1000",
+        ])
+        .args([
+            "--rate",
+            "2000",
+            "--duration",
+            "1s",
+            "--slo",
+            "p99=1ns",
+            "--json",
+        ])
+        .arg(&json)
+        .args(["--cores", &core_zero().to_string(), "--quiet"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap()
+        .starts_with("SLO violated"));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    std::fs::remove_file(&json).unwrap();
+    assert_eq!(report["config"]["prefill"], 1000);
+    assert_eq!(report["config"]["pacing"]["rate"], 2000.0);
+    assert!(report["ops"][0]["latency_us"]["p99"].as_f64().unwrap() > 0.0);
+    let bad = std::process::Command::new(bin)
+        .args(["--rate", "fast"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let refused = std::process::Command::new(bin)
+        .args(["--target", "http://127.0.0.1:1", "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+}
