@@ -71,12 +71,13 @@ impl App for Registry {
         core
     }
 
-    fn describe(&self) -> String {
+    fn describe(&self, cores: &[usize]) -> String {
         format!(
-            "artemis {} (region {}, zone {}, one shard per core)",
-            env!("CARGO_PKG_VERSION"),
+            "{} shards on cores {cores:?}, region {}, zone {} (artemis {})",
+            cores.len(),
             self.config.region,
-            self.config.zone
+            self.config.zone,
+            env!("CARGO_PKG_VERSION"),
         )
     }
 }

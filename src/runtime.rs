@@ -36,8 +36,8 @@ pub trait App: Clone + Send + 'static {
     type Core: Handler + 'static;
     /// Sets up one core; `bound` is the address every core listens on.
     async fn start_core(self, bound: SocketAddr) -> Rc<Self::Core>;
-    /// Names the application in the start-up log line.
-    fn describe(&self) -> String;
+    /// What runs on `cores`, for the start-up log line.
+    fn describe(&self, cores: &[usize]) -> String;
 }
 
 /// Where and how the executors run.
@@ -83,7 +83,7 @@ pub fn run<A: App>(layout: Layout, app: A) -> Result<(), Failure> {
     let mut signals = Signals::new([SIGINT, SIGTERM])
         .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?;
     let (started, events) = mpsc::channel();
-    let describe = app.describe();
+    let describe = app.describe(&layout.cores);
 
     let spawn = |cpu: usize, addr: SocketAddr| {
         let (app, started) = (app.clone(), started.clone());
@@ -118,10 +118,7 @@ pub fn run<A: App>(layout: Layout, app: A) -> Result<(), Failure> {
             ready += 1;
         }
     }
-    info!(
-        "{describe} serving on {bound} with {} cores {cores:?}",
-        cores.len()
-    );
+    info!("serving on {bound}: {describe}");
 
     if let Some(signal) = signals.forever().next() {
         info!("signal {signal}: no new connections; finishing requests in flight");

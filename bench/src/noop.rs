@@ -53,8 +53,8 @@ impl App for Noop {
         })
     }
 
-    fn describe(&self) -> String {
-        "artemis-noop".into()
+    fn describe(&self, cores: &[usize]) -> String {
+        format!("no-op reference replies on cores {cores:?}")
     }
 }
 
