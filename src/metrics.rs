@@ -168,32 +168,27 @@ impl Metrics {
             let _ = writeln!(out, "artemis_http_errors_total{{code=\"{status}\"}} {n}");
         }
 
-        family(
+        let per_core = |f: fn(&CoreMetrics) -> u64| self.cores.iter().map(f).collect::<Vec<_>>();
+        labelled(
             &mut out,
-            "artemis_connections_open",
-            "gauge",
-            "Open client connections, by core.",
+            (
+                "artemis_connections_open",
+                "gauge",
+                "Open client connections, by core.",
+            ),
+            "core",
+            &per_core(|c| c.connections_open.load(Relaxed)),
         );
-        for (i, c) in self.cores.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "artemis_connections_open{{core=\"{i}\"}} {}",
-                c.connections_open.load(Relaxed)
-            );
-        }
-        family(
+        labelled(
             &mut out,
-            "artemis_connections_accepted_total",
-            "counter",
-            "Accepted connections, by core.",
+            (
+                "artemis_connections_accepted_total",
+                "counter",
+                "Accepted connections, by core.",
+            ),
+            "core",
+            &per_core(|c| c.connections_accepted.load(Relaxed)),
         );
-        for (i, c) in self.cores.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "artemis_connections_accepted_total{{core=\"{i}\"}} {}",
-                c.connections_accepted.load(Relaxed)
-            );
-        }
 
         let instances: usize = shards.iter().map(|s| s.instances).sum();
         family(
@@ -203,38 +198,48 @@ impl Metrics {
             "Registered instances in the node.",
         );
         let _ = writeln!(out, "artemis_active_instances {instances}");
-        type Figure = fn(&ShardStats) -> u64;
-        let per_shard: [(&str, &str, &str, Figure); 4] = [
+        type ShardFigure = (Family, fn(&ShardStats) -> u64);
+        let per_shard: [ShardFigure; 4] = [
             (
-                "artemis_shard_instances",
-                "gauge",
-                "Registered instances, by shard.",
+                (
+                    "artemis_shard_instances",
+                    "gauge",
+                    "Registered instances, by shard.",
+                ),
                 |s| s.instances as u64,
             ),
             (
-                "artemis_shard_services",
-                "gauge",
-                "Services with instances, by shard.",
+                (
+                    "artemis_shard_services",
+                    "gauge",
+                    "Services with instances, by shard.",
+                ),
                 |s| s.services as u64,
             ),
             (
-                "artemis_leases_expired_total",
-                "counter",
-                "Leases removed because they expired, by shard.",
+                (
+                    "artemis_leases_expired_total",
+                    "counter",
+                    "Leases removed because they expired, by shard.",
+                ),
                 |s| s.leases_expired_total,
             ),
             (
-                "artemis_self_preservation_safe",
-                "gauge",
-                "1 while the shard expires leases, 0 while self-preservation holds them.",
+                (
+                    "artemis_self_preservation_safe",
+                    "gauge",
+                    "1 while the shard expires leases, 0 while self-preservation holds them.",
+                ),
                 |s| u64::from(s.safe),
             ),
         ];
-        for (name, kind, help, value) in per_shard {
-            family(&mut out, name, kind, help);
-            for (i, s) in shards.iter().enumerate() {
-                let _ = writeln!(out, "{name}{{shard=\"{i}\"}} {}", value(s));
-            }
+        for (head, value) in per_shard {
+            labelled(
+                &mut out,
+                head,
+                "shard",
+                &shards.iter().map(value).collect::<Vec<_>>(),
+            );
         }
         out
     }
@@ -242,6 +247,17 @@ impl Metrics {
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A metric's name, type and help text.
+type Family = (&'static str, &'static str, &'static str);
+
+/// A family with one series per core or shard: `name{label="i"} values[i]`.
+fn labelled(out: &mut String, (name, kind, help): Family, label: &str, values: &[u64]) {
+    family(out, name, kind, help);
+    for (i, value) in values.iter().enumerate() {
+        let _ = writeln!(out, "{name}{{{label}=\"{i}\"}} {value}");
+    }
 }
 
 #[cfg(test)]

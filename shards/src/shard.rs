@@ -160,8 +160,7 @@ impl Shard {
     }
 
     /// The normal (or, with `legacy`, the legacy) leases of the given services, matched
-    /// case-insensitively; all services when `service_ids` is empty. `now_ms` is not used yet:
-    /// with unregister removing a lease at once, listing does not depend on time.
+    /// case-insensitively; all services when `service_ids` is empty.
     pub fn leases(&self, service_ids: &[String], legacy: bool) -> Vec<LeaseStatus> {
         let status = |registration: &Registration| LeaseStatus {
             service_id: registration.instance.service_id.clone().unwrap_or_default(),
