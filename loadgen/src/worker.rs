@@ -282,7 +282,7 @@ impl Worker {
     fn expire(&mut self, now: Nanos) {
         let timeout = clock::nanos(self.timeout);
         for c in 0..self.slots.len() {
-            if matches!(self.slots[c].in_flight, Some(f) if now - f.sent > timeout) {
+            if matches!(self.slots[c].in_flight, Some(f) if now.saturating_sub(f.sent) > timeout) {
                 self.finish(c, now, Err(Failure::Timeout));
             }
         }
