@@ -1,0 +1,213 @@
+//! The integration-test harness: the real `artemis` binary on a free loopback port, spoken to
+//! over plain `TcpStream`s.
+//!
+//! Every test starts its own [`Server`] (`--addr 127.0.0.1:0`, region `SHA`, zone `SHAJQ`, the
+//! contract's §13 set-up), learns the bound address from the `serving on` log line, and kills the
+//! child when the `Server` drops; tests therefore run in parallel without sharing state.
+//! Requests are written by hand ([`client`]) so that pipelining, chunked bodies and malformed
+//! input go out byte for byte; [`json`] compares replies, [`artemis`] knows the registry's
+//! endpoints and instances.
+
+// Each test binary uses its own part of the harness.
+#![allow(dead_code)]
+
+pub mod artemis;
+pub mod client;
+pub mod json;
+
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub use client::{get_request, post_request, Client, Reply};
+
+/// The region and zone every test server runs in (contract §13).
+pub const REGION: &str = "SHA";
+pub const ZONE: &str = "SHAJQ";
+
+/// How long a server may take to report that it serves (a loaded machine, a debug build).
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running `artemis server`, killed on drop.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    /// Registry shards, one per serving core.
+    pub shards: usize,
+    log: Arc<Mutex<String>>,
+    /// The keep-alive connection behind [`Server::post`] and [`Server::get`].
+    conn: RefCell<Option<Client>>,
+}
+
+/// `artemis ARGS` with a clean environment: no `ARTEMIS_*` variable of the caller leaks in, and
+/// the log level is the one that prints the `serving on` line.
+pub fn artemis(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_artemis"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ARTEMIS_") {
+            command.env_remove(name);
+        }
+    }
+    command.env("RUST_LOG", "info").args(args);
+    command
+}
+
+/// Both cores of the 2-core machines the suite runs on; core 0 alone elsewhere.
+fn default_cores() -> &'static str {
+    match thread::available_parallelism() {
+        Ok(n) if n.get() >= 2 => "0-1",
+        _ => "0",
+    }
+}
+
+impl Server {
+    /// Starts `artemis server --addr 127.0.0.1:0 --cores 0-1 --region SHA --zone SHAJQ EXTRA`;
+    /// `--cores`, `--region` and `--zone` in `extra` replace the defaults.
+    pub fn start(extra: &[&str]) -> Server {
+        Server::start_with_env(extra, &[])
+    }
+
+    /// [`Server::start`] with environment variables set for the child.
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut args = vec!["server", "--addr", "127.0.0.1:0"];
+        for (flag, value) in [
+            ("--cores", default_cores()),
+            ("--region", REGION),
+            ("--zone", ZONE),
+        ] {
+            if !extra.contains(&flag) {
+                args.extend([flag, value]);
+            }
+        }
+        args.extend_from_slice(extra);
+        let mut command = artemis(&args);
+        command.envs(env.iter().copied());
+        Server::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Server {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the artemis binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (serving, started) = mpsc::channel();
+        let sink = log.clone();
+        // Keeps draining stderr for the server's whole life, so its logging never blocks.
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(started) = serving_line(&line) {
+                    let _ = serving.send(started);
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        match started.recv_timeout(STARTUP_TIMEOUT) {
+            Ok((addr, shards)) => Server {
+                child,
+                addr,
+                shards,
+                log,
+                conn: RefCell::new(None),
+            },
+            Err(why) => {
+                let _ = child.kill();
+                let status = child.wait();
+                thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "the server did not report `serving on` ({why:?}, {status:?}); its log:\n{}",
+                    log.lock().unwrap()
+                );
+            }
+        }
+    }
+
+    /// Everything the server has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// A new connection.
+    pub fn connect(&self) -> Client {
+        Client::connect(self.addr)
+    }
+
+    /// One request/reply exchange on the server's keep-alive connection (opened on first use,
+    /// and again after a reply that closes it).
+    pub fn exchange(&self, request: &[u8]) -> Reply {
+        let mut slot = self.conn.borrow_mut();
+        let client = slot.get_or_insert_with(|| self.connect());
+        client.send(request);
+        let reply = client.read_reply();
+        if reply.closes() {
+            *slot = None;
+        }
+        reply
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post(&self, path: &str, body: &str) -> Reply {
+        self.exchange(&post_request(path, body))
+    }
+
+    /// `GET path` (with its query string).
+    pub fn get(&self, path: &str) -> Reply {
+        self.exchange(&get_request(path))
+    }
+
+    /// Sends `signal` (e.g. `TERM`) and waits up to `within` for the process to exit.
+    pub fn signal_and_wait(&mut self, signal: &str, within: Duration) -> Option<ExitStatus> {
+        let sent = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -s {signal} failed");
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The address and shard count from `... serving on 127.0.0.1:PORT: N shards on cores [...]`.
+fn serving_line(line: &str) -> Option<(SocketAddr, usize)> {
+    let (addr, rest) = line.split_once("serving on ")?.1.split_once(": ")?;
+    let shards = rest.split_once(" shards")?.0.trim().parse().ok()?;
+    Some((addr.parse().ok()?, shards))
+}
+
+/// Calls `probe` every 100 ms until it returns `Some`, for at most `within`.
+pub fn poll<T>(within: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(found) = probe() {
+            return Some(found);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
