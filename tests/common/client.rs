@@ -2,6 +2,7 @@
 //! [`request`], replies are read by [`Client::read_reply`] (status line, headers, and a
 //! `Content-Length` body), so a test controls every byte on the wire.
 
+use std::fmt;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -12,13 +13,17 @@ use serde_json::Value;
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `METHOD path HTTP/1.1` with a `Host`, the given headers, and `Content-Length` when there is a
-/// body or the method is POST.
+/// body or the method is POST, unless `headers` frame the body themselves.
 pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
     let mut out = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
     for (name, value) in headers {
         out.push_str(&format!("{name}: {value}\r\n"));
     }
-    if !body.is_empty() || method == "POST" {
+    let framed = headers.iter().any(|(name, _)| {
+        name.eq_ignore_ascii_case("Content-Length")
+            || name.eq_ignore_ascii_case("Transfer-Encoding")
+    });
+    if !framed && (!body.is_empty() || method == "POST") {
         out.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     out.push_str("\r\n");
@@ -43,11 +48,21 @@ pub fn get_request(path: &str) -> Vec<u8> {
 }
 
 /// One HTTP response.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.debug_struct("Reply")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .finish()
+    }
 }
 
 impl Reply {

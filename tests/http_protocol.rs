@@ -1,0 +1,318 @@
+//! The HTTP/1.1 layer as clients meet it: keep-alive, pipelining, chunked and gzip request
+//! bodies, `Expect: 100-continue`, gzip replies, CORS (contract §2), and connection handling.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::thread;
+use std::time::Duration;
+
+use common::artemis::{
+    instance, instances, service_request, REGISTER, REGISTRY_SUCCESS, SERVICE, SERVICES,
+};
+use common::client::request;
+use common::json::assert_body;
+use common::{get_request, post_request, Server};
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut plain = Vec::new();
+    GzDecoder::new(bytes)
+        .read_to_end(&mut plain)
+        .expect("the body is gzip");
+    plain
+}
+
+/// `body` as chunks of at most `size` bytes, the first with an extension, and a trailer.
+fn chunked(body: &[u8], size: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, chunk) in body.chunks(size).enumerate() {
+        let extension = if i == 0 { ";note=first" } else { "" };
+        out.extend_from_slice(format!("{:x}{extension}\r\n", chunk.len()).as_bytes());
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\nX-Trailer: ignored\r\n\r\n");
+    out
+}
+
+#[test]
+fn many_requests_share_one_keep_alive_connection() {
+    let server = Server::start(&[]);
+    let mut client = server.connect();
+    for n in 0..100 {
+        let service = format!("keep.{n}");
+        let reply = client.post(REGISTER, &instances(&[instance(&service, "i1")]));
+        assert_body(&reply, REGISTRY_SUCCESS);
+        assert!(!reply.closes());
+        let seen = client.post(SERVICE, &service_request(&service)).json();
+        assert_eq!(seen["service"]["instances"][0]["instanceId"], "i1");
+    }
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let server = Server::start(&[]);
+    let registration = instances(&[instance("pipe.svc", "i1")]);
+    let batch = [
+        post_request(SERVICE, &service_request("pipe.svc")),
+        post_request(REGISTER, &registration),
+        post_request(SERVICE, &service_request("pipe.svc")),
+        get_request("/health"),
+        post_request("/api/registry/heartbeat.json", &registration),
+        get_request("/api/discovery/service.json?serviceId=pipe.other&regionId=SHA"),
+    ]
+    .concat();
+    let mut client = server.connect();
+    client.send(&batch);
+    let before = client.read_reply().json();
+    assert_eq!(before["service"]["instances"], serde_json::Value::Null);
+    assert_body(&client.read_reply(), REGISTRY_SUCCESS);
+    let after = client.read_reply().json();
+    assert_eq!(after["service"]["instances"][0]["instanceId"], "i1");
+    assert_eq!(client.read_reply().status, 200);
+    assert_body(&client.read_reply(), REGISTRY_SUCCESS);
+    assert_eq!(
+        client.read_reply().json()["service"]["serviceId"],
+        "pipe.other"
+    );
+}
+
+#[test]
+fn a_long_pipeline_is_answered_in_order() {
+    let server = Server::start(&[]);
+    let batch: Vec<u8> = (0..200)
+        .flat_map(|n| {
+            get_request(&format!(
+                "/api/discovery/service.json?serviceId=p{n}&regionId=SHA"
+            ))
+        })
+        .collect();
+    let mut client = server.connect();
+    client.send(&batch);
+    for n in 0..200 {
+        let reply = client.read_reply().json();
+        assert_eq!(reply["service"]["serviceId"], format!("p{n}"));
+    }
+}
+
+#[test]
+fn a_chunked_request_body_is_read() {
+    let server = Server::start(&[]);
+    let mut client = server.connect();
+    for (service, size) in [("chunk.a", 7), ("chunk.b", 100)] {
+        let body = instances(&[instance(service, "i1")]);
+        let mut wire = request(
+            "POST",
+            REGISTER,
+            &[
+                ("Content-Type", "application/json"),
+                ("Transfer-Encoding", "chunked"),
+            ],
+            b"",
+        );
+        wire.extend_from_slice(&chunked(body.as_bytes(), size));
+        client.send(&wire);
+        assert_body(&client.read_reply(), REGISTRY_SUCCESS);
+    }
+    assert_eq!(server.instance_ids("chunk.a"), ["i1"]);
+    assert_eq!(server.instance_ids("chunk.b"), ["i1"]);
+}
+
+#[test]
+fn expect_100_continue_gets_an_interim_reply_before_the_body() {
+    let server = Server::start(&[]);
+    let body = instances(&[instance("expect.svc", "i1")]);
+    let mut client = server.connect();
+    client.send(&request(
+        "POST",
+        REGISTER,
+        &[
+            ("Content-Type", "application/json"),
+            ("Expect", "100-continue"),
+            ("Content-Length", &body.len().to_string()),
+        ],
+        b"",
+    ));
+    let interim = client.read_reply();
+    assert_eq!(interim.status, 100, "{interim:?}");
+    assert!(interim.body.is_empty());
+    client.send(body.as_bytes());
+    assert_body(&client.read_reply(), REGISTRY_SUCCESS);
+    assert_eq!(server.instance_ids("expect.svc"), ["i1"]);
+}
+
+#[test]
+fn a_gzip_request_body_is_inflated() {
+    let server = Server::start(&[]);
+    let packed = gzip(instances(&[instance("gzip.in", "i1")]).as_bytes());
+    let mut client = server.connect();
+    client.send(&request(
+        "POST",
+        REGISTER,
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+        ],
+        &packed,
+    ));
+    assert_body(&client.read_reply(), REGISTRY_SUCCESS);
+    assert_eq!(server.instance_ids("gzip.in"), ["i1"]);
+}
+
+#[test]
+fn a_gzip_chunked_request_body_is_inflated() {
+    let server = Server::start(&[]);
+    let packed = gzip(instances(&[instance("gzip.chunked", "i1")]).as_bytes());
+    let mut wire = request(
+        "POST",
+        REGISTER,
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+            ("Transfer-Encoding", "chunked"),
+        ],
+        b"",
+    );
+    wire.extend_from_slice(&chunked(&packed, 16));
+    let mut client = server.connect();
+    client.send(&wire);
+    assert_body(&client.read_reply(), REGISTRY_SUCCESS);
+    assert_eq!(server.instance_ids("gzip.chunked"), ["i1"]);
+}
+
+#[test]
+fn large_replies_are_gzipped_when_the_client_accepts_gzip() {
+    let server = Server::start(&[]);
+    let list: Vec<String> = (0..30)
+        .map(|n| instance("gzip.out", &format!("i{n}")))
+        .collect();
+    server.register_ok(&list);
+    let mut client = server.connect();
+    let plain = client.get(SERVICES);
+    assert!(plain.body.len() >= 1024, "a body worth compressing");
+    assert_eq!(plain.header("Content-Encoding"), None);
+    client.send(&request(
+        "GET",
+        SERVICES,
+        &[("Accept-Encoding", "deflate, gzip;q=0.8")],
+        b"",
+    ));
+    let packed = client.read_reply();
+    assert_eq!(packed.status, 200);
+    assert_eq!(packed.header("Content-Encoding"), Some("gzip"));
+    assert!(packed.body.len() < plain.body.len());
+    assert_eq!(
+        String::from_utf8(gunzip(&packed.body)).unwrap(),
+        plain.text()
+    );
+}
+
+#[test]
+fn small_replies_are_not_gzipped() {
+    let server = Server::start(&[]);
+    let mut client = server.connect();
+    client.send(&request(
+        "GET",
+        "/health",
+        &[("Accept-Encoding", "gzip")],
+        b"",
+    ));
+    let reply = client.read_reply();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("Content-Encoding"), None);
+}
+
+#[test]
+fn replies_carry_the_cors_headers() {
+    let server = Server::start(&[]);
+    for reply in [
+        server.post(SERVICE, &service_request("cors.svc")),
+        server.get("/api/no/such/path.json"),
+    ] {
+        assert_eq!(reply.header("Access-Control-Allow-Origin"), Some("*"));
+        assert_eq!(reply.header("Access-Control-Expose-Headers"), Some("*"));
+        assert_eq!(
+            reply.header("Access-Control-Allow-Credentials"),
+            Some("true")
+        );
+    }
+}
+
+#[test]
+fn an_options_preflight_echoes_what_it_asks_for() {
+    let server = Server::start(&[]);
+    let mut client = server.connect();
+    client.send(&request(
+        "OPTIONS",
+        REGISTER,
+        &[
+            ("Origin", "http://console.example"),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "content-type, x-trace-id"),
+        ],
+        b"",
+    ));
+    let reply = client.read_reply();
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.is_empty());
+    assert_eq!(reply.header("Access-Control-Allow-Methods"), Some("POST"));
+    assert_eq!(
+        reply.header("Access-Control-Allow-Headers"),
+        Some("content-type, x-trace-id")
+    );
+    assert_eq!(reply.header("Access-Control-Max-Age"), Some("3600"));
+    assert_eq!(reply.header("Access-Control-Allow-Origin"), Some("*"));
+    assert_body(
+        &client.post(REGISTER, &instances(&[instance("after.preflight", "i1")])),
+        REGISTRY_SUCCESS,
+    );
+}
+
+#[test]
+fn a_client_asking_to_close_gets_its_reply_then_the_close() {
+    let server = Server::start(&[]);
+    let mut client = server.connect();
+    client.send(&request("GET", "/health", &[("Connection", "close")], b""));
+    let reply = client.read_reply();
+    assert_eq!(reply.status, 200);
+    assert!(reply.closes());
+    client.assert_closed();
+}
+
+#[test]
+fn http_1_0_closes_unless_asked_to_keep_alive() {
+    let server = Server::start(&[]);
+    let mut kept = server.connect();
+    for _ in 0..2 {
+        kept.send(b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        let reply = kept.read_reply();
+        assert_eq!(reply.status, 200);
+        assert!(!reply.closes());
+    }
+    let mut closed = server.connect();
+    closed.send(b"GET /health HTTP/1.0\r\n\r\n");
+    assert_eq!(closed.read_reply().status, 200);
+    closed.assert_closed();
+}
+
+#[test]
+fn a_request_split_over_many_writes_is_answered() {
+    let server = Server::start(&[]);
+    let wire = post_request(REGISTER, &instances(&[instance("split.svc", "i1")]));
+    let mut client = server.connect();
+    for piece in wire.chunks(wire.len() / 5 + 1) {
+        client.send(piece);
+        thread::sleep(Duration::from_millis(30));
+    }
+    assert_body(&client.read_reply(), REGISTRY_SUCCESS);
+    assert_eq!(server.instance_ids("split.svc"), ["i1"]);
+}
