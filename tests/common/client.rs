@@ -114,6 +114,13 @@ impl Client {
         self.stream.write_all(bytes).expect("the request is sent");
     }
 
+    /// Half-closes the connection: the server reads end-of-stream after what was sent.
+    pub fn shutdown_write(&mut self) {
+        self.stream
+            .shutdown(std::net::Shutdown::Write)
+            .expect("shutdown");
+    }
+
     pub fn post(&mut self, path: &str, body: &str) -> Reply {
         self.send(&post_request(path, body));
         self.read_reply()
