@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use artemis_shards::Retention;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -75,6 +76,10 @@ pub struct ServerConfig {
     #[arg(long, env = "ARTEMIS_SELF_PRESERVATION_WINDOW", default_value = "12s", value_parser = parse_duration)]
     pub self_preservation_window: Duration,
 
+    /// How long `services-delta.json` can reach back: a number of changes kept per shard (`100000`) or an age (`5m`).
+    #[arg(long, env = "ARTEMIS_DELTA_RETENTION", default_value = "100000", value_parser = parse_retention)]
+    pub delta_retention: Retention,
+
     /// Largest accepted request body (after gzip decoding).
     #[arg(long, env = "ARTEMIS_MAX_BODY", default_value = "8MiB", value_parser = parse_size)]
     pub max_body: usize,
@@ -129,6 +134,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(s)
         .map_err(|e| format!("`{s}` is not a duration like 20s or 500ms ({e})"))
+}
+
+/// Parses a delta retention: a bare number counts changes, anything else is an age (`5m`).
+pub fn parse_retention(s: &str) -> Result<Retention, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("a delta retention of 0 changes keeps nothing".into()),
+        Ok(count) => Ok(Retention::Count(count)),
+        Err(_) => parse_duration(s).map(|age| Retention::AgeMs(age.as_millis() as u64)),
+    }
 }
 
 /// Parses `8MiB`, `512KiB`, `1MB`, `4096`: binary (`KiB`, `MiB`, `GiB`) and decimal (`KB`, `MB`, `GB`) units.
@@ -186,6 +200,17 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn retentions() {
+        assert_eq!(
+            parse_retention("100000").unwrap(),
+            Retention::Count(100_000)
+        );
+        assert_eq!(parse_retention("5m").unwrap(), Retention::AgeMs(300_000));
+        assert!(parse_retention("0").is_err());
+        assert!(parse_retention("soon").is_err());
     }
 
     #[test]

@@ -110,7 +110,12 @@ impl Metrics {
             ),
             (
                 "artemis_discovery_requests_total",
-                &[Endpoint::Service, Endpoint::Lookup, Endpoint::Services][..],
+                &[
+                    Endpoint::Service,
+                    Endpoint::Lookup,
+                    Endpoint::Services,
+                    Endpoint::ServicesDelta,
+                ][..],
             ),
         ] {
             family(
@@ -199,7 +204,7 @@ impl Metrics {
         );
         let _ = writeln!(out, "artemis_active_instances {instances}");
         type ShardFigure = (Family, fn(&ShardStats) -> u64);
-        let per_shard: [ShardFigure; 4] = [
+        let per_shard: [ShardFigure; 5] = [
             (
                 (
                     "artemis_shard_instances",
@@ -231,6 +236,14 @@ impl Metrics {
                     "1 while the shard expires leases, 0 while self-preservation holds them.",
                 ),
                 |s| u64::from(s.safe),
+            ),
+            (
+                (
+                    "artemis_delta_changes_retained",
+                    "gauge",
+                    "Changes kept for services-delta.json, by shard.",
+                ),
+                |s| s.changes_retained as u64,
             ),
         ];
         for (head, value) in per_shard {
@@ -283,6 +296,7 @@ mod tests {
             max_renewals: 0,
             max_renewals_updated_ms: 0,
             safe: true,
+            changes_retained: 0,
         };
         let text = metrics.render(&[stats.clone(), stats]);
         for line in [

@@ -121,6 +121,7 @@ impl Node {
                 ..SafetyConfig::default()
             }),
             eviction_batch: c.eviction_batch,
+            delta_retention: c.delta_retention,
         }
     }
 

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use artemis_shards::Shard;
+use artemis_shards::{Shard, VersionClock};
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::spawn_local;
 use glommio::timer::sleep;
@@ -38,6 +38,7 @@ pub struct Registry {
     config: ServerConfig,
     mesh: Mesh,
     metrics: Arc<Metrics>,
+    versions: Arc<VersionClock>,
 }
 
 impl Registry {
@@ -46,6 +47,7 @@ impl Registry {
             config,
             mesh: MeshBuilder::full(cores, MESH_DEPTH),
             metrics: Arc::new(Metrics::new(cores)),
+            versions: Arc::new(VersionClock::starting_at(now_ms())),
         }
     }
 }
@@ -60,7 +62,7 @@ impl App for Registry {
         };
         let node = Node::new(self.config, bound);
         let shard_config = node.shard_config();
-        let link = ShardLink::join(self.mesh, |_| Shard::new(shard_config)).await;
+        let link = ShardLink::join(self.mesh, |_| Shard::new(shard_config, self.versions)).await;
         let core = Rc::new(Core {
             node,
             link,

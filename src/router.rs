@@ -14,6 +14,7 @@ pub enum Endpoint {
     Service,
     Lookup,
     Services,
+    ServicesDelta,
     NodeStatus,
     ClusterStatus,
     Leases,
@@ -28,13 +29,14 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// All endpoints, in metric-index order.
-    pub const ALL: [Endpoint; 16] = [
+    pub const ALL: [Endpoint; 17] = [
         Endpoint::Register,
         Endpoint::Heartbeat,
         Endpoint::Unregister,
         Endpoint::Service,
         Endpoint::Lookup,
         Endpoint::Services,
+        Endpoint::ServicesDelta,
         Endpoint::NodeStatus,
         Endpoint::ClusterStatus,
         Endpoint::Leases,
@@ -55,6 +57,7 @@ impl Endpoint {
             b"/api/discovery/service.json" => Endpoint::Service,
             b"/api/discovery/lookup.json" => Endpoint::Lookup,
             b"/api/discovery/services.json" => Endpoint::Services,
+            b"/api/discovery/services-delta.json" => Endpoint::ServicesDelta,
             b"/api/status/node.json" => Endpoint::NodeStatus,
             b"/api/status/cluster.json" => Endpoint::ClusterStatus,
             b"/api/status/leases.json" => Endpoint::Leases,
@@ -83,6 +86,7 @@ impl Endpoint {
             Endpoint::Service => "service",
             Endpoint::Lookup => "lookup",
             Endpoint::Services => "services",
+            Endpoint::ServicesDelta => "services_delta",
             Endpoint::NodeStatus => "status_node",
             Endpoint::ClusterStatus => "status_cluster",
             Endpoint::Leases => "status_leases",
@@ -99,9 +103,11 @@ impl Endpoint {
     /// The methods the endpoint takes, as an `Allow` / preflight list.
     pub fn allowed_methods(self) -> &'static str {
         match self {
-            Endpoint::Register | Endpoint::Heartbeat | Endpoint::Unregister | Endpoint::Lookup => {
-                "POST"
-            }
+            Endpoint::Register
+            | Endpoint::Heartbeat
+            | Endpoint::Unregister
+            | Endpoint::Lookup
+            | Endpoint::ServicesDelta => "POST",
             Endpoint::Health | Endpoint::Metrics => "GET",
             _ => "GET, POST",
         }
@@ -122,13 +128,14 @@ mod tests {
 
     #[test]
     fn every_endpoint_routes_back_to_itself() {
-        let paths: [&[u8]; 16] = [
+        let paths: [&[u8]; 17] = [
             b"/api/registry/register.json",
             b"/api/registry/heartbeat.json",
             b"/api/registry/unregister.json",
             b"/api/discovery/service.json",
             b"/api/discovery/lookup.json",
             b"/api/discovery/services.json",
+            b"/api/discovery/services-delta.json",
             b"/api/status/node.json",
             b"/api/status/cluster.json",
             b"/api/status/leases.json",

@@ -12,7 +12,9 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use artemis_shards::{FailedInstance, Instance, LeaseStatus, ServiceSnapshot, Shard, ShardStats};
+use artemis_shards::{
+    Change, ChangesGone, FailedInstance, Instance, LeaseStatus, ServiceSnapshot, Shard, ShardStats,
+};
 use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
 use glommio::{spawn_local, GlommioError, ResourceType};
 
@@ -25,6 +27,8 @@ pub enum ShardRequest {
     Unregister(Vec<(u32, Instance)>),
     Service(String),
     Services,
+    /// The latest change of each instance changed after a version.
+    Delta(u64),
     Leases {
         service_ids: Vec<String>,
         legacy: bool,
@@ -36,10 +40,16 @@ pub enum ShardRequest {
 pub enum ShardReply {
     Failed(Vec<FailedInstance>),
     Service(Option<ServiceSnapshot>),
-    /// Every service with instances, and the shard's version.
+    /// Every service with instances, and the shard's version: the reply holds every change of
+    /// this shard up to it.
     Services {
         version: u64,
         services: Vec<ServiceSnapshot>,
+    },
+    /// Changes after the asked version (or `ChangesGone`), and the shard's version.
+    Delta {
+        version: u64,
+        changes: Result<Vec<Change>, ChangesGone>,
     },
     Leases(Vec<LeaseStatus>),
     Stats(ShardStats),
@@ -168,6 +178,10 @@ impl ShardLink {
             ShardRequest::Services => ShardReply::Services {
                 version: shard.version(),
                 services: shard.services(),
+            },
+            ShardRequest::Delta(since) => ShardReply::Delta {
+                version: shard.version(),
+                changes: shard.changes_since(since),
             },
             ShardRequest::Leases {
                 service_ids,

@@ -4,6 +4,7 @@
 //! on one shard, owned by one core. Everything here takes its inputs (requests, `now`) as
 //! arguments and returns results, so every registry rule is unit-testable without a socket.
 
+mod change;
 mod error_code;
 mod expiry;
 mod failed_instance;
@@ -15,7 +16,9 @@ mod rules;
 mod safety;
 mod service;
 mod shard;
+mod version;
 
+pub use change::{Change, ChangeKind, ChangesGone, Retention};
 pub use error_code::ErrorCode;
 pub use failed_instance::FailedInstance;
 pub use instance::{Instance, InstanceKey, Metadata};
@@ -24,6 +27,7 @@ pub use rules::{NodeRules, Rejection};
 pub use safety::SafetyConfig;
 pub use service::ServiceSnapshot;
 pub use shard::{Shard, ShardConfig, ShardStats};
+pub use version::VersionClock;
 
 /// The shard that owns `service_id`: FNV-1a of the lowercased id, modulo the shard count.
 /// Every core computes the same owner for the same service, whatever the id's case. Ids are

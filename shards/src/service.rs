@@ -21,7 +21,7 @@ pub struct ServiceSnapshot {
 /// One instance of the service: where its registration lives, and its JSON.
 struct Member {
     slot: u32,
-    fragment: Box<[u8]>,
+    fragment: Arc<[u8]>,
 }
 
 /// The instances of one service, keyed in the shard by lowercased service id.
@@ -44,23 +44,28 @@ impl Service {
     }
 
     /// Adds the registration in `slot` at position `len()`.
-    pub fn add(&mut self, slot: u32, fragment: Box<[u8]>, version: u64) {
+    pub fn add(&mut self, slot: u32, fragment: Arc<[u8]>, version: u64) {
         self.members.push(Member { slot, fragment });
         self.version = version;
     }
 
     /// Replaces the fragment at `position` (a re-register).
-    pub fn replace(&mut self, position: usize, fragment: Box<[u8]>, version: u64) {
+    pub fn replace(&mut self, position: usize, fragment: Arc<[u8]>, version: u64) {
         self.members[position].fragment = fragment;
         self.version = version;
     }
 
-    /// Removes the member at `position`. Returns the slot of the member moved into `position`,
-    /// whose recorded position the caller must update.
-    pub fn remove(&mut self, position: usize, version: u64) -> Option<u32> {
-        self.members.swap_remove(position);
+    /// Removes the member at `position`. Returns its fragment, and the slot of the member moved
+    /// into `position`, whose recorded position the caller must update.
+    pub fn remove(&mut self, position: usize, version: u64) -> (Arc<[u8]>, Option<u32>) {
+        let removed = self.members.swap_remove(position);
         self.version = version;
-        self.members.get(position).map(|m| m.slot)
+        (removed.fragment, self.members.get(position).map(|m| m.slot))
+    }
+
+    /// The service id as the service displays it.
+    pub fn id(&self) -> &Arc<str> {
+        &self.id
     }
 
     pub fn len(&self) -> usize {
@@ -116,7 +121,7 @@ impl Service {
 mod tests {
     use super::*;
 
-    fn fragment(s: &str) -> Box<[u8]> {
+    fn fragment(s: &str) -> Arc<[u8]> {
         s.as_bytes().into()
     }
 
@@ -157,11 +162,12 @@ mod tests {
         for slot in 0..3 {
             service.add(slot, fragment(&format!("{slot}")), u64::from(slot) + 1);
         }
-        assert_eq!(service.remove(0, 4), Some(2));
+        let (removed, moved) = service.remove(0, 4);
+        assert_eq!((&*removed, moved), (&b"0"[..], Some(2)));
         assert_eq!(service.slots().collect::<Vec<_>>(), [2, 1]);
         assert_eq!(json(&mut service), "[2,1]");
-        assert_eq!(service.remove(1, 5), None);
-        assert_eq!(service.remove(0, 6), None);
+        assert_eq!(service.remove(1, 5).1, None);
+        assert_eq!(service.remove(0, 6).1, None);
         assert!(service.is_empty());
         assert_eq!(json(&mut service), "[]");
     }

@@ -3,11 +3,13 @@
 //! Every operation takes its batch and `now` and returns its result; nothing here blocks, reads
 //! a clock or does I/O. A heartbeat is a hash lookup and a store. A register or unregister
 //! touches only its own registration and service. Eviction does bounded work per call. Every
-//! change visible to discovery moves the shard's version, and the changed service takes that
-//! value as its own version.
+//! change visible to discovery takes the next version of the node's clock (the changed service
+//! takes it as its own) and goes into the shard's change log, from which deltas are answered.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use crate::change::{Change, ChangeKind, ChangeLog, ChangesGone, Retention};
 use crate::expiry::{Due, ExpiryIndex};
 use crate::failed_instance::FailedInstance;
 use crate::instance::Instance;
@@ -16,6 +18,7 @@ use crate::registration::{Registration, Registrations};
 use crate::rules::{check_arguments, NodeRules, Rejection};
 use crate::safety::{SafeChecker, SafetyConfig};
 use crate::service::{Service, ServiceSnapshot};
+use crate::version::VersionClock;
 use crate::ErrorCode;
 
 /// How many expiry-index entries one `evict()` may look at per lease it may remove: entries of
@@ -37,6 +40,8 @@ pub struct ShardConfig {
     pub self_preservation: Option<SafetyConfig>,
     /// At most this many leases removed per `evict()` call.
     pub eviction_batch: usize,
+    /// How long changes are kept for deltas.
+    pub delta_retention: Retention,
 }
 
 /// The shard's counters, for status and metrics.
@@ -49,6 +54,8 @@ pub struct ShardStats {
     pub max_renewals: u64,
     pub max_renewals_updated_ms: u64,
     pub safe: bool,
+    /// Changes kept for deltas.
+    pub changes_retained: usize,
 }
 
 /// Registry state of one shard.
@@ -59,19 +66,22 @@ pub struct Shard {
     services: HashMap<String, Service>,
     expiry: ExpiryIndex,
     safety: Option<SafeChecker>,
-    version: u64,
+    clock: Arc<VersionClock>,
+    changes: ChangeLog,
     leases_expired_total: u64,
 }
 
 impl Shard {
-    pub fn new(config: ShardConfig) -> Shard {
+    /// A shard numbering its changes with the node's `clock`.
+    pub fn new(config: ShardConfig, clock: Arc<VersionClock>) -> Shard {
         Shard {
             safety: config.self_preservation.clone().map(SafeChecker::new),
+            changes: ChangeLog::new(config.delta_retention, clock.current()),
+            clock,
             config,
             registrations: Registrations::default(),
             services: HashMap::new(),
             expiry: ExpiryIndex::default(),
-            version: 0,
             leases_expired_total: 0,
         }
     }
@@ -102,9 +112,9 @@ impl Shard {
             batch,
             now_ms,
             |shard, instance, _| Ok(shard.registrations.find(&instance.key())),
-            |shard, _, slot, _| {
+            |shard, _, slot, now_ms| {
                 if let Some(slot) = slot {
-                    shard.remove(slot);
+                    shard.remove(slot, now_ms);
                 }
             },
         )
@@ -125,7 +135,9 @@ impl Shard {
 
     /// Removes up to `eviction_batch` expired leases, only while the safe checker reports safe
     /// (always when self-preservation is off). Returns how many were removed.
+    /// Old changes beyond the delta retention are dropped on the way.
     pub fn evict(&mut self, now_ms: u64) -> usize {
+        self.changes.trim(now_ms);
         if !self.is_safe() {
             return 0;
         }
@@ -141,7 +153,7 @@ impl Shard {
                 continue;
             };
             if registration.lease.is_expired(now_ms) {
-                self.remove(due.slot);
+                self.remove(due.slot, now_ms);
                 removed += 1;
             } else {
                 let due_ms = registration.lease.expires_at_ms();
@@ -200,12 +212,20 @@ impl Shard {
             max_renewals: safety.map_or(0, SafeChecker::max_renewals),
             max_renewals_updated_ms: safety.map_or(0, SafeChecker::max_renewals_updated_ms),
             safe: self.is_safe(),
+            changes_retained: self.changes.len(),
         }
     }
 
-    /// Moves on every change visible to discovery in this shard.
+    /// The node clock's current version. Everything this shard answers now includes each of its
+    /// own changes up to this version (see `VersionClock`).
     pub fn version(&self) -> u64 {
-        self.version
+        self.clock.current()
+    }
+
+    /// The latest change of each instance changed after `version`, or `ChangesGone` when
+    /// changes after it are no longer all kept.
+    pub fn changes_since(&self, version: u64) -> Result<Vec<Change>, ChangesGone> {
+        self.changes.since(version)
     }
 
     /// Runs each instance through the node rules and `check`, then `commit`s it or reports it.
@@ -265,8 +285,8 @@ impl Shard {
             self.config.lease_ttl_ms
         };
         let lease = Lease::new(now_ms, ttl_ms, legacy);
-        let fragment = instance.to_json().into_boxed_slice();
-        let version = self.next_version();
+        let fragment: Arc<[u8]> = instance.to_json().into();
+        let version = self.clock.next();
         let (slot, generation) = match self.registrations.find(&key) {
             Some(slot) => {
                 let service = self
@@ -274,7 +294,7 @@ impl Shard {
                     .get_mut(&key.service_id)
                     .expect("a registration's service exists");
                 let registration = self.registrations.get(slot).expect("indexed slot is live");
-                service.replace(registration.position, fragment, version);
+                service.replace(registration.position, fragment.clone(), version);
                 (slot, self.registrations.replace(slot, instance, lease))
             }
             None => {
@@ -288,11 +308,20 @@ impl Shard {
                     lease,
                     position,
                 };
-                let (slot, generation) = self.registrations.insert(key, registration);
-                service.add(slot, fragment, version);
+                let (slot, generation) = self.registrations.insert(key.clone(), registration);
+                service.add(slot, fragment.clone(), version);
                 (slot, generation)
             }
         };
+        let service_id = self.services[&key.service_id].id().clone();
+        self.changes.record(Change {
+            version,
+            kind: ChangeKind::New,
+            time_ms: now_ms,
+            service_id,
+            key,
+            instance_json: fragment,
+        });
         self.expiry.schedule(Due {
             due_ms: lease.expires_at_ms(),
             slot,
@@ -301,29 +330,32 @@ impl Shard {
     }
 
     /// Removes the registration in `slot` from its service, dropping the service once empty.
-    fn remove(&mut self, slot: u32) {
+    fn remove(&mut self, slot: u32, now_ms: u64) {
         let Some(registration) = self.registrations.remove(slot) else {
             return;
         };
-        let version = self.next_version();
-        let service_key = registration.instance.service_key();
+        let version = self.clock.next();
+        let key = registration.instance.key();
         let service = self
             .services
-            .get_mut(&service_key)
+            .get_mut(&key.service_id)
             .expect("a registration's service exists");
-        if let Some(moved) = service.remove(registration.position, version) {
-            if let Some(moved) = self.registrations.get_mut(moved) {
-                moved.position = registration.position;
-            }
-        }
+        let (fragment, moved) = service.remove(registration.position, version);
+        let service_id = service.id().clone();
         if service.is_empty() {
-            self.services.remove(&service_key);
+            self.services.remove(&key.service_id);
         }
-    }
-
-    fn next_version(&mut self) -> u64 {
-        self.version += 1;
-        self.version
+        if let Some(moved) = moved.and_then(|moved| self.registrations.get_mut(moved)) {
+            moved.position = registration.position;
+        }
+        self.changes.record(Change {
+            version,
+            kind: ChangeKind::Delete,
+            time_ms: now_ms,
+            service_id,
+            key,
+            instance_json: fragment,
+        });
     }
 
     fn is_safe(&self) -> bool {

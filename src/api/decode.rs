@@ -46,6 +46,11 @@ pub struct ZoneRequest {
     pub zone_id: Option<String>,
 }
 
+/// `GetServicesDeltaRequest`: `{"version":long}` (region and zone are ignored).
+pub struct DeltaRequest {
+    pub version: i64,
+}
+
 /// `GetLeasesRequest`: `{"serviceIds":[...]}`.
 #[derive(Default)]
 pub struct LeasesRequest {
@@ -324,6 +329,18 @@ pub fn zone_request(body: &mut [u8]) -> Result<Option<ZoneRequest>, DecodeError>
     })
 }
 
+pub fn delta_request(body: &mut [u8]) -> Result<Option<DeltaRequest>, DecodeError> {
+    decode(body, |o| {
+        let mut request = DeltaRequest { version: 0 };
+        for (key, v) in o.iter() {
+            if names(key, "version") {
+                request.version = integer(key, v, i64::MIN, i64::MAX)?;
+            }
+        }
+        Ok(request)
+    })
+}
+
 pub fn leases_request(body: &mut [u8]) -> Result<Option<LeasesRequest>, DecodeError> {
     decode(body, |o| {
         let mut request = LeasesRequest::default();
@@ -446,6 +463,17 @@ mod tests {
             .collect();
         assert_eq!(ids, vec![Some("a".into()), None, Some("b".into())]);
         assert!(service_request(&mut body(r#"{"discoveryConfig":"svc"}"#)).is_err());
+    }
+
+    #[test]
+    fn delta_request_reads_the_version() {
+        let mut b = body(r#"{"regionId":"SHA","version":1795874217686000}"#);
+        assert_eq!(
+            delta_request(&mut b).unwrap().unwrap().version,
+            1_795_874_217_686_000
+        );
+        assert_eq!(delta_request(&mut body("{}")).unwrap().unwrap().version, 0);
+        assert!(delta_request(&mut body(r#"{"version":[1]}"#)).is_err());
     }
 
     #[test]

@@ -1,17 +1,18 @@
-//! `service.json`, `lookup.json` and `services.json` (contract §4.2), answered from the owning
-//! shards' pre-serialized instance arrays.
+//! `service.json`, `lookup.json`, `services.json` and `services-delta.json` (contract §4.2),
+//! answered from the owning shards' pre-serialized instance arrays and change logs.
 //!
 //! Java's quirks are kept: `service.json` answers an unknown service with the unfiltered
 //! null-list shape; `lookup.json` masks per-service problems (wrong region, blank id) as that
 //! same shape under an overall success, and answers an unknown service with empty lists.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use artemis_shards::json::write_opt_str;
-use artemis_shards::{shard_for, ErrorCode};
+use artemis_shards::json::{write_opt_str, write_str};
+use artemis_shards::{shard_for, Change, ErrorCode};
 
 use super::decode::{self, LookupRequest, ServiceRequest};
-use super::envelope::{failure, malformed, SUCCESS};
+use super::envelope::{fail_status, failure, malformed, object, SUCCESS};
 use super::{Input, Part, Response};
 use crate::per_core::Core;
 use crate::shard_link::{ShardReply, ShardRequest};
@@ -160,7 +161,8 @@ pub async fn services(core: &Core, input: Input<'_>) -> Response {
             return malformed(e);
         }
     }
-    let mut version = 0;
+    // The list holds every change up to the smallest version a shard reported (VersionClock).
+    let mut version = u64::MAX;
     let mut parts = success_head(br#","services":["#);
     let mut first = true;
     for reply in core.link.call_all(|| ShardRequest::Services).await {
@@ -171,7 +173,7 @@ pub async fn services(core: &Core, input: Input<'_>) -> Response {
         else {
             unreachable!("a Services request gets a Services reply");
         };
-        version += shard_version;
+        version = version.min(shard_version);
         for snapshot in services {
             if !first {
                 parts.push(Part::Static(b","));
@@ -188,4 +190,70 @@ pub async fn services(core: &Core, input: Input<'_>) -> Response {
         format!(r#"],"version":{version}}}"#).into_bytes(),
     ));
     Response::json(parts)
+}
+
+/// `services-delta.json`: the latest change of each instance changed since the client's version,
+/// grouped by service. A version the shards no longer cover, an unknown one, or the current one
+/// gets Java's `data-not-found`, and the client fetches `services.json` instead.
+pub async fn services_delta(core: &Core, input: Input<'_>) -> Response {
+    let since = match decode::delta_request(input.body) {
+        Err(e) => return malformed(e),
+        Ok(request) => request.map_or(0, |r| r.version),
+    };
+    let not_found = || {
+        let status = fail_status(ErrorCode::DataNotFound, Some("Delta is not found."));
+        Response::json(vec![Part::Owned(object(&[
+            ("delta", b"null"),
+            ("responseStatus", &status),
+            ("version", b"0"),
+        ]))])
+    };
+    let Ok(since) = u64::try_from(since) else {
+        return not_found();
+    };
+    let mut version = u64::MAX;
+    let mut by_service: BTreeMap<Arc<str>, Vec<Change>> = BTreeMap::new();
+    for reply in core.link.call_all(|| ShardRequest::Delta(since)).await {
+        let ShardReply::Delta {
+            version: shard_version,
+            changes,
+        } = reply
+        else {
+            unreachable!("a Delta request gets a Delta reply");
+        };
+        version = version.min(shard_version);
+        let Ok(changes) = changes else {
+            return not_found();
+        };
+        for change in changes {
+            by_service
+                .entry(change.service_id.clone())
+                .or_default()
+                .push(change);
+        }
+    }
+    if since >= version {
+        return not_found();
+    }
+    let mut delta = vec![b'{'];
+    for (i, (service_id, changes)) in by_service.iter().enumerate() {
+        if i > 0 {
+            delta.push(b',');
+        }
+        write_str(&mut delta, service_id);
+        delta.extend_from_slice(b":[");
+        for (j, change) in changes.iter().enumerate() {
+            if j > 0 {
+                delta.push(b',');
+            }
+            change.write_json(&mut delta);
+        }
+        delta.push(b']');
+    }
+    delta.push(b'}');
+    Response::json(vec![Part::Owned(object(&[
+        ("delta", &delta),
+        ("responseStatus", SUCCESS),
+        ("version", version.to_string().as_bytes()),
+    ]))])
 }

@@ -97,6 +97,7 @@ pub async fn respond(core: &Core, endpoint: Endpoint, input: Input<'_>) -> Respo
         Endpoint::Service => discovery::service(core, input).await,
         Endpoint::Lookup => discovery::lookup(core, input).await,
         Endpoint::Services => discovery::services(core, input).await,
+        Endpoint::ServicesDelta => discovery::services_delta(core, input).await,
         Endpoint::NodeStatus => status::document(input, &core.node.documents.node_status),
         Endpoint::ClusterStatus => status::document(input, &core.node.documents.cluster_status),
         Endpoint::Leases => status::leases(core, input, false).await,

@@ -139,6 +139,7 @@ mod tests {
             max_renewals: 9,
             max_renewals_updated_ms: 77,
             safe: true,
+            changes_retained: 0,
         };
         let body = String::from_utf8(leases_body(&[lease], &[stats], true)).unwrap();
         assert_eq!(

@@ -23,12 +23,18 @@ fn config(self_preservation: Option<SafetyConfig>, allow_other_zone: bool) -> Sh
         legacy_lease_ttl_ms: LEGACY_TTL,
         self_preservation,
         eviction_batch: 1000,
+        delta_retention: Retention::Count(10_000),
     }
+}
+
+/// A shard with a clock of its own, starting at 0.
+fn new_shard(config: ShardConfig) -> Shard {
+    Shard::new(config, Arc::new(VersionClock::starting_at(0)))
 }
 
 /// The contract's deployment (§13): cross-zone allowed, self-preservation off.
 fn shard() -> Shard {
-    Shard::new(config(None, true))
+    new_shard(config(None, true))
 }
 
 /// I1 with another instance id (and ip) in the same service.
@@ -155,7 +161,7 @@ fn vector_5_register_without_url() {
 fn zone_checked_when_other_zones_not_allowed() {
     let mut other_zone = i1();
     other_zone.zone_id = Some("SHAOY".into());
-    let mut strict = Shard::new(config(None, false));
+    let mut strict = new_shard(config(None, false));
     let failed = strict.register(one(other_zone.clone()), T0);
     assert_eq!(
         failure(&failed),
@@ -388,7 +394,7 @@ fn lease_expires_strictly_after_ttl() {
 
 #[test]
 fn eviction_removes_at_most_a_batch_per_call() {
-    let mut shard = Shard::new(ShardConfig {
+    let mut shard = new_shard(ShardConfig {
         eviction_batch: 3,
         ..config(None, true)
     });
@@ -401,7 +407,7 @@ fn eviction_removes_at_most_a_batch_per_call() {
 
 #[test]
 fn eviction_work_on_stale_index_entries_is_bounded() {
-    let mut shard = Shard::new(ShardConfig {
+    let mut shard = new_shard(ShardConfig {
         eviction_batch: 2,
         ..config(None, true)
     });
@@ -466,7 +472,7 @@ fn legacy_instances_use_the_legacy_ttl_and_lease_list() {
 /// Registers 100 instances and renews all of them once, then renews only `alive` of them
 /// once the first renewals have left the 12 s window; returns the shard and that moment.
 fn preservation_scenario(self_preservation: Option<SafetyConfig>, alive: usize) -> (Shard, u64) {
-    let mut shard = Shard::new(config(self_preservation, true));
+    let mut shard = new_shard(config(self_preservation, true));
     shard.register(batch((0..100).map(nth)), T0);
     assert!(shard
         .heartbeat(batch((0..100).map(nth)), T0 + 1_000)
@@ -625,7 +631,7 @@ fn leases_filtered_by_service_ignoring_case() {
 
 #[test]
 fn stats_count_instances_services_and_renewals() {
-    let mut shard = Shard::new(config(Some(SafetyConfig::default()), true));
+    let mut shard = new_shard(config(Some(SafetyConfig::default()), true));
     let mut other = i1();
     other.service_id = Some("other.service".into());
     shard.register(batch([i1(), nth(1), other]), T0);
@@ -641,6 +647,7 @@ fn stats_count_instances_services_and_renewals() {
             max_renewals: 2,
             max_renewals_updated_ms: T0 + 1_000,
             safe: true,
+            changes_retained: 3,
         }
     );
 }

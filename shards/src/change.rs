@@ -1,0 +1,210 @@
+//! The shard's change log: every change visible to discovery, numbered by the version clock,
+//! kept for a while so a client holding an older version can fetch only what changed since.
+//!
+//! A delta lists, for each instance changed after the client's version, only its latest change:
+//! `new` with the instance as it is now, or `delete` with the instance as it was. Applying it to
+//! the client's list gives the current list, and applying it to a list that already holds some of
+//! those changes gives the same result. Retention is by count or by age; a version from before the
+//! oldest change still kept cannot be answered, and the client falls back to a full fetch.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::instance::InstanceKey;
+use crate::json::{write_int, write_str};
+
+/// How long changes are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retention {
+    /// The latest this many changes.
+    Count(usize),
+    /// Changes younger than this many milliseconds.
+    AgeMs(u64),
+}
+
+/// Java's `InstanceChange.changeType` values the registry emits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    New,
+    Delete,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::New => "new",
+            ChangeKind::Delete => "delete",
+        }
+    }
+}
+
+/// One change of one instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub version: u64,
+    pub kind: ChangeKind,
+    pub time_ms: u64,
+    /// The service id as the service displays it.
+    pub service_id: Arc<str>,
+    pub key: InstanceKey,
+    /// The instance's JSON: as registered (`new`) or as it was (`delete`).
+    pub instance_json: Arc<[u8]>,
+}
+
+impl Change {
+    /// Appends Java's `InstanceChange`: `{"changeTime":..,"changeType":..,"instance":{..}}`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"changeTime\":");
+        write_int(out, self.time_ms as i64);
+        out.extend_from_slice(b",\"changeType\":");
+        write_str(out, self.kind.as_str());
+        out.extend_from_slice(b",\"instance\":");
+        out.extend_from_slice(&self.instance_json);
+        out.push(b'}');
+    }
+}
+
+/// A version older than the oldest change kept.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ChangesGone;
+
+#[derive(Debug)]
+pub struct ChangeLog {
+    retention: Retention,
+    entries: VecDeque<Change>,
+    /// Every change up to this version has been dropped (or came before the log started).
+    dropped_through: u64,
+}
+
+impl ChangeLog {
+    /// An empty log; versions before `start` are unknown to it.
+    pub fn new(retention: Retention, start: u64) -> ChangeLog {
+        ChangeLog {
+            retention,
+            entries: VecDeque::new(),
+            dropped_through: start,
+        }
+    }
+
+    pub fn record(&mut self, change: Change) {
+        let now_ms = change.time_ms;
+        self.entries.push_back(change);
+        self.trim(now_ms);
+    }
+
+    /// Drops what the retention no longer covers.
+    pub fn trim(&mut self, now_ms: u64) {
+        while let Some(oldest) = self.entries.front() {
+            let keep = match self.retention {
+                Retention::Count(n) => self.entries.len() <= n,
+                Retention::AgeMs(age) => now_ms.saturating_sub(oldest.time_ms) <= age,
+            };
+            if keep {
+                break;
+            }
+            self.dropped_through = oldest.version;
+            self.entries.pop_front();
+        }
+    }
+
+    /// The latest change of each instance changed after `version`, oldest first.
+    pub fn since(&self, version: u64) -> Result<Vec<Change>, ChangesGone> {
+        if version < self.dropped_through {
+            return Err(ChangesGone);
+        }
+        let start = self.entries.partition_point(|c| c.version <= version);
+        let newer = self.entries.range(start..);
+        let mut latest: HashMap<&InstanceKey, &Change> = HashMap::new();
+        for change in newer.clone() {
+            latest.insert(&change.key, change);
+        }
+        Ok(newer
+            .filter(|c| std::ptr::eq(latest[&c.key], *c))
+            .cloned()
+            .collect())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(version: u64, kind: ChangeKind, id: &str, time_ms: u64) -> Change {
+        Change {
+            version,
+            kind,
+            time_ms,
+            service_id: Arc::from("svc"),
+            key: InstanceKey {
+                region_id: "r".into(),
+                service_id: "svc".into(),
+                instance_id: id.into(),
+            },
+            instance_json: Arc::from(format!(r#"{{"instanceId":"{id}"}}"#).as_bytes()),
+        }
+    }
+
+    fn kinds(changes: &[Change]) -> Vec<(u64, &str)> {
+        changes
+            .iter()
+            .map(|c| (c.version, c.kind.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn since_keeps_the_latest_change_per_instance() {
+        let mut log = ChangeLog::new(Retention::Count(100), 10);
+        log.record(change(11, ChangeKind::New, "a", 0));
+        log.record(change(12, ChangeKind::New, "b", 0));
+        log.record(change(13, ChangeKind::Delete, "a", 0));
+        log.record(change(14, ChangeKind::New, "c", 0));
+        assert_eq!(
+            kinds(&log.since(10).unwrap()),
+            [(12, "new"), (13, "delete"), (14, "new")]
+        );
+        assert_eq!(
+            kinds(&log.since(12).unwrap()),
+            [(13, "delete"), (14, "new")]
+        );
+        assert!(log.since(14).unwrap().is_empty());
+        assert_eq!(log.since(9), Err(ChangesGone));
+    }
+
+    #[test]
+    fn count_retention_forgets_old_versions() {
+        let mut log = ChangeLog::new(Retention::Count(2), 0);
+        for v in 1..=4 {
+            log.record(change(v, ChangeKind::New, &v.to_string(), 0));
+        }
+        assert_eq!(log.len(), 2);
+        assert_eq!(log.since(1), Err(ChangesGone));
+        assert_eq!(kinds(&log.since(2).unwrap()), [(3, "new"), (4, "new")]);
+    }
+
+    #[test]
+    fn age_retention_forgets_old_changes() {
+        let mut log = ChangeLog::new(Retention::AgeMs(1_000), 0);
+        log.record(change(1, ChangeKind::New, "a", 0));
+        log.record(change(2, ChangeKind::New, "b", 800));
+        log.trim(1_500);
+        assert_eq!(log.since(0), Err(ChangesGone));
+        assert_eq!(kinds(&log.since(1).unwrap()), [(2, "new")]);
+        log.trim(5_000);
+        assert_eq!(log.len(), 0);
+        assert!(log.since(2).unwrap().is_empty());
+    }
+
+    #[test]
+    fn instance_change_json() {
+        let mut out = Vec::new();
+        change(1, ChangeKind::Delete, "a", 1234).write_json(&mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"changeTime":1234,"changeType":"delete","instance":{"instanceId":"a"}}"#
+        );
+    }
+}
