@@ -6,6 +6,7 @@
 //! the client's list gives the current list, and applying it to a list that already holds some of
 //! those changes gives the same result. Retention is by count or by age; a version from before the
 //! oldest change still kept cannot be answered, and the client falls back to a full fetch.
+//! Every change also waits, until the server takes it, to be pushed to WebSocket subscribers.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -74,6 +75,8 @@ pub struct ChangeLog {
     entries: VecDeque<Change>,
     /// Every change up to this version has been dropped (or came before the log started).
     dropped_through: u64,
+    /// Changes not yet taken for pushing.
+    unpushed: Vec<Change>,
 }
 
 impl ChangeLog {
@@ -83,13 +86,21 @@ impl ChangeLog {
             retention,
             entries: VecDeque::new(),
             dropped_through: start,
+            unpushed: Vec::new(),
         }
     }
 
     pub fn record(&mut self, change: Change) {
         let now_ms = change.time_ms;
+        self.unpushed.push(change.clone());
         self.entries.push_back(change);
         self.trim(now_ms);
+    }
+
+    /// The changes recorded since the last call, oldest first, every one of them (no collapsing):
+    /// each register is pushed as `new`, as Java does.
+    pub fn take_unpushed(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.unpushed)
     }
 
     /// Drops what the retention no longer covers.
@@ -172,6 +183,15 @@ mod tests {
         );
         assert!(log.since(14).unwrap().is_empty());
         assert_eq!(log.since(9), Err(ChangesGone));
+    }
+
+    #[test]
+    fn every_change_is_pushed_once() {
+        let mut log = ChangeLog::new(Retention::Count(1), 0);
+        log.record(change(1, ChangeKind::New, "a", 0));
+        log.record(change(2, ChangeKind::New, "a", 0));
+        assert_eq!(kinds(&log.take_unpushed()), [(1, "new"), (2, "new")]);
+        assert!(log.take_unpushed().is_empty());
     }
 
     #[test]

@@ -228,6 +228,11 @@ impl Shard {
         self.changes.since(version)
     }
 
+    /// Every change made since the last call, in order, for pushing to subscribers.
+    pub fn take_unpushed(&mut self) -> Vec<Change> {
+        self.changes.take_unpushed()
+    }
+
     /// Runs each instance through the node rules and `check`, then `commit`s it or reports it.
     fn apply<T>(
         &mut self,

@@ -703,3 +703,34 @@ fn random_operations_match_a_model() {
         assert_eq!(shard.stats().instances, model.len());
     }
 }
+
+// ---- push ----
+
+#[test]
+fn register_unregister_and_expiry_are_pushed_in_order() {
+    let mut shard = shard();
+    shard.register(one(i1()), T0);
+    shard.register(one(i1()), T0 + 1);
+    shard.register(one(nth(1)), T0 + 2);
+    shard.unregister(one(i1()), T0 + 3);
+    shard.heartbeat(one(nth(1)), T0 + 4);
+    shard.evict(T0 + 2 + TTL + 5);
+    let pushed: Vec<(ChangeKind, String, u64)> = shard
+        .take_unpushed()
+        .into_iter()
+        .map(|c| (c.kind, c.key.instance_id, c.time_ms))
+        .collect();
+    let i1_id = "10.2.3.4:8080".to_string();
+    let nth_id = "10.2.3.1:8080".to_string();
+    assert_eq!(
+        pushed,
+        [
+            (ChangeKind::New, i1_id.clone(), T0),
+            (ChangeKind::New, i1_id.clone(), T0 + 1),
+            (ChangeKind::New, nth_id.clone(), T0 + 2),
+            (ChangeKind::Delete, i1_id, T0 + 3),
+            (ChangeKind::Delete, nth_id, T0 + 2 + TTL + 5),
+        ]
+    );
+    assert!(shard.take_unpushed().is_empty());
+}
