@@ -320,7 +320,7 @@ fn random_bytes_never_take_a_core_down() {
     let valid = post_request(REGISTER, &instances(&[instance("noise.svc", "i1")]));
     for _ in 0..40 {
         // Half the time a valid request with a few bytes overwritten, else plain noise.
-        let mut bytes = if noise.next() % 2 == 0 {
+        let mut bytes = if noise.next().is_multiple_of(2) {
             valid.clone()
         } else {
             (0..noise.next() % 300)

@@ -132,6 +132,11 @@ fn service_ids_match_case_insensitively() {
     let server = Server::start(&[]);
     server.register_ok(&[instance("Framework.Case.Service", "i1")]);
     assert_eq!(server.instance_ids("framework.case.service"), ["i1"]);
+    assert_eq!(
+        server.service("framework.case.service")["serviceId"],
+        "framework.case.service",
+        "the reply echoes the id asked for"
+    );
     assert_eq!(server.instance_ids("FRAMEWORK.CASE.SERVICE"), ["i1"]);
     server.register_ok(&[instance("framework.case.service", "i2")]);
     assert_eq!(server.instance_ids("Framework.Case.Service"), ["i1", "i2"]);

@@ -316,3 +316,24 @@ fn a_request_split_over_many_writes_is_answered() {
     assert_body(&client.read_reply(), REGISTRY_SUCCESS);
     assert_eq!(server.instance_ids("split.svc"), ["i1"]);
 }
+
+/// Deviation (README): bodies are read as JSON whatever their `Content-Type` (Java: 415), so
+/// `curl -d` works without `-H`.
+#[test]
+fn a_body_is_read_as_json_whatever_its_content_type() {
+    let server = Server::start(&[]);
+    for (n, headers) in [
+        vec![],
+        vec![("Content-Type", "text/plain")],
+        vec![("Content-Type", "application/x-www-form-urlencoded")],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let service = format!("typed.{n}");
+        let body = instances(&[instance(&service, "i1")]);
+        let reply = server.exchange(&request("POST", REGISTER, &headers, body.as_bytes()));
+        assert_body(&reply, REGISTRY_SUCCESS);
+        assert_eq!(server.instance_ids(&service), ["i1"]);
+    }
+}

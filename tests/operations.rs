@@ -20,7 +20,7 @@ fn metrics_count_the_requests_and_instances_of_the_test() {
     let five: Vec<String> = services.iter().map(|s| instance(s, "i1")).collect();
     server.register_ok(&five[0..2]);
     server.register_ok(&five[2..4]);
-    server.register_ok(&[five[4].clone(), five[0].clone()]);
+    server.register_ok(&[&five[4], &five[0]]);
     server.heartbeat(&five);
     server.heartbeat(&five[..1]);
     server.post(SERVICE, &service_request(&services[0]));

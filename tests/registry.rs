@@ -16,10 +16,10 @@ use serde_json::json;
 fn re_register_replaces_the_instance_data() {
     let server = Server::start(&[]);
     let first = instance("replace.svc", "i1");
-    server.register_ok(&[first.clone()]);
+    server.register_ok(&[&first]);
     let second = with(&first, "url", json!("http://moved/"));
     let second = with(&second, "metadata", json!({"version": "2"}));
-    server.register_ok(&[second.clone()]);
+    server.register_ok(&[&second]);
     let service = server.service("replace.svc");
     let listed = service["instances"].as_array().expect("instances");
     assert_eq!(listed.len(), 1, "{service}");

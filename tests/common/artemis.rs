@@ -93,20 +93,20 @@ pub fn service_request(service_id: &str) -> String {
 }
 
 impl Server {
-    pub fn register(&self, list: &[String]) -> Reply {
+    pub fn register<S: AsRef<str>>(&self, list: &[S]) -> Reply {
         self.post(REGISTER, &instances(list))
     }
 
-    pub fn heartbeat(&self, list: &[String]) -> Reply {
+    pub fn heartbeat<S: AsRef<str>>(&self, list: &[S]) -> Reply {
         self.post(HEARTBEAT, &instances(list))
     }
 
-    pub fn unregister(&self, list: &[String]) -> Reply {
+    pub fn unregister<S: AsRef<str>>(&self, list: &[S]) -> Reply {
         self.post(UNREGISTER, &instances(list))
     }
 
     /// Registers and asserts that nothing failed.
-    pub fn register_ok(&self, list: &[String]) {
+    pub fn register_ok<S: AsRef<str>>(&self, list: &[S]) {
         assert_body(&self.register(list), REGISTRY_SUCCESS);
     }
 
