@@ -70,6 +70,12 @@ fn a_malformed_header_is_400_and_closes() {
         b"POST /api/registry/register.json HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         400,
     );
+    // Both framings at once is how requests are smuggled past proxies.
+    refused_and_closed(
+        &server,
+        b"POST /api/registry/register.json HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    );
     assert_still_serves(&server);
 }
 

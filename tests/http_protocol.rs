@@ -337,3 +337,142 @@ fn a_body_is_read_as_json_whatever_its_content_type() {
         assert_eq!(server.instance_ids(&service), ["i1"]);
     }
 }
+
+#[test]
+fn nothing_after_a_closing_request_in_a_pipeline_is_answered() {
+    let server = Server::start(&[]);
+    let mut client = server.connect();
+    client.send(
+        &[
+            get_request("/health"),
+            request("GET", "/health", &[("Connection", "close")], b""),
+            post_request(REGISTER, &instances(&[instance("after.close", "i1")])),
+        ]
+        .concat(),
+    );
+    assert!(!client.read_reply().closes());
+    assert!(client.read_reply().closes());
+    client.assert_closed();
+    assert!(server.instance_ids("after.close").is_empty());
+}
+
+#[test]
+fn a_pipeline_is_answered_up_to_a_malformed_request() {
+    let server = Server::start(&[]);
+    let mut client = server.connect();
+    client.send(
+        &[
+            post_request(REGISTER, &instances(&[instance("before.bad", "i1")])),
+            b"NOT HTTP AT ALL\r\n\r\n".to_vec(),
+            get_request("/health"),
+        ]
+        .concat(),
+    );
+    assert_body(&client.read_reply(), REGISTRY_SUCCESS);
+    let refusal = client.read_reply();
+    assert_eq!(refusal.status, 400);
+    assert!(refusal.closes());
+    client.assert_closed();
+}
+
+#[test]
+fn expect_100_continue_with_the_body_already_sent_gets_only_the_final_reply() {
+    let server = Server::start(&[]);
+    let body = instances(&[instance("eager.svc", "i1")]);
+    let mut client = server.connect();
+    let wire = request(
+        "POST",
+        REGISTER,
+        &[
+            ("Content-Type", "application/json"),
+            ("Expect", "100-continue"),
+        ],
+        body.as_bytes(),
+    );
+    client.send(&[wire.clone(), get_request("/health")].concat());
+    assert_body(&client.read_reply(), REGISTRY_SUCCESS);
+    assert_eq!(client.read_reply().status, 200);
+    assert_eq!(server.instance_ids("eager.svc"), ["i1"]);
+}
+
+#[test]
+fn expect_100_continue_with_a_body_over_the_limit_is_refused_without_continue() {
+    let server = Server::start(&["--max-body", "1KiB"]);
+    let mut client = server.connect();
+    client.send(&request(
+        "POST",
+        REGISTER,
+        &[("Expect", "100-continue"), ("Content-Length", "4096")],
+        b"",
+    ));
+    let reply = client.read_reply();
+    assert_eq!(reply.status, 413, "{reply:?}");
+    client.assert_closed();
+}
+
+#[test]
+fn a_chunked_body_trickling_in_is_read() {
+    let server = Server::start(&[]);
+    let body = instances(&[instance("trickle.svc", "i1")]);
+    let mut wire = request("POST", REGISTER, &[("Transfer-Encoding", "chunked")], b"");
+    wire.extend_from_slice(&chunked(body.as_bytes(), 10));
+    let mut client = server.connect();
+    for piece in wire.chunks(7) {
+        client.send(piece);
+        thread::sleep(Duration::from_millis(2));
+    }
+    assert_body(&client.read_reply(), REGISTRY_SUCCESS);
+    assert_eq!(server.instance_ids("trickle.svc"), ["i1"]);
+}
+
+#[test]
+fn a_large_batch_and_its_large_reply_travel_whole() {
+    let server = Server::start(&[]);
+    let list: Vec<String> = (0..3000)
+        .map(|n| instance(&format!("bulk.{}", n % 50), &format!("host-{n}:8080")))
+        .collect();
+    let body = instances(&list);
+    assert!(body.len() > 512 * 1024);
+    server.register_ok(&list);
+    let all = server.get(SERVICES).json();
+    let count: usize = all["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["instances"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(count, 3000);
+    assert_eq!(server.instance_ids("bulk.7").len(), 60);
+}
+
+#[test]
+fn concurrent_clients_all_see_each_others_registrations() {
+    let server = Server::start(&[]);
+    let addr = server.addr;
+    let writers: Vec<_> = (0..8)
+        .map(|t| {
+            thread::spawn(move || {
+                let mut client = common::Client::connect(addr);
+                for n in 0..50 {
+                    let reply = client.post(
+                        REGISTER,
+                        &instances(&[instance(&format!("conc.{t}.{n}"), "i1")]),
+                    );
+                    assert_body(&reply, REGISTRY_SUCCESS);
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().expect("a writer thread");
+    }
+    let mut client = server.connect();
+    for t in 0..8 {
+        for n in 0..50 {
+            let seen = client
+                .post(SERVICE, &service_request(&format!("conc.{t}.{n}")))
+                .json();
+            assert_eq!(seen["service"]["instances"][0]["instanceId"], "i1");
+        }
+    }
+}

@@ -158,6 +158,14 @@ fn unregister_removes_only_the_named_instance() {
 }
 
 #[test]
+fn region_and_zone_match_case_insensitively() {
+    let server = Server::start(&["--allow-registry-from-other-zone", "false"]);
+    let lower = with(&instance("lower.svc", "i1"), "regionId", json!("sha"));
+    server.register_ok(&[with(&lower, "zoneId", json!("shajq"))]);
+    assert_eq!(server.instance_ids("lower.svc"), ["i1"]);
+}
+
+#[test]
 fn another_zone_registers_by_default() {
     let server = Server::start(&[]);
     server.register_ok(&[with(&instance("zone.svc", "i1"), "zoneId", json!("SHAOY"))]);
@@ -175,8 +183,7 @@ fn another_zone_is_refused_when_other_zones_are_not_allowed() {
         body["failedInstances"][0]["errorMessage"],
         "sha/shaoy/zone.svc/i1: zoneId is not the same as the registry node. zoneId: SHAOY, registry node.zoneId: SHAJQ"
     );
-    server.register_ok(&[with(&instance("zone.svc", "i2"), "zoneId", json!("shajq"))]);
-    assert_eq!(server.instance_ids("zone.svc"), ["i2"]);
+    assert!(server.instance_ids("zone.svc").is_empty());
 }
 
 #[test]
@@ -272,4 +279,78 @@ fn scalars_are_coerced_as_jackson_does() {
         .map(|i| i["port"].as_i64().unwrap())
         .collect();
     assert!(ports.contains(&0), "{ports:?}");
+}
+
+/// Map entries keep the order they were sent in (only bean properties are sorted), and a
+/// `null` value is written as `null`.
+#[test]
+fn metadata_is_echoed_in_the_order_sent() {
+    let server = Server::start(&[]);
+    let sent = r#"{"instances":[{"regionId":"SHA","serviceId":"meta.svc","instanceId":"i1","url":"http://i1/","metadata":{"zone":"z","alpha":"a","empty":null}}]}"#;
+    assert_body(&server.post(REGISTER, sent), REGISTRY_SUCCESS);
+    let reply = server.post(SERVICE, &common::artemis::service_request("meta.svc"));
+    assert!(
+        reply
+            .text()
+            .contains(r#""metadata":{"zone":"z","alpha":"a","empty":null}"#),
+        "{}",
+        reply.text()
+    );
+}
+
+#[test]
+fn strings_needing_escapes_round_trip() {
+    let server = Server::start(&[]);
+    let tricky = json!({
+        "regionId": "SHA",
+        "serviceId": "escape.svc",
+        "instanceId": "quote\"back\\slash\ttab/é/中文/😀",
+        "url": "http://x/?a=1&b=<2>",
+        "metadata": {"line\nbreak": "\u{1}control"}
+    });
+    let reply = server.post(REGISTER, &json!({ "instances": [tricky] }).to_string());
+    assert_body(&reply, REGISTRY_SUCCESS);
+    let listed = &server.service("escape.svc")["instances"][0];
+    for field in ["instanceId", "url", "metadata"] {
+        assert_eq!(listed[field], tricky[field], "{field}");
+    }
+}
+
+#[test]
+fn a_batch_naming_one_instance_twice_keeps_the_last() {
+    let server = Server::start(&[]);
+    let first = instance("twice.svc", "i1");
+    let last = with(&first, "url", json!("http://last/"));
+    server.register_ok(&[&first, &last]);
+    let listed = server.service("twice.svc")["instances"].clone();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["url"], "http://last/");
+}
+
+#[test]
+fn heartbeat_failures_over_several_shards_keep_request_order() {
+    let server = Server::start(&[]);
+    assert!(server.shards >= 2, "this test needs two shards");
+    let on = |shard, id: &str| instance(&service_on_shard("beat.order", shard, server.shards), id);
+    let known = [on(0, "known-0"), on(1, "known-1")];
+    server.register_ok(&known);
+    let batch = [
+        on(1, "unknown-1"),
+        known[0].clone(),
+        on(0, "unknown-0"),
+        known[1].clone(),
+        on(1, "unknown-2"),
+    ];
+    let body = server.heartbeat(&batch).json();
+    assert_json(&body["responseStatus"], PARTIAL_FAIL);
+    let failed: Vec<&str> = body["failedInstances"]
+        .as_array()
+        .expect("failedInstances")
+        .iter()
+        .map(|f| {
+            assert_eq!(f["errorCode"], "data-not-found");
+            f["instance"]["instanceId"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(failed, ["unknown-1", "unknown-0", "unknown-2"]);
 }
