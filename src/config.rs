@@ -9,6 +9,8 @@ use std::time::Duration;
 use artemis_shards::Retention;
 use clap::{Args, Parser, Subcommand};
 
+use crate::transport::Io;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "artemis",
@@ -88,9 +90,21 @@ pub struct ServerConfig {
     #[arg(long, env = "ARTEMIS_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
+    /// Bytes of changes a WebSocket subscriber may have waiting; one that falls further behind is closed (code 1013) and resubscribes.
+    #[arg(long, env = "ARTEMIS_WS_QUEUE", default_value = "4MiB", value_parser = parse_size)]
+    pub ws_queue: usize,
+
+    /// WebSocket sessions are closed this long after they opened, as Java does (clients reconnect).
+    #[arg(long, env = "ARTEMIS_WS_SESSION_TTL", default_value = "6m", value_parser = parse_duration)]
+    pub ws_session_ttl: Duration,
+
     /// Busy-wait this long before an idle core sleeps (glommio's spin_before_park); trades CPU for latency [default: off].
     #[arg(long, env = "ARTEMIS_SPIN_BEFORE_PARK", value_parser = parse_duration)]
     pub spin_before_park: Option<Duration>,
+
+    /// Transport: `uring` (an io_uring ring of our own per core) or `glommio` (glommio's TcpStream); a core whose ring cannot be created falls back to glommio.
+    #[arg(long, env = "ARTEMIS_IO", value_enum, default_value = "uring")]
+    pub io: Io,
 
     /// URL peers and clients use to reach this node, as listed by the cluster endpoints [default: http://ADDR/].
     #[arg(long, env = "ARTEMIS_NODE_URL")]
@@ -234,6 +248,7 @@ mod tests {
         assert!(c.allow_registry_from_other_zone);
         assert!(c.self_preservation);
         assert!(c.spin_before_park.is_none());
+        assert_eq!(c.io, Io::Uring);
         assert!(c.cores.is_none());
     }
 }

@@ -16,14 +16,42 @@ use crate::http::{self as h1, HttpError, Limits, Parse, Reply, Request};
 use crate::runtime::{IN_FLIGHT, SHUTTING_DOWN};
 use crate::transport::{Connection, ReadBuffer};
 
+/// What happens to a connection after a request was answered.
+pub enum Outcome<U> {
+    KeepAlive,
+    Close,
+    /// The request switched protocols: the handler takes the connection over.
+    Upgrade(U),
+}
+
+impl<U> Outcome<U> {
+    /// What the request's keep-alive asks for.
+    pub fn after(request: &Request) -> Outcome<U> {
+        if request.keep_alive {
+            Outcome::KeepAlive
+        } else {
+            Outcome::Close
+        }
+    }
+}
+
 /// What a server does with the requests a connection brings: the registry, or the benchmark's
 /// no-op reference, which share everything below this trait.
 pub trait Handler {
+    /// What an upgraded connection becomes.
+    type Upgrade;
     fn limits(&self) -> &Limits;
     fn idle_timeout(&self) -> Duration;
-    /// Appends the reply to one request (`buf` is the buffer it was parsed from); false when
-    /// the connection must close after it.
-    async fn answer(&self, request: Request, buf: &mut [u8], output: &mut Vec<u8>) -> bool;
+    /// Appends the reply to one request (`buf` is the buffer it was parsed from).
+    async fn answer(
+        &self,
+        request: Request,
+        buf: &mut [u8],
+        output: &mut Vec<u8>,
+    ) -> Outcome<Self::Upgrade>;
+    /// Serves a connection after `answer` upgraded it; `buffered` holds the bytes that followed
+    /// the upgrade request.
+    async fn take_over<C: Connection>(&self, conn: C, upgrade: Self::Upgrade, buffered: ReadBuffer);
     /// A request refused before reaching `answer`, or answered with a non-2xx status.
     fn refused(&self, status: StatusCode);
     fn connection_opened(&self);
@@ -51,6 +79,7 @@ pub async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
         IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
         let mut consumed = 0;
         let mut close = false;
+        let mut upgrade = None;
         loop {
             let buf = &mut input.filled_mut()[consumed..];
             if buf.is_empty() {
@@ -59,10 +88,15 @@ pub async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
             match h1::parse_request(buf, handler.limits()) {
                 Ok(Parse::Complete(request)) => {
                     let len = request.len;
-                    close = !handler.answer(request, buf, &mut output).await;
+                    let outcome = handler.answer(request, buf, &mut output).await;
                     consumed += len;
                     continue_sent = false;
-                    if close {
+                    match outcome {
+                        Outcome::KeepAlive => {}
+                        Outcome::Close => close = true,
+                        Outcome::Upgrade(to) => upgrade = Some(to),
+                    }
+                    if close || upgrade.is_some() {
                         break;
                     }
                 }
@@ -89,6 +123,10 @@ pub async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
         let written = output.is_empty() || conn.write_all(&output).await.is_ok();
         output.clear();
         IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        if let Some(to) = upgrade.filter(|_| written) {
+            handler.take_over(conn, to, input).await;
+            break;
+        }
         if !written || close || SHUTTING_DOWN.load(Ordering::Relaxed) {
             break;
         }

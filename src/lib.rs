@@ -3,8 +3,9 @@
 //!
 //! One pinned glommio executor per core (`runtime`), each accepting its own connections
 //! (`transport`, `connection`, `http`), routing requests (`router`, `api`) to the shard that owns
-//! the service (`shard_link`, the `artemis-shards` crate). The benchmark harness reuses the
-//! runtime, transport and HTTP layer for its no-op reference server.
+//! the service (`shard_link`, the `artemis-shards` crate); WebSocket sessions (`websocket`)
+//! receive the changes shards push (`push`). The benchmark harness reuses the runtime, transport
+//! and HTTP layer for its no-op reference server.
 
 // Every future here runs on the executor of the core that created it and is never sent to another
 // thread, so the traits' async fns need no `Send` bound.
@@ -18,7 +19,9 @@ pub mod http;
 mod metrics;
 mod node;
 pub mod per_core;
+mod push;
 mod router;
 pub mod runtime;
 mod shard_link;
-mod transport;
+pub mod transport;
+mod websocket;

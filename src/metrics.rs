@@ -11,11 +11,16 @@ use std::time::Duration;
 use artemis_shards::ShardStats;
 
 use crate::router::Endpoint;
+use crate::websocket::WsEndpoint;
 
 /// Upper bounds of the latency buckets, in microseconds.
 const BUCKETS_US: [u64; 12] = [
     50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 500_000, 1_000_000,
 ];
+
+/// Multishot receives the kernel ended because the `uring` transport's provided-buffer ring was
+/// empty (each is re-armed); the transport knows no core's slot, so this one is process-wide.
+pub static RECV_BUFFER_EXHAUSTED: AtomicU64 = AtomicU64::new(0);
 
 /// HTTP statuses the server answers without reaching an endpoint.
 pub const PROTOCOL_ERRORS: [u16; 8] = [400, 404, 405, 408, 413, 415, 431, 501];
@@ -36,6 +41,9 @@ pub struct CoreMetrics {
     protocol_errors: [AtomicU64; PROTOCOL_ERRORS.len()],
     connections_open: AtomicU64,
     connections_accepted: AtomicU64,
+    websocket_sessions: [AtomicU64; WsEndpoint::ALL.len()],
+    pushes: AtomicU64,
+    push_overflows: AtomicU64,
 }
 
 impl CoreMetrics {
@@ -65,6 +73,24 @@ impl CoreMetrics {
     pub fn connection_closed(&self) {
         self.connections_open.fetch_sub(1, Relaxed);
     }
+
+    pub fn websocket_opened(&self, endpoint: WsEndpoint) {
+        self.websocket_sessions[endpoint.index()].fetch_add(1, Relaxed);
+    }
+
+    pub fn websocket_closed(&self, endpoint: WsEndpoint) {
+        self.websocket_sessions[endpoint.index()].fetch_sub(1, Relaxed);
+    }
+
+    /// `n` changes written to a subscriber.
+    pub fn pushed(&self, n: u64) {
+        self.pushes.fetch_add(n, Relaxed);
+    }
+
+    /// A subscriber closed because its push inbox overflowed.
+    pub fn push_overflowed(&self) {
+        self.push_overflows.fetch_add(1, Relaxed);
+    }
 }
 
 /// Every core's counters, shared by all cores.
@@ -81,6 +107,14 @@ impl Metrics {
 
     pub fn core(&self, index: usize) -> &CoreMetrics {
         &self.cores[index]
+    }
+
+    /// Open sessions of a WebSocket endpoint, over all cores.
+    pub fn websocket_sessions(&self, endpoint: WsEndpoint) -> u64 {
+        self.cores
+            .iter()
+            .map(|c| c.websocket_sessions[endpoint.index()].load(Relaxed))
+            .sum()
     }
 
     /// The Prometheus text exposition, with `shards[i]` the figures of shard `i`.
@@ -194,6 +228,44 @@ impl Metrics {
             "core",
             &per_core(|c| c.connections_accepted.load(Relaxed)),
         );
+        family(
+            &mut out,
+            "artemis_recv_buffer_exhausted_total",
+            "counter",
+            "Receives re-armed because the io_uring transport's provided-buffer ring was empty.",
+        );
+        let exhausted = RECV_BUFFER_EXHAUSTED.load(Relaxed);
+        let _ = writeln!(out, "artemis_recv_buffer_exhausted_total {exhausted}");
+
+        family(
+            &mut out,
+            "artemis_websocket_sessions",
+            "gauge",
+            "Open WebSocket sessions, by endpoint (Java handler name).",
+        );
+        for endpoint in WsEndpoint::ALL {
+            let n = self.websocket_sessions(endpoint);
+            let _ = writeln!(
+                out,
+                "artemis_websocket_sessions{{endpoint=\"{}\"}} {n}",
+                endpoint.name()
+            );
+        }
+        for (name, help, value) in [
+            (
+                "artemis_push_messages_total",
+                "Changes written to WebSocket subscribers.",
+                total(&|c| c.pushes.load(Relaxed)),
+            ),
+            (
+                "artemis_push_overflow_closes_total",
+                "Subscribers closed because they fell a whole push queue behind.",
+                total(&|c| c.push_overflows.load(Relaxed)),
+            ),
+        ] {
+            family(&mut out, name, "counter", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
 
         let instances: usize = shards.iter().map(|s| s.instances).sum();
         family(
@@ -315,5 +387,8 @@ mod tests {
                 "missing `{line}` in\n{text}"
             );
         }
+        assert!(text
+            .lines()
+            .any(|l| l.starts_with("artemis_recv_buffer_exhausted_total ")));
     }
 }

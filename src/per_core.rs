@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::rc::Rc;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,13 +18,16 @@ use http::{Method, StatusCode};
 use crate::api::{self, Input, Response};
 use crate::clock::now_ms;
 use crate::config::ServerConfig;
-use crate::connection::{self, Handler};
+use crate::connection::{self, Handler, Outcome};
 use crate::http::{self as h1, Body, Limits, Request};
 use crate::metrics::{CoreMetrics, Metrics};
 use crate::node::Node;
+use crate::push::Presence;
 use crate::router::Endpoint;
 use crate::runtime::App;
 use crate::shard_link::{Mesh, ShardLink};
+use crate::transport::{Connection, ReadBuffer};
+use crate::websocket::{self, WsEndpoint};
 
 /// Messages that may wait between any two cores.
 const MESH_DEPTH: usize = 1024;
@@ -39,6 +43,7 @@ pub struct Registry {
     mesh: Mesh,
     metrics: Arc<Metrics>,
     versions: Arc<VersionClock>,
+    presence: Presence,
 }
 
 impl Registry {
@@ -48,6 +53,7 @@ impl Registry {
             mesh: MeshBuilder::full(cores, MESH_DEPTH),
             metrics: Arc::new(Metrics::new(cores)),
             versions: Arc::new(VersionClock::starting_at(now_ms())),
+            presence: (0..cores).map(|_| AtomicUsize::new(0)).collect(),
         }
     }
 }
@@ -62,7 +68,10 @@ impl App for Registry {
         };
         let node = Node::new(self.config, bound);
         let shard_config = node.shard_config();
-        let link = ShardLink::join(self.mesh, |_| Shard::new(shard_config, self.versions)).await;
+        let link = ShardLink::join(self.mesh, self.presence, |_| {
+            Shard::new(shard_config, self.versions)
+        })
+        .await;
         let core = Rc::new(Core {
             node,
             link,
@@ -122,6 +131,8 @@ impl Core {
 }
 
 impl Handler for Core {
+    type Upgrade = WsEndpoint;
+
     fn limits(&self) -> &Limits {
         &self.limits
     }
@@ -130,9 +141,25 @@ impl Handler for Core {
         self.node.config.idle_timeout
     }
 
-    async fn answer(&self, mut request: Request, buf: &mut [u8], output: &mut Vec<u8>) -> bool {
+    async fn answer(
+        &self,
+        mut request: Request,
+        buf: &mut [u8],
+        output: &mut Vec<u8>,
+    ) -> Outcome<WsEndpoint> {
         let started = Instant::now();
-        let endpoint = Endpoint::from_path(&buf[request.path.clone()]);
+        let path = &buf[request.path.clone()];
+        if let Some(ws) = WsEndpoint::from_path(path) {
+            if websocket::accept(&request, buf, output) {
+                return Outcome::Upgrade(ws);
+            }
+            let refusal =
+                Response::refusal(StatusCode::BAD_REQUEST, "Expected a WebSocket upgrade");
+            self.refused(refusal.status);
+            connection::write(output, &refusal, false, false);
+            return Outcome::Close;
+        }
+        let endpoint = Endpoint::from_path(path);
         let response = match endpoint {
             None => Response::refusal(StatusCode::NOT_FOUND, "No endpoint at this path"),
             Some(_) if request.method == Method::OPTIONS => {
@@ -144,7 +171,7 @@ impl Handler for Core {
                     echo(&request.cors_request_headers),
                     request.keep_alive,
                 );
-                return request.keep_alive;
+                return Outcome::after(&request);
             }
             Some(endpoint) if !endpoint.allows(&request.method) => Response::refusal(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -178,7 +205,11 @@ impl Handler for Core {
             _ => self.refused(response.status),
         }
         connection::write(output, &response, request.accepts_gzip, request.keep_alive);
-        request.keep_alive
+        Outcome::after(&request)
+    }
+
+    async fn take_over<C: Connection>(&self, conn: C, endpoint: WsEndpoint, buffered: ReadBuffer) {
+        websocket::serve(conn, self, endpoint, buffered).await;
     }
 
     fn refused(&self, status: StatusCode) {

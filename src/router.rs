@@ -23,13 +23,14 @@ pub enum Endpoint {
     DeploymentStatus,
     UpRegistryNodes,
     UpDiscoveryNodes,
+    WebSocketSessions,
     Health,
     Metrics,
 }
 
 impl Endpoint {
     /// All endpoints, in metric-index order.
-    pub const ALL: [Endpoint; 17] = [
+    pub const ALL: [Endpoint; 18] = [
         Endpoint::Register,
         Endpoint::Heartbeat,
         Endpoint::Unregister,
@@ -45,6 +46,7 @@ impl Endpoint {
         Endpoint::DeploymentStatus,
         Endpoint::UpRegistryNodes,
         Endpoint::UpDiscoveryNodes,
+        Endpoint::WebSocketSessions,
         Endpoint::Health,
         Endpoint::Metrics,
     ];
@@ -66,6 +68,7 @@ impl Endpoint {
             b"/api/status/deployment.json" => Endpoint::DeploymentStatus,
             b"/api/cluster/up-registry-nodes.json" => Endpoint::UpRegistryNodes,
             b"/api/cluster/up-discovery-nodes.json" => Endpoint::UpDiscoveryNodes,
+            b"/api/status/message/connections.json" => Endpoint::WebSocketSessions,
             b"/health" => Endpoint::Health,
             b"/metrics" => Endpoint::Metrics,
             _ => return None,
@@ -95,6 +98,7 @@ impl Endpoint {
             Endpoint::DeploymentStatus => "status_deployment",
             Endpoint::UpRegistryNodes => "cluster_up_registry_nodes",
             Endpoint::UpDiscoveryNodes => "cluster_up_discovery_nodes",
+            Endpoint::WebSocketSessions => "status_message_connections",
             Endpoint::Health => "health",
             Endpoint::Metrics => "metrics",
         }
@@ -108,7 +112,7 @@ impl Endpoint {
             | Endpoint::Unregister
             | Endpoint::Lookup
             | Endpoint::ServicesDelta => "POST",
-            Endpoint::Health | Endpoint::Metrics => "GET",
+            Endpoint::WebSocketSessions | Endpoint::Health | Endpoint::Metrics => "GET",
             _ => "GET, POST",
         }
     }
@@ -128,7 +132,7 @@ mod tests {
 
     #[test]
     fn every_endpoint_routes_back_to_itself() {
-        let paths: [&[u8]; 17] = [
+        let paths: [&[u8]; 18] = [
             b"/api/registry/register.json",
             b"/api/registry/heartbeat.json",
             b"/api/registry/unregister.json",
@@ -144,6 +148,7 @@ mod tests {
             b"/api/status/deployment.json",
             b"/api/cluster/up-registry-nodes.json",
             b"/api/cluster/up-discovery-nodes.json",
+            b"/api/status/message/connections.json",
             b"/health",
             b"/metrics",
         ];

@@ -3,7 +3,8 @@
 //! Every core owns one shard. A request for a service goes to `shard_for(serviceId)`: a plain call
 //! when that is this core's shard, otherwise a message over glommio's channel mesh. A core never
 //! stops draining its inbox to wait for room in a peer's: an answer that does not fit at once is
-//! handed to a task of its own, so two cores can never wait on each other.
+//! handed to a task of its own, so two cores can never wait on each other. Whatever a shard
+//! changes is pushed from here to the cores with WebSocket subscribers (see `push`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
 use glommio::{spawn_local, GlommioError, ResourceType};
 
 use crate::clock::now_ms;
+use crate::push::{self, Presence, PushBatch, Subscribers};
 
 /// Work for a shard. Instances carry their position in the client's request.
 pub enum ShardRequest {
@@ -55,10 +57,11 @@ pub enum ShardReply {
     Stats(ShardStats),
 }
 
-/// What travels between cores: a call for a shard, or the answer to one.
+/// What travels between cores: a call for a shard, the answer to one, or changes to push.
 pub enum Message {
     Call { id: u64, request: ShardRequest },
     Answer { id: u64, reply: ShardReply },
+    Changes(PushBatch),
 }
 
 /// The mesh every core joins at start; a core's peer id in it is the shard it owns.
@@ -79,11 +82,12 @@ enum Slot {
     Answered(ShardReply),
 }
 
-/// This core's end of the mesh, and the shard it owns.
+/// This core's end of the mesh, the shard it owns, and its push subscribers.
 pub struct ShardLink {
     me: usize,
     shards: usize,
     shard: RefCell<Shard>,
+    subscribers: Subscribers,
     peers: Rc<Senders<Message>>,
     pending: RefCell<HashMap<u64, Slot>>,
     next_id: Cell<u64>,
@@ -93,13 +97,18 @@ impl ShardLink {
     /// Joins both meshes (every core must) and starts serving other cores' calls.
     /// Joins the mesh (every core must) and starts serving other cores' calls.
     /// `make_shard` gets this core's shard index.
-    pub async fn join(mesh: Mesh, make_shard: impl FnOnce(usize) -> Shard) -> Rc<ShardLink> {
+    pub async fn join(
+        mesh: Mesh,
+        presence: Presence,
+        make_shard: impl FnOnce(usize) -> Shard,
+    ) -> Rc<ShardLink> {
         let (peers, mut inbox) = mesh.join().await.expect("joining the shard mesh");
         let me = peers.peer_id();
         let link = Rc::new(ShardLink {
             me,
             shards: peers.nr_consumers(),
             shard: RefCell::new(make_shard(me)),
+            subscribers: Subscribers::new(presence, me),
             peers: Rc::new(peers),
             pending: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
@@ -126,9 +135,45 @@ impl ShardLink {
         self.shards
     }
 
-    /// Runs `f` on this core's own shard.
+    /// Runs `f` on this core's own shard, then pushes the changes it made.
     pub fn with_local<R>(&self, f: impl FnOnce(&mut Shard) -> R) -> R {
-        f(&mut self.shard.borrow_mut())
+        let mut shard = self.shard.borrow_mut();
+        let result = f(&mut shard);
+        self.push(&mut shard);
+        result
+    }
+
+    /// This core's push sessions.
+    pub fn subscribers(&self) -> &Subscribers {
+        &self.subscribers
+    }
+
+    /// Hands the shard's new changes to this core's subscribers and to every core with push
+    /// sessions.
+    fn push(&self, shard: &mut Shard) {
+        let changes = shard.take_unpushed();
+        if changes.is_empty() {
+            return;
+        }
+        let batch = push::serialize(changes);
+        self.subscribers.deliver(&batch);
+        for peer in (0..self.shards).filter(|&p| p != self.me && self.subscribers.wanted_by(p)) {
+            self.send_soon(peer, Message::Changes(batch.clone()));
+        }
+    }
+
+    /// Sends `message` to `peer` now, or from a task of its own when the peer's inbox is full.
+    fn send_soon(&self, peer: usize, message: Message) {
+        if let Err(GlommioError::WouldBlock(ResourceType::Channel(message))) =
+            self.peers.try_send_to(peer, message)
+        {
+            let peers = self.peers.clone();
+            spawn_local(async move {
+                // Fails only when the peer has stopped.
+                let _ = peers.send_to(peer, message).await;
+            })
+            .detach();
+        }
     }
 
     /// Sends each request to its shard and returns the replies in the same order.
@@ -168,8 +213,11 @@ impl ShardLink {
     }
 
     fn apply(&self, request: ShardRequest) -> ShardReply {
+        self.with_local(|shard| Self::run(shard, request))
+    }
+
+    fn run(shard: &mut Shard, request: ShardRequest) -> ShardReply {
         let now = now_ms();
-        let mut shard = self.shard.borrow_mut();
         match request {
             ShardRequest::Register(batch) => ShardReply::Failed(shard.register(batch, now)),
             ShardRequest::Heartbeat(batch) => ShardReply::Failed(shard.heartbeat(batch, now)),
@@ -209,22 +257,11 @@ impl ShardLink {
     fn receive(&self, peer: usize, message: Message) {
         match message {
             Message::Call { id, request } => {
-                let answer = Message::Answer {
-                    id,
-                    reply: self.apply(request),
-                };
-                if let Err(GlommioError::WouldBlock(ResourceType::Channel(answer))) =
-                    self.peers.try_send_to(peer, answer)
-                {
-                    let peers = self.peers.clone();
-                    spawn_local(async move {
-                        // Fails only when the peer has stopped, and its caller with it.
-                        let _ = peers.send_to(peer, answer).await;
-                    })
-                    .detach();
-                }
+                let reply = self.apply(request);
+                self.send_soon(peer, Message::Answer { id, reply });
             }
             Message::Answer { id, reply } => self.complete(id, reply),
+            Message::Changes(batch) => self.subscribers.deliver(&batch),
         }
     }
 

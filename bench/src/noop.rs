@@ -11,9 +11,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use artemis::config::{parse_core_list, parse_duration, CoreList};
-use artemis::connection::Handler;
+use std::convert::Infallible;
+
+use artemis::connection::{Handler, Outcome};
 use artemis::http::{write_response, Limits, Reply, Request};
-use artemis::runtime::{self, App, Failure, Layout};
+use artemis::runtime::{self, App, Failure, Io, Layout};
+use artemis::transport::{Connection, ReadBuffer};
 use clap::Parser;
 use http::StatusCode;
 
@@ -35,6 +38,9 @@ struct Cli {
     /// Busy-wait this long before an idle core sleeps [default: off].
     #[arg(long, value_parser = parse_duration)]
     spin_before_park: Option<Duration>,
+    /// Transport: `uring` (an io_uring ring of our own per core) or `glommio` (glommio's TcpStream).
+    #[arg(long, env = "ARTEMIS_IO", value_enum, default_value = "uring")]
+    io: Io,
 }
 
 #[derive(Clone)]
@@ -59,6 +65,8 @@ impl App for Noop {
 }
 
 impl Handler for NoopCore {
+    type Upgrade = Infallible;
+
     fn limits(&self) -> &Limits {
         &self.limits
     }
@@ -67,7 +75,12 @@ impl Handler for NoopCore {
         Duration::from_secs(60)
     }
 
-    async fn answer(&self, request: Request, _buf: &mut [u8], output: &mut Vec<u8>) -> bool {
+    async fn answer(
+        &self,
+        request: Request,
+        _buf: &mut [u8],
+        output: &mut Vec<u8>,
+    ) -> Outcome<Infallible> {
         write_response(
             output,
             &Reply {
@@ -78,7 +91,11 @@ impl Handler for NoopCore {
                 keep_alive: request.keep_alive,
             },
         );
-        request.keep_alive
+        Outcome::after(&request)
+    }
+
+    async fn take_over<C: Connection>(&self, _conn: C, upgrade: Infallible, _buffered: ReadBuffer) {
+        match upgrade {}
     }
 
     fn refused(&self, _status: StatusCode) {}
@@ -96,6 +113,7 @@ fn main() {
             cores,
             addr: cli.addr,
             spin_before_park: cli.spin_before_park,
+            io: cli.io,
         };
         runtime::run(layout, Noop)
     });

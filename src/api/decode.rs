@@ -302,6 +302,11 @@ pub fn service_request(body: &mut [u8]) -> Result<Option<ServiceRequest>, Decode
     })
 }
 
+/// A bare `DiscoveryConfig`, as WebSocket subscribers send it.
+pub fn discovery_config_request(body: &mut [u8]) -> Result<Option<DiscoveryConfig>, DecodeError> {
+    decode(body, discovery_config)
+}
+
 pub fn lookup_request(body: &mut [u8]) -> Result<Option<LookupRequest>, DecodeError> {
     decode(body, |o| {
         let mut zone = ZoneRequest::default();
@@ -474,6 +479,14 @@ mod tests {
         );
         assert_eq!(delta_request(&mut body("{}")).unwrap().unwrap().version, 0);
         assert!(delta_request(&mut body(r#"{"version":[1]}"#)).is_err());
+    }
+
+    #[test]
+    fn bare_discovery_config() {
+        let mut b =
+            body(r#"{"discoveryData":null,"regionId":null,"serviceId":"svc","zoneId":null}"#);
+        let config = discovery_config_request(&mut b).unwrap().unwrap();
+        assert_eq!(config.service_id.as_deref(), Some("svc"));
     }
 
     #[test]

@@ -87,6 +87,39 @@ impl Input<'_> {
     }
 }
 
+/// The reply to a heartbeat sent as a WebSocket frame: what `heartbeat.json` answers, or Java's
+/// canned success when the payload is not a heartbeat request at all (contract §4.11).
+pub async fn heartbeat_frame(core: &Core, payload: &[u8]) -> Vec<u8> {
+    let started = std::time::Instant::now();
+    let mut body = payload.to_vec();
+    let input = Input {
+        method: &Method::POST,
+        query: None,
+        body: &mut body,
+    };
+    let response = registry::handle(core, registry::Op::Heartbeat, input).await;
+    if response.status != StatusCode::OK {
+        return registry::SUCCESS_REPLY.to_vec();
+    }
+    core.counters()
+        .record_request(Endpoint::Heartbeat, started.elapsed());
+    response
+        .parts
+        .iter()
+        .flat_map(|p| p.as_ref().iter().copied())
+        .collect()
+}
+
+/// The service a `/ws/discovery/instance-change` frame subscribes to: the non-blank `serviceId`
+/// of a `DiscoveryConfig`.
+pub fn subscribed_service(payload: &[u8]) -> Option<String> {
+    decode::discovery_config_request(&mut payload.to_vec())
+        .ok()
+        .flatten()
+        .and_then(|config| config.service_id)
+        .filter(|id| !id.trim().is_empty())
+}
+
 /// Answers one request for `endpoint`.
 pub async fn respond(core: &Core, endpoint: Endpoint, input: Input<'_>) -> Response {
     use registry::Op;
@@ -112,6 +145,7 @@ pub async fn respond(core: &Core, endpoint: Endpoint, input: Input<'_>) -> Respo
             input,
             core.node.config.allow_discovery_from_other_zone,
         ),
+        Endpoint::WebSocketSessions => status::websocket_sessions(core),
         Endpoint::Health => ops::health(),
         Endpoint::Metrics => ops::metrics(core).await,
     }

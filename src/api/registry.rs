@@ -7,7 +7,7 @@
 use artemis_shards::{shard_for, ErrorCode, FailedInstance, Instance};
 
 use super::decode::{self, InstancesRequest};
-use super::envelope::{failure, malformed, SUCCESS};
+use super::envelope::{failure, malformed};
 use super::{Input, Part, Response};
 use crate::per_core::Core;
 use crate::shard_link::{ShardReply, ShardRequest};
@@ -28,6 +28,10 @@ impl Op {
         }
     }
 }
+
+/// A registry reply where nothing failed.
+pub const SUCCESS_REPLY: &[u8] =
+    br#"{"failedInstances":null,"responseStatus":{"errorCode":"success","message":"","status":"success"}}"#;
 
 const PARTIAL_FAIL: &[u8] = br#"{"errorCode":"partial_fail","message":"","status":"partial_fail"}"#;
 
@@ -82,10 +86,7 @@ pub async fn handle(core: &Core, op: Op, input: Input<'_>) -> Response {
 /// `partial_fail` with every failed entry.
 fn reply_body(failed: &[FailedInstance]) -> Vec<u8> {
     if failed.is_empty() {
-        let mut out = br#"{"failedInstances":null,"responseStatus":"#.to_vec();
-        out.extend_from_slice(SUCCESS);
-        out.push(b'}');
-        return out;
+        return SUCCESS_REPLY.to_vec();
     }
     let mut out = br#"{"failedInstances":["#.to_vec();
     for (i, f) in failed.iter().enumerate() {

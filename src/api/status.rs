@@ -12,6 +12,7 @@ use super::{Input, Part, Response};
 use crate::clock::format_ms;
 use crate::per_core::Core;
 use crate::shard_link::{ShardReply, ShardRequest};
+use crate::websocket::WsEndpoint;
 
 /// A reply prepared at start; a POST body, which Java ignores, must still be JSON.
 pub fn document(input: Input<'_>, body: &Arc<[u8]>) -> Response {
@@ -21,6 +22,19 @@ pub fn document(input: Input<'_>, body: &Arc<[u8]>) -> Response {
         }
     }
     Response::json(vec![Part::Shared(body.clone())])
+}
+
+/// `status/message/connections.json`: the open sessions of `/ws/registry/heartbeat` and
+/// `/ws/discovery/instance-change` (all-instance-change sessions are not counted, as in Java),
+/// as strings.
+pub fn websocket_sessions(core: &Core) -> Response {
+    let count = |endpoint| core.metrics.websocket_sessions(endpoint).to_string();
+    let body = format!(
+        r#"{{"discovery":"{}","registry":"{}"}}"#,
+        count(WsEndpoint::InstanceChange),
+        count(WsEndpoint::Heartbeat)
+    );
+    Response::json(vec![Part::Owned(body.into_bytes())])
 }
 
 /// `leases.json` / `legacy-leases.json`: the leases of the services asked for (all when none),

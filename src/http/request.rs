@@ -33,6 +33,8 @@ pub struct Request {
     pub cors_request_method: Option<Range<usize>>,
     /// `Upgrade: websocket`.
     pub upgrade_websocket: bool,
+    /// `Sec-WebSocket-Key`, for the handshake's accept key.
+    pub websocket_key: Option<Range<usize>>,
     /// De-chunked and gunzipped.
     pub body: Body,
     /// Bytes this request takes in the buffer, head and framed body; the next one starts here.
@@ -123,6 +125,7 @@ fn read_head(parsed: &httparse::Request, buf: &[u8]) -> Result<Head, HttpError> 
         cors_request_headers: None,
         cors_request_method: None,
         upgrade_websocket: false,
+        websocket_key: None,
         body: Body::Empty,
         len: 0,
     };
@@ -166,6 +169,8 @@ fn read_head(parsed: &httparse::Request, buf: &[u8]) -> Result<Head, HttpError> 
                 version == 1 && value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
         } else if name.eq_ignore_ascii_case(b"upgrade") {
             request.upgrade_websocket |= headers::has_item(value, "websocket");
+        } else if name.eq_ignore_ascii_case(b"sec-websocket-key") {
+            request.websocket_key = Some(range_of(buf, value.trim_ascii()));
         } else if name.eq_ignore_ascii_case(b"access-control-request-headers") {
             request.cors_request_headers = Some(range_of(buf, value.trim_ascii()));
         } else if name.eq_ignore_ascii_case(b"access-control-request-method") {
@@ -267,10 +272,11 @@ mod tests {
 
     #[test]
     fn gzip_acceptance_and_upgrade() {
-        let request = complete(
-            b"GET /ws HTTP/1.1\r\nAccept-Encoding: gzip, deflate\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n\r\n",
-        );
+        let buf = b"GET /ws HTTP/1.1\r\nAccept-Encoding: gzip, deflate\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ== \r\n\r\n";
+        let request = complete(buf);
         assert!(request.accepts_gzip && request.upgrade_websocket);
+        let key = request.websocket_key.unwrap();
+        assert_eq!(&buf[key], b"dGhlIHNhbXBsZSBub25jZQ==");
         let request = complete(b"GET / HTTP/1.1\r\nAccept-Encoding: gzip;q=0\r\n\r\n");
         assert!(!request.accepts_gzip && !request.upgrade_websocket);
     }

@@ -1,0 +1,114 @@
+//! The WebSocket endpoints of contract §4.11, on the server's own connections.
+//!
+//! `/ws/registry/heartbeat` takes `HeartbeatRequest` frames and answers each like
+//! `heartbeat.json`; `/ws/discovery/instance-change` takes `DiscoveryConfig` frames, one per
+//! service to follow, and pushes every change of those services; `/ws/discovery/all-instance-change`
+//! pushes every change. The HTTP layer answers the upgrade; the session then owns the connection.
+
+mod pipe;
+mod session;
+
+use http::Method;
+use tungstenite::handshake::derive_accept_key;
+
+use crate::http::Request;
+
+pub use session::serve;
+
+/// The three WebSocket endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WsEndpoint {
+    Heartbeat,
+    InstanceChange,
+    AllInstanceChange,
+}
+
+impl WsEndpoint {
+    pub const ALL: [WsEndpoint; 3] = [
+        WsEndpoint::Heartbeat,
+        WsEndpoint::InstanceChange,
+        WsEndpoint::AllInstanceChange,
+    ];
+
+    pub fn from_path(path: &[u8]) -> Option<WsEndpoint> {
+        match path {
+            b"/ws/registry/heartbeat" => Some(WsEndpoint::Heartbeat),
+            b"/ws/discovery/instance-change" => Some(WsEndpoint::InstanceChange),
+            b"/ws/discovery/all-instance-change" => Some(WsEndpoint::AllInstanceChange),
+            _ => None,
+        }
+    }
+
+    /// Position in `ALL`, for per-endpoint counts.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Java's handler name, which `status/message/connections.json` and the metrics use.
+    pub fn name(self) -> &'static str {
+        match self {
+            WsEndpoint::Heartbeat => "registry",
+            WsEndpoint::InstanceChange => "discovery",
+            WsEndpoint::AllInstanceChange => "discoveries",
+        }
+    }
+}
+
+/// Appends the `101 Switching Protocols` answer to a WebSocket upgrade request; false (nothing
+/// written) when the request is not a valid upgrade.
+pub fn accept(request: &Request, buf: &[u8], out: &mut Vec<u8>) -> bool {
+    let Some(key) = request.websocket_key.clone() else {
+        return false;
+    };
+    if request.method != Method::GET || !request.upgrade_websocket {
+        return false;
+    }
+    out.extend_from_slice(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
+    );
+    out.extend_from_slice(derive_accept_key(&buf[key]).as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{parse_request, Limits, Parse};
+
+    fn request(raw: &[u8]) -> Request {
+        match parse_request(raw, &Limits::default()) {
+            Ok(Parse::Complete(request)) => request,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn accepts_a_valid_upgrade_with_the_rfc_key() {
+        let raw = b"GET /ws/registry/heartbeat HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        let mut out = Vec::new();
+        assert!(accept(&request(raw), raw, &mut out));
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+        // RFC 6455 §1.3's example.
+        assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+    }
+
+    #[test]
+    fn refuses_requests_that_are_not_upgrades() {
+        for raw in [
+            &b"GET /ws/registry/heartbeat HTTP/1.1\r\n\r\n"[..],
+            b"GET /ws/registry/heartbeat HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+            b"POST /ws/registry/heartbeat HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Key: a\r\n\r\n",
+        ] {
+            let mut out = Vec::new();
+            assert!(!accept(&request(raw), raw, &mut out));
+            assert!(out.is_empty());
+        }
+        assert_eq!(
+            WsEndpoint::from_path(b"/ws/discovery/all-instance-change"),
+            Some(WsEndpoint::AllInstanceChange)
+        );
+        assert_eq!(WsEndpoint::from_path(b"/ws/other"), None);
+    }
+}

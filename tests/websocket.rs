@@ -1,0 +1,277 @@
+//! The WebSocket endpoints with a real WebSocket client over TCP: pushes of `new` and `delete`
+//! changes, all-instance-change, heartbeats over WebSocket, a stalled subscriber closed while
+//! another keeps receiving, and the session counts.
+
+mod common;
+
+use std::net::TcpStream;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+use common::artemis::{instance, instances, service_ids, I1, I1_SERVICE};
+use common::{poll, Server};
+
+type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn connect(server: &Server, path: &str) -> Socket {
+    let (socket, response) = tungstenite::connect(format!("ws://{}{path}", server.addr))
+        .expect("the handshake succeeds");
+    assert_eq!(response.status(), 101);
+    if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+    }
+    socket
+}
+
+fn subscribe(socket: &mut Socket, service_id: &str) {
+    let config = format!(
+        r#"{{"discoveryData":null,"regionId":null,"serviceId":"{service_id}","zoneId":null}}"#
+    );
+    socket.send(Message::text(config)).unwrap();
+}
+
+/// The next text frame, as JSON.
+fn next_change(socket: &mut Socket) -> Value {
+    loop {
+        match socket.read().expect("a frame within the read timeout") {
+            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// Subscribes, then waits until the subscription is in place: the server sends nothing back for
+/// a subscription, so a register of a probe instance shows when pushes flow.
+fn subscribed(server: &Server, path: &str, service_id: &str) -> Socket {
+    let mut socket = connect(server, path);
+    subscribe(&mut socket, service_id);
+    let probe = instance(service_id, "probe");
+    server.register_ok(&[&probe]);
+    let change = next_change(&mut socket);
+    assert_eq!(change["instance"]["instanceId"], "probe");
+    server.unregister(&[&probe]);
+    assert_eq!(next_change(&mut socket)["changeType"], "delete");
+    socket
+}
+
+#[test]
+fn register_then_unregister_pushes_new_then_delete() {
+    let server = Server::start(&[]);
+    let mut socket = subscribed(&server, "/ws/discovery/instance-change", I1_SERVICE);
+    server.register_ok(&[I1]);
+    let new = next_change(&mut socket);
+    assert_eq!(new["changeType"], "new");
+    assert_eq!(new["instance"], serde_json::from_str::<Value>(I1).unwrap());
+    assert!(new["changeTime"].as_u64().unwrap() > 1_600_000_000_000);
+    server.unregister(&[I1]);
+    let delete = next_change(&mut socket);
+    assert_eq!(delete["changeType"], "delete");
+    assert_eq!(delete["instance"]["instanceId"], "10.2.3.4:8080");
+}
+
+#[test]
+fn push_frames_are_java_instance_changes_byte_for_byte() {
+    let server = Server::start(&[]);
+    let mut socket = subscribed(&server, "/ws/discovery/instance-change", I1_SERVICE);
+    server.register_ok(&[I1]);
+    let Message::Text(text) = socket.read().unwrap() else {
+        panic!("a text frame")
+    };
+    let time = text.split(',').next().unwrap();
+    assert!(time.starts_with(r#"{"changeTime":"#));
+    assert_eq!(
+        &text[time.len()..],
+        format!(r#","changeType":"new","instance":{I1}}}"#)
+    );
+}
+
+#[test]
+fn lease_expiry_pushes_delete() {
+    let server = Server::start(&[
+        "--lease-ttl",
+        "1s",
+        "--clean-interval",
+        "100ms",
+        "--self-preservation",
+        "false",
+    ]);
+    let mut socket = subscribed(&server, "/ws/discovery/instance-change", "expiring.svc");
+    server.register_ok(&[instance("expiring.svc", "i1")]);
+    assert_eq!(next_change(&mut socket)["changeType"], "new");
+    let delete = next_change(&mut socket);
+    assert_eq!(delete["changeType"], "delete");
+    assert_eq!(delete["instance"]["instanceId"], "i1");
+}
+
+#[test]
+fn subscribers_get_only_their_services() {
+    let server = Server::start(&[]);
+    let mut socket = subscribed(&server, "/ws/discovery/instance-change", "wanted.svc");
+    server.register_ok(&[instance("other.svc", "x"), instance("WANTED.svc", "y")]);
+    let change = next_change(&mut socket);
+    assert_eq!(change["instance"]["instanceId"], "y");
+}
+
+#[test]
+fn all_instance_change_sees_every_service_on_every_shard() {
+    let server = Server::start(&[]);
+    let mut socket = subscribed(
+        &server,
+        "/ws/discovery/all-instance-change",
+        "ignored.probe",
+    );
+    let ids = service_ids("everywhere", 10, server.shards);
+    let list: Vec<String> = ids.iter().map(|s| instance(s, &format!("{s}-i"))).collect();
+    server.register_ok(&list);
+    let mut seen: Vec<String> = (0..ids.len())
+        .map(|_| {
+            next_change(&mut socket)["instance"]["serviceId"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    seen.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn heartbeats_over_websocket_keep_a_lease_alive() {
+    let server = Server::start(&[
+        "--lease-ttl",
+        "1s",
+        "--clean-interval",
+        "100ms",
+        "--self-preservation",
+        "false",
+    ]);
+    let alive = instance("ws.heartbeat.svc", "i1");
+    server.register_ok(&[&alive]);
+    let mut socket = connect(&server, "/ws/registry/heartbeat");
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(2_500) {
+        socket.send(Message::text(instances(&[&alive]))).unwrap();
+        let reply = next_change(&mut socket);
+        assert_eq!(reply["responseStatus"]["status"], "success", "{reply}");
+        thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(server.instance_ids("ws.heartbeat.svc"), ["i1"]);
+}
+
+#[test]
+fn websocket_heartbeat_replies_like_heartbeat_json() {
+    let server = Server::start(&[]);
+    let mut socket = connect(&server, "/ws/registry/heartbeat");
+    socket.send(Message::text(instances(&[I1]))).unwrap();
+    let over_ws = next_change(&mut socket);
+    let over_http = server.heartbeat(&[I1]).json();
+    assert_eq!(over_ws, over_http);
+    assert_eq!(over_ws["failedInstances"][0]["errorCode"], "data-not-found");
+    // Java answers a payload it cannot parse with a canned success.
+    socket.send(Message::text("not json")).unwrap();
+    assert_eq!(
+        next_change(&mut socket),
+        serde_json::json!({"failedInstances":null,"responseStatus":{"errorCode":"success","message":"","status":"success"}})
+    );
+}
+
+#[test]
+fn a_stalled_subscriber_is_closed_while_another_keeps_receiving() {
+    let server = Server::start(&["--ws-queue", "256KiB"]);
+    let stalled = subscribed(&server, "/ws/discovery/instance-change", "busy.svc");
+    let mut reader = subscribed(&server, "/ws/discovery/instance-change", "busy.svc");
+    let (counted, count) = mpsc::channel();
+    let fast = thread::spawn(move || {
+        let mut n = 0u64;
+        loop {
+            match reader.read() {
+                Ok(Message::Text(_)) => n += 1,
+                Ok(Message::Close(frame)) => panic!("the reading subscriber was closed: {frame:?}"),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+            let _ = counted.send(n);
+        }
+    });
+    // Push until the stalled subscriber's socket buffers and inbox are full.
+    let mut sent = 0u64;
+    for batch in 0..2_000 {
+        let list: Vec<String> = (0..50)
+            .map(|i| instance("busy.svc", &format!("b{batch}-{i}")))
+            .collect();
+        server.register_ok(&list);
+        sent += 50;
+        if batch % 20 == 19 && server.metric("artemis_push_overflow_closes_total") >= 1.0 {
+            break;
+        }
+    }
+    assert!(
+        server.metric("artemis_push_overflow_closes_total") >= 1.0,
+        "no subscriber was closed after {sent} changes"
+    );
+    let received = poll(WAIT, || count.try_iter().last().filter(|&n| n >= sent))
+        .expect("the reader got every change");
+    assert_eq!(received, sent);
+
+    // The stalled one finds its queued frames, then a close with code 1013 (try again later).
+    let mut stalled = stalled;
+    let close = loop {
+        match stalled.read() {
+            Ok(Message::Close(frame)) => break frame,
+            Ok(_) => continue,
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    };
+    assert_eq!(close.expect("a close frame").code, CloseCode::Again);
+    drop(server);
+    let _ = fast.join();
+}
+
+#[test]
+fn connections_json_counts_registry_and_discovery_sessions() {
+    let server = Server::start(&[]);
+    let _heartbeat = connect(&server, "/ws/registry/heartbeat");
+    let _a = connect(&server, "/ws/discovery/instance-change");
+    let _b = connect(&server, "/ws/discovery/instance-change");
+    let _all = connect(&server, "/ws/discovery/all-instance-change");
+    let counts = poll(WAIT, || {
+        let body = server
+            .get("/api/status/message/connections.json")
+            .text()
+            .to_string();
+        (body == r#"{"discovery":"2","registry":"1"}"#).then_some(body)
+    });
+    assert!(
+        counts.is_some(),
+        "{}",
+        server.get("/api/status/message/connections.json").text()
+    );
+    drop(_a);
+    let after = poll(WAIT, || {
+        let body = server
+            .get("/api/status/message/connections.json")
+            .text()
+            .to_string();
+        (body == r#"{"discovery":"1","registry":"1"}"#).then_some(body)
+    });
+    assert!(after.is_some());
+}
+
+#[test]
+fn a_plain_get_on_a_websocket_path_is_refused() {
+    let server = Server::start(&[]);
+    let reply = server.get("/ws/discovery/instance-change");
+    assert_eq!(reply.status, 400);
+    assert!(server.get("/health").status == 200);
+}
