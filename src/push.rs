@@ -96,8 +96,17 @@ impl Inbox {
 
     /// Waits until something is queued or the queue overflowed.
     pub async fn ready(&self) {
+        self.wait_for(|| !self.queue.borrow().is_empty()).await
+    }
+
+    /// Waits until the queue overflowed (while the session is busy writing).
+    pub async fn overflow(&self) {
+        self.wait_for(|| false).await
+    }
+
+    async fn wait_for(&self, ready: impl Fn() -> bool) {
         poll_fn(|cx| {
-            if self.overflowed() || !self.queue.borrow().is_empty() {
+            if self.overflowed() || ready() {
                 Poll::Ready(())
             } else {
                 *self.waker.borrow_mut() = Some(cx.waker().clone());

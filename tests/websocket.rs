@@ -25,10 +25,14 @@ fn connect(server: &Server, path: &str) -> Socket {
     let (socket, response) = tungstenite::connect(format!("ws://{}{path}", server.addr))
         .expect("the handshake succeeds");
     assert_eq!(response.status(), 101);
-    if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-    }
+    read_timeout(&socket, WAIT);
     socket
+}
+
+fn read_timeout(socket: &Socket, timeout: Duration) {
+    if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
+        stream.set_read_timeout(Some(timeout)).unwrap();
+    }
 }
 
 fn subscribe(socket: &mut Socket, service_id: &str) {
@@ -49,17 +53,28 @@ fn next_change(socket: &mut Socket) -> Value {
     }
 }
 
-/// Subscribes, then waits until the subscription is in place: the server sends nothing back for
-/// a subscription, so a register of a probe instance shows when pushes flow.
+/// Subscribes, then waits until the subscription is in place. The server sends nothing back for
+/// a subscription, so a probe instance is registered until its `new` arrives; it is then
+/// unregistered and every frame up to its `delete` is read, leaving nothing of the probe behind.
 fn subscribed(server: &Server, path: &str, service_id: &str) -> Socket {
     let mut socket = connect(server, path);
     subscribe(&mut socket, service_id);
     let probe = instance(service_id, "probe");
-    server.register_ok(&[&probe]);
-    let change = next_change(&mut socket);
-    assert_eq!(change["instance"]["instanceId"], "probe");
+    read_timeout(&socket, Duration::from_millis(200));
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < WAIT, "pushes never started");
+        server.register_ok(&[&probe]);
+        match socket.read() {
+            Ok(Message::Text(_)) => break,
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    read_timeout(&socket, WAIT);
     server.unregister(&[&probe]);
-    assert_eq!(next_change(&mut socket)["changeType"], "delete");
+    while next_change(&mut socket)["changeType"] != "delete" {}
     socket
 }
 

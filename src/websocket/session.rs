@@ -9,7 +9,11 @@
 
 use std::time::{Duration, Instant};
 
+use std::cell::Cell;
+use std::pin::pin;
+
 use futures_lite::future::or;
+use glommio::timer::sleep;
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, FrameHeader};
 use tungstenite::protocol::{Role, WebSocketConfig};
@@ -48,6 +52,13 @@ pub async fn serve<C: Connection>(
         subscribers.subscribe_all(&inbox);
     }
     core.counters().websocket_opened(endpoint);
+
+    let overflow_counted = Cell::new(false);
+    let count_overflow = || {
+        if !overflow_counted.replace(true) {
+            core.counters().push_overflowed();
+        }
+    };
 
     let opened = Instant::now();
     let mut heard = opened;
@@ -93,7 +104,6 @@ pub async fn serve<C: Connection>(
         core.counters().pushed(pushed);
         let now = Instant::now();
         if inbox.overflowed() {
-            core.counters().push_overflowed();
             ending = ending.or(Some((
                 CloseCode::Again,
                 "push queue full: subscriber too slow, resubscribe",
@@ -115,7 +125,7 @@ pub async fn serve<C: Connection>(
         let _ = ws.flush();
         let output = &mut ws.get_mut().output;
         if !output.is_empty() {
-            if conn.write_all(output).await.is_err() {
+            if !send(&mut conn, output, &inbox, idle, &count_overflow).await {
                 break;
             }
             output.clear();
@@ -145,8 +155,39 @@ pub async fn serve<C: Connection>(
             Some(Err(_)) => break,
         };
     }
+    if inbox.overflowed() {
+        count_overflow();
+    }
     subscribers.session_closed(&inbox, &services);
     core.counters().websocket_closed(endpoint);
+}
+
+/// Writes `output`; false when the peer is gone or has not taken it within `idle`. A subscriber
+/// that stops reading blocks this write while changes pile up in its inbox; once the inbox
+/// overflows it takes no more, and the write keeps its deadline, so what a stalled session holds
+/// stays bounded in bytes and in time. `overflowed` runs the moment the inbox overflows.
+async fn send<C: Connection>(
+    conn: &mut C,
+    output: &[u8],
+    inbox: &Inbox,
+    idle: Duration,
+    overflowed: &impl Fn(),
+) -> bool {
+    let write = async { conn.write_all(output).await.is_ok() };
+    let deadline = async {
+        sleep(idle).await;
+        false
+    };
+    let mut write = pin!(or(write, deadline));
+    let overflow = async {
+        inbox.overflow().await;
+        overflowed();
+        None
+    };
+    match or(async { Some(write.as_mut().await) }, overflow).await {
+        Some(written) => written,
+        None => write.await,
+    }
 }
 
 /// Answers one text frame: a heartbeat reply, or nothing for a subscription.
