@@ -36,6 +36,7 @@ fn serve(config: ServerConfig) -> Result<(), Failure> {
         cores: runtime::select_cores(config.cores.as_ref())?,
         addr: config.addr,
         spin_before_park: config.spin_before_park,
+        io: config.io,
     };
     let registry = Registry::new(config, layout.cores.len());
     runtime::run(layout, registry)

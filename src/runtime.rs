@@ -1,11 +1,13 @@
 //! Start and stop: one pinned glommio executor per selected core, each with its own
 //! `SO_REUSEPORT` listener, accepting connections for the application built on it (the
-//! registry, or the benchmark's no-op reference server).
+//! registry, or the benchmark's no-op reference server) over the transport `--io` names (a core
+//! whose io_uring ring cannot be created falls back to glommio's, and says so).
 //!
 //! The first core binds the address (resolving port 0); the others then bind the very same
 //! address. The main thread only waits for SIGINT/SIGTERM: it then stops the accept loops, lets
 //! requests in flight finish (at most 4 s) and returns, which ends the process.
 
+use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,6 +23,8 @@ use signal_hook::iterator::Signals;
 use crate::config::CoreList;
 use crate::connection::{self, Handler};
 use crate::transport::glommio_tcp::GlommioListener;
+use crate::transport::uring::{Ring, UringListener};
+pub use crate::transport::Io;
 use crate::transport::Listener;
 
 /// Set once a stop signal arrives: cores stop accepting, connections close after their reply.
@@ -45,6 +49,7 @@ pub struct Layout {
     pub cores: Vec<usize>,
     pub addr: SocketAddr,
     pub spin_before_park: Option<Duration>,
+    pub io: Io,
 }
 
 /// Why the server did not start or stopped badly.
@@ -86,14 +91,14 @@ pub fn run<A: App>(layout: Layout, app: A) -> Result<(), Failure> {
     let describe = app.describe(&layout.cores);
 
     let spawn = |cpu: usize, addr: SocketAddr| {
-        let (app, started) = (app.clone(), started.clone());
+        let (app, started, io) = (app.clone(), started.clone(), layout.io);
         let mut builder =
             LocalExecutorBuilder::new(Placement::Fixed(cpu)).name(&format!("artemis-core-{cpu}"));
         if let Some(spin) = layout.spin_before_park {
             builder = builder.spin_before_park(spin);
         }
         builder
-            .spawn(move || serve_core(addr, app, started))
+            .spawn(move || serve_core(cpu, addr, io, app, started))
             .map_err(|e| Failure::Runtime(format!("cannot start an executor on core {cpu}: {e}")))
     };
     let next = |events: &mpsc::Receiver<Started>| match events.recv() {
@@ -133,9 +138,38 @@ pub fn run<A: App>(layout: Layout, app: A) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The life of one core: listen, set up the app, accept until shutdown.
-async fn serve_core<A: App>(addr: SocketAddr, app: A, started: mpsc::Sender<Started>) {
-    let listener = match GlommioListener::bind(addr) {
+/// The life of one core: set up its transport, then serve on it.
+async fn serve_core<A: App>(
+    cpu: usize,
+    addr: SocketAddr,
+    io: Io,
+    app: A,
+    started: mpsc::Sender<Started>,
+) {
+    if io == Io::Uring {
+        match Ring::start() {
+            Ok(ring) => {
+                info!("core {cpu}: io_uring transport, ring set up with {}", ring.setup());
+                return serve(UringListener::bind(ring, addr), addr, app, started).await;
+            }
+            Err(e) => warn!(
+                "core {cpu}: cannot set up an io_uring ring ({e}); falling back to glommio's TcpStream"
+            ),
+        }
+    } else {
+        info!("core {cpu}: glommio TcpStream transport");
+    }
+    serve(GlommioListener::bind(addr), addr, app, started).await
+}
+
+/// Listen, set up the app, accept until shutdown.
+async fn serve<L: Listener + 'static, A: App>(
+    listener: io::Result<L>,
+    addr: SocketAddr,
+    app: A,
+    started: mpsc::Sender<Started>,
+) {
+    let listener = match listener {
         Ok(listener) => listener,
         Err(e) => {
             let _ = started.send(Started::Failed(format!("cannot listen on {addr}: {e}")));
@@ -156,7 +190,8 @@ async fn serve_core<A: App>(addr: SocketAddr, app: A, started: mpsc::Sender<Star
     std::future::pending::<()>().await;
 }
 
-async fn accept<H: Handler + 'static>(listener: GlommioListener, core: Rc<H>) {
+/// Accepts connections on `listener` and serves each in a task of its own.
+async fn accept<L: Listener, H: Handler + 'static>(listener: L, core: Rc<H>) {
     loop {
         match listener.accept().await {
             Ok(conn) => {

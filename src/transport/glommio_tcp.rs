@@ -21,14 +21,14 @@ impl GlommioListener {
             .map(GlommioListener)
             .map_err(io::Error::from)
     }
-
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr().map_err(io::Error::from)
-    }
 }
 
 impl Listener for GlommioListener {
     type Conn = GlommioConnection;
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr().map_err(io::Error::from)
+    }
 
     async fn accept(&self) -> io::Result<GlommioConnection> {
         let stream = self.0.accept().await.map_err(io::Error::from)?;

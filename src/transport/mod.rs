@@ -2,17 +2,30 @@
 //!
 //! Connection handling needs only three things from a transport: accept a connection, read more
 //! bytes into the connection's buffer, and write a batch of replies in one go. HTTP, routing and
-//! shards sit above this seam, so a faster I/O path (a ring of our own) can replace glommio's
-//! `TcpStream` without touching them.
+//! shards sit above this seam, so the two transports — glommio's `TcpStream` and a ring of our
+//! own (`uring`) — serve the very same connection loop, and `--io` picks one.
 
 pub mod glommio_tcp;
+pub mod uring;
 
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
+
+/// Which transport carries the connections (`--io`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Io {
+    /// A ring of our own per core: multishot accept and receive, provided buffers, batched sends.
+    Uring,
+    /// glommio's own `TcpListener`/`TcpStream`.
+    Glommio,
+}
 
 /// A listening socket of one core.
 pub trait Listener {
-    type Conn: Connection;
+    type Conn: Connection + 'static;
+    /// The address it listens on (the port resolved when bound to port 0).
+    fn local_addr(&self) -> io::Result<SocketAddr>;
     /// Waits for the next connection.
     async fn accept(&self) -> io::Result<Self::Conn>;
 }
@@ -43,6 +56,17 @@ impl ReadBuffer {
 
     pub fn is_empty(&self) -> bool {
         self.filled == 0
+    }
+
+    /// How many received bytes are unconsumed.
+    pub fn len(&self) -> usize {
+        self.filled
+    }
+
+    /// Appends received bytes.
+    pub fn append(&mut self, bytes: &[u8]) {
+        self.spare(bytes.len())[..bytes.len()].copy_from_slice(bytes);
+        self.advance(bytes.len());
     }
 
     /// Drops the first `n` received bytes (requests already answered).
@@ -81,5 +105,8 @@ mod tests {
         assert_eq!(buf.filled_mut(), b"bcdef");
         buf.consume(5);
         assert!(buf.is_empty());
+        buf.append(b"gh");
+        assert_eq!(buf.len(), 2);
+        assert_eq!(buf.filled_mut(), b"gh");
     }
 }

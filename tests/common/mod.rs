@@ -45,13 +45,17 @@ pub struct Server {
 }
 
 /// `artemis ARGS` with a clean environment: no `ARTEMIS_*` variable of the caller leaks in, and
-/// the log level is the one that prints the `serving on` line.
+/// the log level is the one that prints the `serving on` line. `ARTEMIS_TEST_IO` (`uring` or
+/// `glommio`) names the transport the suite runs over; the server's default otherwise.
 pub fn artemis(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_artemis"));
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("ARTEMIS_") {
             command.env_remove(name);
         }
+    }
+    if let Some(io) = std::env::var_os("ARTEMIS_TEST_IO") {
+        command.env("ARTEMIS_IO", io);
     }
     command.env("RUST_LOG", "info").args(args);
     command

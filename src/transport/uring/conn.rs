@@ -1,0 +1,524 @@
+//! What the ring knows of one accepted connection: the bytes received for it, whether its
+//! multishot receive is armed, and its send in flight.
+//!
+//! This is the back-pressure of the `uring` transport, kept apart from the I/O so that it can be
+//! tested without a socket:
+//!
+//! - While the connection's task waits for input, its own buffer is parked here and received
+//!   bytes are appended to it directly (one copy, out of the provided buffer), up to
+//!   [`READ_LIMIT`] per read, so one read never hands the HTTP layer an unbounded batch.
+//! - Bytes that arrive while the task is busy (answering, or sending to a slow reader) wait in
+//!   `input`; once [`INPUT_LIMIT`] of them wait, the receive is cancelled and only re-armed when
+//!   the task reads again. A peer cannot make the server buffer more than that.
+//! - A send copies the batch of replies into `output`, which the kernel reads from until the send
+//!   completes; it is never touched meanwhile, and a connection dropped mid-send is only freed
+//!   when the kernel is done with it.
+
+use std::io;
+use std::mem;
+use std::net::TcpStream;
+use std::task::{Context, Poll, Waker};
+
+use crate::transport::ReadBuffer;
+
+/// At most this many received bytes are handed to the task by one read (plus one receive buffer).
+pub const READ_LIMIT: usize = 64 * 1024;
+/// Receiving stops while this many bytes wait for a busy task.
+pub const INPUT_LIMIT: usize = 64 * 1024;
+/// An output buffer larger than this is freed after its send rather than kept for the next one.
+const KEPT_OUTPUT: usize = 64 * 1024;
+
+/// The connection's multishot receive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recv {
+    /// Not armed: not yet needed, stopped by the kernel, or cancelled and finished.
+    Idle,
+    Armed,
+    /// A cancel is on its way; the receive's last completion has not arrived yet.
+    Cancelling,
+}
+
+/// How the peer's side ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    Eof,
+    Error(i32),
+}
+
+/// What the ring must do for a connection after a completion or a call from its task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    Nothing,
+    /// Arm a multishot receive.
+    Receive,
+    /// Cancel the armed receive.
+    Cancel,
+    /// Send the rest of `output`.
+    Send,
+    /// No operation is in flight and the task is gone: drop the state, closing the socket.
+    Release,
+}
+
+/// The task's buffer while it waits for input.
+struct Parked {
+    buf: ReadBuffer,
+    /// How many more bytes this read may still take.
+    room: usize,
+}
+
+pub struct Conn {
+    pub socket: TcpStream,
+    /// Bytes that arrived while the task was not waiting (or past the read limit).
+    input: ReadBuffer,
+    parked: Option<Parked>,
+    /// Input or the end arrived since the task parked.
+    arrived: bool,
+    recv: Recv,
+    end: Option<End>,
+    reader: Option<Waker>,
+    output: Vec<u8>,
+    sent: usize,
+    sending: bool,
+    send_result: Option<io::Result<()>>,
+    writer: Option<Waker>,
+    /// The task dropped the connection.
+    orphaned: bool,
+}
+
+impl Conn {
+    pub fn new(socket: TcpStream) -> Conn {
+        Conn {
+            socket,
+            input: ReadBuffer::default(),
+            parked: None,
+            arrived: false,
+            recv: Recv::Idle,
+            end: None,
+            reader: None,
+            output: Vec::new(),
+            sent: 0,
+            sending: false,
+            send_result: None,
+            writer: None,
+            orphaned: false,
+        }
+    }
+
+    // --- the task's side ---
+
+    /// Moves bytes that arrived meanwhile into `buf` (at most [`READ_LIMIT`] at a time); the end
+    /// of input once all are taken. `None` when there is nothing to hand over yet.
+    pub fn take_input(&mut self, buf: &mut ReadBuffer) -> Option<io::Result<usize>> {
+        let n = self.input.len().min(READ_LIMIT);
+        if n > 0 {
+            if buf.is_empty() && n == self.input.len() {
+                mem::swap(buf, &mut self.input);
+            } else {
+                buf.append(&self.input.filled_mut()[..n]);
+                self.input.consume(n);
+            }
+            return Some(Ok(n));
+        }
+        match self.end? {
+            End::Eof => Some(Ok(0)),
+            End::Error(errno) => Some(Err(io::Error::from_raw_os_error(errno))),
+        }
+    }
+
+    /// Keeps `buf` here while the task waits, so that received bytes go straight into it.
+    pub fn park(&mut self, buf: &mut ReadBuffer) -> Next {
+        self.parked = Some(Parked {
+            buf: mem::take(buf),
+            room: READ_LIMIT,
+        });
+        self.arrived = false;
+        if self.recv == Recv::Idle && self.end.is_none() {
+            Next::Receive
+        } else {
+            Next::Nothing
+        }
+    }
+
+    /// Gives the parked buffer back to the task.
+    pub fn unpark(&mut self, buf: &mut ReadBuffer) {
+        if let Some(parked) = self.parked.take() {
+            *buf = parked.buf;
+        }
+        self.reader = None;
+    }
+
+    /// Ready once input or the end arrived since `park`.
+    pub fn poll_arrival(&mut self, cx: &Context<'_>) -> Poll<()> {
+        if self.arrived {
+            return Poll::Ready(());
+        }
+        store(&mut self.reader, cx);
+        Poll::Pending
+    }
+
+    /// Drives one `write_all` of `bytes`: waits for an earlier send to finish, then starts this one
+    /// (`Next::Send`), then returns its result. `started` belongs to the caller's future.
+    pub fn poll_write(
+        &mut self,
+        bytes: &[u8],
+        started: &mut bool,
+        cx: &Context<'_>,
+    ) -> (Poll<io::Result<()>>, Next) {
+        if self.sending {
+            store(&mut self.writer, cx);
+            return (Poll::Pending, Next::Nothing);
+        }
+        if *started {
+            return (
+                Poll::Ready(self.send_result.take().unwrap_or(Ok(()))),
+                Next::Nothing,
+            );
+        }
+        if bytes.is_empty() {
+            return (Poll::Ready(Ok(())), Next::Nothing);
+        }
+        *started = true;
+        self.output.clear();
+        self.output.extend_from_slice(bytes);
+        self.sent = 0;
+        self.sending = true;
+        self.send_result = None;
+        store(&mut self.writer, cx);
+        (Poll::Pending, Next::Send)
+    }
+
+    /// The task dropped the connection: stop receiving, free the input, close once idle.
+    pub fn orphan(&mut self) -> Next {
+        self.orphaned = true;
+        self.input = ReadBuffer::default();
+        self.parked = None;
+        self.reader = None;
+        self.writer = None;
+        match self.recv {
+            Recv::Armed => Next::Cancel,
+            Recv::Cancelling => Next::Nothing,
+            Recv::Idle => self.release_if_idle(),
+        }
+    }
+
+    // --- the ring's side ---
+
+    /// A receive completed with `data`.
+    pub fn received(&mut self, data: &[u8]) -> Next {
+        if self.orphaned {
+            return Next::Nothing;
+        }
+        match &mut self.parked {
+            Some(parked) if parked.room > 0 => {
+                parked.buf.append(data);
+                parked.room = parked.room.saturating_sub(data.len());
+            }
+            _ => self.input.append(data),
+        }
+        self.wake_reader();
+        if self.recv == Recv::Armed && self.input.len() >= INPUT_LIMIT {
+            Next::Cancel
+        } else {
+            Next::Nothing
+        }
+    }
+
+    /// The peer closed its side (`errno` 0) or the socket failed.
+    pub fn ended(&mut self, errno: i32) {
+        if self.end.is_none() {
+            self.end = Some(if errno == 0 {
+                End::Eof
+            } else {
+                End::Error(errno)
+            });
+        }
+        self.wake_reader();
+    }
+
+    /// The ring has armed a receive, or submitted the cancel of one.
+    pub fn set_recv(&mut self, recv: Recv) {
+        self.recv = recv;
+    }
+
+    /// The receive will complete no more: re-arm it if the task is waiting for more input.
+    pub fn recv_finished(&mut self) -> Next {
+        self.recv = Recv::Idle;
+        if self.orphaned {
+            self.release_if_idle()
+        } else if self.wants_input() {
+            Next::Receive
+        } else {
+            Next::Nothing
+        }
+    }
+
+    /// The part of `output` not yet sent.
+    pub fn unsent(&self) -> &[u8] {
+        &self.output[self.sent..]
+    }
+
+    /// A send completed with `result` (bytes sent, or a negated errno).
+    pub fn sent(&mut self, result: i32) -> Next {
+        let outcome = match result {
+            n if n > 0 => {
+                self.sent += n as usize;
+                if self.sent < self.output.len() {
+                    return Next::Send;
+                }
+                Ok(())
+            }
+            0 => Err(io::ErrorKind::WriteZero.into()),
+            e => Err(io::Error::from_raw_os_error(-e)),
+        };
+        self.sending = false;
+        self.send_result = Some(outcome);
+        if self.output.capacity() > KEPT_OUTPUT {
+            self.output = Vec::new();
+        }
+        if let Some(writer) = self.writer.take() {
+            writer.wake();
+        }
+        if self.orphaned {
+            self.release_if_idle()
+        } else {
+            Next::Nothing
+        }
+    }
+
+    /// Bytes held for this connection: waiting input and output in flight.
+    #[cfg(test)]
+    pub fn held(&self) -> usize {
+        self.input.len() + self.output.capacity()
+    }
+
+    /// The task waits, its read has room, and little input is waiting elsewhere.
+    fn wants_input(&self) -> bool {
+        let room = self.parked.as_ref().is_some_and(|p| p.room > 0);
+        room && self.input.len() < INPUT_LIMIT && self.end.is_none()
+    }
+
+    fn wake_reader(&mut self) {
+        if self.parked.is_some() {
+            self.arrived = true;
+            if let Some(reader) = self.reader.take() {
+                reader.wake();
+            }
+        }
+    }
+
+    fn release_if_idle(&self) -> Next {
+        if self.recv == Recv::Idle && !self.sending {
+            Next::Release
+        } else {
+            Next::Nothing
+        }
+    }
+}
+
+fn store(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(waker) if waker.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::task::Waker;
+
+    fn conn() -> Conn {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Conn::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap())
+    }
+
+    fn cx() -> Context<'static> {
+        Context::from_waker(Waker::noop())
+    }
+
+    /// Starts a `write_all` of `bytes`, which must ask the ring for a send.
+    fn start_write(c: &mut Conn, bytes: &[u8], started: &mut bool) {
+        let (poll, next) = c.poll_write(bytes, started, &cx());
+        assert!(poll.is_pending());
+        assert_eq!(next, Next::Send);
+    }
+
+    #[test]
+    fn a_waiting_task_gets_bytes_in_its_own_buffer() {
+        let mut c = conn();
+        let mut buf = ReadBuffer::default();
+        buf.append(b"GET");
+        assert_eq!(c.park(&mut buf), Next::Receive);
+        c.set_recv(Recv::Armed);
+        assert!(c.poll_arrival(&cx()).is_pending());
+        assert_eq!(c.received(b" / HTTP/1.1"), Next::Nothing);
+        assert!(c.poll_arrival(&cx()).is_ready());
+        c.unpark(&mut buf);
+        assert_eq!(buf.filled_mut(), b"GET / HTTP/1.1");
+        assert!(c.take_input(&mut buf).is_none());
+    }
+
+    #[test]
+    fn one_read_takes_at_most_the_read_limit() {
+        let mut c = conn();
+        let mut buf = ReadBuffer::default();
+        c.park(&mut buf);
+        c.set_recv(Recv::Armed);
+        let chunk = [7u8; 4096];
+        for _ in 0..(READ_LIMIT / chunk.len() + 3) {
+            c.received(&chunk);
+        }
+        c.unpark(&mut buf);
+        assert_eq!(buf.len(), READ_LIMIT);
+        let mut rest = ReadBuffer::default();
+        assert_eq!(c.take_input(&mut rest).unwrap().unwrap(), 3 * chunk.len());
+    }
+
+    #[test]
+    fn a_busy_task_stops_the_receive_at_the_input_limit() {
+        let mut c = conn();
+        c.set_recv(Recv::Armed);
+        let chunk = [1u8; 2048];
+        let mut nexts = Vec::new();
+        for _ in 0..INPUT_LIMIT / chunk.len() {
+            nexts.push(c.received(&chunk));
+        }
+        assert!(nexts[..nexts.len() - 1].iter().all(|n| *n == Next::Nothing));
+        assert_eq!(nexts.last(), Some(&Next::Cancel));
+        c.set_recv(Recv::Cancelling);
+        // Bytes already on their way are kept, but no further cancel is asked for.
+        assert_eq!(c.received(&chunk), Next::Nothing);
+        assert_eq!(c.recv_finished(), Next::Nothing);
+        // The task reads again: everything is handed over, and parking re-arms the receive.
+        let mut buf = ReadBuffer::default();
+        assert_eq!(c.take_input(&mut buf).unwrap().unwrap(), READ_LIMIT);
+        assert_eq!(
+            c.take_input(&mut buf).unwrap().unwrap(),
+            INPUT_LIMIT + chunk.len() - READ_LIMIT
+        );
+        assert!(c.take_input(&mut buf).is_none());
+        assert_eq!(c.park(&mut buf), Next::Receive);
+    }
+
+    #[test]
+    fn a_receive_that_ends_while_the_task_waits_is_rearmed() {
+        let mut c = conn();
+        let mut buf = ReadBuffer::default();
+        c.park(&mut buf);
+        c.set_recv(Recv::Armed);
+        // e.g. the buffer ring ran dry (ENOBUFS): no data, no end, no more completions.
+        assert_eq!(c.recv_finished(), Next::Receive);
+        assert!(c.poll_arrival(&cx()).is_pending());
+    }
+
+    #[test]
+    fn a_full_read_is_not_rearmed_when_the_buffers_run_out() {
+        let mut c = conn();
+        let mut buf = ReadBuffer::default();
+        c.park(&mut buf);
+        c.set_recv(Recv::Armed);
+        let chunk = [2u8; 2048];
+        let mut cancelled = false;
+        for _ in 0..(READ_LIMIT + INPUT_LIMIT) / chunk.len() {
+            cancelled |= c.received(&chunk) == Next::Cancel;
+        }
+        assert!(cancelled);
+        c.set_recv(Recv::Cancelling);
+        // Receives completed before the cancel took effect still bring their bytes.
+        for _ in 0..20 {
+            assert_eq!(c.received(&chunk), Next::Nothing);
+        }
+        // The buffer ring ran dry meanwhile (ENOBUFS): the task is still parked, but its read is
+        // full, so the receive stays off.
+        assert_eq!(c.recv_finished(), Next::Nothing);
+        c.unpark(&mut buf);
+        assert_eq!(buf.len(), READ_LIMIT);
+        // What waits is handed over a read at a time.
+        let waiting = INPUT_LIMIT + 20 * chunk.len();
+        let mut next = ReadBuffer::default();
+        assert_eq!(c.take_input(&mut next).unwrap().unwrap(), READ_LIMIT);
+        assert_eq!(
+            c.take_input(&mut next).unwrap().unwrap(),
+            waiting - READ_LIMIT
+        );
+        assert_eq!(next.len(), waiting);
+    }
+
+    #[test]
+    fn the_end_comes_after_the_bytes_before_it() {
+        let mut c = conn();
+        c.set_recv(Recv::Armed);
+        c.received(b"last words");
+        c.ended(0);
+        assert_eq!(c.recv_finished(), Next::Nothing);
+        let mut buf = ReadBuffer::default();
+        assert_eq!(c.take_input(&mut buf).unwrap().unwrap(), 10);
+        assert_eq!(c.take_input(&mut buf).unwrap().unwrap(), 0);
+        let mut failed = conn();
+        failed.ended(libc::ECONNRESET);
+        let error = failed.take_input(&mut buf).unwrap().unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionReset);
+        let mut parked = ReadBuffer::default();
+        assert_eq!(failed.park(&mut parked), Next::Nothing);
+    }
+
+    #[test]
+    fn a_short_send_continues_with_the_rest() {
+        let mut c = conn();
+        let mut started = false;
+        start_write(&mut c, b"hello world", &mut started);
+        assert_eq!(c.sent(5), Next::Send);
+        assert_eq!(c.unsent(), b" world");
+        assert_eq!(c.sent(6), Next::Nothing);
+        let (poll, _) = c.poll_write(b"hello world", &mut started, &cx());
+        assert!(matches!(poll, Poll::Ready(Ok(()))));
+    }
+
+    #[test]
+    fn a_failed_send_is_reported_once() {
+        let mut c = conn();
+        let mut started = false;
+        start_write(&mut c, b"reply", &mut started);
+        assert_eq!(c.sent(-libc::EPIPE), Next::Nothing);
+        let (poll, _) = c.poll_write(b"reply", &mut started, &cx());
+        let Poll::Ready(Err(e)) = poll else {
+            panic!("the send's error is returned")
+        };
+        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn a_dropped_connection_is_released_only_when_idle() {
+        let mut c = conn();
+        let mut started = false;
+        start_write(&mut c, &[0; 100], &mut started);
+        c.set_recv(Recv::Armed);
+        c.received(b"pipelined");
+        assert_eq!(c.orphan(), Next::Cancel);
+        assert_eq!(
+            c.held(),
+            100,
+            "the input is freed at once, the output is in flight"
+        );
+        c.set_recv(Recv::Cancelling);
+        assert_eq!(
+            c.recv_finished(),
+            Next::Nothing,
+            "a send is still in flight"
+        );
+        assert_eq!(c.sent(-libc::ECONNRESET), Next::Release);
+        let mut idle = conn();
+        assert_eq!(idle.orphan(), Next::Release);
+    }
+
+    #[test]
+    fn a_large_output_is_not_kept_after_its_send() {
+        let mut c = conn();
+        let mut started = false;
+        let big = vec![0u8; 2 * KEPT_OUTPUT];
+        start_write(&mut c, &big, &mut started);
+        c.sent(big.len() as i32);
+        assert_eq!(c.held(), 0);
+    }
+}

@@ -1,0 +1,129 @@
+//! The transport on a ring of our own per core (`--io=uring`): the seam's listener and
+//! connection on top of [`ring::Ring`].
+//!
+//! The listening socket is an ordinary `SO_REUSEPORT` socket; everything after `listen` goes
+//! through the ring. A read parks the connection's buffer with the ring and waits for the
+//! multishot receive to fill it, racing a glommio timer for the idle timeout; a write copies the
+//! batch of replies into the ring's keeping and waits for the send to complete.
+
+mod buffers;
+mod conn;
+mod ring;
+#[cfg(test)]
+mod tests;
+
+use std::future::poll_fn;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_lite::future::or;
+use glommio::timer::sleep;
+use socket2::{Domain, Protocol, Socket, Type};
+
+pub use ring::{Ring, Setup};
+
+use super::{Connection, Listener, ReadBuffer};
+
+/// Connections that may wait to be accepted, per listening socket (glommio's figure).
+const BACKLOG: i32 = 1024;
+
+pub struct UringListener {
+    ring: Rc<Ring>,
+    key: usize,
+}
+
+impl UringListener {
+    /// Binds with `SO_REUSEPORT`, so every core can listen on the same address.
+    pub fn bind(ring: Rc<Ring>, addr: SocketAddr) -> io::Result<Self> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_port(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(BACKLOG)?;
+        let key = ring.add_listener(socket.into());
+        Ok(UringListener { ring, key })
+    }
+}
+
+impl Drop for UringListener {
+    fn drop(&mut self) {
+        self.ring.close_listener(self.key);
+    }
+}
+
+impl Listener for UringListener {
+    type Conn = UringConnection;
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.ring.local_addr(self.key)
+    }
+
+    async fn accept(&self) -> io::Result<UringConnection> {
+        let stream: TcpStream = poll_fn(|cx| self.ring.poll_accept(self.key, cx)).await?;
+        stream.set_nodelay(true)?;
+        let key = self.ring.add_conn(stream);
+        Ok(UringConnection {
+            ring: self.ring.clone(),
+            key,
+        })
+    }
+}
+
+pub struct UringConnection {
+    ring: Rc<Ring>,
+    key: usize,
+}
+
+impl Drop for UringConnection {
+    fn drop(&mut self) {
+        self.ring.orphan(self.key);
+    }
+}
+
+impl Connection for UringConnection {
+    async fn read_into(&mut self, buf: &mut ReadBuffer, timeout: Duration) -> io::Result<usize> {
+        if let Some(taken) = self.ring.take_input(self.key, buf) {
+            return taken;
+        }
+        let before = buf.len();
+        {
+            let parked = Parked::new(&self.ring, self.key, buf);
+            let arrival = poll_fn(|cx| parked.ring.poll_arrival(parked.key, cx));
+            or(arrival, sleep(timeout)).await;
+        }
+        match buf.len() - before {
+            0 => self
+                .ring
+                .take_input(self.key, buf)
+                .unwrap_or_else(|| Err(io::ErrorKind::TimedOut.into())),
+            n => Ok(n),
+        }
+    }
+
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut started = false;
+        poll_fn(|cx| self.ring.poll_write(self.key, bytes, &mut started, cx)).await
+    }
+}
+
+/// A connection's buffer lent to the ring while its task waits, given back when dropped (also if
+/// the read is dropped half-way).
+struct Parked<'a> {
+    ring: &'a Ring,
+    key: usize,
+    buf: &'a mut ReadBuffer,
+}
+
+impl<'a> Parked<'a> {
+    fn new(ring: &'a Ring, key: usize, buf: &'a mut ReadBuffer) -> Self {
+        ring.park(key, buf);
+        Parked { ring, key, buf }
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        self.ring.unpark(self.key, self.buf);
+    }
+}

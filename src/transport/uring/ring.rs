@@ -1,0 +1,526 @@
+//! A ring of our own per core, and the reactor task that drives it inside the glommio executor.
+//!
+//! glommio 0.9 sets its rings up without `IORING_SETUP_COOP_TASKRUN`, so every network
+//! completion interrupts the running thread to run its task work. This ring asks for
+//! `COOP_TASKRUN | TASKRUN_FLAG` (and falls back to no flags where the kernel refuses them):
+//! completions then wait until the thread enters the kernel anyway, and the `TASKRUN` flag tells
+//! the reactor when one submit would also reap them.
+//!
+//! One multishot accept per listener and one multishot receive per connection (into the
+//! provided-buffer ring, `buffers.rs`) stay armed. Connection tasks queue their sends and other
+//! requests; the reactor hands everything queued to the kernel in one `io_uring_enter` per turn,
+//! reaps the completions and wakes the tasks they concern.
+//!
+//! glommio still parks the thread on its own rings, so its timers and the cross-core channel mesh
+//! wake it as before. To be woken by this ring too, an eventfd is registered with it, and a task
+//! keeps a glommio read of that eventfd pending (`BufferedFile::read_at`: io_uring completes the
+//! read only once the eventfd is readable). Notifications are enabled only while the reactor has
+//! nothing to do, so a busy core never pays for them; a reactor that re-polled instead of parking
+//! would keep both cores spinning, which on a machine shared with its clients costs throughput.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures_lite::future::yield_now;
+use glommio::io::BufferedFile;
+use glommio::spawn_local;
+use glommio::timer::sleep;
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use log::warn;
+use slab::Slab;
+
+use super::buffers::BufRing;
+use super::conn::{Conn, Next, Recv};
+use crate::metrics::RECV_BUFFER_EXHAUSTED;
+use crate::transport::ReadBuffer;
+
+/// Submission queue entries; a full queue is submitted early.
+const SQ_ENTRIES: u32 = 1024;
+/// Completion queue entries (the kernel keeps any overflow and hands it over on the next enter).
+const CQ_ENTRIES: u32 = 8192;
+/// Receive buffers in the provided-buffer ring, and their size: 4 MiB per core.
+const BUFFERS: u16 = 2048;
+const BUFFER_SIZE: usize = 2048;
+/// The most one connection's receive can take before its cancel takes effect.
+#[cfg(test)]
+pub const RING_BYTES: usize = BUFFERS as usize * BUFFER_SIZE;
+/// The provided-buffer group every receive of this ring picks from.
+const GROUP: u16 = 0;
+/// Completions copied out of the queue at a time.
+const REAP_BATCH: usize = 64;
+
+/// How the ring was set up, for the start-up log.
+pub enum Setup {
+    CoopTaskrun,
+    /// The kernel refused the flags (it predates 5.19); the ring works, every completion interrupts.
+    Plain(io::Error),
+}
+
+impl fmt::Display for Setup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Setup::CoopTaskrun => f.write_str("COOP_TASKRUN | TASKRUN_FLAG"),
+            Setup::Plain(why) => write!(
+                f,
+                "no setup flags (the kernel refused COOP_TASKRUN | TASKRUN_FLAG: {why})"
+            ),
+        }
+    }
+}
+
+/// What one completion is for: the operation, and the listener's or connection's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Accept,
+    Recv,
+    Send,
+    /// Cancels, whose own completions need nothing.
+    Cancel,
+}
+
+const OPS: [Op; 4] = [Op::Accept, Op::Recv, Op::Send, Op::Cancel];
+
+fn token(op: Op, key: usize) -> u64 {
+    (key as u64) << 2 | op as u64
+}
+
+fn untoken(user_data: u64) -> (Op, usize) {
+    (OPS[(user_data & 3) as usize], (user_data >> 2) as usize)
+}
+
+/// One listening socket's multishot accept and the connections it has accepted.
+struct Accept {
+    socket: std::net::TcpListener,
+    accepted: VecDeque<TcpStream>,
+    error: Option<io::Error>,
+    armed: bool,
+    waiter: Option<Waker>,
+    closed: bool,
+}
+
+pub struct Ring {
+    inner: RefCell<Inner>,
+    setup: Setup,
+}
+
+struct Inner {
+    // Dropped first: the kernel lets go of the buffers and sockets below before they are freed.
+    uring: IoUring,
+    buffers: BufRing,
+    conns: Slab<Conn>,
+    listeners: Slab<Accept>,
+    /// The reactor, while it is parked.
+    reactor: Option<Waker>,
+    /// Something was queued (or the eventfd fired) since the reactor's last turn.
+    kicked: bool,
+}
+
+impl Ring {
+    /// Creates this core's ring and starts its reactor on the current glommio executor.
+    pub fn start() -> io::Result<Rc<Ring>> {
+        let (mut uring, setup) = build()?;
+        let buffers = BufRing::register(&uring.submitter(), GROUP, BUFFERS, BUFFER_SIZE)?;
+        let eventfd = eventfd()?;
+        uring.submitter().register_eventfd(eventfd.as_raw_fd())?;
+        uring.completion().disable_eventfd();
+        let ring = Rc::new(Ring {
+            inner: RefCell::new(Inner {
+                uring,
+                buffers,
+                conns: Slab::new(),
+                listeners: Slab::new(),
+                reactor: None,
+                kicked: false,
+            }),
+            setup,
+        });
+        spawn_local(drive(ring.clone())).detach();
+        // SAFETY: the eventfd was just created and is owned by nothing else; the file takes it.
+        let eventfd = unsafe { BufferedFile::from_raw_fd(eventfd.into_raw_fd()) };
+        spawn_local(watch(ring.clone(), eventfd)).detach();
+        Ok(ring)
+    }
+
+    pub fn setup(&self) -> &Setup {
+        &self.setup
+    }
+
+    // --- listeners ---
+
+    pub fn add_listener(&self, socket: std::net::TcpListener) -> usize {
+        self.inner.borrow_mut().listeners.insert(Accept {
+            socket,
+            accepted: VecDeque::new(),
+            error: None,
+            armed: false,
+            waiter: None,
+            closed: false,
+        })
+    }
+
+    pub fn local_addr(&self, listener: usize) -> io::Result<std::net::SocketAddr> {
+        self.inner.borrow().listeners[listener].socket.local_addr()
+    }
+
+    /// Ready with the next accepted connection, or the error the accept ended with.
+    pub fn poll_accept(&self, listener: usize, cx: &Context<'_>) -> Poll<io::Result<TcpStream>> {
+        let mut inner = self.inner.borrow_mut();
+        let inner = &mut *inner;
+        let accept = &mut inner.listeners[listener];
+        if let Some(stream) = accept.accepted.pop_front() {
+            return Poll::Ready(Ok(stream));
+        }
+        if let Some(error) = accept.error.take() {
+            return Poll::Ready(Err(error));
+        }
+        accept.waiter = Some(cx.waker().clone());
+        if !accept.armed {
+            accept.armed = true;
+            let fd = types::Fd(accept.socket.as_raw_fd());
+            inner.push(
+                opcode::AcceptMulti::new(fd)
+                    .flags(libc::SOCK_CLOEXEC)
+                    .build()
+                    .user_data(token(Op::Accept, listener)),
+            );
+        }
+        Poll::Pending
+    }
+
+    /// Stops accepting on `listener`; its socket closes once the accept is cancelled.
+    pub fn close_listener(&self, listener: usize) {
+        let mut inner = self.inner.borrow_mut();
+        let accept = &mut inner.listeners[listener];
+        accept.closed = true;
+        accept.accepted.clear();
+        if accept.armed {
+            inner.push(
+                opcode::AsyncCancel::new(token(Op::Accept, listener))
+                    .build()
+                    .user_data(token(Op::Cancel, 0)),
+            );
+        } else {
+            inner.listeners.remove(listener);
+        }
+    }
+
+    // --- connections ---
+
+    pub fn add_conn(&self, socket: TcpStream) -> usize {
+        self.inner.borrow_mut().conns.insert(Conn::new(socket))
+    }
+
+    /// See [`Conn::take_input`].
+    pub fn take_input(&self, conn: usize, buf: &mut ReadBuffer) -> Option<io::Result<usize>> {
+        self.inner.borrow_mut().conns[conn].take_input(buf)
+    }
+
+    /// See [`Conn::park`]; arms the receive if it is not.
+    pub fn park(&self, conn: usize, buf: &mut ReadBuffer) {
+        let mut inner = self.inner.borrow_mut();
+        let next = inner.conns[conn].park(buf);
+        inner.follow(conn, next);
+    }
+
+    pub fn unpark(&self, conn: usize, buf: &mut ReadBuffer) {
+        self.inner.borrow_mut().conns[conn].unpark(buf);
+    }
+
+    pub fn poll_arrival(&self, conn: usize, cx: &Context<'_>) -> Poll<()> {
+        self.inner.borrow_mut().conns[conn].poll_arrival(cx)
+    }
+
+    /// See [`Conn::poll_write`].
+    pub fn poll_write(
+        &self,
+        conn: usize,
+        bytes: &[u8],
+        started: &mut bool,
+        cx: &Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        let mut inner = self.inner.borrow_mut();
+        let (poll, next) = inner.conns[conn].poll_write(bytes, started, cx);
+        inner.follow(conn, next);
+        poll
+    }
+
+    /// The connection's task is gone; see [`Conn::orphan`].
+    pub fn orphan(&self, conn: usize) {
+        let mut inner = self.inner.borrow_mut();
+        let next = inner.conns[conn].orphan();
+        inner.follow(conn, next);
+    }
+
+    /// Connections whose state is still held, and the bytes they hold.
+    #[cfg(test)]
+    pub fn held(&self) -> (usize, usize) {
+        let inner = self.inner.borrow();
+        let bytes = inner.conns.iter().map(|(_, c)| c.held()).sum();
+        (inner.conns.len(), bytes)
+    }
+
+    // --- the reactor ---
+
+    /// Submits what is queued, reaps what completed; false when there was nothing to do.
+    fn turn(&self) -> bool {
+        let mut inner = self.inner.borrow_mut();
+        inner.kicked = false;
+        let mut worked = inner.submit();
+        loop {
+            let mut batch = [(0u64, 0i32, 0u32); REAP_BATCH];
+            let mut n = 0;
+            for cqe in inner.uring.completion().take(REAP_BATCH) {
+                batch[n] = (cqe.user_data(), cqe.result(), cqe.flags());
+                n += 1;
+            }
+            if n == 0 {
+                return worked;
+            }
+            worked = true;
+            for &(user_data, result, flags) in &batch[..n] {
+                inner.complete(user_data, result, flags);
+            }
+        }
+    }
+
+    /// Waits until something is queued or the ring has completions; eventfd notifications are on
+    /// meanwhile.
+    async fn park_reactor(&self) {
+        let mut armed = false;
+        poll_fn(|cx| {
+            let mut inner = self.inner.borrow_mut();
+            if !armed {
+                armed = true;
+                inner.uring.completion().enable_eventfd();
+                // Completions posted before notifications were enabled signalled nothing.
+                let work = inner.has_work();
+                inner.kicked |= work;
+            }
+            if inner.kicked {
+                inner.reactor = None;
+                inner.uring.completion().disable_eventfd();
+                return Poll::Ready(());
+            }
+            inner.reactor = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+impl Inner {
+    /// Queues `entry` for the reactor's next submit.
+    fn push(&mut self, entry: squeue::Entry) {
+        loop {
+            // SAFETY: every entry built in this module refers only to memory that outlives its
+            // operation: sends point into a connection's `output`, which is neither changed nor
+            // freed until the send completes (`Conn::poll_write`, `Conn::orphan`); receives
+            // pick provided buffers, which live as long as the ring.
+            if unsafe { self.uring.submission().push(&entry) }.is_ok() {
+                break;
+            }
+            // The queue is full: hand it to the kernel now to make room.
+            if let Err(e) = self.uring.submit() {
+                warn!("io_uring submit failed: {e}");
+            }
+        }
+        self.kick();
+    }
+
+    fn kick(&mut self) {
+        self.kicked = true;
+        if let Some(reactor) = self.reactor.take() {
+            reactor.wake();
+        }
+    }
+
+    /// Whether an enter would submit or reap anything.
+    fn has_work(&mut self) -> bool {
+        let sq = self.uring.submission();
+        let pending = !sq.is_empty() || sq.taskrun() || sq.cq_overflow();
+        drop(sq);
+        pending || !self.uring.completion().is_empty()
+    }
+
+    /// One `io_uring_enter` for everything queued, also running completions waiting as task work.
+    fn submit(&mut self) -> bool {
+        let sq = self.uring.submission();
+        if sq.is_empty() && !sq.taskrun() && !sq.cq_overflow() {
+            return false;
+        }
+        drop(sq);
+        match self.uring.submit() {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EBUSY | libc::EAGAIN | libc::EINTR)
+                ) => {}
+            Err(e) => warn!("io_uring submit failed: {e}"),
+        }
+        true
+    }
+
+    fn complete(&mut self, user_data: u64, result: i32, flags: u32) {
+        let (op, key) = untoken(user_data);
+        match op {
+            Op::Accept => self.accepted(key, result, flags),
+            Op::Recv => self.received(key, result, flags),
+            Op::Send => {
+                let next = self.conns[key].sent(result);
+                self.follow(key, next);
+            }
+            Op::Cancel => {}
+        }
+    }
+
+    fn accepted(&mut self, key: usize, result: i32, flags: u32) {
+        let accept = &mut self.listeners[key];
+        if result >= 0 {
+            // SAFETY: the kernel just created this socket for us; nothing else owns it.
+            let stream = unsafe { TcpStream::from_raw_fd(result) };
+            if !accept.closed {
+                accept.accepted.push_back(stream);
+            }
+        } else {
+            accept.error = Some(io::Error::from_raw_os_error(-result));
+        }
+        if let Some(waiter) = accept.waiter.take() {
+            waiter.wake();
+        }
+        if !cqueue::more(flags) {
+            accept.armed = false;
+            if accept.closed {
+                self.listeners.remove(key);
+            }
+        }
+    }
+
+    fn received(&mut self, key: usize, result: i32, flags: u32) {
+        let conn = &mut self.conns[key];
+        let mut next = Next::Nothing;
+        if let Some(bid) = cqueue::buffer_select(flags) {
+            if result > 0 {
+                next = conn.received(self.buffers.get(bid, result as usize));
+            }
+            self.buffers.give_back(bid);
+        }
+        match -result {
+            errno if errno < 0 => {}
+            libc::ENOBUFS => {
+                RECV_BUFFER_EXHAUSTED.fetch_add(1, Ordering::Relaxed);
+            }
+            libc::ECANCELED => {}
+            errno => conn.ended(errno),
+        }
+        if !cqueue::more(flags) {
+            next = conn.recv_finished();
+        }
+        self.follow(key, next);
+    }
+
+    /// Does what a connection's state asks for.
+    fn follow(&mut self, key: usize, next: Next) {
+        match next {
+            Next::Nothing => {}
+            Next::Receive => {
+                let conn = &mut self.conns[key];
+                conn.set_recv(Recv::Armed);
+                let entry = opcode::RecvMulti::new(types::Fd(conn.socket.as_raw_fd()), GROUP)
+                    .build()
+                    .user_data(token(Op::Recv, key));
+                self.push(entry);
+            }
+            Next::Cancel => {
+                self.conns[key].set_recv(Recv::Cancelling);
+                self.push(
+                    opcode::AsyncCancel::new(token(Op::Recv, key))
+                        .build()
+                        .user_data(token(Op::Cancel, 0)),
+                );
+            }
+            Next::Send => {
+                let conn = &self.conns[key];
+                let unsent = conn.unsent();
+                let fd = types::Fd(conn.socket.as_raw_fd());
+                let entry = opcode::Send::new(fd, unsent.as_ptr(), unsent.len() as u32)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .build()
+                    .user_data(token(Op::Send, key));
+                self.push(entry);
+            }
+            Next::Release => {
+                self.conns.remove(key);
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Receives still armed then find no buffer rather than freed memory.
+        let _ = self.uring.submitter().unregister_buf_ring(GROUP);
+    }
+}
+
+/// The ring with the setup flags, or without them on kernels that refuse them.
+fn build() -> io::Result<(IoUring, Setup)> {
+    let flagged = IoUring::builder()
+        .setup_coop_taskrun()
+        .setup_taskrun_flag()
+        .setup_cqsize(CQ_ENTRIES)
+        .build(SQ_ENTRIES);
+    match flagged {
+        Ok(uring) => Ok((uring, Setup::CoopTaskrun)),
+        Err(why) if why.raw_os_error() == Some(libc::EINVAL) => {
+            let uring = IoUring::builder()
+                .setup_cqsize(CQ_ENTRIES)
+                .build(SQ_ENTRIES)?;
+            Ok((uring, Setup::Plain(why)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A blocking eventfd: io_uring then completes a read of it only once it is signalled.
+fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: a plain system call with no pointers.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the call just returned this descriptor, which nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The reactor: turns while there is work, and parks when there is none.
+async fn drive(ring: Rc<Ring>) {
+    loop {
+        if ring.turn() {
+            // Let the woken tasks run (and queue their sends) before the next turn.
+            yield_now().await;
+        } else {
+            ring.park_reactor().await;
+        }
+    }
+}
+
+/// Wakes the reactor whenever the ring signals its eventfd.
+async fn watch(ring: Rc<Ring>, eventfd: BufferedFile) {
+    loop {
+        if let Err(e) = eventfd.read_at(0, 8).await {
+            warn!("reading the io_uring eventfd failed: {e}");
+            sleep(Duration::from_millis(1)).await;
+        }
+        ring.inner.borrow_mut().kick();
+    }
+}
