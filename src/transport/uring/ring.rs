@@ -14,9 +14,15 @@
 //! glommio still parks the thread on its own rings, so its timers and the cross-core channel mesh
 //! wake it as before. To be woken by this ring too, an eventfd is registered with it, and a task
 //! keeps a glommio read of that eventfd pending (`BufferedFile::read_at`: io_uring completes the
-//! read only once the eventfd is readable). Notifications are enabled only while the reactor has
-//! nothing to do, so a busy core never pays for them; a reactor that re-polled instead of parking
-//! would keep both cores spinning, which on a machine shared with its clients costs throughput.
+//! read only once the eventfd is readable). Notifications are enabled only while the reactor is
+//! parked, so a busy core never pays for them. Measured against the alternatives:
+//!
+//! - a reactor that re-polls instead of parking keeps an idle server at a full core of CPU
+//!   (493 against 2 scheduler ticks in 5 s);
+//! - a reactor that yields between turns keeps glommio's task queue busy under load, and glommio
+//!   polls its own rings, timers and cross-core channels only when its queues go idle or its
+//!   preempt timer (100 ms) fires: heartbeat p99 went to 60–90 ms. So while there is work the
+//!   reactor takes one turn per executor iteration, carried to the next by a 1 µs glommio timer.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -30,7 +36,6 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use futures_lite::future::yield_now;
 use glommio::io::BufferedFile;
 use glommio::spawn_local;
 use glommio::timer::sleep;
@@ -57,6 +62,8 @@ pub const RING_BYTES: usize = BUFFERS as usize * BUFFER_SIZE;
 const GROUP: u16 = 0;
 /// Completions copied out of the queue at a time.
 const REAP_BATCH: usize = 64;
+/// A timer this short fires at the executor's next poll.
+const NEXT_ITERATION: Duration = Duration::from_micros(1);
 
 /// How the ring was set up, for the start-up log.
 pub enum Setup {
@@ -502,12 +509,15 @@ fn eventfd() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// The reactor: turns while there is work, and parks when there is none.
+/// The reactor: one turn per executor iteration while there is work, parked when there is none.
 async fn drive(ring: Rc<Ring>) {
     loop {
         if ring.turn() {
-            // Let the woken tasks run (and queue their sends) before the next turn.
-            yield_now().await;
+            // The woken tasks run and queue their sends; glommio then polls its own rings, timers
+            // and cross-core channels (which it only does once its task queues are idle) and
+            // fires this timer, and the next turn submits the sends. Yielding instead would keep
+            // the queue busy, and glommio would poll only when its preempt timer (100 ms) fires.
+            sleep(NEXT_ITERATION).await;
         } else {
             ring.park_reactor().await;
         }
