@@ -31,8 +31,8 @@ pub const REGION: &str = "SHA";
 pub const ZONE: &str = "SHAJQ";
 
 /// How long a server may take to report that it serves. It normally takes milliseconds, but on
-/// a machine saturated by other work a start was once seen to stall for ~27 s with both
-/// executors parked (see the suite's report), so the bound is generous.
+/// a machine saturated by other work a start was seen to stall for ~27 s, both executors parked
+/// in io_uring while joining the shard mesh; the bound is generous so that only a hang fails.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A running `artemis server`, killed on drop.
