@@ -12,7 +12,7 @@ use common::artemis::{
 };
 use common::client::request;
 use common::json::assert_body;
-use common::{get_request, post_request, Server};
+use common::{get_request, post_request, Client, Server};
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -42,6 +42,12 @@ fn chunked(body: &[u8], size: usize) -> Vec<u8> {
     }
     out.extend_from_slice(b"0\r\nX-Trailer: ignored\r\n\r\n");
     out
+}
+
+/// The next reply on `client` is a register's success, and `service` now lists `i1`.
+fn assert_registered(server: &Server, client: &mut Client, service: &str) {
+    assert_body(&client.read_reply(), REGISTRY_SUCCESS);
+    assert_eq!(server.instance_ids(service), ["i1"]);
 }
 
 #[test]
@@ -146,8 +152,7 @@ fn expect_100_continue_gets_an_interim_reply_before_the_body() {
     assert_eq!(interim.status, 100, "{interim:?}");
     assert!(interim.body.is_empty());
     client.send(body.as_bytes());
-    assert_body(&client.read_reply(), REGISTRY_SUCCESS);
-    assert_eq!(server.instance_ids("expect.svc"), ["i1"]);
+    assert_registered(&server, &mut client, "expect.svc");
 }
 
 #[test]
@@ -164,8 +169,7 @@ fn a_gzip_request_body_is_inflated() {
         ],
         &packed,
     ));
-    assert_body(&client.read_reply(), REGISTRY_SUCCESS);
-    assert_eq!(server.instance_ids("gzip.in"), ["i1"]);
+    assert_registered(&server, &mut client, "gzip.in");
 }
 
 #[test]
@@ -185,8 +189,7 @@ fn a_gzip_chunked_request_body_is_inflated() {
     wire.extend_from_slice(&chunked(&packed, 16));
     let mut client = server.connect();
     client.send(&wire);
-    assert_body(&client.read_reply(), REGISTRY_SUCCESS);
-    assert_eq!(server.instance_ids("gzip.chunked"), ["i1"]);
+    assert_registered(&server, &mut client, "gzip.chunked");
 }
 
 #[test]
@@ -309,12 +312,8 @@ fn a_request_split_over_many_writes_is_answered() {
     let server = Server::start(&[]);
     let wire = post_request(REGISTER, &instances(&[instance("split.svc", "i1")]));
     let mut client = server.connect();
-    for piece in wire.chunks(wire.len() / 5 + 1) {
-        client.send(piece);
-        thread::sleep(Duration::from_millis(30));
-    }
-    assert_body(&client.read_reply(), REGISTRY_SUCCESS);
-    assert_eq!(server.instance_ids("split.svc"), ["i1"]);
+    client.send_in_pieces(&wire, wire.len() / 5 + 1, Duration::from_millis(30));
+    assert_registered(&server, &mut client, "split.svc");
 }
 
 /// Deviation (README): bodies are read as JSON whatever their `Content-Type` (Java: 415), so
@@ -417,12 +416,8 @@ fn a_chunked_body_trickling_in_is_read() {
     let mut wire = request("POST", REGISTER, &[("Transfer-Encoding", "chunked")], b"");
     wire.extend_from_slice(&chunked(body.as_bytes(), 10));
     let mut client = server.connect();
-    for piece in wire.chunks(7) {
-        client.send(piece);
-        thread::sleep(Duration::from_millis(2));
-    }
-    assert_body(&client.read_reply(), REGISTRY_SUCCESS);
-    assert_eq!(server.instance_ids("trickle.svc"), ["i1"]);
+    client.send_in_pieces(&wire, 7, Duration::from_millis(2));
+    assert_registered(&server, &mut client, "trickle.svc");
 }
 
 #[test]
@@ -452,7 +447,7 @@ fn concurrent_clients_all_see_each_others_registrations() {
     let writers: Vec<_> = (0..8)
         .map(|t| {
             thread::spawn(move || {
-                let mut client = common::Client::connect(addr);
+                let mut client = Client::connect(addr);
                 for n in 0..50 {
                     let reply = client.post(
                         REGISTER,

@@ -6,20 +6,12 @@ mod common;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::artemis::{instance, with, HEARTBEAT, LEASES, LEGACY_LEASES, REGISTRY_SUCCESS};
+use common::artemis::{
+    instance, with, HEARTBEAT, LEASES, LEGACY_LEASES, REGISTRY_SUCCESS, SHORT_LEASES,
+};
 use common::json::{assert_body, assert_java_key_order};
 use common::{poll, Server};
 use serde_json::{json, Value};
-
-/// A short lease, cleaned often, with nothing holding expiry back.
-const SHORT_LEASES: &[&str] = &[
-    "--lease-ttl",
-    "1s",
-    "--clean-interval",
-    "100ms",
-    "--self-preservation",
-    "false",
-];
 
 /// Generous: expiry takes one TTL plus a clean interval; a loaded machine may take longer.
 const EXPIRY_DEADLINE: Duration = Duration::from_secs(10);

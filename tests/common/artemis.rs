@@ -15,6 +15,16 @@ pub const SERVICES: &str = "/api/discovery/services.json";
 pub const LEASES: &str = "/api/status/leases.json";
 pub const LEGACY_LEASES: &str = "/api/status/legacy-leases.json";
 
+/// Server flags for a 1 s lease, cleaned every 100 ms, with nothing holding expiry back.
+pub const SHORT_LEASES: &[&str] = &[
+    "--lease-ttl",
+    "1s",
+    "--clean-interval",
+    "100ms",
+    "--self-preservation",
+    "false",
+];
+
 /// The service of `I1`.
 pub const I1_SERVICE: &str = "framework.soa.testservice.v2.testservice";
 

@@ -121,6 +121,14 @@ impl Client {
             .expect("shutdown");
     }
 
+    /// Writes `bytes` in pieces of `piece_len`, `pause` apart, so they arrive in several reads.
+    pub fn send_in_pieces(&mut self, bytes: &[u8], piece_len: usize, pause: Duration) {
+        for piece in bytes.chunks(piece_len) {
+            self.send(piece);
+            std::thread::sleep(pause);
+        }
+    }
+
     pub fn post(&mut self, path: &str, body: &str) -> Reply {
         self.send(&post_request(path, body));
         self.read_reply()
