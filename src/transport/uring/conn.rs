@@ -333,6 +333,14 @@ mod tests {
         Conn::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap())
     }
 
+    /// A connection whose task waits with `buf` parked, its receive armed.
+    fn parked(buf: &mut ReadBuffer) -> Conn {
+        let mut c = conn();
+        assert_eq!(c.park(buf), Next::Receive);
+        c.set_recv(Recv::Armed);
+        c
+    }
+
     fn cx() -> Context<'static> {
         Context::from_waker(Waker::noop())
     }
@@ -346,11 +354,9 @@ mod tests {
 
     #[test]
     fn a_waiting_task_gets_bytes_in_its_own_buffer() {
-        let mut c = conn();
         let mut buf = ReadBuffer::default();
         buf.append(b"GET");
-        assert_eq!(c.park(&mut buf), Next::Receive);
-        c.set_recv(Recv::Armed);
+        let mut c = parked(&mut buf);
         assert!(c.poll_arrival(&cx()).is_pending());
         assert_eq!(c.received(b" / HTTP/1.1"), Next::Nothing);
         assert!(c.poll_arrival(&cx()).is_ready());
@@ -361,10 +367,8 @@ mod tests {
 
     #[test]
     fn one_read_takes_at_most_the_read_limit() {
-        let mut c = conn();
         let mut buf = ReadBuffer::default();
-        c.park(&mut buf);
-        c.set_recv(Recv::Armed);
+        let mut c = parked(&mut buf);
         let chunk = [7u8; 4096];
         for _ in 0..(READ_LIMIT / chunk.len() + 3) {
             c.received(&chunk);
@@ -403,10 +407,8 @@ mod tests {
 
     #[test]
     fn a_receive_that_ends_while_the_task_waits_is_rearmed() {
-        let mut c = conn();
         let mut buf = ReadBuffer::default();
-        c.park(&mut buf);
-        c.set_recv(Recv::Armed);
+        let mut c = parked(&mut buf);
         // e.g. the buffer ring ran dry (ENOBUFS): no data, no end, no more completions.
         assert_eq!(c.recv_finished(), Next::Receive);
         assert!(c.poll_arrival(&cx()).is_pending());
@@ -414,10 +416,8 @@ mod tests {
 
     #[test]
     fn a_full_read_is_not_rearmed_when_the_buffers_run_out() {
-        let mut c = conn();
         let mut buf = ReadBuffer::default();
-        c.park(&mut buf);
-        c.set_recv(Recv::Armed);
+        let mut c = parked(&mut buf);
         let chunk = [2u8; 2048];
         let mut cancelled = false;
         for _ in 0..(READ_LIMIT + INPUT_LIMIT) / chunk.len() {

@@ -62,6 +62,8 @@ pub const RING_BYTES: usize = BUFFERS as usize * BUFFER_SIZE;
 const GROUP: u16 = 0;
 /// Completions copied out of the queue at a time.
 const REAP_BATCH: usize = 64;
+/// Multishot receive, the newest operation used here, came with Linux 6.0.
+const MIN_KERNEL: (u32, u32) = (6, 0);
 /// A timer this short fires at the executor's next poll.
 const NEXT_ITERATION: Duration = Duration::from_micros(1);
 
@@ -134,6 +136,14 @@ struct Inner {
 impl Ring {
     /// Creates this core's ring and starts its reactor on the current glommio executor.
     pub fn start() -> io::Result<Rc<Ring>> {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")?;
+        if !kernel_at_least(release.trim(), MIN_KERNEL) {
+            let why = format!(
+                "multishot receive needs Linux 6.0; this is {}",
+                release.trim()
+            );
+            return Err(io::Error::new(io::ErrorKind::Unsupported, why));
+        }
         let (mut uring, setup) = build()?;
         let buffers = BufRing::register(&uring.submitter(), GROUP, BUFFERS, BUFFER_SIZE)?;
         let eventfd = eventfd()?;
@@ -479,6 +489,15 @@ impl Drop for Inner {
     }
 }
 
+/// Whether a kernel release such as `6.18.44-fc` is `min` (major, minor) or later.
+fn kernel_at_least(release: &str, min: (u32, u32)) -> bool {
+    let mut numbers = release.split(|c: char| !c.is_ascii_digit()).map(str::parse);
+    match (numbers.next(), numbers.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => (major, minor) >= min,
+        _ => false,
+    }
+}
+
 /// The ring with the setup flags, or without them on kernels that refuse them.
 fn build() -> io::Result<(IoUring, Setup)> {
     let flagged = IoUring::builder()
@@ -532,5 +551,28 @@ async fn watch(ring: Rc<Ring>, eventfd: BufferedFile) {
             sleep(Duration::from_millis(1)).await;
         }
         ring.inner.borrow_mut().kick();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completions_find_their_operation_and_key() {
+        for op in OPS {
+            for key in [0, 1, 4095, usize::MAX >> 2] {
+                assert_eq!(untoken(token(op, key)), (op, key));
+            }
+        }
+    }
+
+    #[test]
+    fn kernel_releases() {
+        assert!(kernel_at_least("6.18.44-fc-v669", (6, 0)));
+        assert!(kernel_at_least("6.0.0", (6, 0)));
+        assert!(kernel_at_least("10.1", (6, 0)));
+        assert!(!kernel_at_least("5.19.17-generic", (6, 0)));
+        assert!(!kernel_at_least("garbage", (6, 0)));
     }
 }

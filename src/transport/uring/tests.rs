@@ -22,7 +22,6 @@ use crate::metrics::RECV_BUFFER_EXHAUSTED;
 use crate::transport::glommio_tcp::GlommioListener;
 use crate::transport::{Connection, Io, Listener, ReadBuffer};
 
-const BOTH: [Io; 2] = [Io::Uring, Io::Glommio];
 const LONG: Duration = Duration::from_secs(60);
 
 /// What the server writes back for each read.
@@ -151,6 +150,18 @@ impl Drop for TestServer {
     }
 }
 
+/// Runs `test` against a fresh server on each transport; the server must end up holding nothing
+/// once the test's connections are gone.
+fn on_both(reply: Reply, idle: Duration, test: impl Fn(Io, &TestServer)) {
+    for io in [Io::Uring, Io::Glommio] {
+        let server = TestServer::start(io, reply, idle);
+        test(io, &server);
+        server.wait_until("every connection closed and freed", |h| {
+            h == Held::default()
+        });
+    }
+}
+
 async fn accept<L: Listener>(listener: L, reply: Reply, idle: Duration, open: Rc<Cell<usize>>) {
     while let Ok(conn) = listener.accept().await {
         let open = open.clone();
@@ -190,10 +201,20 @@ fn read_exactly(stream: &mut TcpStream, len: usize) -> Vec<u8> {
     got
 }
 
+/// Writes a greeting on every connection, then reads every echo back.
+fn greet_each(streams: &mut [TcpStream]) {
+    let greeting = |i: usize| format!("hello {i:05}").into_bytes();
+    for (i, stream) in streams.iter_mut().enumerate() {
+        stream.write_all(&greeting(i)).unwrap();
+    }
+    for (i, stream) in streams.iter_mut().enumerate() {
+        assert_eq!(read_exactly(stream, 11), greeting(i));
+    }
+}
+
 #[test]
 fn data_larger_than_many_receive_buffers_comes_back_whole() {
-    for io in BOTH {
-        let server = TestServer::start(io, echo, LONG);
+    on_both(echo, LONG, |io, server| {
         let mut stream = server.connect();
         let sent = pattern(3 << 20);
         let mut writer = stream.try_clone().unwrap();
@@ -202,13 +223,12 @@ fn data_larger_than_many_receive_buffers_comes_back_whole() {
         let got = read_exactly(&mut stream, sent.len());
         writing.join().unwrap();
         assert!(got == sent, "{io:?}: the echo differs");
-    }
+    });
 }
 
 #[test]
 fn pipelined_writes_come_back_in_order() {
-    for io in BOTH {
-        let server = TestServer::start(io, echo, LONG);
+    on_both(echo, LONG, |io, server| {
         let mut stream = server.connect();
         let mut sent = Vec::new();
         for i in 0..2000 {
@@ -217,34 +237,21 @@ fn pipelined_writes_come_back_in_order() {
             sent.extend_from_slice(message.as_bytes());
         }
         assert_eq!(read_exactly(&mut stream, sent.len()), sent, "{io:?}");
-    }
+    });
 }
 
 #[test]
 fn many_connections_are_served_at_once() {
-    for io in BOTH {
-        let server = TestServer::start(io, echo, LONG);
+    on_both(echo, LONG, |_, server| {
         let mut streams: Vec<TcpStream> = (0..2000).map(|_| server.connect()).collect();
-        for (i, stream) in streams.iter_mut().enumerate() {
-            stream
-                .write_all(format!("hello {i:05}").as_bytes())
-                .unwrap();
-        }
-        for (i, stream) in streams.iter_mut().enumerate() {
-            assert_eq!(read_exactly(stream, 11), format!("hello {i:05}").as_bytes());
-        }
+        greet_each(&mut streams);
         server.wait_until("all connections open", |h| h.open == 2000);
-        drop(streams);
-        server.wait_until("every connection closed and freed", |h| {
-            h == Held::default()
-        });
-    }
+    });
 }
 
 #[test]
 fn an_idle_connection_is_closed_after_the_timeout() {
-    for io in BOTH {
-        let server = TestServer::start(io, echo, Duration::from_millis(200));
+    on_both(echo, Duration::from_millis(200), |io, server| {
         let mut stream = server.connect();
         stream.write_all(b"ping").unwrap();
         assert_eq!(read_exactly(&mut stream, 4), b"ping");
@@ -256,14 +263,12 @@ fn an_idle_connection_is_closed_after_the_timeout() {
             waited >= Duration::from_millis(150),
             "{io:?}: closed after {waited:?}"
         );
-        server.wait_until("the connection freed", |h| h == Held::default());
-    }
+    });
 }
 
 #[test]
 fn a_slow_reader_never_makes_the_server_buffer_without_bound() {
-    for io in BOTH {
-        let server = TestServer::start(io, amplify, LONG);
+    on_both(amplify, LONG, |io, server| {
         let mut stream = server.connect();
         stream
             .set_write_timeout(Some(Duration::from_millis(500)))
@@ -289,16 +294,13 @@ fn a_slow_reader_never_makes_the_server_buffer_without_bound() {
         // effect) plus one batch of output (16x one read), in a vector at most twice as large.
         let bound = INPUT_LIMIT + RING_BYTES + 2 * 16 * (READ_LIMIT + 4096);
         assert!(held.ring_bytes <= bound, "{io:?}: the ring holds {held:?}");
-        // The peer goes away with everything unread: the server frees the connection.
-        drop(stream);
-        server.wait_until("the slow reader freed", |h| h == Held::default());
-    }
+        // The peer then goes away with everything unread: the server frees the connection.
+    });
 }
 
 #[test]
 fn a_peer_that_vanishes_mid_send_frees_its_buffers() {
-    for io in BOTH {
-        let server = TestServer::start(io, flood, LONG);
+    on_both(flood, LONG, |io, server| {
         let mut stream = server.connect();
         stream.write_all(b"go").unwrap();
         read_exactly(&mut stream, 64 * 1024);
@@ -311,9 +313,7 @@ fn a_peer_that_vanishes_mid_send_frees_its_buffers() {
         socket2::SockRef::from(&stream)
             .set_linger(Some(Duration::ZERO))
             .unwrap();
-        drop(stream);
-        server.wait_until("the vanished peer freed", |h| h == Held::default());
-    }
+    });
 }
 
 #[test]
@@ -326,14 +326,7 @@ fn an_empty_buffer_ring_is_survived_and_counted() {
     // While the executor is blocked, every connection's receive completes and takes a buffer.
     server.stall.store(true, Ordering::Relaxed);
     thread::sleep(Duration::from_millis(50));
-    for (i, stream) in streams.iter_mut().enumerate() {
-        stream
-            .write_all(format!("hello {i:05}").as_bytes())
-            .unwrap();
-    }
-    for (i, stream) in streams.iter_mut().enumerate() {
-        assert_eq!(read_exactly(stream, 11), format!("hello {i:05}").as_bytes());
-    }
+    greet_each(&mut streams);
     assert!(
         RECV_BUFFER_EXHAUSTED.load(Ordering::Relaxed) > exhausted,
         "the ring ran dry, and it was counted"
