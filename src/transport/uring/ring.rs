@@ -468,8 +468,10 @@ impl Inner {
             Next::Send => {
                 let conn = &self.conns[key];
                 let unsent = conn.unsent();
+                // A longer reply goes out in several sends.
+                let len = unsent.len().min(u32::MAX as usize) as u32;
                 let fd = types::Fd(conn.socket.as_raw_fd());
-                let entry = opcode::Send::new(fd, unsent.as_ptr(), unsent.len() as u32)
+                let entry = opcode::Send::new(fd, unsent.as_ptr(), len)
                     .flags(libc::MSG_NOSIGNAL)
                     .build()
                     .user_data(token(Op::Send, key));
