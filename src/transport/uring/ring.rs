@@ -70,7 +70,7 @@ const NEXT_ITERATION: Duration = Duration::from_micros(1);
 /// How the ring was set up, for the start-up log.
 pub enum Setup {
     CoopTaskrun,
-    /// The kernel refused the flags (it predates 5.19); the ring works, every completion interrupts.
+    /// The kernel refused the flags; the ring works, but every completion interrupts the thread.
     Plain(io::Error),
 }
 
