@@ -65,9 +65,14 @@ pub struct Cli {
     #[arg(long, value_parser = crate::cores::parse)]
     pub cores: Option<std::vec::Vec<usize>>,
 
-    /// Instances to register before measuring (heartbeat and discovery use them).
+    /// Instances to register before measuring (heartbeat, reregister and discover use them).
     #[arg(long, default_value_t = 0)]
     pub prefill: u64,
+
+    /// How many of the --prefill instances an earlier run already registered; only the rest
+    /// are registered now.
+    #[arg(long, default_value_t = 0)]
+    pub prefilled: u64,
 
     /// Instances per register request during the prefill.
     #[arg(long, default_value_t = 100)]
@@ -134,6 +139,7 @@ pub fn available_cores() -> Vec<usize> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ScenarioArg {
     Register,
+    Reregister,
     Heartbeat,
     Discover,
     Churn,
@@ -155,6 +161,7 @@ impl Cli {
             (ScenarioArg::Mix, None) => return bad("--scenario mix needs --mix"),
             (_, Some(_)) => return bad("--mix goes with --scenario mix"),
             (ScenarioArg::Register, None) => single(Kind::Register),
+            (ScenarioArg::Reregister, None) => single(Kind::Reregister),
             (ScenarioArg::Heartbeat, None) => single(Kind::Heartbeat),
             (ScenarioArg::Discover, None) => single(Kind::Discover),
             (ScenarioArg::Churn, None) => single(Kind::Churn),
@@ -181,6 +188,7 @@ impl Cli {
             connections: self.connections,
             cores: self.cores.unwrap_or_else(available_cores),
             prefill: self.prefill,
+            prefilled: self.prefilled,
             prefill_batch: self.prefill_batch,
             instances: self.instances,
             services: self.services,
@@ -243,6 +251,20 @@ mod tests {
         assert!(config("--scenario mix").is_err());
         assert!(config("--mix discover=1").is_err());
         assert!(config("--scenario discover --interval 5s").is_err());
+    }
+
+    #[test]
+    fn a_shared_population() {
+        let c = config("--scenario reregister --prefill 1000 --prefilled 1000").unwrap();
+        assert_eq!(
+            c.scenario,
+            vec![Share {
+                kind: Kind::Reregister,
+                weight: 1
+            }]
+        );
+        assert_eq!((c.prefill, c.prefilled), (1000, 1000));
+        assert_eq!(config("").unwrap().prefilled, 0);
     }
 
     #[test]

@@ -29,8 +29,11 @@ pub struct Config {
     pub connections: usize,
     /// One pinned worker thread per core.
     pub cores: Vec<usize>,
-    /// Instances registered before measuring; heartbeat and discovery work on them.
+    /// Instances registered before measuring; heartbeat, re-register and discovery work on them.
     pub prefill: u64,
+    /// How many of the first `prefill` instances an earlier run already registered: the prefill
+    /// registers only `prefilled..prefill`, so runs can share one population.
+    pub prefilled: u64,
     /// Instances per register request during the prefill.
     pub prefill_batch: u64,
     /// Distinct instances the register and churn scenarios write (beyond the prefill).
@@ -75,6 +78,7 @@ impl Default for Config {
             connections: 16,
             cores: crate::cores::available(),
             prefill: 0,
+            prefilled: 0,
             prefill_batch: 100,
             instances: 1000,
             services: 100,
@@ -163,11 +167,18 @@ impl Config {
                 return bad(format!("region or zone {name:?} is not a plain identifier"));
             }
         }
+        if self.prefilled > self.prefill {
+            return bad(format!(
+                "{} instances already registered is more than the prefill of {}",
+                self.prefilled, self.prefill
+            ));
+        }
         for share in self.scenario.iter().filter(|s| s.weight > 0) {
             match share.kind {
-                Kind::Heartbeat if self.prefill < workers => {
+                Kind::Heartbeat | Kind::Reregister if self.prefill < workers => {
                     return bad(format!(
-                        "heartbeat needs --prefill of at least one instance per core ({workers})"
+                        "{} needs --prefill of at least one instance per core ({workers})",
+                        share.kind.name()
                     ))
                 }
                 Kind::Register | Kind::Churn if self.instances < workers => {
@@ -221,16 +232,26 @@ mod tests {
     }
 
     #[test]
-    fn heartbeat_needs_a_prefill() {
+    fn heartbeat_and_reregister_need_a_prefill() {
+        for kind in [Kind::Heartbeat, Kind::Reregister] {
+            let c = Config {
+                scenario: vec![Share { kind, weight: 1 }],
+                ..config()
+            };
+            assert!(c.validate().is_err());
+            Config { prefill: 10, ..c }.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn prefilled_is_part_of_the_prefill() {
         let c = Config {
-            scenario: vec![Share {
-                kind: Kind::Heartbeat,
-                weight: 1,
-            }],
+            prefill: 10,
+            prefilled: 10,
             ..config()
         };
-        assert!(c.validate().is_err());
-        Config { prefill: 10, ..c }.validate().unwrap();
+        c.validate().unwrap();
+        assert!(Config { prefilled: 11, ..c }.validate().is_err());
     }
 
     #[test]

@@ -43,6 +43,6 @@ mod zipf;
 pub use config::{Config, Pacing};
 pub use error::Error;
 pub use report::{OpReport, Percentiles, Prefill, Report, Verdict};
-pub use run::run;
+pub use run::{prefill, run};
 pub use scenario::{DiscoveryApi, Kind, Popularity, Share};
 pub use slo::{Bound, Slo, Violation};

@@ -29,6 +29,7 @@ pub struct Report {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Prefill {
+    /// Instances registered by this prefill (those already registered left out).
     pub instances: u64,
     pub seconds: f64,
 }
@@ -129,7 +130,7 @@ impl Report {
         let scenario: Vec<String> = c
             .scenario
             .iter()
-            .map(|s| format!("{:?}={}", s.kind, s.weight).to_lowercase())
+            .map(|s| format!("{}={}", s.kind.name(), s.weight))
             .collect();
         let _ = writeln!(
             out,
@@ -147,6 +148,9 @@ impl Report {
                 "prefilled {} instances in {:.2}s",
                 p.instances, p.seconds
             );
+        }
+        if c.prefilled > 0 {
+            let _ = writeln!(out, "{} instances were already registered", c.prefilled);
         }
         let asked = self
             .asked_rate

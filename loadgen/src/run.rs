@@ -1,5 +1,7 @@
 //! A whole run: check that the target answers, register the population (prefill), then drive
 //! the measured load from one pinned worker per core and turn the tallies into a report.
+//! [`prefill`] stops after the population is in, for callers that look at the server in
+//! between (the benchmark reads its memory) and then measure with `prefilled` set.
 
 use crate::clock;
 use crate::config::{Config, Pacing, Target};
@@ -16,6 +18,21 @@ use std::time::Duration;
 /// Runs the load `config` describes. `Err` means no run could be made (exit status 2); an
 /// SLO violation is a report whose `exit_code()` is 1.
 pub fn run(config: Config) -> Result<Report, Error> {
+    let target = reach(&config)?;
+    let prefill = register_population(&config, &target)?;
+    let tally = phase(&config, &target, Phase::Measure)?;
+    Ok(Report::new(config, prefill, &tally))
+}
+
+/// Registers the instances `config.prefilled..config.prefill` and stops there; `None` when
+/// there was nothing to register.
+pub fn prefill(config: &Config) -> Result<Option<Prefill>, Error> {
+    let target = reach(config)?;
+    register_population(config, &target)
+}
+
+/// Checks the configuration and that the target takes connections.
+fn reach(config: &Config) -> Result<Target, Error> {
     config.validate()?;
     let target = config.resolve_target()?;
     std::net::TcpStream::connect_timeout(&target.addr, config.timeout).map_err(|e| {
@@ -24,11 +41,7 @@ pub fn run(config: Config) -> Result<Report, Error> {
             reason: e.to_string(),
         }
     })?;
-    let prefill = (config.prefill > 0)
-        .then(|| prefill(&config, &target))
-        .transpose()?;
-    let tally = phase(&config, &target, Phase::Measure)?;
-    Ok(Report::new(config, prefill, &tally))
+    Ok(target)
 }
 
 #[derive(Clone, Copy)]
@@ -37,7 +50,10 @@ enum Phase {
     Measure,
 }
 
-fn prefill(config: &Config, target: &Target) -> Result<Prefill, Error> {
+fn register_population(config: &Config, target: &Target) -> Result<Option<Prefill>, Error> {
+    if config.prefilled >= config.prefill {
+        return Ok(None);
+    }
     let started = clock::now();
     let tally = phase(config, target, Phase::Prefill)?;
     let failures: Vec<String> = tally
@@ -48,13 +64,11 @@ fn prefill(config: &Config, target: &Target) -> Result<Prefill, Error> {
         return Err(Error::Prefill(failures.join(", ")));
     }
     let seconds = (clock::now() - started) as f64 / 1e9;
+    let instances = config.prefill - config.prefilled;
     if !config.quiet {
-        eprintln!("prefilled {} instances in {seconds:.2}s", config.prefill);
+        eprintln!("prefilled {instances} instances in {seconds:.2}s");
     }
-    Ok(Prefill {
-        instances: config.prefill,
-        seconds,
-    })
+    Ok(Some(Prefill { instances, seconds }))
 }
 
 /// Runs one phase on every core and merges the workers' tallies.

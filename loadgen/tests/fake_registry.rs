@@ -3,7 +3,9 @@
 //! bodies, heartbeats only for registered instances. The real server's own integration test
 //! does the same against the real thing.
 
-use artemis_loadgen::{run, Config, DiscoveryApi, Error, Kind, Pacing, Popularity, Share, Slo};
+use artemis_loadgen::{
+    prefill, run, Config, DiscoveryApi, Error, Kind, Pacing, Popularity, Share, Slo,
+};
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -239,6 +241,43 @@ fn heartbeats_of_prefilled_instances_succeed() {
     let h = report.op("heartbeat").unwrap();
     assert_eq!(h.failed, 0, "{:?}", h.failures);
     assert!((100..=401).contains(&h.ok), "{}", h.ok);
+}
+
+#[test]
+fn runs_share_a_population_prefilled_once() {
+    let fake = Fake::start(false);
+    let population = Config {
+        prefill: 100,
+        ..config(&fake)
+    };
+    assert_eq!(prefill(&population).unwrap().unwrap().instances, 100);
+    assert_eq!(fake.requests("/api/registry/register.json"), 1);
+    // Grow the population by 50, then heartbeat all of it: none of them is unknown.
+    let heartbeats = run(Config {
+        scenario: shares(&[(Kind::Heartbeat, 1)]),
+        prefill: 150,
+        prefilled: 100,
+        ..config(&fake)
+    })
+    .unwrap();
+    assert_eq!(heartbeats.prefill.as_ref().unwrap().instances, 50);
+    let h = heartbeats.op("heartbeat").unwrap();
+    assert_eq!(h.failed, 0, "{:?}", h.failures);
+    assert_eq!(fake.registry.lock().unwrap().instances.len(), 150);
+    // Re-register what is there: no prefill, and no new instance.
+    let registers = fake.requests("/api/registry/register.json");
+    let again = run(Config {
+        scenario: shares(&[(Kind::Reregister, 1)]),
+        prefill: 150,
+        prefilled: 150,
+        ..config(&fake)
+    })
+    .unwrap();
+    assert!(again.prefill.is_none());
+    let r = again.op("register").unwrap();
+    assert_eq!(r.failed, 0, "{:?}", r.failures);
+    assert!(fake.requests("/api/registry/register.json") > registers + r.ok);
+    assert_eq!(fake.registry.lock().unwrap().instances.len(), 150);
 }
 
 #[test]

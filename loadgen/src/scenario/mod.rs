@@ -4,8 +4,9 @@
 //! two threads never write the same instance.
 //!
 //! Instance ids are laid out once for the whole run: `0..prefill` is the registered population
-//! (heartbeat and discovery work on it), the register scenario writes the next `instances`, the
-//! churn scenario the `instances` after those.
+//! (heartbeat, re-register and discovery work on it), the register scenario writes the next
+//! `instances`, the churn scenario the `instances` after those. The prefill registers
+//! `prefilled..prefill`: the first `prefilled` are left to an earlier run that registered them.
 
 mod batches;
 mod churn;
@@ -34,12 +35,27 @@ pub trait Workload: Send {
 pub enum Kind {
     /// Register the scenario's instances, batch by batch, round and round.
     Register,
+    /// Register the prefilled instances again (an unchanged instance), round and round.
+    Reregister,
     /// Heartbeat the prefilled instances, round and round.
     Heartbeat,
     /// Discover a service chosen by popularity.
     Discover,
     /// Register a batch, unregister it, register the next.
     Churn,
+}
+
+impl Kind {
+    /// The scenario's name, as `--scenario` and `--mix` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Register => "register",
+            Kind::Reregister => "reregister",
+            Kind::Heartbeat => "heartbeat",
+            Kind::Discover => "discover",
+            Kind::Churn => "churn",
+        }
+    }
 }
 
 /// One scenario's weight in the mix.
@@ -89,7 +105,7 @@ impl Part {
 fn ids(config: &Config, kind: Kind) -> Range<u64> {
     let (p, n) = (config.prefill, config.instances);
     match kind {
-        Kind::Heartbeat | Kind::Discover => 0..p,
+        Kind::Heartbeat | Kind::Reregister | Kind::Discover => 0..p,
         Kind::Register => p..p + n,
         Kind::Churn => p + n..p + 2 * n,
     }
@@ -106,7 +122,7 @@ pub fn measurement(config: &Config, target: &Target, part: Part) -> Box<dyn Work
     let build = |kind: Kind| -> Box<dyn Workload> {
         let cycle = |kind| Batches::cycle(part.of(ids(config, kind)), config.batch);
         match kind {
-            Kind::Register => Box::new(instances::InstanceWrites::new(
+            Kind::Register | Kind::Reregister => Box::new(instances::InstanceWrites::new(
                 Op::Register,
                 host,
                 population(config),
@@ -139,13 +155,16 @@ pub fn measurement(config: &Config, target: &Target, part: Part) -> Box<dyn Work
     }
 }
 
-/// Worker `part`'s share of the prefill: register `0..prefill` once.
+/// Worker `part`'s share of the prefill: register `prefilled..prefill` once.
 pub fn prefill(config: &Config, target: &Target, part: Part) -> Box<dyn Workload> {
     Box::new(instances::InstanceWrites::new(
         Op::Register,
         &target.host,
         population(config),
-        Batches::once(part.of(0..config.prefill), config.prefill_batch),
+        Batches::once(
+            part.of(config.prefilled..config.prefill),
+            config.prefill_batch,
+        ),
     ))
 }
 
@@ -169,6 +188,62 @@ mod tests {
             .map(|index| Part { index, count: 3 }.of(10..20))
             .collect();
         assert_eq!(parts, vec![10..13, 13..16, 16..20]);
+    }
+
+    /// The ips of the instances in every request `workload` sends, in order.
+    fn instance_ips(mut workload: Box<dyn Workload>) -> Vec<String> {
+        let mut ips = vec![];
+        let mut out = vec![];
+        while ips.len() < 100 && workload.next(&mut out).is_some() {
+            let text = String::from_utf8(std::mem::take(&mut out)).unwrap();
+            let body: serde_json::Value =
+                serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+            for i in body["instances"].as_array().unwrap() {
+                ips.push(i["ip"].as_str().unwrap().to_owned());
+            }
+        }
+        ips
+    }
+
+    fn target() -> Target {
+        Config::default().resolve_target().unwrap()
+    }
+
+    #[test]
+    fn prefill_registers_only_what_is_not_there_yet() {
+        let config = Config {
+            prefill: 5,
+            prefilled: 3,
+            prefill_batch: 2,
+            ..Config::default()
+        };
+        let part = Part { index: 0, count: 1 };
+        assert_eq!(
+            instance_ips(prefill(&config, &target(), part)),
+            vec!["10.0.0.3", "10.0.0.4"]
+        );
+        let done = Config {
+            prefilled: 5,
+            ..config
+        };
+        assert!(instance_ips(prefill(&done, &target(), part)).is_empty());
+    }
+
+    #[test]
+    fn reregister_walks_the_prefilled_instances() {
+        let config = Config {
+            scenario: vec![Share {
+                kind: Kind::Reregister,
+                weight: 1,
+            }],
+            prefill: 3,
+            ..Config::default()
+        };
+        let ips = instance_ips(measurement(&config, &target(), Part { index: 0, count: 1 }));
+        assert_eq!(&ips[..4], ["10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.0"]);
+        let mut out = vec![];
+        measurement(&config, &target(), Part { index: 0, count: 1 }).next(&mut out);
+        assert!(out.starts_with(b"POST /api/registry/register.json "));
     }
 
     #[test]
@@ -203,6 +278,7 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(ids(&config, Kind::Heartbeat), 0..100);
+        assert_eq!(ids(&config, Kind::Reregister), 0..100);
         assert_eq!(ids(&config, Kind::Register), 100..150);
         assert_eq!(ids(&config, Kind::Churn), 150..200);
     }

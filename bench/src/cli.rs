@@ -1,0 +1,212 @@
+//! The `artemis-bench` command line: populations, scenarios, how long each run is, the core
+//! layout both servers and the load generator share, and where the JSON goes.
+
+use crate::measure::Load;
+use crate::results::Settings;
+use crate::scenario::Scenario;
+use crate::server::Launch;
+use crate::sweep::Sweep;
+use crate::targets;
+use artemis::config::{parse_core_list, CoreList};
+use artemis::transport::Io;
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Benchmarks the registry against the no-op reference server on the same runtime, transport,
+/// HTTP layer and cores, with the bundled load generator. Finds each scenario's saturation
+/// (closed loop) at each population, alternating the two servers, then checks the latency SLO
+/// at half of it (open loop). The targets are reported, never failed on.
+#[derive(Debug, Parser)]
+#[command(name = "artemis-bench")]
+pub struct Cli {
+    /// Registered instances to measure at, each on a freshly started registry.
+    #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000")]
+    pub populations: Vec<u64>,
+
+    /// Scenarios to run at each population, in this order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "heartbeat,discover,reregister"
+    )]
+    pub scenarios: Vec<Scenario>,
+
+    /// Instances per service: a population of N is spread over N / this many services, so a
+    /// discovery reply is the same size at every population.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub instances_per_service: u64,
+
+    /// Cores of both servers and of the load generator, e.g. 0-1 [default: all].
+    #[arg(long, value_parser = parse_core_list)]
+    pub cores: Option<CoreList>,
+
+    /// Measured time of each run.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
+    pub duration: Duration,
+
+    /// Load before each run's measured time, left out of its figures.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    pub warmup: Duration,
+
+    /// Saturation runs per server and scenario, alternating no-op and registry.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rounds: u64,
+
+    /// Load generator connections, in all.
+    #[arg(long, default_value_t = 16)]
+    pub connections: usize,
+
+    /// The registry's lease TTL: long, so that no prefilled instance expires while measured.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
+    pub lease_ttl: Duration,
+
+    /// Transport of both servers: their own io_uring ring per core, or glommio's TcpStream.
+    #[arg(long, value_enum, default_value = "uring")]
+    pub io: Io,
+
+    /// Passed to both servers: busy-wait this long before an idle core sleeps [default: off].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub spin_before_park: Option<Duration>,
+
+    /// Where the results go as JSON.
+    #[arg(long, default_value = "bench/results/latest.json")]
+    pub json: PathBuf,
+}
+
+impl Cli {
+    pub fn cores(&self) -> Vec<usize> {
+        self.cores
+            .as_ref()
+            .map_or_else(artemis_loadgen::cli::available_cores, |c| c.0.clone())
+    }
+
+    pub fn settings(&self) -> Settings {
+        let human = |d: Duration| humantime::format_duration(d).to_string();
+        Settings {
+            cores: self.cores(),
+            duration: human(self.duration),
+            warmup: human(self.warmup),
+            rounds: self.rounds as usize,
+            connections: self.connections,
+            instances_per_service: self.instances_per_service,
+            lease_ttl: human(self.lease_ttl),
+            io: self.io_name().to_owned(),
+            spin_before_park: self.spin_before_park.map(human),
+            slo: targets::SLO.to_owned(),
+        }
+    }
+
+    /// The no-op server, with the flags both servers get.
+    pub fn noop(&self) -> Launch {
+        Launch {
+            name: "artemis-noop",
+            binary: "artemis-noop",
+            args: self.layout_flags(),
+        }
+    }
+
+    pub fn sweep(&self) -> Sweep {
+        let settings = self.settings();
+        let mut args = vec!["server".to_owned()];
+        args.extend(self.layout_flags());
+        args.extend(["--lease-ttl".to_owned(), settings.lease_ttl]);
+        Sweep {
+            load: Load {
+                duration: self.duration,
+                warmup: self.warmup,
+                connections: self.connections,
+                cores: self.cores(),
+                instances_per_service: self.instances_per_service,
+            },
+            rounds: settings.rounds,
+            scenarios: self.scenarios.clone(),
+            registry: Launch {
+                name: "artemis server",
+                binary: "artemis",
+                args,
+            },
+        }
+    }
+
+    /// `--io` as the servers spell it.
+    fn io_name(&self) -> &'static str {
+        match self.io {
+            Io::Uring => "uring",
+            Io::Glommio => "glommio",
+        }
+    }
+
+    /// `--cores`, `--io` and `--spin-before-park`, the same for both servers.
+    fn layout_flags(&self) -> Vec<String> {
+        let settings = self.settings();
+        let cores: Vec<String> = settings.cores.iter().map(usize::to_string).collect();
+        let mut flags = vec![
+            "--cores".to_owned(),
+            cores.join(","),
+            "--io".to_owned(),
+            settings.io,
+        ];
+        if let Some(spin) = settings.spin_before_park {
+            flags.extend(["--spin-before-park".to_owned(), spin]);
+        }
+        flags
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &str) -> Cli {
+        Cli::try_parse_from(std::iter::once("artemis-bench").chain(args.split_whitespace()))
+            .unwrap()
+    }
+
+    #[test]
+    fn defaults_are_the_standard_benchmark() {
+        let c = cli("");
+        assert_eq!(c.populations, vec![1_000, 100_000, 1_000_000]);
+        assert_eq!(
+            c.scenarios,
+            vec![
+                Scenario::Heartbeat,
+                Scenario::Discover,
+                Scenario::Reregister
+            ]
+        );
+        assert_eq!(c.duration, Duration::from_secs(3));
+        assert_eq!(c.settings().lease_ttl, "1h");
+    }
+
+    #[test]
+    fn both_servers_get_the_same_layout() {
+        let c = cli("--cores 0-1 --io glommio --spin-before-park 50us --populations 1000");
+        let layout = [
+            "--cores",
+            "0,1",
+            "--io",
+            "glommio",
+            "--spin-before-park",
+            "50us",
+        ];
+        assert_eq!(c.noop().args, layout);
+        let registry = c.sweep().registry.args;
+        assert_eq!(registry[0], "server");
+        assert_eq!(registry[1..7], layout);
+        assert_eq!(registry[7..], ["--lease-ttl", "1h"]);
+        assert_eq!(cli("").noop().args[2..], ["--io", "uring"]);
+        assert_eq!(c.sweep().load.cores, vec![0, 1]);
+    }
+
+    #[test]
+    fn rejects_nonsense() {
+        let parse = |args: &str| {
+            Cli::try_parse_from(std::iter::once("artemis-bench").chain(args.split_whitespace()))
+        };
+        assert!(parse("--scenarios churn").is_err());
+        assert!(parse("--rounds 0").is_err());
+        assert!(parse("--populations 1k").is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! One load-generator run against one server, in-process through `artemis_loadgen`, boiled
+//! down to the figures the benchmark keeps.
+//!
+//! Every run of a population shares it: the population is registered once
+//! ([`Load::prefill`]), and each measured run says the instances are already there
+//! (`prefilled`), so heartbeats and re-registrations find them and discovery asks for services
+//! that exist. The no-op server is driven with the very same requests.
+
+use crate::scenario::Scenario;
+use crate::server::Server;
+use artemis_loadgen::{Config, DiscoveryApi, Pacing, Popularity, Report, Share, Slo};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What every run has in common.
+#[derive(Clone, Debug)]
+pub struct Load {
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub connections: usize,
+    /// The load generator's pinned workers: the servers' cores.
+    pub cores: Vec<usize>,
+    /// The population is spread over `instances / instances_per_service` services.
+    pub instances_per_service: u64,
+}
+
+/// The figures of one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Sample {
+    /// Replies per second in the measured time.
+    pub rate: f64,
+    pub ok: u64,
+    pub failed: u64,
+    /// Failures by kind.
+    pub failures: BTreeMap<String, u64>,
+    /// Latency of the successful replies, microseconds; `None` when there was none.
+    pub p99_us: Option<f64>,
+    pub p999_us: Option<f64>,
+    /// Whether the SLO held, for runs that check one.
+    pub slo_met: Option<bool>,
+}
+
+impl Load {
+    /// Registers `instances` on `server`; returns how long it took, in seconds.
+    pub fn prefill(&self, server: &Server, instances: u64) -> Result<f64, String> {
+        let config = Config {
+            prefilled: 0,
+            ..self.config(server, Scenario::Heartbeat, instances)
+        };
+        artemis_loadgen::prefill(&config)
+            .map(|done| done.map_or(0.0, |p| p.seconds))
+            .map_err(|e| format!("prefilling {} with {instances} instances: {e}", server.name))
+    }
+
+    /// Runs `scenario` on the population of `instances` at `pacing`, checking `slo`.
+    pub fn measure(
+        &self,
+        server: &Server,
+        scenario: Scenario,
+        instances: u64,
+        pacing: Pacing,
+        slo: Slo,
+    ) -> Result<Sample, String> {
+        let config = Config {
+            pacing,
+            slo,
+            ..self.config(server, scenario, instances)
+        };
+        artemis_loadgen::run(config)
+            .map(|report| Sample::of(&report))
+            .map_err(|e| format!("{} {} run: {e}", server.name, scenario.name()))
+    }
+
+    fn config(&self, server: &Server, scenario: Scenario, instances: u64) -> Config {
+        Config {
+            target: server.url(),
+            scenario: vec![Share {
+                kind: scenario.kind(),
+                weight: 1,
+            }],
+            duration: self.duration,
+            warmup: self.warmup,
+            connections: self.connections,
+            cores: self.cores.clone(),
+            prefill: instances,
+            prefilled: instances,
+            services: services(instances, self.instances_per_service),
+            batch: 1,
+            discovery_api: DiscoveryApi::Post,
+            popularity: Popularity::Uniform,
+            quiet: true,
+            ..Config::default()
+        }
+    }
+}
+
+/// How many services `instances` are spread over.
+pub fn services(instances: u64, per_service: u64) -> u64 {
+    instances.div_ceil(per_service).max(1)
+}
+
+impl Sample {
+    fn of(report: &Report) -> Sample {
+        let total = &report.total;
+        Sample {
+            rate: report.achieved_rate,
+            ok: total.ok,
+            failed: total.failed,
+            failures: total.failures.clone(),
+            p99_us: total.latency_us.as_ref().map(|l| l.p99),
+            p999_us: total.latency_us.as_ref().map(|l| l.p999),
+            slo_met: report.slo.checked.then_some(report.slo.met),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn services_keep_their_size_as_the_population_grows() {
+        assert_eq!(super::services(1_000, 10), 100);
+        assert_eq!(super::services(1_000_000, 10), 100_000);
+        assert_eq!(super::services(5, 10), 1);
+        assert_eq!(super::services(15, 10), 2);
+    }
+}

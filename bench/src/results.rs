@@ -1,0 +1,156 @@
+//! What a benchmark run found, in the shape of its JSON file: for each population the
+//! registry's memory and, for each scenario, both servers' saturation, their ratio and the SLO
+//! run at half the registry's saturation; then the design's targets checked against them.
+
+use crate::machine::LoadAverage;
+use crate::measure::Sample;
+use crate::scenario::Scenario;
+use crate::targets::Check;
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, Serialize)]
+pub struct Results {
+    pub settings: Settings,
+    pub machine: Machine,
+    /// Each core's transport, as the no-op server's start-up log says.
+    pub noop_transport: Vec<String>,
+    pub populations: Vec<Population>,
+    pub targets: Vec<Check>,
+}
+
+/// How the benchmark was run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Settings {
+    /// Cores of both servers and of the load generator: they share them.
+    pub cores: Vec<usize>,
+    pub duration: String,
+    pub warmup: String,
+    /// Saturation runs per server and point, alternating between the servers.
+    pub rounds: usize,
+    pub connections: usize,
+    pub instances_per_service: u64,
+    /// The registry's lease TTL, long enough that no prefilled instance expires.
+    pub lease_ttl: String,
+    /// The transport both servers were asked for (`--io`).
+    pub io: String,
+    pub spin_before_park: Option<String>,
+    /// The objective of the runs at half saturation.
+    pub slo: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    pub online_cores: usize,
+    pub load_before: LoadAverage,
+    pub load_after: LoadAverage,
+}
+
+/// One registered population on a freshly started registry.
+#[derive(Clone, Debug, Serialize)]
+pub struct Population {
+    pub instances: u64,
+    pub services: u64,
+    /// Each core's transport, as the registry's start-up log says.
+    pub registry_transport: Vec<String>,
+    pub prefill_seconds: f64,
+    /// The registry's resident set just before and just after the prefill.
+    pub rss_before_bytes: u64,
+    pub rss_after_bytes: u64,
+    /// `(after - before) / instances`.
+    pub rss_per_instance_bytes: f64,
+    /// When the population's runs began.
+    pub load_average: LoadAverage,
+    pub points: Vec<Point>,
+}
+
+/// One scenario at one population.
+#[derive(Clone, Debug, Serialize)]
+pub struct Point {
+    pub scenario: Scenario,
+    pub noop: Saturation,
+    pub registry: Saturation,
+    /// Registry saturation / no-op saturation.
+    pub ratio: f64,
+    pub slo: SloRun,
+}
+
+/// Closed-loop runs of one server at one point.
+#[derive(Clone, Debug, Serialize)]
+pub struct Saturation {
+    /// Mean over the runs.
+    pub rate: f64,
+    /// The worst run's tail.
+    pub p99_us: Option<f64>,
+    pub p999_us: Option<f64>,
+    /// Failed requests over all runs.
+    pub failed: u64,
+    pub runs: Vec<Sample>,
+}
+
+/// Open-loop runs of both servers at half the registry's saturation.
+#[derive(Clone, Debug, Serialize)]
+pub struct SloRun {
+    pub rate: f64,
+    pub registry: Sample,
+    pub noop: Sample,
+}
+
+impl Saturation {
+    pub fn of(runs: Vec<Sample>) -> Saturation {
+        let worst =
+            |tail: fn(&Sample) -> Option<f64>| runs.iter().filter_map(tail).reduce(f64::max);
+        Saturation {
+            rate: runs.iter().map(|s| s.rate).sum::<f64>() / runs.len().max(1) as f64,
+            p99_us: worst(|s| s.p99_us),
+            p999_us: worst(|s| s.p999_us),
+            failed: runs.iter().map(|s| s.failed).sum(),
+            runs,
+        }
+    }
+}
+
+impl Population {
+    /// The scenario's point.
+    pub fn point(&self, scenario: Scenario) -> Option<&Point> {
+        self.points.iter().find(|p| p.scenario == scenario)
+    }
+}
+
+impl Results {
+    /// Writes the results as pretty JSON, creating the directory.
+    pub fn write(&self, path: &Path) -> Result<(), String> {
+        let fail = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
+        }
+        let file = std::fs::File::create(path).map_err(|e| fail(&e))?;
+        serde_json::to_writer_pretty(file, self).map_err(|e| fail(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(rate: f64, p99: f64, failed: u64) -> Sample {
+        Sample {
+            rate,
+            ok: 10,
+            failed,
+            failures: Default::default(),
+            p99_us: Some(p99),
+            p999_us: Some(p99 * 2.0),
+            slo_met: None,
+        }
+    }
+
+    #[test]
+    fn saturation_is_the_mean_rate_and_the_worst_tail() {
+        let s = Saturation::of(vec![sample(100.0, 300.0, 1), sample(80.0, 200.0, 2)]);
+        assert_eq!(s.rate, 90.0);
+        assert_eq!(s.p99_us, Some(300.0));
+        assert_eq!(s.p999_us, Some(600.0));
+        assert_eq!(s.failed, 3);
+    }
+}

@@ -1,0 +1,116 @@
+//! The human output, printed as the run goes: what is measured and how, then per population a
+//! line on its memory and a row per scenario, and at the end the targets.
+
+use crate::display;
+use crate::machine::LoadAverage;
+use crate::results::{Point, Population, Settings};
+use crate::server::Server;
+use crate::targets::Check;
+
+const HEADER: [&str; 12] = [
+    "scenario",
+    "no-op",
+    "registry",
+    "ratio",
+    "sat p99",
+    "sat p99.9",
+    "SLO rate",
+    "SLO p99",
+    "SLO p99.9",
+    "SLO",
+    "no-op p99.9",
+    "failed",
+];
+const WIDTHS: [usize; 12] = [10, 9, 9, 5, 8, 9, 9, 8, 9, 6, 11, 6];
+
+pub fn preamble(settings: &Settings, online_cores: usize, load: LoadAverage) {
+    println!(
+        "artemis-bench: artemis-noop and artemis server on cores {:?} ({online_cores} online); \
+         the load generator runs on the same cores, so it shares them with the server it drives",
+        settings.cores
+    );
+    println!(
+        "both run with --io {}; the registry with --lease-ttl {}, so no prefilled instance expires during the benchmark",
+        settings.io, settings.lease_ttl
+    );
+    println!(
+        "each scenario: {} closed-loop saturation runs per server ({} after {} warm-up, \
+         {} connections), alternating no-op and registry; then open-loop runs at half the \
+         registry's saturation on both, checked against {}",
+        settings.rounds, settings.duration, settings.warmup, settings.connections, settings.slo
+    );
+    println!("load average before: {load}");
+}
+
+/// Which transport each core of a server got, as its start-up log says.
+pub fn started(server: &Server) {
+    println!(
+        "{} on {}: {}",
+        server.name,
+        server.addr,
+        server.transport.join("; ")
+    );
+}
+
+/// The population's heading, once it is registered.
+pub fn population(p: &Population) {
+    println!(
+        "\n{} instances over {} services (fresh registry): prefilled in {:.2}s; RSS {} -> {} = {:.0} B/instance; load {}",
+        display::count(p.instances),
+        p.services,
+        p.prefill_seconds,
+        display::bytes(p.rss_before_bytes),
+        display::bytes(p.rss_after_bytes),
+        p.rss_per_instance_bytes,
+        p.load_average,
+    );
+    println!("{}", line(HEADER.map(str::to_owned)));
+}
+
+pub fn row(point: &Point) {
+    let slo = match point.slo.registry.slo_met {
+        Some(true) => "met",
+        _ => "MISSED",
+    };
+    println!(
+        "{}",
+        line([
+            point.scenario.name().to_owned(),
+            display::rate(point.noop.rate),
+            display::rate(point.registry.rate),
+            display::ratio(point.ratio),
+            display::latency(point.registry.p99_us),
+            display::latency(point.registry.p999_us),
+            display::rate(point.slo.rate),
+            display::latency(point.slo.registry.p99_us),
+            display::latency(point.slo.registry.p999_us),
+            slo.to_owned(),
+            display::latency(point.slo.noop.p999_us),
+            (point.registry.failed + point.slo.registry.failed).to_string(),
+        ])
+    );
+    let runs = point.registry.runs.iter().chain([&point.slo.registry]);
+    for (kind, n) in runs.flat_map(|r| &r.failures) {
+        println!("    registry failed: {kind} x{n}");
+    }
+}
+
+pub fn targets(checks: &[Check], load: LoadAverage) {
+    println!("\nload average after: {load}\ntargets (reported, not enforced):");
+    for c in checks {
+        let verdict = if c.met { "met   " } else { "MISSED" };
+        println!("  {verdict} {}: {}", c.target, c.measured);
+    }
+}
+
+fn line(cells: [String; 12]) -> String {
+    let mut out = String::new();
+    for (i, (cell, width)) in cells.iter().zip(WIDTHS).enumerate() {
+        if i == 0 {
+            out.push_str(&format!("{cell:<width$}"));
+        } else {
+            out.push_str(&format!(" {cell:>width$}"));
+        }
+    }
+    out
+}
