@@ -33,7 +33,8 @@ pub trait Listener {
 /// One accepted connection, owned by the core that accepted it.
 pub trait Connection {
     /// Appends newly arrived bytes to `buf` and returns how many; 0 means the peer closed.
-    /// Fails with `TimedOut` when nothing arrives within `timeout`.
+    /// Fails with `TimedOut` when nothing arrives within `timeout`. If the future is dropped
+    /// first, bytes that had already arrived may be in `buf` all the same.
     async fn read_into(&mut self, buf: &mut ReadBuffer, timeout: Duration) -> io::Result<usize>;
     /// Writes all of `bytes` (every reply of one batch) before returning.
     async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()>;
