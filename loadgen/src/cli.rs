@@ -141,6 +141,7 @@ pub enum ScenarioArg {
     Register,
     Reregister,
     Heartbeat,
+    WsHeartbeat,
     Discover,
     Churn,
     Mix,
@@ -163,6 +164,7 @@ impl Cli {
             (ScenarioArg::Register, None) => single(Kind::Register),
             (ScenarioArg::Reregister, None) => single(Kind::Reregister),
             (ScenarioArg::Heartbeat, None) => single(Kind::Heartbeat),
+            (ScenarioArg::WsHeartbeat, None) => single(Kind::WsHeartbeat),
             (ScenarioArg::Discover, None) => single(Kind::Discover),
             (ScenarioArg::Churn, None) => single(Kind::Churn),
         };
@@ -170,8 +172,9 @@ impl Cli {
             (_, true, _) => Pacing::Max,
             (Some(rate), _, _) => Pacing::Rate(rate),
             (None, _, Some(interval)) => {
-                if self.scenario != ScenarioArg::Heartbeat || self.prefill == 0 {
-                    return bad("--interval goes with --scenario heartbeat and a --prefill");
+                let heartbeats = [ScenarioArg::Heartbeat, ScenarioArg::WsHeartbeat];
+                if !heartbeats.contains(&self.scenario) || self.prefill == 0 {
+                    return bad("--interval goes with a heartbeat scenario and a --prefill");
                 }
                 let requests = self.prefill.div_ceil(self.batch.max(1));
                 Pacing::Rate(requests as f64 / interval.as_secs_f64())

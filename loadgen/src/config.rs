@@ -175,7 +175,9 @@ impl Config {
         }
         for share in self.scenario.iter().filter(|s| s.weight > 0) {
             match share.kind {
-                Kind::Heartbeat | Kind::Reregister if self.prefill < workers => {
+                Kind::Heartbeat | Kind::WsHeartbeat | Kind::Reregister
+                    if self.prefill < workers =>
+                {
                     return bad(format!(
                         "{} needs --prefill of at least one instance per core ({workers})",
                         share.kind.name()
@@ -188,6 +190,14 @@ impl Config {
                 }
                 _ => {}
             }
+        }
+        if self.scenario.len() > 1
+            && self
+                .scenario
+                .iter()
+                .any(|s| s.kind.websocket_path().is_some())
+        {
+            return bad("a WebSocket scenario cannot be mixed with others".into());
         }
         if let Some(rate) = self.slo.max_error_rate {
             if !(0.0..=1.0).contains(&rate) {

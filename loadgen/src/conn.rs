@@ -1,8 +1,10 @@
-//! One keep-alive HTTP/1.1 client connection on a mio socket: write a request, read the reply.
+//! One keep-alive client connection on a mio socket: write a request, read the reply. It speaks
+//! HTTP/1.1, or WebSocket after an upgrade (a request is then a frame, and so is its reply).
 //!
-//! Minimal on purpose: one request in flight, replies framed by `Content-Length` (the Artemis
+//! Minimal on purpose: one request in flight, HTTP replies framed by `Content-Length` (the Artemis
 //! server always sends it). Buffers are reused across requests, so a steady run allocates nothing.
 
+use crate::websocket::{self, Upgrade};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use std::io::{self, ErrorKind, Read, Write};
@@ -21,6 +23,8 @@ pub struct Connection {
     /// Bytes at the front of `buf` that belong to the reply handed out last.
     consumed: usize,
     head: Option<Head>,
+    /// Replies are WebSocket frames rather than HTTP messages.
+    frames: bool,
 }
 
 /// The parsed head of the reply being read.
@@ -38,15 +42,21 @@ pub struct Reply<'a> {
 }
 
 impl Connection {
-    /// Connects (blocking, at most `timeout`) and registers the socket with `registry`.
+    /// Connects and, given an `upgrade`, switches to WebSocket (blocking, each step at most
+    /// `timeout`), then registers the socket with `registry`.
     pub fn open(
         addr: SocketAddr,
         timeout: Duration,
+        upgrade: Option<&Upgrade>,
         registry: &Registry,
         token: Token,
     ) -> io::Result<Connection> {
-        let stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
         stream.set_nodelay(true)?;
+        if let Some(upgrade) = upgrade {
+            stream.set_read_timeout(Some(timeout))?;
+            upgrade.handshake(&mut stream)?;
+        }
         stream.set_nonblocking(true)?;
         let mut stream = TcpStream::from_std(stream);
         registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
@@ -57,6 +67,7 @@ impl Connection {
             filled: 0,
             consumed: 0,
             head: None,
+            frames: upgrade.is_some(),
         })
     }
 
@@ -81,13 +92,14 @@ impl Connection {
         Ok(true)
     }
 
-    /// Reads what the socket has and returns the reply once it is complete. A reply that is not
-    /// HTTP/1.x with a `Content-Length` is an `InvalidData` error.
+    /// Reads what the socket has and returns the reply once it is complete: an HTTP/1.x message
+    /// with a `Content-Length`, or a WebSocket text frame (pings are skipped; the status is then
+    /// 200). Anything else is an `InvalidData` error.
     pub fn read_reply(&mut self) -> io::Result<Option<Reply<'_>>> {
         self.discard_consumed();
         loop {
             if self.head.is_none() {
-                self.head = parse_head(&self.buf[..self.filled])?;
+                self.head = self.parse()?;
             }
             if let Some(head) = self.head {
                 if self.filled >= head.end {
@@ -109,6 +121,27 @@ impl Connection {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// The head of the reply in `buf`, past any pings (which count as consumed).
+    fn parse(&mut self) -> io::Result<Option<Head>> {
+        if !self.frames {
+            return parse_head(&self.buf[..self.filled]);
+        }
+        loop {
+            let Some(frame) = websocket::parse_frame(&self.buf[self.consumed..self.filled])? else {
+                return Ok(None);
+            };
+            let at = self.consumed;
+            if frame.text {
+                return Ok(Some(Head {
+                    status: 200,
+                    body_start: at + frame.payload.start,
+                    end: at + frame.payload.end,
+                }));
+            }
+            self.consumed += frame.payload.end;
         }
     }
 
@@ -170,8 +203,14 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let poll = mio::Poll::new().unwrap();
-        let mut conn =
-            Connection::open(addr, Duration::from_secs(1), poll.registry(), Token(0)).unwrap();
+        let mut conn = Connection::open(
+            addr,
+            Duration::from_secs(1),
+            None,
+            poll.registry(),
+            Token(0),
+        )
+        .unwrap();
         let (mut server, _) = listener.accept().unwrap();
         let big = "x".repeat(40_000);
         for body in ["hello", big.as_str()] {

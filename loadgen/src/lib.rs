@@ -37,6 +37,7 @@ pub mod scenario;
 mod slo;
 mod tally;
 mod timer;
+mod websocket;
 mod worker;
 mod zipf;
 

@@ -1,21 +1,33 @@
-//! HTTP/1.1 request bytes for one endpoint: the constant part is built once per scenario and
-//! each request only appends its length or query and its body.
+//! Request bytes for one endpoint: for HTTP/1.1 the constant part is built once per scenario and
+//! each request only appends its length or query and its body; on a WebSocket connection a
+//! request is the body in one text frame.
 
+use crate::websocket;
 use std::io::Write;
 
 #[derive(Clone, Debug)]
 pub struct Endpoint {
-    /// Whether the payload is a body (POST) or a query string (GET).
-    post: bool,
+    payload: Payload,
     head: Vec<u8>,
     tail: Vec<u8>,
+}
+
+/// What `write` takes.
+#[derive(Clone, Copy, Debug)]
+enum Payload {
+    /// The body of a POST.
+    Body,
+    /// The query string of a GET.
+    Query,
+    /// The text of a WebSocket frame.
+    Frame,
 }
 
 impl Endpoint {
     /// A JSON POST to `path`; `write` takes the body.
     pub fn post(host: &str, path: &str) -> Endpoint {
         Endpoint {
-            post: true,
+            payload: Payload::Body,
             head: format!(
                 "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
                  Content-Length: "
@@ -28,22 +40,36 @@ impl Endpoint {
     /// A GET of `path`; `write` takes the query string.
     pub fn get(host: &str, path: &str) -> Endpoint {
         Endpoint {
-            post: false,
+            payload: Payload::Query,
             head: format!("GET {path}?").into_bytes(),
             tail: format!(" HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes(),
         }
     }
 
-    /// Appends the whole request to `out`: `payload` is the body of a POST or the query of a GET.
+    /// A text frame on an upgraded connection; `write` takes the text.
+    pub fn frame() -> Endpoint {
+        Endpoint {
+            payload: Payload::Frame,
+            head: vec![],
+            tail: vec![],
+        }
+    }
+
+    /// Appends the whole request to `out`: `payload` is the body of a POST, the query of a GET
+    /// or the text of a frame.
     pub fn write(&self, payload: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(&self.head);
-        if self.post {
-            write!(out, "{}", payload.len()).expect("writing to a Vec cannot fail");
-            out.extend_from_slice(&self.tail);
-            out.extend_from_slice(payload);
-        } else {
-            out.extend_from_slice(payload);
-            out.extend_from_slice(&self.tail);
+        match self.payload {
+            Payload::Body => {
+                write!(out, "{}", payload.len()).expect("writing to a Vec cannot fail");
+                out.extend_from_slice(&self.tail);
+                out.extend_from_slice(payload);
+            }
+            Payload::Query => {
+                out.extend_from_slice(payload);
+                out.extend_from_slice(&self.tail);
+            }
+            Payload::Frame => websocket::write_text(payload, out),
         }
     }
 }

@@ -84,14 +84,16 @@ fn phase(config: &Config, target: &Target, phase: Phase) -> Result<Tally, Error>
             index: index as u64,
             count: workers as u64,
         };
-        let (rate, workload, warmup, duration) = match phase {
+        let (upgrade, rate, workload, warmup, duration) = match phase {
             Phase::Prefill => (
+                None,
                 None,
                 scenario::prefill(config, target, part),
                 Duration::ZERO,
                 None,
             ),
             Phase::Measure => (
+                scenario::upgrade(config, target),
                 match config.pacing {
                     Pacing::Rate(r) => Some(r * connections as f64 / config.connections as f64),
                     Pacing::Max => None,
@@ -104,6 +106,7 @@ fn phase(config: &Config, target: &Target, phase: Phase) -> Result<Tally, Error>
         let plan = Plan {
             core,
             addr: target.addr,
+            upgrade,
             connections,
             rate,
             phase: index as f64 / workers as f64,

@@ -15,6 +15,7 @@ use crate::progress::{Interval, Snapshot};
 use crate::reply;
 use crate::scenario::Workload;
 use crate::tally::Tally;
+use crate::websocket::Upgrade;
 use crossbeam_channel::Sender;
 use mio::{Events, Poll, Token};
 use std::collections::VecDeque;
@@ -34,6 +35,8 @@ const SPIN: Nanos = 20_000;
 pub struct Plan {
     pub core: usize,
     pub addr: SocketAddr,
+    /// Where the connections upgrade to WebSocket; `None` for plain HTTP.
+    pub upgrade: Option<Upgrade>,
     pub connections: usize,
     /// This worker's requests per second; `None` for closed loop.
     pub rate: Option<f64>,
@@ -74,6 +77,7 @@ struct Recorder {
 struct Worker {
     poll: Poll,
     addr: SocketAddr,
+    upgrade: Option<Upgrade>,
     timeout: Duration,
     slots: Vec<Slot>,
     idle: VecDeque<usize>,
@@ -96,11 +100,17 @@ impl Worker {
         let poll = Poll::new()?;
         let slots = (0..plan.connections)
             .map(|c| {
-                let conn = Connection::open(plan.addr, plan.timeout, poll.registry(), Token(c))
-                    .map_err(|e| Error::Unreachable {
-                        target: plan.addr.to_string(),
-                        reason: e.to_string(),
-                    })?;
+                let conn = Connection::open(
+                    plan.addr,
+                    plan.timeout,
+                    plan.upgrade.as_ref(),
+                    poll.registry(),
+                    Token(c),
+                )
+                .map_err(|e| Error::Unreachable {
+                    target: plan.addr.to_string(),
+                    reason: e.to_string(),
+                })?;
                 Ok(Slot {
                     conn: Some(conn),
                     request: Vec::with_capacity(1024),
@@ -111,6 +121,7 @@ impl Worker {
         Ok(Worker {
             poll,
             addr: plan.addr,
+            upgrade: plan.upgrade.clone(),
             timeout: plan.timeout,
             idle: (0..slots.len()).collect(),
             slots,
@@ -200,7 +211,14 @@ impl Worker {
             };
             self.idle.pop_front();
             if slot.conn.is_none() {
-                match Connection::open(self.addr, self.timeout, self.poll.registry(), Token(c)) {
+                let registry = self.poll.registry();
+                match Connection::open(
+                    self.addr,
+                    self.timeout,
+                    self.upgrade.as_ref(),
+                    registry,
+                    Token(c),
+                ) {
                     Ok(conn) => slot.conn = Some(conn),
                     Err(_) => {
                         self.recorder

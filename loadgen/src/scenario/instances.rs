@@ -1,8 +1,8 @@
 //! Register, heartbeat or unregister requests carrying a batch of instances: the three registry
-//! writes differ only in the endpoint.
+//! writes differ only in the endpoint (an HTTP path, or a WebSocket frame for heartbeats).
 
 use super::batches::Batches;
-use super::{endpoint, Workload};
+use super::Workload;
 use crate::body::Population;
 use crate::op::Op;
 use crate::request::Endpoint;
@@ -16,10 +16,15 @@ pub struct InstanceWrites {
 }
 
 impl InstanceWrites {
-    pub fn new(op: Op, host: &str, population: Population, batches: Batches) -> InstanceWrites {
+    pub fn new(
+        op: Op,
+        endpoint: Endpoint,
+        population: Population,
+        batches: Batches,
+    ) -> InstanceWrites {
         InstanceWrites {
             op,
-            endpoint: endpoint(host, op),
+            endpoint,
             population,
             batches,
             body: Vec::new(),
@@ -45,7 +50,7 @@ mod tests {
     fn heartbeats_walk_the_slice() {
         let mut w = InstanceWrites::new(
             Op::Heartbeat,
-            "h",
+            super::super::endpoint("h", Op::Heartbeat),
             Population::new("default", "default", 2),
             Batches::cycle(0..3, 2),
         );

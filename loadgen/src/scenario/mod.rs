@@ -20,6 +20,7 @@ use crate::body::Population;
 use crate::config::{Config, Target};
 use crate::op::Op;
 use crate::request::Endpoint;
+use crate::websocket::Upgrade;
 use batches::Batches;
 use serde::Serialize;
 use std::ops::Range;
@@ -39,6 +40,8 @@ pub enum Kind {
     Reregister,
     /// Heartbeat the prefilled instances, round and round.
     Heartbeat,
+    /// The heartbeat scenario in frames over `/ws/registry/heartbeat` connections.
+    WsHeartbeat,
     /// Discover a service chosen by popularity.
     Discover,
     /// Register a batch, unregister it, register the next.
@@ -52,8 +55,17 @@ impl Kind {
             Kind::Register => "register",
             Kind::Reregister => "reregister",
             Kind::Heartbeat => "heartbeat",
+            Kind::WsHeartbeat => "ws-heartbeat",
             Kind::Discover => "discover",
             Kind::Churn => "churn",
+        }
+    }
+
+    /// The WebSocket path the scenario's connections upgrade to; `None` for plain HTTP.
+    pub fn websocket_path(self) -> Option<&'static str> {
+        match self {
+            Kind::WsHeartbeat => Some("/ws/registry/heartbeat"),
+            _ => None,
         }
     }
 }
@@ -105,7 +117,7 @@ impl Part {
 fn ids(config: &Config, kind: Kind) -> Range<u64> {
     let (p, n) = (config.prefill, config.instances);
     match kind {
-        Kind::Heartbeat | Kind::Reregister | Kind::Discover => 0..p,
+        Kind::Heartbeat | Kind::WsHeartbeat | Kind::Reregister | Kind::Discover => 0..p,
         Kind::Register => p..p + n,
         Kind::Churn => p + n..p + 2 * n,
     }
@@ -120,20 +132,20 @@ pub fn measurement(config: &Config, target: &Target, part: Part) -> Box<dyn Work
     let host = target.host.as_str();
     let seed = config.seed ^ part.index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let build = |kind: Kind| -> Box<dyn Workload> {
+        let writes = |op, endpoint| -> Box<dyn Workload> {
+            let batches = Batches::cycle(part.of(ids(config, kind)), config.batch);
+            Box::new(instances::InstanceWrites::new(
+                op,
+                endpoint,
+                population(config),
+                batches,
+            ))
+        };
         let cycle = |kind| Batches::cycle(part.of(ids(config, kind)), config.batch);
         match kind {
-            Kind::Register | Kind::Reregister => Box::new(instances::InstanceWrites::new(
-                Op::Register,
-                host,
-                population(config),
-                cycle(kind),
-            )),
-            Kind::Heartbeat => Box::new(instances::InstanceWrites::new(
-                Op::Heartbeat,
-                host,
-                population(config),
-                cycle(kind),
-            )),
+            Kind::Register | Kind::Reregister => writes(Op::Register, endpoint(host, Op::Register)),
+            Kind::Heartbeat => writes(Op::Heartbeat, endpoint(host, Op::Heartbeat)),
+            Kind::WsHeartbeat => writes(Op::Heartbeat, Endpoint::frame()),
             Kind::Churn => Box::new(churn::Churn::new(host, population(config), cycle(kind))),
             Kind::Discover => Box::new(discover::Discover::new(
                 config.discovery_api,
@@ -155,11 +167,21 @@ pub fn measurement(config: &Config, target: &Target, part: Part) -> Box<dyn Work
     }
 }
 
+/// Where the measured load's connections upgrade to WebSocket; `None` for plain HTTP.
+/// `Config::validate` keeps WebSocket scenarios out of mixes.
+pub fn upgrade(config: &Config, target: &Target) -> Option<Upgrade> {
+    let path = config.scenario.first()?.kind.websocket_path()?;
+    Some(Upgrade {
+        host: target.host.clone(),
+        path,
+    })
+}
+
 /// Worker `part`'s share of the prefill: register `prefilled..prefill` once.
 pub fn prefill(config: &Config, target: &Target, part: Part) -> Box<dyn Workload> {
     Box::new(instances::InstanceWrites::new(
         Op::Register,
-        &target.host,
+        endpoint(&target.host, Op::Register),
         population(config),
         Batches::once(
             part.of(config.prefilled..config.prefill),
