@@ -9,7 +9,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
+use std::time::Duration;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
@@ -17,6 +18,8 @@ use artemis_shards::{
     Change, ChangesGone, FailedInstance, Instance, LeaseStatus, ServiceSnapshot, Shard, ShardStats,
 };
 use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
+use futures_lite::future::or;
+use glommio::timer::sleep;
 use glommio::{spawn_local, GlommioError, ResourceType};
 
 use crate::clock::now_ms;
@@ -102,7 +105,7 @@ impl ShardLink {
         presence: Presence,
         make_shard: impl FnOnce(usize) -> Shard,
     ) -> Rc<ShardLink> {
-        let (peers, mut inbox) = mesh.join().await.expect("joining the shard mesh");
+        let (peers, mut inbox) = repolled(mesh.join()).await.expect("joining the shard mesh");
         let me = peers.peer_id();
         let link = Rc::new(ShardLink {
             me,
@@ -271,6 +274,26 @@ impl ShardLink {
             if let Slot::Waiting(Some(waker)) = std::mem::replace(slot, Slot::Answered(reply)) {
                 waker.wake();
             }
+        }
+    }
+}
+
+/// How often a mesh join is polled again whether or not it was woken.
+const JOIN_REPOLL: Duration = Duration::from_millis(10);
+
+/// Runs `future`, polling it again every `JOIN_REPOLL` even when nothing woke it. On a loaded
+/// machine a glommio 0.9 mesh join has been seen to sleep through the cross-core wake-up it waited
+/// for (start-ups stalled for tens of seconds); polling again finds the message that arrived.
+async fn repolled<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    loop {
+        let ready = async { Some(future.as_mut().await) };
+        let tick = async {
+            sleep(JOIN_REPOLL).await;
+            None
+        };
+        if let Some(output) = or(ready, tick).await {
+            return output;
         }
     }
 }

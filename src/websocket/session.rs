@@ -63,9 +63,10 @@ pub async fn serve<C: Connection>(
     let opened = Instant::now();
     let mut heard = opened;
     let mut pinged = false;
-    let mut received = input.filled_mut().len();
     loop {
-        ws.get_mut().feed(&input.filled_mut()[..received]);
+        // Everything received, also what a read cut short by a push had already appended.
+        let received = input.filled_mut().len();
+        ws.get_mut().feed(input.filled_mut());
         input.consume(received);
         let mut ending = None;
         // Every complete frame received so far.
@@ -147,13 +148,11 @@ pub async fn serve<C: Connection>(
             inbox.ready().await;
             None
         };
-        received = match or(read, push).await {
-            None => 0,
+        match or(read, push).await {
             Some(Ok(0)) => break,
-            Some(Ok(_)) => input.filled_mut().len(),
-            Some(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => 0,
-            Some(Err(_)) => break,
-        };
+            Some(Err(e)) if e.kind() != std::io::ErrorKind::TimedOut => break,
+            _ => {}
+        }
     }
     if inbox.overflowed() {
         count_overflow();
