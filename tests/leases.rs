@@ -14,7 +14,7 @@ use common::{poll, Server};
 use serde_json::{json, Value};
 
 /// Generous: expiry takes one TTL plus a clean interval; a loaded machine may take longer.
-const EXPIRY_DEADLINE: Duration = Duration::from_secs(10);
+const EXPIRY_DEADLINE: Duration = Duration::from_secs(15);
 
 /// `yyyy-MM-dd HH:mm:ss.SSS`, as Java's `SimpleDateFormat` writes lease times.
 fn is_java_timestamp(text: &str) -> bool {
@@ -60,7 +60,7 @@ fn an_instance_without_heartbeats_expires_after_the_ttl() {
     });
     assert!(
         gone.is_some(),
-        "still discoverable {EXPIRY_DEADLINE:?} after a 1 s TTL"
+        "still discoverable {EXPIRY_DEADLINE:?} after a 2 s TTL"
     );
     let heartbeat = server.heartbeat(&[expiring]).json();
     assert_eq!(
@@ -73,12 +73,13 @@ fn an_instance_without_heartbeats_expires_after_the_ttl() {
 }
 
 /// Heartbeats every 300 ms for 2.5 TTLs: the instance stays while a sibling without
-/// heartbeats, registered with it, expires.
+/// heartbeats, registered with it, expires. (A 3 s TTL leaves 2.7 s of slack per heartbeat for a
+/// loaded machine.)
 #[test]
 fn heartbeats_keep_an_instance_alive_past_the_ttl() {
     let server = Server::start(&[
         "--lease-ttl",
-        "2s",
+        "3s",
         "--clean-interval",
         "100ms",
         "--self-preservation",
@@ -87,7 +88,7 @@ fn heartbeats_keep_an_instance_alive_past_the_ttl() {
     let kept = instance("kept.svc", "kept");
     server.register_ok(&[kept.clone(), instance("kept.svc", "dropped")]);
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(5) {
+    while start.elapsed() < Duration::from_millis(7500) {
         assert_body(&server.heartbeat(&[&kept]), REGISTRY_SUCCESS);
         assert!(server.instance_ids("kept.svc").contains(&"kept".to_owned()));
         thread::sleep(Duration::from_millis(300));
@@ -179,10 +180,11 @@ fn legacy_instances_have_their_own_leases_and_ttl() {
 /// unsafe when renewals then stop, and expires nothing while unsafe — even leases past their TTL.
 #[test]
 fn self_preservation_holds_expiry_when_renewals_stop() {
-    let ttl = Duration::from_secs(8);
+    // The shard turns unsafe 2-3 s after the renewals; the TTL leaves a wide margin after that.
+    let ttl = Duration::from_secs(12);
     let server = Server::start(&[
         "--lease-ttl",
-        "8s",
+        "12s",
         "--clean-interval",
         "100ms",
         "--self-preservation-window",

@@ -15,10 +15,12 @@ pub const SERVICES: &str = "/api/discovery/services.json";
 pub const LEASES: &str = "/api/status/leases.json";
 pub const LEGACY_LEASES: &str = "/api/status/legacy-leases.json";
 
-/// Server flags for a 1 s lease, cleaned every 100 ms, with nothing holding expiry back.
+/// Server flags for a 2 s lease, cleaned every 100 ms, with nothing holding expiry back: short
+/// enough to wait for, long enough that a loaded machine does not expire a lease between two
+/// consecutive requests of a test.
 pub const SHORT_LEASES: &[&str] = &[
     "--lease-ttl",
-    "1s",
+    "2s",
     "--clean-interval",
     "100ms",
     "--self-preservation",
