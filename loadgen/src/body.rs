@@ -95,6 +95,13 @@ impl Population {
         self.write_region_zone(out);
     }
 
+    /// `{"serviceId":".."}`: a subscription on `/ws/discovery/instance-change`.
+    pub fn write_subscription(&self, service: u64, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"serviceId\":\"");
+        self.write_service_id(service, out);
+        out.extend_from_slice(b"\"}");
+    }
+
     /// The query string of a `service.json` GET.
     pub fn write_service_query(&self, service: u64, out: &mut Vec<u8>) {
         out.extend_from_slice(b"serviceId=");

@@ -61,6 +61,10 @@ pub struct Cli {
     #[arg(long, default_value_t = 16)]
     pub connections: usize,
 
+    /// Push subscriber connections, beyond --connections [default: one per core].
+    #[arg(long)]
+    pub subscribers: Option<usize>,
+
     /// Cores to run one pinned worker each on, e.g. 0-3,6 [default: all].
     #[arg(long, value_parser = crate::cores::parse)]
     pub cores: Option<std::vec::Vec<usize>>,
@@ -142,6 +146,7 @@ pub enum ScenarioArg {
     Reregister,
     Heartbeat,
     WsHeartbeat,
+    Push,
     Discover,
     Churn,
     Mix,
@@ -165,6 +170,7 @@ impl Cli {
             (ScenarioArg::Reregister, None) => single(Kind::Reregister),
             (ScenarioArg::Heartbeat, None) => single(Kind::Heartbeat),
             (ScenarioArg::WsHeartbeat, None) => single(Kind::WsHeartbeat),
+            (ScenarioArg::Push, None) => single(Kind::Push),
             (ScenarioArg::Discover, None) => single(Kind::Discover),
             (ScenarioArg::Churn, None) => single(Kind::Churn),
         };
@@ -189,6 +195,7 @@ impl Cli {
             warmup: self.warmup,
             timeout: self.timeout,
             connections: self.connections,
+            subscribers: self.subscribers,
             cores: self.cores.unwrap_or_else(available_cores),
             prefill: self.prefill,
             prefilled: self.prefilled,

@@ -27,6 +27,9 @@ pub struct Config {
     pub timeout: Duration,
     /// Connections in all, shared out among the cores.
     pub connections: usize,
+    /// Push subscriber connections (beyond `connections`), shared out among the cores;
+    /// `None` for one per core.
+    pub subscribers: Option<usize>,
     /// One pinned worker thread per core.
     pub cores: Vec<usize>,
     /// Instances registered before measuring; heartbeat, re-register and discovery work on them.
@@ -76,6 +79,7 @@ impl Default for Config {
             warmup: Duration::from_secs(1),
             timeout: Duration::from_secs(2),
             connections: 16,
+            subscribers: None,
             cores: crate::cores::available(),
             prefill: 0,
             prefilled: 0,
@@ -175,7 +179,7 @@ impl Config {
         }
         for share in self.scenario.iter().filter(|s| s.weight > 0) {
             match share.kind {
-                Kind::Heartbeat | Kind::WsHeartbeat | Kind::Reregister
+                Kind::Heartbeat | Kind::WsHeartbeat | Kind::Reregister | Kind::Push
                     if self.prefill < workers =>
                 {
                     return bad(format!(

@@ -29,6 +29,7 @@ mod failure;
 mod op;
 mod pacing;
 mod progress;
+mod push;
 mod reply;
 mod report;
 mod request;

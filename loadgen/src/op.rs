@@ -9,10 +9,18 @@ pub enum Op {
     Heartbeat,
     Unregister,
     Discover,
+    /// A change pushed to a WebSocket subscriber, timed from its register request.
+    Push,
 }
 
 impl Op {
-    pub const ALL: [Op; 4] = [Op::Register, Op::Heartbeat, Op::Unregister, Op::Discover];
+    pub const ALL: [Op; 5] = [
+        Op::Register,
+        Op::Heartbeat,
+        Op::Unregister,
+        Op::Discover,
+        Op::Push,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -20,6 +28,7 @@ impl Op {
             Op::Heartbeat => "heartbeat",
             Op::Unregister => "unregister",
             Op::Discover => "discover",
+            Op::Push => "push",
         }
     }
 

@@ -31,7 +31,7 @@ pub fn judge(http_status: u16, body: &[u8]) -> Result<(), Failure> {
 }
 
 /// The string value that follows the first `key` (which ends with the opening quote).
-fn string_after<'a>(json: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+pub fn string_after<'a>(json: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     let start = memmem::find(json, key)? + key.len();
     let len = memchr::memchr(b'"', &json[start..])?;
     Some(&json[start..start + len])

@@ -4,6 +4,7 @@
 
 use crate::config::{Config, Pacing};
 use crate::display;
+use crate::op::Op;
 use crate::slo::Violation;
 use crate::tally::{histogram, OpTally, Tally};
 use hdrhistogram::Histogram;
@@ -19,7 +20,8 @@ pub struct Report {
     pub seconds: f64,
     /// Requests per second asked for; `None` in closed loop.
     pub asked_rate: Option<f64>,
-    /// Replies (successful or not) per second in the measured time.
+    /// Replies (successful or not) per second in the measured time; pushes are not requests
+    /// and are left out.
     pub achieved_rate: f64,
     pub ops: Vec<OpReport>,
     /// All operations together.
@@ -97,7 +99,12 @@ impl Report {
                 Pacing::Rate(r) => Some(r),
                 Pacing::Max => None,
             },
-            achieved_rate: total.rate,
+            achieved_rate: total.rate
+                - ops
+                    .iter()
+                    .filter(|o| o.op == Op::Push.name())
+                    .map(|o| o.rate)
+                    .sum::<f64>(),
             ops,
             total,
             slo: Verdict {

@@ -80,6 +80,7 @@ fn phase(config: &Config, target: &Target, phase: Phase) -> Result<Tally, Error>
     let mut handles = Vec::with_capacity(workers);
     for (index, &core) in config.cores.iter().enumerate() {
         let connections = share(config.connections, workers, index);
+        let subscribers = share(config.subscribers.unwrap_or(workers), workers, index);
         let part = Part {
             index: index as u64,
             count: workers as u64,
@@ -108,6 +109,11 @@ fn phase(config: &Config, target: &Target, phase: Phase) -> Result<Tally, Error>
             addr: target.addr,
             upgrade,
             connections,
+            subscription: match phase {
+                Phase::Prefill => None,
+                Phase::Measure => scenario::subscription(config, target),
+            },
+            subscribers,
             rate,
             phase: index as f64 / workers as f64,
             workload,

@@ -19,11 +19,13 @@ const MAX_HEAD: usize = 4096;
 pub struct Upgrade {
     pub host: String,
     pub path: &'static str,
+    /// Frames sent right after the handshake (subscriptions).
+    pub hello: Vec<u8>,
 }
 
 impl Upgrade {
-    /// Sends the upgrade request on a blocking `stream` and reads the `101` reply, no further:
-    /// the server sends nothing more before the client's first frame.
+    /// Sends the upgrade request on a blocking `stream`, reads the `101` reply and no further
+    /// (the server sends nothing more before the client's first frame), then sends `hello`.
     pub fn handshake(&self, stream: &mut TcpStream) -> io::Result<()> {
         write!(
             stream,
@@ -43,7 +45,7 @@ impl Upgrade {
         if !head.starts_with(b"HTTP/1.1 101") || memchr::memmem::find(&head, ACCEPT).is_none() {
             return Err(invalid("the server refused the upgrade"));
         }
-        Ok(())
+        stream.write_all(&self.hello)
     }
 }
 

@@ -4,6 +4,11 @@
 //! A request goes to the connection that has been idle longest, so the load spreads evenly over
 //! the connections. When none is idle the due requests wait, and keep their intended send
 //! times (see `pacing`). A broken connection is reopened when it is next needed.
+//!
+//! The push scenario adds subscriber connections that send nothing: each `new` change they
+//! receive ends the wait of the register request that caused it (see `push`), and counts as a
+//! `push` timed from that request's intended send time. A broken subscriber is not reopened;
+//! the pushes it would have carried time out.
 
 use crate::clock::{self, Nanos};
 use crate::conn::Connection;
@@ -12,6 +17,7 @@ use crate::failure::Failure;
 use crate::op::Op;
 use crate::pacing::{latency, Pacer};
 use crate::progress::{Interval, Snapshot};
+use crate::push::Pending;
 use crate::reply;
 use crate::scenario::Workload;
 use crate::tally::Tally;
@@ -38,6 +44,9 @@ pub struct Plan {
     /// Where the connections upgrade to WebSocket; `None` for plain HTTP.
     pub upgrade: Option<Upgrade>,
     pub connections: usize,
+    /// Where the push subscribers connect (subscribed to every service), and how many.
+    pub subscription: Option<Upgrade>,
+    pub subscribers: usize,
     /// This worker's requests per second; `None` for closed loop.
     pub rate: Option<f64>,
     /// Offset of this worker's schedule, as a fraction of its interval.
@@ -54,6 +63,8 @@ pub struct Plan {
 
 struct Slot {
     conn: Option<Connection>,
+    /// A push subscriber: it only receives.
+    subscriber: bool,
     request: Vec<u8>,
     in_flight: Option<InFlight>,
 }
@@ -84,6 +95,8 @@ struct Worker {
     /// Connections that could not be opened, back to `idle` after the next wait.
     retry: Vec<usize>,
     in_flight: usize,
+    /// Register requests whose push is awaited, when there are subscribers.
+    pending: Option<Pending>,
     recorder: Recorder,
 }
 
@@ -98,21 +111,23 @@ pub fn run(mut plan: Plan) -> Result<Tally, Error> {
 impl Worker {
     fn connect(plan: &Plan) -> Result<Worker, Error> {
         let poll = Poll::new()?;
-        let slots = (0..plan.connections)
+        let subscribers = plan.subscription.as_ref().map_or(0, |_| plan.subscribers);
+        let slots = (0..plan.connections + subscribers)
             .map(|c| {
-                let conn = Connection::open(
-                    plan.addr,
-                    plan.timeout,
-                    plan.upgrade.as_ref(),
-                    poll.registry(),
-                    Token(c),
-                )
-                .map_err(|e| Error::Unreachable {
-                    target: plan.addr.to_string(),
-                    reason: e.to_string(),
-                })?;
+                let subscriber = c >= plan.connections;
+                let upgrade = match subscriber {
+                    true => plan.subscription.as_ref(),
+                    false => plan.upgrade.as_ref(),
+                };
+                let conn =
+                    Connection::open(plan.addr, plan.timeout, upgrade, poll.registry(), Token(c))
+                        .map_err(|e| Error::Unreachable {
+                        target: plan.addr.to_string(),
+                        reason: e.to_string(),
+                    })?;
                 Ok(Slot {
                     conn: Some(conn),
+                    subscriber,
                     request: Vec::with_capacity(1024),
                     in_flight: None,
                 })
@@ -123,10 +138,11 @@ impl Worker {
             addr: plan.addr,
             upgrade: plan.upgrade.clone(),
             timeout: plan.timeout,
-            idle: (0..slots.len()).collect(),
+            idle: (0..plan.connections).collect(),
             slots,
             retry: Vec::new(),
             in_flight: 0,
+            pending: (subscribers > 0).then(Pending::default),
             recorder: Recorder {
                 tally: Tally::default(),
                 interval: None,
@@ -159,7 +175,8 @@ impl Worker {
                 exhausted = self.send_due(&mut pacer, plan.workload.as_mut(), now);
             }
             self.idle.extend(self.retry.drain(..));
-            if !sending && self.in_flight == 0 {
+            let awaited = self.pending.as_ref().is_some_and(|p| !p.is_empty());
+            if !sending && self.in_flight == 0 && !awaited {
                 break;
             }
             if now >= housekeeping_at {
@@ -210,6 +227,9 @@ impl Worker {
                 return true;
             };
             self.idle.pop_front();
+            if let (Some(pending), Op::Register) = (&mut self.pending, op) {
+                pending.watch(&slot.request, counted_from);
+            }
             if slot.conn.is_none() {
                 let registry = self.poll.registry();
                 match Connection::open(
@@ -242,6 +262,9 @@ impl Worker {
 
     /// Moves connection `c` along: finishes writing its request, reads its reply.
     fn on_ready(&mut self, c: usize, now: Nanos) {
+        if self.slots[c].subscriber {
+            return self.on_push(c, now);
+        }
         let slot = &mut self.slots[c];
         let Some(conn) = slot.conn.as_mut() else {
             return;
@@ -274,6 +297,25 @@ impl Worker {
         }
     }
 
+    /// Reads the changes subscriber `c` has received and counts those awaited.
+    fn on_push(&mut self, c: usize, now: Nanos) {
+        let Some(conn) = self.slots[c].conn.as_mut() else {
+            return;
+        };
+        let pending = self.pending.as_mut().expect("subscribers await pushes");
+        loop {
+            match conn.read_reply() {
+                Ok(None) => return,
+                Ok(Some(push)) => {
+                    if let Some(since) = pending.arrived(push.body) {
+                        self.recorder.record(Op::Push, since, now, Ok(()));
+                    }
+                }
+                Err(_) => return self.close(c),
+            }
+        }
+    }
+
     /// Records the verdict on `c`'s request and makes `c` idle again. A connection whose
     /// request failed is closed: whatever it still holds would be taken for the next reply.
     fn finish(&mut self, c: usize, now: Nanos, verdict: Result<(), Failure>) {
@@ -296,9 +338,15 @@ impl Worker {
         }
     }
 
-    /// Fails the requests that have waited longer than the timeout.
+    /// Fails the requests and pushes that have waited longer than the timeout.
     fn expire(&mut self, now: Nanos) {
         let timeout = clock::nanos(self.timeout);
+        if let Some(pending) = &mut self.pending {
+            for since in pending.expire(now.saturating_sub(timeout)) {
+                self.recorder
+                    .record(Op::Push, since, now, Err(Failure::Timeout));
+            }
+        }
         for c in 0..self.slots.len() {
             if matches!(self.slots[c].in_flight, Some(f) if now.saturating_sub(f.sent) > timeout) {
                 self.finish(c, now, Err(Failure::Timeout));

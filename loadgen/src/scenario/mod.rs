@@ -42,6 +42,9 @@ pub enum Kind {
     Heartbeat,
     /// The heartbeat scenario in frames over `/ws/registry/heartbeat` connections.
     WsHeartbeat,
+    /// Re-register the prefilled instances one by one, timing each until its `new` change is
+    /// pushed to an `/ws/discovery/instance-change` subscriber.
+    Push,
     /// Discover a service chosen by popularity.
     Discover,
     /// Register a batch, unregister it, register the next.
@@ -56,6 +59,7 @@ impl Kind {
             Kind::Reregister => "reregister",
             Kind::Heartbeat => "heartbeat",
             Kind::WsHeartbeat => "ws-heartbeat",
+            Kind::Push => "push",
             Kind::Discover => "discover",
             Kind::Churn => "churn",
         }
@@ -67,6 +71,11 @@ impl Kind {
             Kind::WsHeartbeat => Some("/ws/registry/heartbeat"),
             _ => None,
         }
+    }
+
+    /// Whether the scenario uses WebSocket connections and so cannot be mixed.
+    pub fn websocket(self) -> bool {
+        self.websocket_path().is_some() || self == Kind::Push
     }
 }
 
@@ -117,7 +126,9 @@ impl Part {
 fn ids(config: &Config, kind: Kind) -> Range<u64> {
     let (p, n) = (config.prefill, config.instances);
     match kind {
-        Kind::Heartbeat | Kind::WsHeartbeat | Kind::Reregister | Kind::Discover => 0..p,
+        Kind::Heartbeat | Kind::WsHeartbeat | Kind::Reregister | Kind::Push | Kind::Discover => {
+            0..p
+        }
         Kind::Register => p..p + n,
         Kind::Churn => p + n..p + 2 * n,
     }
@@ -143,7 +154,9 @@ pub fn measurement(config: &Config, target: &Target, part: Part) -> Box<dyn Work
         };
         let cycle = |kind| Batches::cycle(part.of(ids(config, kind)), config.batch);
         match kind {
-            Kind::Register | Kind::Reregister => writes(Op::Register, endpoint(host, Op::Register)),
+            Kind::Register | Kind::Reregister | Kind::Push => {
+                writes(Op::Register, endpoint(host, Op::Register))
+            }
             Kind::Heartbeat => writes(Op::Heartbeat, endpoint(host, Op::Heartbeat)),
             Kind::WsHeartbeat => writes(Op::Heartbeat, Endpoint::frame()),
             Kind::Churn => Box::new(churn::Churn::new(host, population(config), cycle(kind))),
@@ -174,6 +187,27 @@ pub fn upgrade(config: &Config, target: &Target) -> Option<Upgrade> {
     Some(Upgrade {
         host: target.host.clone(),
         path,
+        hello: vec![],
+    })
+}
+
+/// Where the push scenario's subscribers connect, subscribed to every service of the
+/// population; `None` for the other scenarios.
+pub fn subscription(config: &Config, target: &Target) -> Option<Upgrade> {
+    if config.scenario.first()?.kind != Kind::Push {
+        return None;
+    }
+    let population = population(config);
+    let (mut hello, mut text) = (vec![], vec![]);
+    for service in 0..population.services() {
+        text.clear();
+        population.write_subscription(service, &mut text);
+        Endpoint::frame().write(&text, &mut hello);
+    }
+    Some(Upgrade {
+        host: target.host.clone(),
+        path: "/ws/discovery/instance-change",
+        hello,
     })
 }
 
@@ -196,6 +230,7 @@ fn endpoint(host: &str, op: Op) -> Endpoint {
         Op::Heartbeat => "/api/registry/heartbeat.json",
         Op::Unregister => "/api/registry/unregister.json",
         Op::Discover => "/api/discovery/service.json",
+        Op::Push => unreachable!("a push is not a request"),
     };
     Endpoint::post(host, path)
 }
@@ -266,6 +301,44 @@ mod tests {
         let mut out = vec![];
         measurement(&config, &target(), Part { index: 0, count: 1 }).next(&mut out);
         assert!(out.starts_with(b"POST /api/registry/register.json "));
+    }
+
+    #[test]
+    fn push_subscribes_to_every_service_and_registers_one_by_one() {
+        let config = Config {
+            scenario: vec![Share {
+                kind: Kind::Push,
+                weight: 1,
+            }],
+            prefill: 4,
+            services: 3,
+            ..Config::default()
+        };
+        let upgrade = subscription(&config, &target()).unwrap();
+        assert_eq!(upgrade.path, "/ws/discovery/instance-change");
+        let mut rest = upgrade.hello.as_slice();
+        let mut services = vec![];
+        while !rest.is_empty() {
+            // Masked frames under 126 bytes: 2 header bytes, the mask, the payload.
+            let len = usize::from(rest[1] & 0x7f);
+            let mask = &rest[2..6];
+            let text: Vec<u8> = rest[6..6 + len]
+                .iter()
+                .zip(mask.iter().cycle())
+                .map(|(b, m)| b ^ m)
+                .collect();
+            let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+            services.push(v["serviceId"].as_str().unwrap().to_owned());
+            rest = &rest[6 + len..];
+        }
+        assert_eq!(services.len(), 3);
+        assert_eq!(services[2], "framework.soa.loadgen.v1.service2");
+        let ips = instance_ips(measurement(&config, &target(), Part { index: 0, count: 1 }));
+        assert_eq!(
+            &ips[..5],
+            ["10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.0"]
+        );
+        assert!(subscription(&Config::default(), &target()).is_none());
     }
 
     #[test]
