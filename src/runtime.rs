@@ -32,6 +32,10 @@ pub static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
 /// Read batches being answered right now, over all cores.
 pub static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
+/// How long the cores may take to start: a start that stalls fails with a clear error (and the
+/// supervisor starts the server again) instead of hanging.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// How long requests in flight may take to finish after a stop signal.
 const DRAIN_TIME: Duration = Duration::from_secs(4);
 
@@ -101,10 +105,15 @@ pub fn run<A: App>(layout: Layout, app: A) -> Result<(), Failure> {
             .spawn(move || serve_core(cpu, addr, io, app, started))
             .map_err(|e| Failure::Runtime(format!("cannot start an executor on core {cpu}: {e}")))
     };
-    let next = |events: &mpsc::Receiver<Started>| match events.recv() {
+    let next = |events: &mpsc::Receiver<Started>| match events.recv_timeout(START_TIMEOUT) {
         Ok(Started::Failed(why)) => Err(Failure::Runtime(why)),
         Ok(event) => Ok(event),
-        Err(_) => Err(Failure::Runtime("a core stopped while starting".into())),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(Failure::Runtime(format!(
+            "the cores did not all become ready within {START_TIMEOUT:?}; start again"
+        ))),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Err(Failure::Runtime("a core stopped while starting".into()))
+        }
     };
 
     let cores = &layout.cores;
