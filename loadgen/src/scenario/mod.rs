@@ -143,16 +143,15 @@ pub fn measurement(config: &Config, target: &Target, part: Part) -> Box<dyn Work
     let host = target.host.as_str();
     let seed = config.seed ^ part.index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let build = |kind: Kind| -> Box<dyn Workload> {
+        let cycle = |kind| Batches::cycle(part.of(ids(config, kind)), config.batch);
         let writes = |op, endpoint| -> Box<dyn Workload> {
-            let batches = Batches::cycle(part.of(ids(config, kind)), config.batch);
             Box::new(instances::InstanceWrites::new(
                 op,
                 endpoint,
                 population(config),
-                batches,
+                cycle(kind),
             ))
         };
-        let cycle = |kind| Batches::cycle(part.of(ids(config, kind)), config.batch);
         match kind {
             Kind::Register | Kind::Reregister | Kind::Push => {
                 writes(Op::Register, endpoint(host, Op::Register))
@@ -303,6 +302,54 @@ mod tests {
         assert!(out.starts_with(b"POST /api/registry/register.json "));
     }
 
+    /// The JSON texts of the masked client frames in `bytes`, each under 126 bytes long or
+    /// under 64 KiB (2 header bytes, a 16-bit length for the latter, the mask, the payload).
+    fn frames(mut bytes: &[u8]) -> Vec<serde_json::Value> {
+        let mut texts = vec![];
+        while !bytes.is_empty() {
+            let (len, start) = match bytes[1] & 0x7f {
+                126 => (usize::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
+                len => (usize::from(len), 2),
+            };
+            let mask = &bytes[start..start + 4];
+            let text: Vec<u8> = bytes[start + 4..start + 4 + len]
+                .iter()
+                .zip(mask.iter().cycle())
+                .map(|(b, m)| b ^ m)
+                .collect();
+            texts.push(serde_json::from_slice(&text).unwrap());
+            bytes = &bytes[start + 4 + len..];
+        }
+        texts
+    }
+
+    #[test]
+    fn ws_heartbeat_sends_heartbeat_requests_in_frames() {
+        let config = Config {
+            scenario: vec![Share {
+                kind: Kind::WsHeartbeat,
+                weight: 1,
+            }],
+            prefill: 5,
+            batch: 2,
+            ..Config::default()
+        };
+        let mut workload = measurement(&config, &target(), Part { index: 0, count: 1 });
+        let mut out = vec![];
+        assert_eq!(workload.next(&mut out), Some(Op::Heartbeat));
+        let [request] = frames(&out).try_into().unwrap();
+        let ips: Vec<_> = request["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["ip"].clone())
+            .collect();
+        assert_eq!(ips, ["10.0.0.0", "10.0.0.1"]);
+        let ws = upgrade(&config, &target()).unwrap();
+        assert_eq!((ws.path, ws.hello.len()), ("/ws/registry/heartbeat", 0));
+        assert!(upgrade(&Config::default(), &target()).is_none());
+    }
+
     #[test]
     fn push_subscribes_to_every_service_and_registers_one_by_one() {
         let config = Config {
@@ -316,21 +363,10 @@ mod tests {
         };
         let upgrade = subscription(&config, &target()).unwrap();
         assert_eq!(upgrade.path, "/ws/discovery/instance-change");
-        let mut rest = upgrade.hello.as_slice();
-        let mut services = vec![];
-        while !rest.is_empty() {
-            // Masked frames under 126 bytes: 2 header bytes, the mask, the payload.
-            let len = usize::from(rest[1] & 0x7f);
-            let mask = &rest[2..6];
-            let text: Vec<u8> = rest[6..6 + len]
-                .iter()
-                .zip(mask.iter().cycle())
-                .map(|(b, m)| b ^ m)
-                .collect();
-            let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
-            services.push(v["serviceId"].as_str().unwrap().to_owned());
-            rest = &rest[6 + len..];
-        }
+        let services: Vec<_> = frames(&upgrade.hello)
+            .iter()
+            .map(|v| v["serviceId"].as_str().unwrap().to_owned())
+            .collect();
         assert_eq!(services.len(), 3);
         assert_eq!(services[2], "framework.soa.loadgen.v1.service2");
         let ips = instance_ips(measurement(&config, &target(), Part { index: 0, count: 1 }));
