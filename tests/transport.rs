@@ -7,9 +7,20 @@ mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use common::{get_request, poll, Client, Server};
+
+/// These tests push a server to its limits on a 2-core machine; run one at a time so that each
+/// server gets the cores its deadlines assume.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn alone() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Open client connections, as the server counts them.
 fn open(server: &Server) -> f64 {
@@ -30,6 +41,7 @@ fn all_others_closed(server: &Server, what: &str) {
 
 #[test]
 fn ten_thousand_connections_are_served_at_once() {
+    let _alone = alone();
     let server = Server::start(&[]);
     let mut clients: Vec<Client> = (0..10_000).map(|_| server.connect()).collect();
     let request = get_request("/health");
@@ -57,6 +69,7 @@ fn pipelined_metrics(server: &Server, count: usize) -> TcpStream {
 
 #[test]
 fn a_client_that_does_not_read_its_replies_holds_up_no_one_else() {
+    let _alone = alone();
     let server = Server::start(&[]);
     let mut slow = pipelined_metrics(&server, 2000);
     slow.set_write_timeout(Some(Duration::from_millis(500)))
@@ -86,6 +99,7 @@ fn a_client_that_does_not_read_its_replies_holds_up_no_one_else() {
 
 #[test]
 fn a_client_that_vanishes_mid_reply_is_forgotten() {
+    let _alone = alone();
     let server = Server::start(&[]);
     let mut gone = pipelined_metrics(&server, 500);
     let mut some = [0u8; 4096];
