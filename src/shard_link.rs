@@ -10,15 +10,15 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::{pin, Pin};
-use std::time::Duration;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use artemis_shards::{
     Change, ChangesGone, FailedInstance, Instance, LeaseStatus, ServiceSnapshot, Shard, ShardStats,
 };
-use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
 use futures_lite::future::or;
+use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
 use glommio::timer::sleep;
 use glommio::{spawn_local, GlommioError, ResourceType};
 
