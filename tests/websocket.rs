@@ -14,7 +14,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-use common::artemis::{instance, instances, service_ids, I1, I1_SERVICE};
+use common::artemis::{instance, instances, service_ids, I1, I1_SERVICE, SHORT_LEASES};
 use common::{poll, Server};
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
@@ -111,14 +111,7 @@ fn push_frames_are_java_instance_changes_byte_for_byte() {
 
 #[test]
 fn lease_expiry_pushes_delete() {
-    let server = Server::start(&[
-        "--lease-ttl",
-        "1s",
-        "--clean-interval",
-        "100ms",
-        "--self-preservation",
-        "false",
-    ]);
+    let server = Server::start(SHORT_LEASES);
     let mut socket = subscribed(&server, "/ws/discovery/instance-change", "expiring.svc");
     server.register_ok(&[instance("expiring.svc", "i1")]);
     assert_eq!(next_change(&mut socket)["changeType"], "new");
@@ -163,19 +156,12 @@ fn all_instance_change_sees_every_service_on_every_shard() {
 
 #[test]
 fn heartbeats_over_websocket_keep_a_lease_alive() {
-    let server = Server::start(&[
-        "--lease-ttl",
-        "1s",
-        "--clean-interval",
-        "100ms",
-        "--self-preservation",
-        "false",
-    ]);
+    let server = Server::start(SHORT_LEASES);
     let alive = instance("ws.heartbeat.svc", "i1");
     server.register_ok(&[&alive]);
     let mut socket = connect(&server, "/ws/registry/heartbeat");
     let started = Instant::now();
-    while started.elapsed() < Duration::from_millis(2_500) {
+    while started.elapsed() < Duration::from_millis(3_500) {
         socket.send(Message::text(instances(&[&alive]))).unwrap();
         let reply = next_change(&mut socket);
         assert_eq!(reply["responseStatus"]["status"], "success", "{reply}");
