@@ -8,11 +8,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use artemis_shards::json::{write_opt_str, write_str};
+use artemis_shards::json::write_opt_str;
 use artemis_shards::{shard_for, Change, ErrorCode};
 
 use super::decode::{self, LookupRequest, ServiceRequest};
-use super::envelope::{fail_status, failure, malformed, object, SUCCESS};
+use super::envelope::{fail_status, failure, malformed, object, write_by_service, SUCCESS};
 use super::{Input, Part, Response};
 use crate::per_core::Core;
 use crate::shard_link::{ShardReply, ShardRequest};
@@ -235,22 +235,10 @@ pub async fn services_delta(core: &Core, input: Input<'_>) -> Response {
     if since >= version {
         return not_found();
     }
-    let mut delta = vec![b'{'];
-    for (i, (service_id, changes)) in by_service.iter().enumerate() {
-        if i > 0 {
-            delta.push(b',');
-        }
-        write_str(&mut delta, service_id);
-        delta.extend_from_slice(b":[");
-        for (j, change) in changes.iter().enumerate() {
-            if j > 0 {
-                delta.push(b',');
-            }
-            change.write_json(&mut delta);
-        }
-        delta.push(b']');
-    }
-    delta.push(b'}');
+    let mut delta = Vec::new();
+    write_by_service(&mut delta, &by_service, |out, change| {
+        change.write_json(out)
+    });
     Response::json(vec![Part::Owned(object(&[
         ("delta", &delta),
         ("responseStatus", SUCCESS),

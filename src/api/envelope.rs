@@ -3,7 +3,9 @@
 //! Java writes properties in alphabetical order, so each reply type is assembled from its fields
 //! in that order; `responseStatus` sits wherever the alphabet puts it.
 
-use artemis_shards::json::{write_key, write_response_status};
+use std::collections::BTreeMap;
+
+use artemis_shards::json::{write_key, write_response_status, write_str};
 use artemis_shards::ErrorCode;
 
 use super::decode::DecodeError;
@@ -39,6 +41,31 @@ pub fn object(fields: &[(&str, &[u8])]) -> Vec<u8> {
     }
     out.push(b'}');
     out
+}
+
+/// Appends `{"<service id>":[item,...],...}`, each item written by `item`: the shape of Java's
+/// `Map<String, List<...>>` replies (leases and deltas by service).
+pub fn write_by_service<K: AsRef<str>, T>(
+    out: &mut Vec<u8>,
+    groups: &BTreeMap<K, Vec<T>>,
+    item: impl Fn(&mut Vec<u8>, &T),
+) {
+    out.push(b'{');
+    for (i, (service_id, items)) in groups.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, service_id.as_ref());
+        out.extend_from_slice(b":[");
+        for (j, one) in items.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            item(out, one);
+        }
+        out.push(b']');
+    }
+    out.push(b'}');
 }
 
 /// A failed reply: `responseStatus` with `code`/`message`, and each of `null_fields` as `null`.

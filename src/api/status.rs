@@ -7,7 +7,7 @@ use artemis_shards::json::{write_int, write_str};
 use artemis_shards::{LeaseStatus, ShardStats};
 
 use super::decode;
-use super::envelope::{malformed, SUCCESS};
+use super::envelope::{malformed, write_by_service, SUCCESS};
 use super::{Input, Part, Response};
 use crate::clock::format_ms;
 use crate::per_core::Core;
@@ -93,7 +93,7 @@ fn leases_body(leases: &[LeaseStatus], stats: &[ShardStats], safe_check_enabled:
     }
     let flag = |b: bool| if b { "true" } else { "false" };
     let mut out = format!(
-        r#"{{"isSafe":{},"isSafeCheckEnabled":{},"leaseCount":{},"leaseUpdateCountLastTimeWindow":{},"leaseUpdateMaxCount":{},"leaseUpdateMaxCountLastUpdateTime":{},"leases":{{"#,
+        r#"{{"isSafe":{},"isSafeCheckEnabled":{},"leaseCount":{},"leaseUpdateCountLastTimeWindow":{},"leaseUpdateMaxCount":{},"leaseUpdateMaxCountLastUpdateTime":{},"leases":"#,
         flag(stats.iter().all(|s| s.safe)),
         flag(safe_check_enabled),
         leases.len(),
@@ -102,31 +102,20 @@ fn leases_body(leases: &[LeaseStatus], stats: &[ShardStats], safe_check_enabled:
         stats.iter().map(|s| s.max_renewals_updated_ms).max().unwrap_or(0),
     )
     .into_bytes();
-    for (i, (service_id, leases)) in by_service.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_str(&mut out, service_id);
-        out.extend_from_slice(b":[");
-        for (j, lease) in leases.iter().enumerate() {
-            if j > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(br#"{"creationTime":"#);
-            write_str(&mut out, &format_ms(lease.creation_ms));
-            out.extend_from_slice(br#","evitionTime":"#);
-            write_str(&mut out, &format_ms(0));
-            out.extend_from_slice(br#","instance":"#);
-            write_str(&mut out, &lease.instance);
-            out.extend_from_slice(br#","renewalTime":"#);
-            write_str(&mut out, &format_ms(lease.renewal_ms));
-            out.extend_from_slice(br#","ttl":"#);
-            write_int(&mut out, lease.ttl_ms as i64);
-            out.push(b'}');
-        }
-        out.push(b']');
-    }
-    out.extend_from_slice(br#"},"responseStatus":"#);
+    write_by_service(&mut out, &by_service, |out, lease| {
+        out.extend_from_slice(br#"{"creationTime":"#);
+        write_str(out, &format_ms(lease.creation_ms));
+        out.extend_from_slice(br#","evitionTime":"#);
+        write_str(out, &format_ms(0));
+        out.extend_from_slice(br#","instance":"#);
+        write_str(out, &lease.instance);
+        out.extend_from_slice(br#","renewalTime":"#);
+        write_str(out, &format_ms(lease.renewal_ms));
+        out.extend_from_slice(br#","ttl":"#);
+        write_int(out, lease.ttl_ms as i64);
+        out.push(b'}');
+    });
+    out.extend_from_slice(br#","responseStatus":"#);
     out.extend_from_slice(SUCCESS);
     out.push(b'}');
     out
