@@ -1,5 +1,9 @@
 //! The shard's registrations: each registered instance with its lease, found by instance key.
 //!
+//! A registration keeps only what the shard needs besides the instance's JSON fragment (which its
+//! service holds): the key, the service id as sent and the instance's display name for lease
+//! listings. Keeping the whole `Instance` too would double the memory per instance.
+//!
 //! Registrations live in a slab of numbered slots so the service and the expiry index can point
 //! at them with a `u32`. A slot's generation moves whenever its registration is replaced or
 //! removed, which is how an expiry entry recognises that the lease it was scheduled for is gone.
@@ -9,11 +13,27 @@ use std::collections::HashMap;
 use crate::instance::{Instance, InstanceKey};
 use crate::lease::Lease;
 
-/// One registered instance, as sent, with its lease and its position in its service.
+/// One registered instance with its lease and its position in its service.
 pub struct Registration {
-    pub instance: Instance,
+    pub key: InstanceKey,
+    /// The service id as the instance sent it.
+    pub service_id: Box<str>,
+    /// `Instance::display_name()`.
+    pub name: Box<str>,
     pub lease: Lease,
     pub position: usize,
+}
+
+impl Registration {
+    pub fn new(instance: &Instance, lease: Lease, position: usize) -> Registration {
+        Registration {
+            key: instance.key(),
+            service_id: instance.service_id.as_deref().unwrap_or_default().into(),
+            name: instance.display_name().into(),
+            lease,
+            position,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -51,28 +71,27 @@ impl Registrations {
             .flatten()
     }
 
-    /// Stores a new registration under `key`; returns its slot and generation.
-    pub fn insert(&mut self, key: InstanceKey, registration: Registration) -> (u32, u32) {
+    /// Stores a new registration under its key; returns its slot and generation.
+    pub fn insert(&mut self, registration: Registration) -> (u32, u32) {
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots.push(Slot::default());
             (self.slots.len() - 1) as u32
         });
-        self.by_key.insert(key, slot);
+        self.by_key.insert(registration.key.clone(), slot);
         let entry = &mut self.slots[slot as usize];
         entry.registration = Some(registration);
         (slot, entry.generation)
     }
 
-    /// Replaces the instance and lease in `slot`, keeping its position; returns the new generation.
-    pub fn replace(&mut self, slot: u32, instance: Instance, lease: Lease) -> u32 {
+    /// Replaces the registration in `slot` (same key, same position); returns the new generation.
+    pub fn replace(&mut self, slot: u32, registration: Registration) -> u32 {
         let entry = &mut self.slots[slot as usize];
         entry.generation = entry.generation.wrapping_add(1);
-        let registration = entry
+        let current = entry
             .registration
             .as_mut()
             .expect("replace targets an occupied slot");
-        registration.instance = instance;
-        registration.lease = lease;
+        *current = registration;
         entry.generation
     }
 
@@ -81,7 +100,7 @@ impl Registrations {
         let entry = self.slots.get_mut(slot as usize)?;
         let registration = entry.registration.take()?;
         entry.generation = entry.generation.wrapping_add(1);
-        self.by_key.remove(&registration.instance.key());
+        self.by_key.remove(&registration.key);
         self.free.push(slot);
         Some(registration)
     }
@@ -101,22 +120,21 @@ mod tests {
     use crate::instance::tests::i1;
 
     fn registration(instance: Instance) -> Registration {
-        Registration {
-            instance,
-            lease: Lease::new(0, 20_000, false),
-            position: 0,
-        }
+        Registration::new(&instance, Lease::new(0, 20_000, false), 0)
     }
 
     #[test]
     fn generations_move_on_replace_and_remove() {
         let mut regs = Registrations::default();
         let key = i1().key();
-        let (slot, generation) = regs.insert(key.clone(), registration(i1()));
+        let (slot, generation) = regs.insert(registration(i1()));
         assert_eq!(regs.find(&key), Some(slot));
         assert!(regs.current(slot, generation).is_some());
 
-        let newer = regs.replace(slot, i1(), Lease::new(5, 20_000, false));
+        let newer = regs.replace(
+            slot,
+            Registration::new(&i1(), Lease::new(5, 20_000, false), 0),
+        );
         assert_ne!(newer, generation);
         assert!(regs.current(slot, generation).is_none());
         assert_eq!(regs.current(slot, newer).unwrap().lease.creation_ms, 5);
@@ -131,11 +149,11 @@ mod tests {
     #[test]
     fn freed_slots_are_reused_with_a_new_generation() {
         let mut regs = Registrations::default();
-        let (slot, generation) = regs.insert(i1().key(), registration(i1()));
+        let (slot, generation) = regs.insert(registration(i1()));
         regs.remove(slot);
         let mut other = i1();
         other.instance_id = Some("other".into());
-        let (reused, next) = regs.insert(other.key(), registration(other));
+        let (reused, next) = regs.insert(registration(other));
         assert_eq!(reused, slot);
         assert_ne!(next, generation);
         assert_eq!(regs.len(), 1);

@@ -175,8 +175,8 @@ impl Shard {
     /// case-insensitively; all services when `service_ids` is empty.
     pub fn leases(&self, service_ids: &[String], legacy: bool) -> Vec<LeaseStatus> {
         let status = |registration: &Registration| LeaseStatus {
-            service_id: registration.instance.service_id.clone().unwrap_or_default(),
-            instance: registration.instance.display_name(),
+            service_id: registration.service_id.to_string(),
+            instance: registration.name.to_string(),
             creation_ms: registration.lease.creation_ms,
             renewal_ms: registration.lease.renewal_ms,
             ttl_ms: registration.lease.ttl_ms,
@@ -298,9 +298,14 @@ impl Shard {
                     .services
                     .get_mut(&key.service_id)
                     .expect("a registration's service exists");
-                let registration = self.registrations.get(slot).expect("indexed slot is live");
-                service.replace(registration.position, fragment.clone(), version);
-                (slot, self.registrations.replace(slot, instance, lease))
+                let position = self
+                    .registrations
+                    .get(slot)
+                    .expect("indexed slot is live")
+                    .position;
+                service.replace(position, fragment.clone(), version);
+                let registration = Registration::new(&instance, lease, position);
+                (slot, self.registrations.replace(slot, registration))
             }
             None => {
                 let service = self
@@ -308,12 +313,8 @@ impl Shard {
                     .entry(key.service_id.clone())
                     .or_insert_with(|| Service::new(instance.service_id.as_deref().unwrap_or("")));
                 let position = service.len();
-                let registration = Registration {
-                    instance,
-                    lease,
-                    position,
-                };
-                let (slot, generation) = self.registrations.insert(key.clone(), registration);
+                let registration = Registration::new(&instance, lease, position);
+                let (slot, generation) = self.registrations.insert(registration);
                 service.add(slot, fragment.clone(), version);
                 (slot, generation)
             }
@@ -340,7 +341,7 @@ impl Shard {
             return;
         };
         let version = self.clock.next();
-        let key = registration.instance.key();
+        let key = registration.key;
         let service = self
             .services
             .get_mut(&key.service_id)
