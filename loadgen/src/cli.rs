@@ -25,9 +25,9 @@ pub struct Cli {
     )]
     pub target: String,
 
-    /// What to send; `mix` takes its weights from --mix.
-    #[arg(long, value_enum, default_value = "discover")]
-    pub scenario: ScenarioArg,
+    /// What to send: register, reregister, heartbeat, ws-heartbeat, push, discover, churn, or mix (weights from --mix).
+    #[arg(long, default_value = "discover", value_parser = parse_scenario)]
+    pub scenario: Scenario,
 
     /// Weights for --scenario mix, e.g. heartbeat=80,discover=19,register=1.
     #[arg(long, value_parser = scenario::parse_mix)]
@@ -140,16 +140,20 @@ pub fn available_cores() -> Vec<usize> {
     crate::cores::available()
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ScenarioArg {
-    Register,
-    Reregister,
-    Heartbeat,
-    WsHeartbeat,
-    Push,
-    Discover,
-    Churn,
+/// `--scenario`: one kind of request, or a weighted mix of kinds (`--mix`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    One(Kind),
     Mix,
+}
+
+fn parse_scenario(name: &str) -> Result<Scenario, String> {
+    if name == "mix" {
+        return Ok(Scenario::Mix);
+    }
+    Kind::from_str(name, true)
+        .map(Scenario::One)
+        .map_err(|_| format!("unknown scenario `{name}`"))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -163,23 +167,20 @@ impl Cli {
         let bad = |msg: &str| Err(Error::Argument(msg.to_owned()));
         let single = |kind| vec![Share { kind, weight: 1 }];
         let scenario = match (self.scenario, self.mix) {
-            (ScenarioArg::Mix, Some(mix)) => mix,
-            (ScenarioArg::Mix, None) => return bad("--scenario mix needs --mix"),
+            (Scenario::Mix, Some(mix)) => mix,
+            (Scenario::Mix, None) => return bad("--scenario mix needs --mix"),
             (_, Some(_)) => return bad("--mix goes with --scenario mix"),
-            (ScenarioArg::Register, None) => single(Kind::Register),
-            (ScenarioArg::Reregister, None) => single(Kind::Reregister),
-            (ScenarioArg::Heartbeat, None) => single(Kind::Heartbeat),
-            (ScenarioArg::WsHeartbeat, None) => single(Kind::WsHeartbeat),
-            (ScenarioArg::Push, None) => single(Kind::Push),
-            (ScenarioArg::Discover, None) => single(Kind::Discover),
-            (ScenarioArg::Churn, None) => single(Kind::Churn),
+            (Scenario::One(kind), None) => single(kind),
         };
         let pacing = match (self.rate, self.max, self.interval) {
             (_, true, _) => Pacing::Max,
             (Some(rate), _, _) => Pacing::Rate(rate),
             (None, _, Some(interval)) => {
-                let heartbeats = [ScenarioArg::Heartbeat, ScenarioArg::WsHeartbeat];
-                if !heartbeats.contains(&self.scenario) || self.prefill == 0 {
+                let heartbeats = matches!(
+                    self.scenario,
+                    Scenario::One(Kind::Heartbeat | Kind::WsHeartbeat)
+                );
+                if !heartbeats || self.prefill == 0 {
                     return bad("--interval goes with a heartbeat scenario and a --prefill");
                 }
                 let requests = self.prefill.div_ceil(self.batch.max(1));
