@@ -94,6 +94,14 @@ pub struct ServerConfig {
     #[arg(long, env = "ARTEMIS_WS_QUEUE", default_value = "4MiB", value_parser = parse_size)]
     pub ws_queue: usize,
 
+    /// Largest WebSocket frame a client may send; a session sending a larger one is closed (code 1009).
+    #[arg(long, env = "ARTEMIS_WS_MAX_FRAME", default_value = "1MiB", value_parser = parse_size)]
+    pub ws_max_frame: usize,
+
+    /// Largest WebSocket message a client may send, fragments together; a session sending a larger one is closed (code 1009).
+    #[arg(long, env = "ARTEMIS_WS_MAX_MESSAGE", default_value = "8MiB", value_parser = parse_size)]
+    pub ws_max_message: usize,
+
     /// WebSocket sessions are closed this long after they opened, as Java does (clients reconnect).
     #[arg(long, env = "ARTEMIS_WS_SESSION_TTL", default_value = "6m", value_parser = parse_duration)]
     pub ws_session_ttl: Duration,

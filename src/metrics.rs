@@ -44,6 +44,8 @@ pub struct CoreMetrics {
     websocket_sessions: [AtomicU64; WsEndpoint::ALL.len()],
     pushes: AtomicU64,
     push_overflows: AtomicU64,
+    /// WebSocket sessions closed for a protocol violation, and for a frame or message too large.
+    websocket_refusals: [AtomicU64; 2],
 }
 
 impl CoreMetrics {
@@ -90,6 +92,11 @@ impl CoreMetrics {
     /// A subscriber closed because its push inbox overflowed.
     pub fn push_overflowed(&self) {
         self.push_overflows.fetch_add(1, Relaxed);
+    }
+
+    /// A WebSocket session closed for what its client sent: too large, or against the protocol.
+    pub fn websocket_refused(&self, too_big: bool) {
+        self.websocket_refusals[usize::from(too_big)].fetch_add(1, Relaxed);
     }
 }
 
@@ -265,6 +272,19 @@ impl Metrics {
         ] {
             family(&mut out, name, "counter", help);
             let _ = writeln!(out, "{name} {value}");
+        }
+        family(
+            &mut out,
+            "artemis_websocket_refusals_total",
+            "counter",
+            "WebSocket sessions closed for what the client sent: against the protocol (1002, 1003, 1007) or too large (1009).",
+        );
+        for (i, reason) in ["protocol", "too_large"].into_iter().enumerate() {
+            let n = total(&|c| c.websocket_refusals[i].load(Relaxed));
+            let _ = writeln!(
+                out,
+                "artemis_websocket_refusals_total{{reason=\"{reason}\"}} {n}"
+            );
         }
 
         let instances: usize = shards.iter().map(|s| s.instances).sum();

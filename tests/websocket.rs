@@ -1,16 +1,19 @@
 //! The WebSocket endpoints with a real WebSocket client over TCP: pushes of `new` and `delete`
 //! changes, all-instance-change, heartbeats over WebSocket, a stalled subscriber closed while
-//! another keeps receiving, and the session counts.
+//! another keeps receiving, the session counts, and what the server does with frames that break
+//! the protocol or its size limits.
 
 mod common;
 
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tungstenite::protocol::frame::Frame;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
@@ -275,4 +278,109 @@ fn a_plain_get_on_a_websocket_path_is_refused() {
     let reply = server.get("/ws/discovery/instance-change");
     assert_eq!(reply.status, 400);
     assert!(server.get("/health").status == 200);
+}
+
+/// The close frame the server ends the session with, skipping anything before it.
+fn close_code(socket: &mut Socket) -> CloseCode {
+    loop {
+        match socket.read() {
+            Ok(Message::Close(frame)) => return frame.expect("a close frame with a code").code,
+            Ok(_) => continue,
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    }
+}
+
+#[test]
+fn fragmented_heartbeats_are_assembled_and_pings_answered() {
+    let server = Server::start(&SHORT_LEASES);
+    server.register_ok(&[I1]);
+    let mut socket = connect(&server, "/ws/registry/heartbeat");
+    let body = instances(&[I1]);
+    let (head, tail) = body.split_at(body.len() / 2);
+    let text = OpCode::Data(Data::Text);
+    socket
+        .send(Message::Frame(Frame::message(
+            head.to_string(),
+            text,
+            false,
+        )))
+        .unwrap();
+    // A control frame may come between the fragments of a message.
+    socket.send(Message::Ping("probe".into())).unwrap();
+    socket
+        .send(Message::Frame(Frame::message(
+            tail.to_string(),
+            OpCode::Data(Data::Continue),
+            true,
+        )))
+        .unwrap();
+    let pong = loop {
+        match socket.read().unwrap() {
+            Message::Pong(payload) => break payload,
+            Message::Ping(_) => continue,
+            other => panic!("expected the pong first, got {other:?}"),
+        }
+    };
+    assert_eq!(&pong[..], b"probe");
+    let reply = next_change(&mut socket);
+    assert_eq!(reply["responseStatus"]["errorCode"], "success", "{reply}");
+}
+
+#[test]
+fn a_frame_over_the_size_limit_closes_only_its_session_with_1009() {
+    let server = Server::start(&["--ws-max-frame", "4KiB"]);
+    server.register_ok(&[I1]);
+    let mut bystander = connect(&server, "/ws/registry/heartbeat");
+    let mut offender = connect(&server, "/ws/registry/heartbeat");
+    offender.send(Message::text("x".repeat(8 << 10))).unwrap();
+    assert_eq!(close_code(&mut offender), CloseCode::Size);
+    assert_eq!(
+        server.metric(r#"artemis_websocket_refusals_total{reason="too_large"}"#),
+        1.0
+    );
+    bystander.send(Message::text(instances(&[I1]))).unwrap();
+    assert_eq!(
+        next_change(&mut bystander)["responseStatus"]["errorCode"],
+        "success"
+    );
+}
+
+#[test]
+fn binary_messages_are_refused_with_1003() {
+    let server = Server::start(&[]);
+    let mut socket = connect(&server, "/ws/discovery/instance-change");
+    socket.send(Message::binary(vec![1, 2, 3])).unwrap();
+    assert_eq!(close_code(&mut socket), CloseCode::Unsupported);
+}
+
+#[test]
+fn an_unmasked_client_frame_is_a_protocol_error() {
+    let server = Server::start(&[]);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+        .write_all(
+            b"GET /ws/registry/heartbeat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+              Sec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut byte = [0];
+    while !seen.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        seen.push(byte[0]);
+    }
+    assert!(seen.starts_with(b"HTTP/1.1 101 "));
+    // A text frame "hi" without the mask every client frame must carry.
+    stream.write_all(&[0x81, 0x02, b'h', b'i']).unwrap();
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest[0], 0x88, "a close frame: {rest:?}");
+    assert_eq!(u16::from_be_bytes([rest[2], rest[3]]), 1002);
+    assert_eq!(
+        server.metric(r#"artemis_websocket_refusals_total{reason="protocol"}"#),
+        1.0
+    );
 }

@@ -89,31 +89,28 @@ impl Input<'_> {
 
 /// The reply to a heartbeat sent as a WebSocket frame: what `heartbeat.json` answers, or Java's
 /// canned success when the payload is not a heartbeat request at all (contract §4.11).
-pub async fn heartbeat_frame(core: &Core, payload: &[u8]) -> Vec<u8> {
+///
+/// The payload is decoded in place, where the frame arrived.
+pub async fn heartbeat_frame(core: &Core, payload: &mut [u8]) -> Vec<Part> {
     let started = std::time::Instant::now();
-    let mut body = payload.to_vec();
     let input = Input {
         method: &Method::POST,
         query: None,
-        body: &mut body,
+        body: payload,
     };
     let response = registry::handle(core, registry::Op::Heartbeat, input).await;
     if response.status != StatusCode::OK {
-        return registry::SUCCESS_REPLY.to_vec();
+        return vec![Part::Static(registry::SUCCESS_REPLY)];
     }
     core.counters()
         .record_request(Endpoint::Heartbeat, started.elapsed());
-    response
-        .parts
-        .iter()
-        .flat_map(|p| p.as_ref().iter().copied())
-        .collect()
+    response.parts
 }
 
 /// The service a `/ws/discovery/instance-change` frame subscribes to: the non-blank `serviceId`
 /// of a `DiscoveryConfig`.
-pub fn subscribed_service(payload: &[u8]) -> Option<String> {
-    decode::discovery_config_request(&mut payload.to_vec())
+pub fn subscribed_service(payload: &mut [u8]) -> Option<String> {
+    decode::discovery_config_request(payload)
         .ok()
         .flatten()
         .and_then(|config| config.service_id)

@@ -78,16 +78,15 @@ pub async fn handle(core: &Core, op: Op, input: Input<'_>) -> Response {
         .into_iter()
         .flat_map(ShardReply::into_failed)
         .collect();
+    if failed.is_empty() {
+        return Response::json(vec![Part::Static(SUCCESS_REPLY)]);
+    }
     failed.sort_by_key(|f| f.index);
     Response::json(vec![Part::Owned(reply_body(&failed))])
 }
 
-/// `{"failedInstances":...,"responseStatus":...}`: success when nothing failed, else
-/// `partial_fail` with every failed entry.
+/// `{"failedInstances":[...],"responseStatus":...}`: `partial_fail` with every failed entry.
 fn reply_body(failed: &[FailedInstance]) -> Vec<u8> {
-    if failed.is_empty() {
-        return SUCCESS_REPLY.to_vec();
-    }
     let mut out = br#"{"failedInstances":["#.to_vec();
     for (i, f) in failed.iter().enumerate() {
         if i > 0 {

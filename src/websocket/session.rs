@@ -1,33 +1,28 @@
 //! One WebSocket session, from the upgrade to the close.
 //!
-//! A single task per session: it hands received bytes to tungstenite, answers each complete
-//! frame (a heartbeat reply, or a subscription, which has no reply), writes queued pushes as text
-//! frames, and writes everything in one batch; then it waits for more bytes, a push, or its next
-//! timer. The session pings after half the idle timeout without a frame and closes after the
-//! whole of it; it closes after `--ws-session-ttl` as Java does, and at once when its push inbox
-//! overflowed, with close code 1013 (try again later) so the client resubscribes.
-
-use std::time::{Duration, Instant};
+//! A single task per session: it reads each complete client frame where it lies in the
+//! connection's buffer, answers it (a heartbeat reply, or a subscription, which has no reply),
+//! writes queued pushes as text frames, and writes everything in one batch; then it waits for
+//! more bytes, a push, or its next timer. The session pings after half the idle timeout without
+//! a frame and closes after the whole of it; it closes after `--ws-session-ttl` as Java does, and
+//! at once when its push inbox overflowed, with close code 1013 (try again later) so the client
+//! resubscribes.
 
 use std::cell::Cell;
 use std::pin::pin;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use futures_lite::future::or;
 use glommio::timer::sleep;
-use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
-use tungstenite::protocol::frame::{CloseFrame, FrameHeader};
-use tungstenite::protocol::{Role, WebSocketConfig};
-use tungstenite::{Bytes, Error, Message, WebSocket};
+use tungstenite::protocol::frame::coding::{CloseCode, Control, OpCode};
 
-use super::pipe::Pipe;
+use super::frame::{self, Message, Reader};
 use super::WsEndpoint;
 use crate::api;
 use crate::per_core::Core;
 use crate::push::Inbox;
 use crate::transport::{Connection, ReadBuffer};
-
-/// tungstenite's own read buffer per session (its default of 128 KiB is meant for bulk traffic).
-const READ_BUFFER: usize = 4096;
 
 /// Serves one upgraded connection; `input` holds bytes that arrived after the upgrade request.
 pub async fn serve<C: Connection>(
@@ -38,12 +33,8 @@ pub async fn serve<C: Connection>(
 ) {
     let config = &core.node.config;
     let (idle, ttl) = (config.idle_timeout, config.ws_session_ttl);
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
-        .max_message_size(Some(config.max_body))
-        .max_frame_size(Some(config.max_body));
-    let mut ws = WebSocket::from_raw_socket(Pipe::default(), Role::Server, Some(ws_config));
+    let mut reader = Reader::new(config.ws_max_frame, config.ws_max_message);
+    let mut output = Vec::with_capacity(4096);
     let inbox = Inbox::new(config.ws_queue);
     let subscribers = core.link.subscribers();
     let mut services: Vec<Box<str>> = Vec::new();
@@ -64,42 +55,47 @@ pub async fn serve<C: Connection>(
     let mut heard = opened;
     let mut pinged = false;
     loop {
-        // Everything received, also what a read cut short by a push had already appended.
-        let received = input.filled_mut().len();
-        ws.get_mut().feed(input.filled_mut());
-        input.consume(received);
-        let mut ending = None;
-        // Every complete frame received so far.
-        loop {
-            match ws.read() {
-                Ok(Message::Text(text)) => {
-                    (heard, pinged) = (Instant::now(), false);
-                    if let Some(reply) =
-                        on_text(core, endpoint, text.as_bytes(), &inbox, &mut services).await
-                    {
-                        write_text(&mut ws.get_mut().output, &reply);
-                    }
-                }
-                Ok(_) => (heard, pinged) = (Instant::now(), false),
-                Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(Error::Capacity(_)) => {
-                    ending = Some((CloseCode::Size, "message too large"));
+        // The close code and reason, once the session is ending (a peer's close is echoed).
+        let mut ending: Option<(CloseCode, &str)> = None;
+        // Every complete frame received so far, also what a read cut short by a push appended.
+        let mut consumed = 0;
+        while ending.is_none() {
+            let buf = &mut input.filled_mut()[consumed..];
+            let (taken, message) = match reader.next(buf) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(violation) => {
+                    core.counters().websocket_refused(violation.too_big);
+                    ending = Some((violation.code, violation.reason));
                     break;
                 }
-                Err(Error::ConnectionClosed | Error::AlreadyClosed) => {
-                    ending = Some((CloseCode::Normal, ""));
-                    break;
+            };
+            consumed += taken;
+            (heard, pinged) = (Instant::now(), false);
+            let text = match message {
+                Message::Text(range) => &mut buf[range],
+                Message::AssembledText => reader.assembled(),
+                Message::Ping(range) => {
+                    frame::write(&mut output, OpCode::Control(Control::Pong), &[&buf[range]]);
+                    continue;
                 }
-                Err(_) => {
-                    ending = Some((CloseCode::Protocol, "protocol error"));
-                    break;
+                Message::Fragment | Message::Pong => continue,
+                Message::Binary => {
+                    ending = Some((CloseCode::Unsupported, "binary messages are not supported"));
+                    continue;
                 }
-            }
+                Message::Close(code) => {
+                    ending = Some((code.map_or(CloseCode::Normal, CloseCode::from), ""));
+                    continue;
+                }
+            };
+            on_text(core, endpoint, text, &inbox, &mut services, &mut output).await;
         }
+        input.consume(consumed);
         // Queued pushes, each serialized once by the shard that made the change.
         let mut pushed = 0;
         while let Some(json) = inbox.pop() {
-            write_text(&mut ws.get_mut().output, &json);
+            frame::write_text(&mut output, &[&json]);
             pushed += 1;
         }
         core.counters().pushed(pushed);
@@ -114,19 +110,14 @@ pub async fn serve<C: Connection>(
         } else if now >= heard + idle {
             ending = ending.or(Some((CloseCode::Away, "idle")));
         } else if !pinged && now >= heard + idle / 2 {
-            let _ = ws.write(Message::Ping(Bytes::new()));
+            frame::write(&mut output, OpCode::Control(Control::Ping), &[]);
             pinged = true;
         }
         if let Some((code, reason)) = ending {
-            let _ = ws.close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            }));
+            frame::write_close(&mut output, code, reason);
         }
-        let _ = ws.flush();
-        let output = &mut ws.get_mut().output;
         if !output.is_empty() {
-            if !send(&mut conn, output, &inbox, idle, &count_overflow).await {
+            if !send(&mut conn, &output, &inbox, idle, &count_overflow).await {
                 break;
             }
             output.clear();
@@ -189,55 +180,30 @@ async fn send<C: Connection>(
     }
 }
 
-/// Answers one text frame: a heartbeat reply, or nothing for a subscription.
+/// Answers one text message: a heartbeat reply, or nothing for a subscription.
 async fn on_text(
     core: &Core,
     endpoint: WsEndpoint,
-    payload: &[u8],
-    inbox: &std::rc::Rc<Inbox>,
+    text: &mut [u8],
+    inbox: &Rc<Inbox>,
     services: &mut Vec<Box<str>>,
-) -> Option<Vec<u8>> {
+    output: &mut Vec<u8>,
+) {
     match endpoint {
-        WsEndpoint::Heartbeat => Some(api::heartbeat_frame(core, payload).await),
+        WsEndpoint::Heartbeat => {
+            let reply = api::heartbeat_frame(core, text).await;
+            let parts: Vec<&[u8]> = reply.iter().map(AsRef::as_ref).collect();
+            frame::write_text(output, &parts);
+        }
         WsEndpoint::InstanceChange => {
-            if let Some(service_id) = api::subscribed_service(payload) {
+            if let Some(service_id) = api::subscribed_service(text) {
                 let key: Box<str> = service_id.to_lowercase().into();
                 core.link.subscribers().subscribe(&key, inbox);
                 if !services.contains(&key) {
                     services.push(key);
                 }
             }
-            None
         }
-        WsEndpoint::AllInstanceChange => None,
-    }
-}
-
-/// Appends an unmasked, final text frame carrying `payload` (already valid UTF-8 JSON).
-fn write_text(out: &mut Vec<u8>, payload: &[u8]) {
-    let header = FrameHeader {
-        opcode: OpCode::Data(Data::Text),
-        ..FrameHeader::default()
-    };
-    header
-        .format(payload.len() as u64, out)
-        .expect("writing to a Vec cannot fail");
-    out.extend_from_slice(payload);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn text_frames_are_framed_by_length() {
-        let mut out = Vec::new();
-        write_text(&mut out, b"hi");
-        assert_eq!(out, [0x81, 2, b'h', b'i']);
-        let long = vec![b'x'; 300];
-        out.clear();
-        write_text(&mut out, &long);
-        assert_eq!(&out[..4], [0x81, 126, 1, 44]);
-        assert_eq!(out.len(), 304);
+        WsEndpoint::AllInstanceChange => {}
     }
 }
