@@ -293,7 +293,7 @@ fn close_code(socket: &mut Socket) -> CloseCode {
 
 #[test]
 fn fragmented_heartbeats_are_assembled_and_pings_answered() {
-    let server = Server::start(&SHORT_LEASES);
+    let server = Server::start(SHORT_LEASES);
     server.register_ok(&[I1]);
     let mut socket = connect(&server, "/ws/registry/heartbeat");
     let body = instances(&[I1]);
