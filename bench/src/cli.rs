@@ -14,9 +14,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Benchmarks the registry against the no-op reference server on the same runtime, transport,
-/// HTTP layer and cores, with the bundled load generator. Finds each scenario's saturation
-/// (closed loop) at each population, alternating the two servers, then checks the latency SLO
-/// at half of it (open loop). The targets are reported, never failed on.
+/// HTTP layer and cores, with the bundled load generator, once per transport. Finds each
+/// scenario's saturation (closed loop) at each population, alternating the two servers, then
+/// checks the latency SLO at half of it (open loop); then compares the server CPU a heartbeat
+/// costs over HTTP and over WebSocket. The targets are reported, never failed on.
 #[derive(Debug, Parser)]
 #[command(name = "artemis-bench")]
 pub struct Cli {
@@ -62,9 +63,25 @@ pub struct Cli {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
     pub lease_ttl: Duration,
 
-    /// Transport of both servers: their own io_uring ring per core, or glommio's TcpStream.
-    #[arg(long, value_enum, default_value = "uring")]
-    pub io: Io,
+    /// Transports to measure, one after the other, each with both servers on it: their own
+    /// io_uring ring per core, and glommio's TcpStream.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "uring,glommio"
+    )]
+    pub io: Vec<Io>,
+
+    /// Instances per heartbeat request in the heartbeat-cost runs (HTTP against WebSocket);
+    /// `0` skips them.
+    #[arg(long, value_delimiter = ',', default_value = "1,100")]
+    pub cost_batches: Vec<u64>,
+
+    /// Heartbeat requests per second in the heartbeat-cost runs: a steady rate below
+    /// saturation, so the server's CPU time is spent on these requests and nothing else.
+    #[arg(long, default_value_t = 2000.0)]
+    pub cost_rate: f64,
 
     /// Passed to both servers: busy-wait this long before an idle core sleeps [default: off].
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -92,25 +109,37 @@ impl Cli {
             connections: self.connections,
             instances_per_service: self.instances_per_service,
             lease_ttl: human(self.lease_ttl),
-            io: self.io_name().to_owned(),
+            io: self.io.iter().map(|&io| io_name(io).to_owned()).collect(),
+            cost_batches: self.cost_batches().to_vec(),
+            cost_rate: self.cost_rate,
             spin_before_park: self.spin_before_park.map(human),
             slo: targets::SLO.to_owned(),
         }
     }
 
-    /// The no-op server, with the flags both servers get.
-    pub fn noop(&self) -> Launch {
-        Launch {
-            name: "artemis-noop",
-            binary: "artemis-noop",
-            args: self.layout_flags(),
+    /// The heartbeat-cost batch sizes, none when `--cost-batches 0`.
+    pub fn cost_batches(&self) -> &[u64] {
+        if self.cost_batches.contains(&0) {
+            &[]
+        } else {
+            &self.cost_batches
         }
     }
 
-    pub fn sweep(&self) -> Sweep {
+    /// The no-op server on `io`, with the flags both servers get.
+    pub fn noop(&self, io: Io) -> Launch {
+        Launch {
+            name: "artemis-noop",
+            binary: "artemis-noop",
+            args: self.layout_flags(io),
+        }
+    }
+
+    /// The runs of the registry on `io`.
+    pub fn sweep(&self, io: Io) -> Sweep {
         let settings = self.settings();
         let mut args = vec!["server".to_owned()];
-        args.extend(self.layout_flags());
+        args.extend(self.layout_flags(io));
         args.extend(["--lease-ttl".to_owned(), settings.lease_ttl]);
         Sweep {
             load: Load {
@@ -130,28 +159,28 @@ impl Cli {
         }
     }
 
-    /// `--io` as the servers spell it.
-    fn io_name(&self) -> &'static str {
-        match self.io {
-            Io::Uring => "uring",
-            Io::Glommio => "glommio",
-        }
-    }
-
     /// `--cores`, `--io` and `--spin-before-park`, the same for both servers.
-    fn layout_flags(&self) -> Vec<String> {
+    fn layout_flags(&self, io: Io) -> Vec<String> {
         let settings = self.settings();
         let cores: Vec<String> = settings.cores.iter().map(usize::to_string).collect();
         let mut flags = vec![
             "--cores".to_owned(),
             cores.join(","),
             "--io".to_owned(),
-            settings.io,
+            io_name(io).to_owned(),
         ];
         if let Some(spin) = settings.spin_before_park {
             flags.extend(["--spin-before-park".to_owned(), spin]);
         }
         flags
+    }
+}
+
+/// `--io` as the servers spell it.
+pub fn io_name(io: Io) -> &'static str {
+    match io {
+        Io::Uring => "uring",
+        Io::Glommio => "glommio",
     }
 }
 
@@ -178,6 +207,9 @@ mod tests {
         );
         assert_eq!(c.duration, Duration::from_secs(3));
         assert_eq!(c.settings().lease_ttl, "1h");
+        assert_eq!(c.io, vec![Io::Uring, Io::Glommio]);
+        assert_eq!(c.cost_batches(), [1, 100]);
+        assert!(cli("--cost-batches 0").cost_batches().is_empty());
     }
 
     #[test]
@@ -191,13 +223,13 @@ mod tests {
             "--spin-before-park",
             "50us",
         ];
-        assert_eq!(c.noop().args, layout);
-        let registry = c.sweep().registry.args;
+        assert_eq!(c.noop(Io::Glommio).args, layout);
+        let registry = c.sweep(Io::Glommio).registry.args;
         assert_eq!(registry[0], "server");
         assert_eq!(registry[1..7], layout);
         assert_eq!(registry[7..], ["--lease-ttl", "1h"]);
-        assert_eq!(cli("").noop().args[2..], ["--io", "uring"]);
-        assert_eq!(c.sweep().load.cores, vec![0, 1]);
+        assert_eq!(cli("").noop(Io::Uring).args[2..], ["--io", "uring"]);
+        assert_eq!(c.sweep(Io::Glommio).load.cores, vec![0, 1]);
     }
 
     #[test]

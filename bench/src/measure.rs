@@ -8,7 +8,7 @@
 
 use crate::scenario::Scenario;
 use crate::server::Server;
-use artemis_loadgen::{Config, DiscoveryApi, Pacing, Popularity, Report, Share, Slo};
+use artemis_loadgen::{Config, DiscoveryApi, Kind, Pacing, Popularity, Report, Share, Slo};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -70,6 +70,28 @@ impl Load {
         artemis_loadgen::run(config)
             .map(|report| Sample::of(&report))
             .map_err(|e| format!("{} {} run: {e}", server.name, scenario.name()))
+    }
+
+    /// Runs heartbeats of `kind` (over HTTP or WebSocket), `batch` instances per request, at a
+    /// steady `rate`, without a warm-up: the caller reads the server's CPU time around it.
+    pub fn heartbeats(
+        &self,
+        server: &Server,
+        kind: Kind,
+        batch: u64,
+        rate: f64,
+        instances: u64,
+    ) -> Result<Sample, String> {
+        let config = Config {
+            scenario: vec![Share { kind, weight: 1 }],
+            batch,
+            pacing: Pacing::Rate(rate),
+            warmup: Duration::ZERO,
+            ..self.config(server, Scenario::Heartbeat, instances)
+        };
+        artemis_loadgen::run(config)
+            .map(|report| Sample::of(&report))
+            .map_err(|e| format!("{} {} run: {e}", server.name, kind.name()))
     }
 
     fn config(&self, server: &Server, scenario: Scenario, instances: u64) -> Config {

@@ -1,6 +1,7 @@
-//! What a benchmark run found, in the shape of its JSON file: for each population the
-//! registry's memory and, for each scenario, both servers' saturation, their ratio and the SLO
-//! run at half the registry's saturation; then the design's targets checked against them.
+//! What a benchmark run found, in the shape of its JSON file, per transport: for each population
+//! the registry's memory and, for each scenario, both servers' saturation, their ratio and the
+//! SLO run at half the registry's saturation; what a heartbeat costs over HTTP and over
+//! WebSocket; then the design's targets checked against them.
 
 use crate::machine::LoadAverage;
 use crate::measure::Sample;
@@ -13,10 +14,32 @@ use std::path::Path;
 pub struct Results {
     pub settings: Settings,
     pub machine: Machine,
+    pub transports: Vec<TransportRun>,
+}
+
+/// Everything measured on one transport.
+#[derive(Debug, Serialize)]
+pub struct TransportRun {
+    /// `--io` of both servers.
+    pub io: String,
     /// Each core's transport, as the no-op server's start-up log says.
     pub noop_transport: Vec<String>,
     pub populations: Vec<Population>,
+    pub heartbeat_cost: Vec<HeartbeatCost>,
     pub targets: Vec<Check>,
+}
+
+/// The registry's CPU time per heartbeated instance, over HTTP and over WebSocket, at one batch
+/// size and a steady rate, alternating the two `rounds` times.
+#[derive(Clone, Debug, Serialize)]
+pub struct HeartbeatCost {
+    pub batch: u64,
+    pub rate: f64,
+    /// Microseconds of server CPU (user + system) per instance, one figure per round.
+    pub http_us: Vec<f64>,
+    pub websocket_us: Vec<f64>,
+    /// Mean WebSocket cost / mean HTTP cost.
+    pub ratio: f64,
 }
 
 /// How the benchmark was run.
@@ -32,8 +55,11 @@ pub struct Settings {
     pub instances_per_service: u64,
     /// The registry's lease TTL, long enough that no prefilled instance expires.
     pub lease_ttl: String,
-    /// The transport both servers were asked for (`--io`).
-    pub io: String,
+    /// The transports measured (`--io`), each with both servers on it.
+    pub io: Vec<String>,
+    /// Instances per request, and requests per second, of the heartbeat-cost runs.
+    pub cost_batches: Vec<u64>,
+    pub cost_rate: f64,
     pub spin_before_park: Option<String>,
     /// The objective of the runs at half saturation.
     pub slo: String,

@@ -2,8 +2,8 @@
 //!
 //! It is started on `127.0.0.1:0` and reports the port it got in its `serving on ADDR: ...` log
 //! line, so two servers never race for a port; the lines before it say which transport each
-//! core got. Its memory is read from `/proc/<pid>/status`. Dropping the `Server` kills the
-//! process.
+//! core got. Its memory is read from `/proc/<pid>/status`, its CPU time from `/proc/<pid>/stat`.
+//! Dropping the `Server` kills the process.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -12,6 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
+
+/// Clock ticks per second of `/proc/<pid>/stat` (Linux's USER_HZ, fixed at 100 in its ABI).
+const USER_HZ: f64 = 100.0;
 
 /// How long a server may take to say that it serves.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -99,6 +102,15 @@ impl Server {
         let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
         vm_rss(&status).ok_or_else(|| format!("{path} has no VmRSS line"))
     }
+
+    /// CPU time used so far, user and system, in seconds.
+    pub fn cpu_seconds(&self) -> Result<f64, String> {
+        let path = format!("/proc/{}/stat", self.child.id());
+        let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+        cpu_ticks(&stat)
+            .map(|ticks| ticks as f64 / USER_HZ)
+            .ok_or_else(|| format!("{path} has no utime and stime"))
+    }
 }
 
 impl Drop for Server {
@@ -151,6 +163,14 @@ fn vm_rss(status: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// utime + stime, fields 14 and 15 of `/proc/<pid>/stat`, counted after the command name (which
+/// is in parentheses and may hold spaces).
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    Some(field(14)? + field(15)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +202,13 @@ mod tests {
         let status = "Name:\tartemis\nVmPeak:\t  9000 kB\nVmRSS:\t    2048 kB\nThreads:\t3\n";
         assert_eq!(vm_rss(status), Some(2048 * 1024));
         assert_eq!(vm_rss("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn reads_cpu_ticks_after_the_command_name() {
+        let stat = "4242 (artemis srv) S 1 2 3 4 5 6 7 8 9 10 250 40 0 0 20 0 3 0";
+        assert_eq!(cpu_ticks(stat), Some(290));
+        assert_eq!(cpu_ticks("4242 (x) S 1"), None);
     }
 
     #[test]

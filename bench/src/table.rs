@@ -3,7 +3,7 @@
 
 use crate::display;
 use crate::machine::LoadAverage;
-use crate::results::{Point, Population, Settings};
+use crate::results::{HeartbeatCost, Point, Population, Settings};
 use crate::server::Server;
 use crate::targets::Check;
 
@@ -30,8 +30,9 @@ pub fn preamble(settings: &Settings, online_cores: usize, load: LoadAverage) {
         settings.cores
     );
     println!(
-        "both run with --io {}; the registry with --lease-ttl {}, so no prefilled instance expires during the benchmark",
-        settings.io, settings.lease_ttl
+        "both run on each of --io {} in turn; the registry with --lease-ttl {}, so no prefilled instance expires during the benchmark",
+        settings.io.join(","),
+        settings.lease_ttl
     );
     println!(
         "each scenario: {} closed-loop saturation runs per server ({} after {} warm-up, \
@@ -40,6 +41,36 @@ pub fn preamble(settings: &Settings, online_cores: usize, load: LoadAverage) {
         settings.rounds, settings.duration, settings.warmup, settings.connections, settings.slo
     );
     println!("load average before: {load}");
+}
+
+/// The heading of one transport's runs.
+pub fn transport(io: &str) {
+    println!("\n=== --io {io} ===");
+}
+
+/// The heading of the heartbeat-cost runs.
+pub fn cost_heading(rate: f64) {
+    println!(
+        "\nheartbeat cost at {} (server CPU per heartbeated instance, HTTP then WebSocket, alternating):",
+        display::rate(rate)
+    );
+}
+
+/// One batch size's heartbeat cost.
+pub fn cost(c: &HeartbeatCost) {
+    let us = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.2}"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    println!(
+        "  batch {:>3}: HTTP {} µs, WebSocket {} µs; WebSocket/HTTP {}",
+        c.batch,
+        us(&c.http_us),
+        us(&c.websocket_us),
+        display::ratio(c.ratio)
+    );
 }
 
 /// Which transport each core of a server got, as its start-up log says.
@@ -95,12 +126,16 @@ pub fn row(point: &Point) {
     }
 }
 
-pub fn targets(checks: &[Check], load: LoadAverage) {
-    println!("\nload average after: {load}\ntargets (reported, not enforced):");
+pub fn targets(io: &str, checks: &[Check]) {
+    println!("\ntargets on --io {io} (reported, not enforced):");
     for c in checks {
         let verdict = if c.met { "met   " } else { "MISSED" };
         println!("  {verdict} {}: {}", c.target, c.measured);
     }
+}
+
+pub fn load_after(load: LoadAverage) {
+    println!("\nload average after: {load}");
 }
 
 fn line(cells: [String; 12]) -> String {

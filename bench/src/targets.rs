@@ -3,7 +3,7 @@
 //! they say, and tests never time anything.
 
 use crate::display;
-use crate::results::Population;
+use crate::results::{HeartbeatCost, Population};
 use crate::scenario::Scenario;
 use artemis_loadgen::Slo;
 use serde::Serialize;
@@ -36,7 +36,11 @@ pub fn slo() -> Slo {
 }
 
 /// Every target, in the order the design lists them.
-pub fn check(populations: &[Population], scenarios: &[Scenario]) -> Vec<Check> {
+pub fn check(
+    populations: &[Population],
+    scenarios: &[Scenario],
+    heartbeat_cost: &[HeartbeatCost],
+) -> Vec<Check> {
     let mut checks = Vec::new();
     for p in populations {
         for point in &p.points {
@@ -105,6 +109,16 @@ pub fn check(populations: &[Population], scenarios: &[Scenario]) -> Vec<Check> {
             met: largest.rss_per_instance_bytes <= MAX_RSS_PER_INSTANCE,
         });
     }
+    for cost in heartbeat_cost {
+        checks.push(Check {
+            target: format!(
+                "a WebSocket heartbeat costs the server less CPU per instance than heartbeat.json (batch {})",
+                cost.batch
+            ),
+            measured: format!("WebSocket/HTTP {}", display::ratio(cost.ratio)),
+            met: cost.ratio < 1.0,
+        });
+    }
     let failed: u64 = populations
         .iter()
         .flat_map(|p| &p.points)
@@ -163,7 +177,7 @@ mod tests {
     }
 
     fn verdicts(populations: &[Population]) -> Vec<(String, bool)> {
-        check(populations, &[Scenario::Heartbeat])
+        check(populations, &[Scenario::Heartbeat], &[])
             .into_iter()
             .map(|c| (c.target, c.met))
             .collect()

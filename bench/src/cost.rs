@@ -1,0 +1,75 @@
+//! What a heartbeat costs the server, over `heartbeat.json` and over `/ws/registry/heartbeat`.
+//!
+//! A fresh registry gets a population; then, for each batch size, the two kinds of heartbeat run
+//! in turn at the same steady rate, and the server's CPU time (user and system, from `/proc`)
+//! across each run is divided by the instances it heartbeated. The rate is fixed rather than
+//! saturating, so both kinds do the same work in the same time and the load generator, which
+//! shares the cores, takes the same share of them.
+
+use crate::measure::Load;
+use crate::results::HeartbeatCost;
+use crate::server::{Launch, Server};
+use crate::table;
+use artemis_loadgen::Kind;
+
+/// Instances registered for the heartbeat-cost runs (enough for the largest batch many times).
+pub const INSTANCES: u64 = 10_000;
+
+/// How the heartbeat-cost runs go.
+pub struct CostRuns<'a> {
+    pub load: &'a Load,
+    pub registry: &'a Launch,
+    pub batches: &'a [u64],
+    pub rate: f64,
+    pub rounds: usize,
+}
+
+impl CostRuns<'_> {
+    /// Every batch size's cost on a freshly started registry; nothing when no batch is asked for.
+    pub fn measure(&self) -> Result<Vec<HeartbeatCost>, String> {
+        if self.batches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let registry = self.registry.start()?;
+        table::started(&registry);
+        self.load.prefill(&registry, INSTANCES)?;
+        table::cost_heading(self.rate);
+        let mut costs = Vec::new();
+        for &batch in self.batches {
+            let (mut http_us, mut websocket_us) = (Vec::new(), Vec::new());
+            for _ in 0..self.rounds {
+                http_us.push(self.per_instance(&registry, Kind::Heartbeat, batch)?);
+                websocket_us.push(self.per_instance(&registry, Kind::WsHeartbeat, batch)?);
+            }
+            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+            let cost = HeartbeatCost {
+                batch,
+                rate: self.rate,
+                ratio: mean(&websocket_us) / mean(&http_us),
+                http_us,
+                websocket_us,
+            };
+            table::cost(&cost);
+            costs.push(cost);
+        }
+        Ok(costs)
+    }
+
+    /// Microseconds of server CPU per heartbeated instance in one run of `kind`.
+    fn per_instance(&self, registry: &Server, kind: Kind, batch: u64) -> Result<f64, String> {
+        let before = registry.cpu_seconds()?;
+        let sample = self
+            .load
+            .heartbeats(registry, kind, batch, self.rate, INSTANCES)?;
+        let used = registry.cpu_seconds()? - before;
+        if sample.failed > 0 || sample.ok == 0 {
+            return Err(format!(
+                "{} run: {} ok, {} failed",
+                kind.name(),
+                sample.ok,
+                sample.failed
+            ));
+        }
+        Ok(used * 1e6 / (sample.ok * batch) as f64)
+    }
+}
