@@ -352,6 +352,10 @@ fn binary_messages_are_refused_with_1003() {
     let mut socket = connect(&server, "/ws/discovery/instance-change");
     socket.send(Message::binary(vec![1, 2, 3])).unwrap();
     assert_eq!(close_code(&mut socket), CloseCode::Unsupported);
+    assert_eq!(
+        server.metric(r#"artemis_websocket_refusals_total{reason="protocol"}"#),
+        1.0
+    );
 }
 
 #[test]

@@ -81,6 +81,7 @@ pub async fn serve<C: Connection>(
                 }
                 Message::Fragment | Message::Pong => continue,
                 Message::Binary => {
+                    core.counters().websocket_refused(false);
                     ending = Some((CloseCode::Unsupported, "binary messages are not supported"));
                     continue;
                 }
