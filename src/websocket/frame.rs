@@ -31,8 +31,8 @@ pub enum Message {
     /// A ping carrying the payload at this range, to be echoed in a pong.
     Ping(Range<usize>),
     Pong,
-    /// The peer closes; its status code, if it gave one.
-    Close(Option<u16>),
+    /// The peer closes; its status code, if it gave one (one a peer may send).
+    Close(Option<CloseCode>),
 }
 
 /// Why a session must be closed: the close code and the reason sent with it.
@@ -172,12 +172,18 @@ impl Reader {
     }
 }
 
-/// A close frame's status code: none when the payload is empty, else its first two bytes.
-fn close_code(payload: &[u8]) -> Result<Option<u16>, Violation> {
+/// A close frame's status code: none when the payload is empty, else its first two bytes, which
+/// must be a code a peer may send (not 1005, 1006, 1015, nor an unassigned one).
+fn close_code(payload: &[u8]) -> Result<Option<CloseCode>, Violation> {
     match payload {
         [] => Ok(None),
         [hi, lo, reason @ ..] if std::str::from_utf8(reason).is_ok() => {
-            Ok(Some(u16::from_be_bytes([*hi, *lo])))
+            let code = CloseCode::from(u16::from_be_bytes([*hi, *lo]));
+            if code.is_allowed() {
+                Ok(Some(code))
+            } else {
+                Err(Violation::protocol("close code not allowed"))
+            }
         }
         _ => Err(Violation::protocol("malformed close frame")),
     }
@@ -360,7 +366,12 @@ mod tests {
         let mut close = client_frame(OpCode::Control(Control::Close), true, b"\x03\xe8bye", MASK);
         assert_eq!(
             reader().next(&mut close).unwrap().unwrap().1,
-            Message::Close(Some(1000))
+            Message::Close(Some(CloseCode::Normal))
+        );
+        let mut reserved = client_frame(OpCode::Control(Control::Close), true, b"\x03\xed", MASK);
+        assert_eq!(
+            reader().next(&mut reserved).unwrap_err().code,
+            CloseCode::Protocol
         );
         let mut bare = client_frame(OpCode::Control(Control::Close), true, b"", MASK);
         assert_eq!(

@@ -86,7 +86,7 @@ pub async fn serve<C: Connection>(
                     continue;
                 }
                 Message::Close(code) => {
-                    ending = Some((code.map_or(CloseCode::Normal, CloseCode::from), ""));
+                    ending = Some((code.unwrap_or(CloseCode::Normal), ""));
                     continue;
                 }
             };
