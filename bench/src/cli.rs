@@ -112,6 +112,8 @@ impl Cli {
         let mut args = vec!["server".to_owned()];
         args.extend(self.layout_flags());
         args.extend(["--lease-ttl".to_owned(), settings.lease_ttl]);
+        // Java's limits (10 k registry requests/s) sit far below saturation: measure the server.
+        args.extend(["--rate-limit".to_owned(), "false".to_owned()]);
         Sweep {
             load: Load {
                 duration: self.duration,
@@ -195,7 +197,10 @@ mod tests {
         let registry = c.sweep().registry.args;
         assert_eq!(registry[0], "server");
         assert_eq!(registry[1..7], layout);
-        assert_eq!(registry[7..], ["--lease-ttl", "1h"]);
+        assert_eq!(
+            registry[7..],
+            ["--lease-ttl", "1h", "--rate-limit", "false"]
+        );
         assert_eq!(cli("").noop().args[2..], ["--io", "uring"]);
         assert_eq!(c.sweep().load.cores, vec![0, 1]);
     }

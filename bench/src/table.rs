@@ -30,7 +30,8 @@ pub fn preamble(settings: &Settings, online_cores: usize, load: LoadAverage) {
         settings.cores
     );
     println!(
-        "both run with --io {}; the registry with --lease-ttl {}, so no prefilled instance expires during the benchmark",
+        "both run with --io {}; the registry with --lease-ttl {}, so no prefilled instance expires during the benchmark, \
+         and --rate-limit false, so the load measures the server and not Java's rate limits",
         settings.io, settings.lease_ttl
     );
     println!(
