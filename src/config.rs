@@ -9,6 +9,8 @@ use std::time::Duration;
 use artemis_shards::Retention;
 use clap::{Args, Parser, Subcommand};
 
+use crate::limits::ConnectionLimits;
+use crate::rate_limit::{parse_overrides, Limiter, LimiterConfig, Overrides};
 use crate::transport::Io;
 
 #[derive(Parser, Debug)]
@@ -86,9 +88,57 @@ pub struct ServerConfig {
     #[arg(long, env = "ARTEMIS_MAX_BODY", default_value = "8MiB", value_parser = parse_size)]
     pub max_body: usize,
 
-    /// A connection idle this long, or a request not complete this long after its first byte, is closed.
+    /// Largest accepted request head: request line and headers (431 beyond).
+    #[arg(long, env = "ARTEMIS_MAX_HEAD", default_value = "16KiB", value_parser = parse_size)]
+    pub max_head: usize,
+
+    /// A connection with no request in progress is closed after this long without a byte.
     #[arg(long, env = "ARTEMIS_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
+
+    /// A request not complete this long after its first byte is answered 408 and its connection closed (slow clients, slowloris).
+    #[arg(long, env = "ARTEMIS_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Requests answered per read of one connection; pipelined requests beyond wait for the connection's next turn, so one connection cannot hold a core.
+    #[arg(long, env = "ARTEMIS_MAX_PIPELINE", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_pipeline: u32,
+
+    /// Open connections on the node; a connection beyond is answered 503 (`service-unavailable`) and closed.
+    #[arg(long, env = "ARTEMIS_MAX_CONNECTIONS", default_value_t = 65536)]
+    pub max_connections: usize,
+
+    /// Open connections on one core; beyond, as for --max-connections [default: no limit of its own].
+    #[arg(long, env = "ARTEMIS_MAX_CONNECTIONS_PER_CORE")]
+    pub max_connections_per_core: Option<usize>,
+
+    /// Rate limiting (contract §8): each limited operation is refused with `rate-limited` once the node served its limit in the last 10 s.
+    #[arg(long, env = "ARTEMIS_RATE_LIMIT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub rate_limit: bool,
+
+    /// Requests per 10 s of each `artemis.service.registry` operation: register, heartbeat (HTTP and WebSocket), unregister.
+    #[arg(long, env = "ARTEMIS_REGISTRY_RATE_LIMIT", default_value_t = 100_000)]
+    pub registry_rate_limit: u64,
+
+    /// Per-operation overrides of --registry-rate-limit, as Java's rate-limit-map: `heartbeat:200000,register:50000`.
+    #[arg(long, env = "ARTEMIS_REGISTRY_RATE_LIMIT_MAP", default_value = "", value_parser = registry_overrides)]
+    pub registry_rate_limit_map: Overrides,
+
+    /// Requests per 10 s of each `artemis.service.cluster` operation: up-registry-nodes, up-discovery-nodes.
+    #[arg(long, env = "ARTEMIS_CLUSTER_RATE_LIMIT", default_value_t = 10_000)]
+    pub cluster_rate_limit: u64,
+
+    /// Per-operation overrides of --cluster-rate-limit (`op:limit,...`).
+    #[arg(long, env = "ARTEMIS_CLUSTER_RATE_LIMIT_MAP", default_value = "", value_parser = cluster_overrides)]
+    pub cluster_rate_limit_map: Overrides,
+
+    /// Requests per 10 s of each `artemis.service.status` operation: get-cluster, get-leases, get-legacy-leases, get-config, get-deployment.
+    #[arg(long, env = "ARTEMIS_STATUS_RATE_LIMIT", default_value_t = 30)]
+    pub status_rate_limit: u64,
+
+    /// Per-operation overrides of --status-rate-limit (`op:limit,...`; Java ships `get-leases:10`).
+    #[arg(long, env = "ARTEMIS_STATUS_RATE_LIMIT_MAP", default_value = "get-leases:10", value_parser = status_overrides)]
+    pub status_rate_limit_map: Overrides,
 
     /// Bytes of changes a WebSocket subscriber may have waiting; one that falls further behind is closed (code 1013) and resubscribes.
     #[arg(long, env = "ARTEMIS_WS_QUEUE", default_value = "4MiB", value_parser = parse_size)]
@@ -193,7 +243,41 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
+fn registry_overrides(s: &str) -> Result<Overrides, String> {
+    parse_overrides(s, Limiter::Registry)
+}
+
+fn cluster_overrides(s: &str) -> Result<Overrides, String> {
+    parse_overrides(s, Limiter::Cluster)
+}
+
+fn status_overrides(s: &str) -> Result<Overrides, String> {
+    parse_overrides(s, Limiter::Status)
+}
+
 impl ServerConfig {
+    /// The settings of one of Java's rate limiters.
+    pub fn limiter(&self, limiter: Limiter) -> LimiterConfig {
+        let (default_limit, overrides) = match limiter {
+            Limiter::Registry => (self.registry_rate_limit, &self.registry_rate_limit_map),
+            Limiter::Cluster => (self.cluster_rate_limit, &self.cluster_rate_limit_map),
+            Limiter::Status => (self.status_rate_limit, &self.status_rate_limit_map),
+        };
+        LimiterConfig {
+            default_limit,
+            overrides: overrides.clone(),
+        }
+    }
+
+    /// The time and turn limits of every connection.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            idle_timeout: self.idle_timeout,
+            request_timeout: self.request_timeout,
+            pipeline_depth: self.max_pipeline as usize,
+        }
+    }
+
     /// The URL the cluster endpoints publish for this node.
     pub fn node_url(&self, bound: SocketAddr) -> String {
         self.node_url
@@ -205,6 +289,7 @@ impl ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rate_limit::LimitedOp;
 
     #[test]
     fn core_lists() {
@@ -258,5 +343,34 @@ mod tests {
         assert!(c.spin_before_park.is_none());
         assert_eq!(c.io, Io::Uring);
         assert!(c.cores.is_none());
+        assert_eq!(c.max_head, crate::http::Limits::default().max_head);
+        assert_eq!(c.connection_limits(), ConnectionLimits::default());
+        assert_eq!(c.max_connections, 65536);
+        assert!(c.max_connections_per_core.is_none());
+        assert!(c.rate_limit);
+        let registry = c.limiter(Limiter::Registry);
+        assert_eq!(registry.limit(LimitedOp::Heartbeat), 100_000);
+        assert_eq!(c.limiter(Limiter::Cluster).default_limit, 10_000);
+        let status = c.limiter(Limiter::Status);
+        assert_eq!(status.limit(LimitedOp::GetLeases), 10);
+        assert_eq!(status.limit(LimitedOp::GetConfig), 30);
+    }
+
+    #[test]
+    fn rate_limit_maps_name_their_limiters_operations() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from([&["artemis", "server"][..], args].concat()).map(|cli| {
+                let Command::Server(c) = cli.command;
+                c
+            })
+        };
+        let c = parse(&["--registry-rate-limit-map", "heartbeat:5"]).unwrap();
+        assert_eq!(c.limiter(Limiter::Registry).limit(LimitedOp::Heartbeat), 5);
+        assert_eq!(
+            c.limiter(Limiter::Registry).limit(LimitedOp::Register),
+            100_000
+        );
+        assert!(parse(&["--registry-rate-limit-map", "get-leases:5"]).is_err());
+        assert!(parse(&["--max-pipeline", "0"]).is_err());
     }
 }

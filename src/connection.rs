@@ -1,18 +1,23 @@
-//! One client connection: read, answer every complete request in the buffer, write all the
+//! One client connection: read, answer the complete requests in the buffer, write all the
 //! answers at once, repeat.
 //!
-//! Pipelined requests are answered in order, and all replies to one read go out in a single
-//! write. A protocol error is answered and the connection closed; it never reaches other
-//! connections. A connection idle past the idle timeout, or a request that has not arrived
-//! whole within it after its first byte, is closed.
+//! Pipelined requests are answered in order, at most `pipeline_depth` per turn: the replies so
+//! far are written and the connection yields its core to the others before it answers more, so
+//! one connection cannot hold a core. A protocol error is answered and the connection closed; it
+//! never reaches other connections. A connection idle past the idle timeout is closed; a request
+//! not whole within the request timeout after its first byte is answered 408 and closed. A
+//! connection the handler has no room for is answered 503 at once and closed.
 
+use std::io;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use futures_lite::future::yield_now;
 use http::StatusCode;
 
 use crate::api::Response;
 use crate::http::{self as h1, HttpError, Limits, Parse, Reply, Request};
+use crate::limits::{ConnectionLimits, Limit};
 use crate::runtime::{IN_FLIGHT, SHUTTING_DOWN};
 use crate::transport::{Connection, ReadBuffer};
 
@@ -41,7 +46,7 @@ pub trait Handler {
     /// What an upgraded connection becomes.
     type Upgrade;
     fn limits(&self) -> &Limits;
-    fn idle_timeout(&self) -> Duration;
+    fn connection_limits(&self) -> &ConnectionLimits;
     /// Appends the reply to one request (`buf` is the buffer it was parsed from).
     async fn answer(
         &self,
@@ -54,35 +59,72 @@ pub trait Handler {
     async fn take_over<C: Connection>(&self, conn: C, upgrade: Self::Upgrade, buffered: ReadBuffer);
     /// A request refused before reaching `answer`, or answered with a non-2xx status.
     fn refused(&self, status: StatusCode);
-    fn connection_opened(&self);
+    /// A limit bit this connection.
+    fn limit_hit(&self, limit: Limit);
+    /// Takes a place for a new connection; `Err` names the limit that leaves none (the
+    /// connection is then answered 503 and closed, and `connection_closed` is not called).
+    fn connection_opened(&self) -> Result<(), Limit>;
     fn connection_closed(&self);
 }
 
-/// Serves `conn` until the peer closes, a protocol error, the idle timeout, or shutdown.
+/// Serves `conn` until the peer closes, a protocol error, a timeout, or shutdown.
 pub async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
-    handler.connection_opened();
-    let idle = handler.idle_timeout();
+    if let Err(limit) = handler.connection_opened() {
+        handler.limit_hit(limit);
+        let mut output = Vec::new();
+        write(
+            &mut output,
+            &Response::unavailable("Too many connections on this node; try another node."),
+            false,
+            false,
+        );
+        let _ = conn.write_all(&output).await;
+        return;
+    }
+    let limits = *handler.connection_limits();
     let mut input = ReadBuffer::default();
     let mut output = Vec::with_capacity(4096);
     // When the oldest unanswered byte arrived: the deadline of a request in progress.
     let mut request_started: Option<Instant> = None;
     let mut continue_sent = false;
+    // The last turn stopped at the pipeline depth with requests still buffered.
+    let mut cut_short = false;
     loop {
-        let timeout = match request_started {
-            Some(start) => idle.saturating_sub(start.elapsed()),
-            None => idle,
-        };
-        match conn.read_into(&mut input, timeout).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
+        if !cut_short {
+            let timeout = match request_started {
+                Some(start) => limits.request_timeout.saturating_sub(start.elapsed()),
+                None => limits.idle_timeout,
+            };
+            match conn.read_into(&mut input, timeout).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    if request_started.is_some() {
+                        handler.limit_hit(Limit::RequestTimeout);
+                        refuse(handler, &Refusal::RequestTimeout, &mut output);
+                        let _ = conn.write_all(&output).await;
+                    } else {
+                        handler.limit_hit(Limit::IdleTimeout);
+                    }
+                    break;
+                }
+                Err(_) => break,
+            }
         }
         IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
         let mut consumed = 0;
+        let mut answered = 0;
         let mut close = false;
         let mut upgrade = None;
+        cut_short = false;
         loop {
             let buf = &mut input.filled_mut()[consumed..];
             if buf.is_empty() {
+                break;
+            }
+            if answered == limits.pipeline_depth {
+                handler.limit_hit(Limit::PipelineDepth);
+                cut_short = true;
                 break;
             }
             match h1::parse_request(buf, handler.limits()) {
@@ -90,6 +132,7 @@ pub async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
                     let len = request.len;
                     let outcome = handler.answer(request, buf, &mut output).await;
                     consumed += len;
+                    answered += 1;
                     continue_sent = false;
                     match outcome {
                         Outcome::KeepAlive => {}
@@ -108,7 +151,12 @@ pub async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
                     break;
                 }
                 Err(error) => {
-                    refuse(handler, &error, &mut output);
+                    match error {
+                        HttpError::HeadTooLarge => handler.limit_hit(Limit::HeadSize),
+                        HttpError::BodyTooLarge => handler.limit_hit(Limit::BodySize),
+                        _ => {}
+                    }
+                    refuse(handler, &Refusal::Malformed(error), &mut output);
                     close = true;
                     break;
                 }
@@ -130,6 +178,9 @@ pub async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
         if !written || close || SHUTTING_DOWN.load(Ordering::Relaxed) {
             break;
         }
+        if cut_short {
+            yield_now().await;
+        }
     }
     handler.connection_closed();
 }
@@ -149,13 +200,21 @@ pub fn write(output: &mut Vec<u8>, response: &Response, gzip: bool, keep_alive: 
     );
 }
 
+/// Why a connection is answered and closed before its request reached the handler.
+enum Refusal {
+    Malformed(HttpError),
+    RequestTimeout,
+}
+
 /// Appends the answer to a request that could not be read; the connection closes after it.
-fn refuse<H: Handler>(handler: &H, error: &HttpError, output: &mut Vec<u8>) {
-    handler.refused(error.status());
-    write(
-        output,
-        &Response::refusal(error.status(), error.message()),
-        false,
-        false,
-    );
+fn refuse<H: Handler>(handler: &H, refusal: &Refusal, output: &mut Vec<u8>) {
+    let (status, message) = match refusal {
+        Refusal::Malformed(error) => (error.status(), error.message()),
+        Refusal::RequestTimeout => (
+            StatusCode::REQUEST_TIMEOUT,
+            "request not complete within the request timeout",
+        ),
+    };
+    handler.refused(status);
+    write(output, &Response::refusal(status, message), false, false);
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use artemis_shards::ShardStats;
 
+use crate::limits::Limit;
+use crate::rate_limit::LimitedOp;
 use crate::router::Endpoint;
 use crate::websocket::WsEndpoint;
 
@@ -46,6 +48,8 @@ pub struct CoreMetrics {
     push_overflows: AtomicU64,
     /// WebSocket sessions closed for a protocol violation, and for a frame or message too large.
     websocket_refusals: [AtomicU64; 2],
+    rate_limited: [AtomicU64; LimitedOp::ALL.len()],
+    limits_hit: [AtomicU64; Limit::ALL.len()],
 }
 
 impl CoreMetrics {
@@ -65,6 +69,16 @@ impl CoreMetrics {
         if let Some(i) = PROTOCOL_ERRORS.iter().position(|&s| s == status) {
             self.protocol_errors[i].fetch_add(1, Relaxed);
         }
+    }
+
+    /// A request its rate limiter refused.
+    pub fn record_rate_limited(&self, op: LimitedOp) {
+        self.rate_limited[op.index()].fetch_add(1, Relaxed);
+    }
+
+    /// A limit that bit a connection.
+    pub fn record_limit(&self, limit: Limit) {
+        self.limits_hit[limit.index()].fetch_add(1, Relaxed);
     }
 
     pub fn connection_opened(&self) {
@@ -246,6 +260,36 @@ impl Metrics {
 
         family(
             &mut out,
+            "artemis_rate_limited_total",
+            "counter",
+            "Requests refused with rate-limited, by rate limiter and operation (contract §8).",
+        );
+        for op in LimitedOp::ALL {
+            let n = total(&|c| c.rate_limited[op.index()].load(Relaxed));
+            let _ = writeln!(
+                out,
+                "artemis_rate_limited_total{{limiter=\"{}\",op=\"{}\"}} {n}",
+                op.limiter().id(),
+                op.name()
+            );
+        }
+        family(
+            &mut out,
+            "artemis_limit_rejections_total",
+            "counter",
+            "Connections and requests a limit bit: refused, timed out, or made to wait their turn.",
+        );
+        for limit in Limit::ALL {
+            let n = total(&|c| c.limits_hit[limit.index()].load(Relaxed));
+            let _ = writeln!(
+                out,
+                "artemis_limit_rejections_total{{limit=\"{}\"}} {n}",
+                limit.name()
+            );
+        }
+
+        family(
+            &mut out,
             "artemis_websocket_sessions",
             "gauge",
             "Open WebSocket sessions, by endpoint (Java handler name).",
@@ -379,6 +423,8 @@ mod tests {
             .core(1)
             .record_request(Endpoint::Register, Duration::from_millis(2));
         metrics.core(1).record_protocol_error(404);
+        metrics.core(1).record_rate_limited(LimitedOp::GetLeases);
+        metrics.core(0).record_limit(Limit::RequestTimeout);
         metrics.core(0).connection_opened();
         let stats = ShardStats {
             instances: 3,
@@ -401,6 +447,9 @@ mod tests {
             "artemis_connections_open{core=\"0\"} 1",
             "artemis_active_instances 6",
             "artemis_leases_expired_total{shard=\"1\"} 7",
+            "artemis_rate_limited_total{limiter=\"artemis.service.status\",op=\"get-leases\"} 1",
+            "artemis_rate_limited_total{limiter=\"artemis.service.registry\",op=\"heartbeat\"} 0",
+            "artemis_limit_rejections_total{limit=\"request_timeout\"} 1",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

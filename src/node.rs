@@ -12,6 +12,7 @@ use artemis_shards::json::write_str;
 use artemis_shards::{NodeRules, SafetyConfig, ShardConfig};
 
 use crate::config::ServerConfig;
+use crate::rate_limit::Limiter;
 
 pub struct Node {
     pub config: ServerConfig,
@@ -183,6 +184,24 @@ fn properties(c: &ServerConfig, url: &str) -> String {
             millis(c.self_preservation_window).to_string(),
         ),
     ];
+    for limiter in Limiter::ALL {
+        let id = limiter.id();
+        let config = c.limiter(limiter);
+        entries.extend([
+            (
+                format!("{id}.rate-limiter.enabled"),
+                c.rate_limit.to_string(),
+            ),
+            (
+                format!("{id}.rate-limiter.default-rate-limit"),
+                config.default_limit.to_string(),
+            ),
+            (
+                format!("{id}.rate-limiter.rate-limit-map"),
+                config.map_text(),
+            ),
+        ]);
+    }
     entries.sort();
     let mut out = vec![b'{'];
     for (i, (k, v)) in entries.iter().enumerate() {

@@ -1,5 +1,5 @@
 //! One core of the registry: its view of the node, its link to every shard (its own included),
-//! its metrics slot and the HTTP limits; how it answers a parsed request (route, check the
+//! its metrics slot, the rate limits and the connection limits; how it answers a parsed request (route, check the
 //! method, hand the request to its endpoint); and how each core is set up at start.
 
 use std::net::SocketAddr;
@@ -20,9 +20,11 @@ use crate::clock::now_ms;
 use crate::config::ServerConfig;
 use crate::connection::{self, Handler, Outcome};
 use crate::http::{self as h1, Body, Limits, Request};
+use crate::limits::{ConnectionCap, ConnectionLimits, Limit};
 use crate::metrics::{CoreMetrics, Metrics};
 use crate::node::Node;
 use crate::push::Presence;
+use crate::rate_limit::{Limiter, RateLimits};
 use crate::router::Endpoint;
 use crate::runtime::App;
 use crate::shard_link::{Mesh, ShardLink};
@@ -33,8 +35,6 @@ use crate::websocket::{self, WsEndpoint};
 const MESH_DEPTH: usize = 1024;
 /// How often self-preservation re-evaluates (Java: every 1000 ms).
 const SAFETY_CHECK_INTERVAL: Duration = Duration::from_secs(1);
-/// Largest request head (431 beyond).
-const MAX_HEAD: usize = 16 * 1024;
 
 /// The registry as the runtime starts it: what every core needs to build its `Core`.
 #[derive(Clone)]
@@ -44,11 +44,21 @@ pub struct Registry {
     metrics: Arc<Metrics>,
     versions: Arc<VersionClock>,
     presence: Presence,
+    rate_limits: Arc<RateLimits>,
+    /// Open connections on the node, for `--max-connections`.
+    open_connections: Arc<AtomicUsize>,
 }
 
 impl Registry {
     pub fn new(config: ServerConfig, cores: usize) -> Registry {
+        let limiters: Vec<_> = Limiter::ALL
+            .iter()
+            .map(|&limiter| (limiter, config.limiter(limiter)))
+            .collect();
+        let limiters: Vec<_> = limiters.iter().map(|(l, c)| (*l, c)).collect();
         Registry {
+            rate_limits: Arc::new(RateLimits::new(config.rate_limit, &limiters, cores)),
+            open_connections: Arc::new(AtomicUsize::new(0)),
             config,
             mesh: MeshBuilder::full(cores, MESH_DEPTH),
             metrics: Arc::new(Metrics::new(cores)),
@@ -63,9 +73,15 @@ impl App for Registry {
 
     async fn start_core(self, bound: SocketAddr) -> Rc<Core> {
         let limits = Limits {
-            max_head: MAX_HEAD,
+            max_head: self.config.max_head,
             max_body: self.config.max_body,
         };
+        let connection_limits = self.config.connection_limits();
+        let connections = ConnectionCap::new(
+            self.config.max_connections_per_core.unwrap_or(usize::MAX),
+            self.config.max_connections,
+            self.open_connections,
+        );
         let node = Node::new(self.config, bound);
         let shard_config = node.shard_config();
         let link = ShardLink::join(self.mesh, self.presence, |_| {
@@ -76,7 +92,10 @@ impl App for Registry {
             node,
             link,
             metrics: self.metrics,
+            rate_limits: self.rate_limits,
             limits,
+            connection_limits,
+            connections,
         });
         keep_leases(&core);
         core
@@ -120,7 +139,10 @@ pub struct Core {
     pub node: Node,
     pub link: Rc<ShardLink>,
     pub metrics: Arc<Metrics>,
+    pub rate_limits: Arc<RateLimits>,
     pub limits: Limits,
+    connection_limits: ConnectionLimits,
+    connections: ConnectionCap,
 }
 
 impl Core {
@@ -137,8 +159,8 @@ impl Handler for Core {
         &self.limits
     }
 
-    fn idle_timeout(&self) -> Duration {
-        self.node.config.idle_timeout
+    fn connection_limits(&self) -> &ConnectionLimits {
+        &self.connection_limits
     }
 
     async fn answer(
@@ -216,11 +238,18 @@ impl Handler for Core {
         self.counters().record_protocol_error(status.as_u16());
     }
 
-    fn connection_opened(&self) {
+    fn limit_hit(&self, limit: Limit) {
+        self.counters().record_limit(limit);
+    }
+
+    fn connection_opened(&self) -> Result<(), Limit> {
+        self.connections.open()?;
         self.counters().connection_opened();
+        Ok(())
     }
 
     fn connection_closed(&self) {
+        self.connections.close();
         self.counters().connection_closed();
     }
 }

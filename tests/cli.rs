@@ -40,6 +40,20 @@ fn a_bad_duration_is_a_one_line_error_with_exit_code_2() {
 }
 
 #[test]
+fn a_bad_limit_is_a_one_line_error_with_exit_code_2() {
+    assert_usage_error(
+        &["server", "--registry-rate-limit-map", "get-leases:10"],
+        "not an operation of artemis.service.registry",
+    );
+    assert_usage_error(
+        &["server", "--status-rate-limit-map", "get-leases:lots"],
+        "lots",
+    );
+    assert_usage_error(&["server", "--max-pipeline", "0"], "--max-pipeline");
+    assert_usage_error(&["server", "--request-timeout", "soon"], "soon");
+}
+
+#[test]
 fn a_bad_size_or_address_is_a_one_line_error_with_exit_code_2() {
     assert_usage_error(&["server", "--max-body", "8XB"], "8XB");
     assert_usage_error(&["server", "--addr", "nowhere"], "nowhere");

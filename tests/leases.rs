@@ -189,6 +189,9 @@ fn self_preservation_holds_expiry_when_renewals_stop() {
         "100ms",
         "--self-preservation-window",
         "2s",
+        // The test polls leases.json every 100 ms, past Java's 10 per 10 s.
+        "--status-rate-limit-map",
+        "get-leases:1000",
     ]);
     let list: Vec<String> = (0..60)
         .map(|n| instance("preserve.svc", &format!("i{n}")))

@@ -54,7 +54,14 @@ fn cluster_json_lists_this_node_alone() {
 
 #[test]
 fn config_json_reports_the_effective_settings() {
-    let server = Server::start(&["--lease-ttl", "7s", "--clean-interval", "250ms"]);
+    let server = Server::start(&[
+        "--lease-ttl",
+        "7s",
+        "--clean-interval",
+        "250ms",
+        "--registry-rate-limit-map",
+        "heartbeat:200000",
+    ]);
     for reply in get_and_post(&server, "/api/status/config.json") {
         assert_eq!(reply.status, 200);
         assert_java_key_order(&reply.body);
@@ -68,6 +75,20 @@ fn config_json_reports_the_effective_settings() {
         assert_eq!(
             properties[format!("{lease}.clean-task.run-interval")],
             "250"
+        );
+        let registry = "artemis.service.registry.rate-limiter";
+        assert_eq!(properties[format!("{registry}.enabled")], "true");
+        assert_eq!(
+            properties[format!("{registry}.default-rate-limit")],
+            "100000"
+        );
+        assert_eq!(
+            properties[format!("{registry}.rate-limit-map")],
+            "heartbeat:200000"
+        );
+        assert_eq!(
+            properties["artemis.service.status.rate-limiter.rate-limit-map"],
+            "get-leases:10"
         );
         assert!(properties
             .as_object()

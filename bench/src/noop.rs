@@ -15,6 +15,7 @@ use std::convert::Infallible;
 
 use artemis::connection::{Handler, Outcome};
 use artemis::http::{write_response, Limits, Reply, Request};
+use artemis::limits::{ConnectionLimits, Limit};
 use artemis::runtime::{self, App, Failure, Io, Layout};
 use artemis::transport::{Connection, ReadBuffer};
 use clap::Parser;
@@ -48,6 +49,7 @@ struct Noop;
 
 struct NoopCore {
     limits: Limits,
+    connection_limits: ConnectionLimits,
 }
 
 impl App for Noop {
@@ -56,6 +58,7 @@ impl App for Noop {
     async fn start_core(self, _bound: SocketAddr) -> Rc<NoopCore> {
         Rc::new(NoopCore {
             limits: Limits::default(),
+            connection_limits: ConnectionLimits::default(),
         })
     }
 
@@ -71,8 +74,8 @@ impl Handler for NoopCore {
         &self.limits
     }
 
-    fn idle_timeout(&self) -> Duration {
-        Duration::from_secs(60)
+    fn connection_limits(&self) -> &ConnectionLimits {
+        &self.connection_limits
     }
 
     async fn answer(
@@ -100,7 +103,11 @@ impl Handler for NoopCore {
 
     fn refused(&self, _status: StatusCode) {}
 
-    fn connection_opened(&self) {}
+    fn limit_hit(&self, _limit: Limit) {}
+
+    fn connection_opened(&self) -> Result<(), Limit> {
+        Ok(())
+    }
 
     fn connection_closed(&self) {}
 }

@@ -30,7 +30,8 @@ pub fn preamble(settings: &Settings, online_cores: usize, load: LoadAverage) {
         settings.cores
     );
     println!(
-        "both run on each of --io {} in turn; the registry with --lease-ttl {}, so no prefilled instance expires during the benchmark",
+        "both run on each of --io {} in turn; the registry with --lease-ttl {}, so no prefilled instance expires during the benchmark, \
+         and --rate-limit false, so the load measures the server and not Java's rate limits",
         settings.io.join(","),
         settings.lease_ttl
     );

@@ -6,10 +6,11 @@ use artemis_shards::ErrorCode;
 
 use super::decode::{self, ZoneRequest};
 use super::envelope::{failure, malformed};
-use super::{Input, Part, Response};
+use super::{rate_limited, Input, Part, Response};
 use crate::per_core::Core;
+use crate::rate_limit::LimitedOp;
 
-pub fn up_nodes(core: &Core, input: Input<'_>, allow_other_zone: bool) -> Response {
+pub fn up_nodes(core: &Core, input: Input<'_>, op: LimitedOp) -> Response {
     let request = if input.is_get() {
         ZoneRequest {
             region_id: input.query_value("regionId"),
@@ -20,6 +21,14 @@ pub fn up_nodes(core: &Core, input: Input<'_>, allow_other_zone: bool) -> Respon
             Err(e) => return malformed(e),
             Ok(request) => request.unwrap_or_default(),
         }
+    };
+    if let Some(refused) = rate_limited(core, op) {
+        return refused;
+    }
+    let config = &core.node.config;
+    let allow_other_zone = match op {
+        LimitedOp::UpRegistryNodes => config.allow_registry_from_other_zone,
+        _ => config.allow_discovery_from_other_zone,
     };
     if core.node.serves_zone(
         allow_other_zone,

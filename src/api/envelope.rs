@@ -10,6 +10,7 @@ use artemis_shards::ErrorCode;
 
 use super::decode::DecodeError;
 use super::{Part, Response};
+use crate::rate_limit::LimitedOp;
 
 /// `ResponseStatusUtil.SUCCESS_STATUS`.
 pub const SUCCESS: &[u8] = br#"{"errorCode":"success","message":"","status":"success"}"#;
@@ -77,6 +78,53 @@ pub fn failure(code: ErrorCode, message: Option<&str>, null_fields: &[&str]) -> 
     Response::json(vec![Part::Owned(object(&fields))])
 }
 
+/// The reply to a request its rate limiter refused: the endpoint's own reply with the values
+/// Java leaves in it (`null`, `0`, `false`) and the `rate-limited` status, HTTP 200.
+pub fn rate_limited(op: LimitedOp) -> Response {
+    let status = fail_status(ErrorCode::RateLimited, Some("Request is rate limited."));
+    let empty: &[(&str, &[u8])] = match op {
+        LimitedOp::Register | LimitedOp::Heartbeat | LimitedOp::Unregister => {
+            &[("failedInstances", b"null")]
+        }
+        LimitedOp::UpRegistryNodes | LimitedOp::UpDiscoveryNodes => &[("nodes", b"null")],
+        LimitedOp::GetCluster => &[("nodeCount", b"0"), ("nodesStatus", b"null")],
+        LimitedOp::GetLeases | LimitedOp::GetLegacyLeases => &[
+            ("isSafe", b"false"),
+            ("isSafeCheckEnabled", b"false"),
+            ("leaseCount", b"0"),
+            ("leaseUpdateCountLastTimeWindow", b"0"),
+            ("leaseUpdateMaxCount", b"0"),
+            ("leaseUpdateMaxCountLastUpdateTime", b"0"),
+            ("leases", b"null"),
+        ],
+        LimitedOp::GetConfig => &[("properties", b"null"), ("sources", b"null")],
+        LimitedOp::GetDeployment => &[
+            ("appId", b"null"),
+            ("ip", b"null"),
+            ("machineName", b"null"),
+            ("path", b"null"),
+            ("port", b"0"),
+            ("properties", b"null"),
+            ("protocol", b"null"),
+            ("regionId", b"null"),
+            ("sources", b"null"),
+            ("zoneId", b"null"),
+        ],
+    };
+    let mut fields = empty.to_vec();
+    fields.push(("responseStatus", &status));
+    fields.sort_by_key(|(k, _)| *k);
+    Response::json(vec![Part::Owned(object(&fields))])
+}
+
+/// A 503 whose body is a `service-unavailable` failure saying why.
+pub fn unavailable(message: &str) -> Vec<u8> {
+    object(&[(
+        "responseStatus",
+        &fail_status(ErrorCode::ServiceUnavailable, Some(message)),
+    )])
+}
+
 /// The body of a protocol-level refusal.
 pub fn refusal(message: &str) -> Vec<u8> {
     object(&[(
@@ -105,6 +153,16 @@ mod tests {
         assert_eq!(
             r.parts[0].as_ref(),
             br#"{"responseStatus":{"errorCode":"internal-service-error","message":null,"status":"fail"},"services":null}"#
+        );
+        let r = rate_limited(LimitedOp::Heartbeat);
+        assert_eq!(
+            r.parts[0].as_ref(),
+            br#"{"failedInstances":null,"responseStatus":{"errorCode":"rate-limited","message":"Request is rate limited.","status":"fail"}}"#
+        );
+        let r = rate_limited(LimitedOp::GetCluster);
+        assert_eq!(
+            r.parts[0].as_ref(),
+            br#"{"nodeCount":0,"nodesStatus":null,"responseStatus":{"errorCode":"rate-limited","message":"Request is rate limited.","status":"fail"}}"#
         );
         let r = failure(ErrorCode::BadRequest, Some("x"), &["failedInstances"]);
         assert!(r.parts[0]

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 
 use crate::per_core::Core;
+use crate::rate_limit::LimitedOp;
 use crate::router::Endpoint;
 
 /// One piece of a reply body.
@@ -56,6 +57,16 @@ impl Response {
         }
     }
 
+    /// A 503: the node has no room for the request (a limit bit), with a `service-unavailable`
+    /// `responseStatus`, which Java's SDK takes as "try another node".
+    pub fn unavailable(message: &str) -> Response {
+        Response {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            content_type: JSON,
+            parts: vec![Part::Owned(envelope::unavailable(message))],
+        }
+    }
+
     /// A protocol-level refusal (400, 404, 405, ...): the status and a `bad-request`
     /// `responseStatus` saying why.
     pub fn refusal(status: StatusCode, message: &str) -> Response {
@@ -87,8 +98,9 @@ impl Input<'_> {
     }
 }
 
-/// The reply to a heartbeat sent as a WebSocket frame: what `heartbeat.json` answers, or Java's
-/// canned success when the payload is not a heartbeat request at all (contract §4.11).
+/// The reply to a heartbeat sent as a WebSocket frame: what `heartbeat.json` answers, under the
+/// same rate limit, or Java's canned success when the payload is not a heartbeat request at all
+/// (contract §4.11).
 ///
 /// The payload is decoded in place, where the frame arrived.
 pub async fn heartbeat_frame(core: &Core, payload: &mut [u8]) -> Vec<Part> {
@@ -117,6 +129,16 @@ pub fn subscribed_service(payload: &mut [u8]) -> Option<String> {
         .filter(|id| !id.trim().is_empty())
 }
 
+/// `None` when this core may serve `op` now (and it is counted); otherwise the `rate-limited`
+/// reply, counted in the metrics.
+fn rate_limited(core: &Core, op: LimitedOp) -> Option<Response> {
+    if core.rate_limits.admit(op, core.link.me()) {
+        return None;
+    }
+    core.counters().record_rate_limited(op);
+    Some(envelope::rate_limited(op))
+}
+
 /// Answers one request for `endpoint`.
 pub async fn respond(core: &Core, endpoint: Endpoint, input: Input<'_>) -> Response {
     use registry::Op;
@@ -128,20 +150,31 @@ pub async fn respond(core: &Core, endpoint: Endpoint, input: Input<'_>) -> Respo
         Endpoint::Lookup => discovery::lookup(core, input).await,
         Endpoint::Services => discovery::services(core, input).await,
         Endpoint::ServicesDelta => discovery::services_delta(core, input).await,
-        Endpoint::NodeStatus => status::document(input, &core.node.documents.node_status),
-        Endpoint::ClusterStatus => status::document(input, &core.node.documents.cluster_status),
-        Endpoint::Leases => status::leases(core, input, false).await,
-        Endpoint::LegacyLeases => status::leases(core, input, true).await,
-        Endpoint::ConfigStatus => status::document(input, &core.node.documents.config),
-        Endpoint::DeploymentStatus => status::document(input, &core.node.documents.deployment),
-        Endpoint::UpRegistryNodes => {
-            cluster::up_nodes(core, input, core.node.config.allow_registry_from_other_zone)
+        Endpoint::NodeStatus => {
+            status::document(core, input, &core.node.documents.node_status, None)
         }
-        Endpoint::UpDiscoveryNodes => cluster::up_nodes(
+        Endpoint::ClusterStatus => status::document(
             core,
             input,
-            core.node.config.allow_discovery_from_other_zone,
+            &core.node.documents.cluster_status,
+            Some(LimitedOp::GetCluster),
         ),
+        Endpoint::Leases => status::leases(core, input, LimitedOp::GetLeases).await,
+        Endpoint::LegacyLeases => status::leases(core, input, LimitedOp::GetLegacyLeases).await,
+        Endpoint::ConfigStatus => status::document(
+            core,
+            input,
+            &core.node.documents.config,
+            Some(LimitedOp::GetConfig),
+        ),
+        Endpoint::DeploymentStatus => status::document(
+            core,
+            input,
+            &core.node.documents.deployment,
+            Some(LimitedOp::GetDeployment),
+        ),
+        Endpoint::UpRegistryNodes => cluster::up_nodes(core, input, LimitedOp::UpRegistryNodes),
+        Endpoint::UpDiscoveryNodes => cluster::up_nodes(core, input, LimitedOp::UpDiscoveryNodes),
         Endpoint::WebSocketSessions => status::websocket_sessions(core),
         Endpoint::Health => ops::health(),
         Endpoint::Metrics => ops::metrics(core).await,

@@ -8,8 +8,9 @@ use artemis_shards::{shard_for, ErrorCode, FailedInstance, Instance};
 
 use super::decode::{self, InstancesRequest};
 use super::envelope::{failure, malformed};
-use super::{Input, Part, Response};
+use super::{rate_limited, Input, Part, Response};
 use crate::per_core::Core;
+use crate::rate_limit::LimitedOp;
 use crate::shard_link::{ShardReply, ShardRequest};
 
 #[derive(Clone, Copy)]
@@ -20,6 +21,15 @@ pub enum Op {
 }
 
 impl Op {
+    /// Java's identity of the operation in the `artemis.service.registry` limiter.
+    fn limited(self) -> LimitedOp {
+        match self {
+            Op::Register => LimitedOp::Register,
+            Op::Heartbeat => LimitedOp::Heartbeat,
+            Op::Unregister => LimitedOp::Unregister,
+        }
+    }
+
     fn request(self, batch: Vec<(u32, Instance)>) -> ShardRequest {
         match self {
             Op::Register => ShardRequest::Register(batch),
@@ -35,20 +45,28 @@ pub const SUCCESS_REPLY: &[u8] =
 
 const PARTIAL_FAIL: &[u8] = br#"{"errorCode":"partial_fail","message":"","status":"partial_fail"}"#;
 
+/// Decodes the body (a malformed one is refused before it counts against the rate limit, as
+/// Java's framework refuses it before the service), checks the limit, then serves.
 pub async fn handle(core: &Core, op: Op, input: Input<'_>) -> Response {
-    let instances = match decode::instances_request(input.body) {
+    let request = match decode::instances_request(input.body) {
         Err(e) => return malformed(e),
-        Ok(None) => {
+        Ok(request) => request,
+    };
+    if let Some(refused) = rate_limited(core, op.limited()) {
+        return refused;
+    }
+    let instances = match request {
+        None => {
             return failure(
                 ErrorCode::BadRequest,
                 Some("request is null"),
                 &["failedInstances"],
             )
         }
-        Ok(Some(InstancesRequest {
+        Some(InstancesRequest {
             instances: Some(list),
-        })) if !list.is_empty() => list,
-        Ok(Some(_)) => {
+        }) if !list.is_empty() => list,
+        Some(_) => {
             return failure(
                 ErrorCode::BadRequest,
                 Some("request.instances is null or empty."),

@@ -8,18 +8,28 @@ use artemis_shards::{LeaseStatus, ShardStats};
 
 use super::decode;
 use super::envelope::{malformed, write_by_service, SUCCESS};
-use super::{Input, Part, Response};
+use super::{rate_limited, Input, Part, Response};
 use crate::clock::format_ms;
 use crate::per_core::Core;
+use crate::rate_limit::LimitedOp;
 use crate::shard_link::{ShardReply, ShardRequest};
 use crate::websocket::WsEndpoint;
 
-/// A reply prepared at start; a POST body, which Java ignores, must still be JSON.
-pub fn document(input: Input<'_>, body: &Arc<[u8]>) -> Response {
+/// A reply prepared at start, unless `op`'s rate limit refuses it; a POST body, which Java
+/// ignores, must still be JSON.
+pub fn document(
+    core: &Core,
+    input: Input<'_>,
+    body: &Arc<[u8]>,
+    op: Option<LimitedOp>,
+) -> Response {
     if !input.is_get() {
         if let Err(e) = decode::zone_request(input.body) {
             return malformed(e);
         }
+    }
+    if let Some(refused) = op.and_then(|op| rate_limited(core, op)) {
+        return refused;
     }
     Response::json(vec![Part::Shared(body.clone())])
 }
@@ -39,7 +49,8 @@ pub fn websocket_sessions(core: &Core) -> Response {
 
 /// `leases.json` / `legacy-leases.json`: the leases of the services asked for (all when none),
 /// grouped by service, with the self-preservation figures of the whole node.
-pub async fn leases(core: &Core, input: Input<'_>, legacy: bool) -> Response {
+pub async fn leases(core: &Core, input: Input<'_>, op: LimitedOp) -> Response {
+    let legacy = op == LimitedOp::GetLegacyLeases;
     let service_ids: Vec<String> = if input.is_get() {
         input
             .query
@@ -56,6 +67,9 @@ pub async fn leases(core: &Core, input: Input<'_>, legacy: bool) -> Response {
                 .collect(),
         }
     };
+    if let Some(refused) = rate_limited(core, op) {
+        return refused;
+    }
     let mut leases = Vec::new();
     let mut stats = Vec::new();
     let requests = (0..core.link.shards())
