@@ -3,7 +3,8 @@
 //! pace, reopens what the server closes, and counts how each connection ended.
 //!
 //! Time is kept in one heap of `(due, connection)`: when a connection is due it sends its next
-//! bytes, or reconnects if the server closed it. An idle connection is never due while open.
+//! bytes, or reconnects if the server closed it. A connection is due once at a time (an entry
+//! that is not its latest is skipped), and an idle one is never due while open.
 
 use super::hostile::Hostile;
 use super::outcome::{AttackerReport, Outcome};
@@ -79,6 +80,8 @@ struct Slot {
     conn: Option<Hostile>,
     /// Whether the first connection attempt has ended, either way.
     tried: bool,
+    /// When the connection is next due; entries of the heap for other times are stale.
+    due: Option<Nanos>,
 }
 
 struct Driver {
@@ -113,6 +116,7 @@ impl Driver {
                     attacker: a,
                     conn: None,
                     tried: false,
+                    due: None,
                 })
             })
             .collect();
@@ -147,7 +151,10 @@ impl Driver {
                     break;
                 }
                 self.due.pop();
-                self.on_due(s, now);
+                if self.slots[s].due == Some(at) {
+                    self.slots[s].due = None;
+                    self.on_due(s, now);
+                }
             }
             while self.connecting < CONNECTING_AT_ONCE {
                 let Some(s) = self.waiting.pop_front() else {
@@ -201,7 +208,13 @@ impl Driver {
         self.outcomes[a].connect_failed();
         self.tried(s);
         let wait = clock::nanos(self.attackers[a].every).max(RETRY);
-        self.due.push(Reverse((now + wait, s)));
+        self.schedule(s, now + wait);
+    }
+
+    /// Makes `at` the one time connection `s` is next due.
+    fn schedule(&mut self, s: usize, at: Nanos) {
+        self.slots[s].due = Some(at);
+        self.due.push(Reverse((at, s)));
     }
 
     fn tried(&mut self, s: usize) {
@@ -261,8 +274,7 @@ impl Driver {
             Ok(n) => self.outcomes[self.slots[s].attacker].sent(n),
             Err(_) => return self.closed_by_server(s, now),
         }
-        self.due
-            .push(Reverse((now + clock::nanos(attacker.every), s)));
+        self.schedule(s, now + clock::nanos(attacker.every));
     }
 
     fn closed_by_server(&mut self, s: usize, now: Nanos) {
@@ -276,7 +288,7 @@ impl Driver {
             0 => RETRY,
             every => every,
         };
-        self.due.push(Reverse((now + wait, s)));
+        self.schedule(s, now + wait);
     }
 
     /// Every kind's outcome; the connections still open are closed as the driver drops.
