@@ -11,6 +11,8 @@ out="${OUT:-bench/results/overload}"
 mkdir -p "$out"
 server_pid=
 servers=0
+# A part that fails leaves no server behind.
+trap '[ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null' EXIT
 
 # Starts `artemis server ARGS` on a free port; sets $server_pid and $target.
 start_server() {
@@ -22,7 +24,7 @@ start_server() {
     until grep -q "serving on" "$log" 2>/dev/null; do sleep 0.1; done
     target="http://$(sed -n 's/.*serving on \([0-9.:]*\):.*/\1/p' "$log")"
 }
-stop_server() { kill "$server_pid"; wait "$server_pid" || true; }
+stop_server() { kill "$server_pid"; wait "$server_pid" || true; server_pid=; }
 rss() { awk '/VmRSS/ {print $2 " kB"}' "/proc/$server_pid/status"; }
 load() { echo "# load average $(cut -d' ' -f1-3 /proc/loadavg)"; }
 loadgen() { "$bin/artemis-loadgen" --target "$target" --quiet "$@"; }
