@@ -39,7 +39,33 @@ fn serve(config: ServerConfig) -> Result<(), Failure> {
         io: config.io,
     };
     let registry = Registry::new(config, layout.cores.len());
+    raise_descriptor_limit();
     runtime::run(layout, registry)
+}
+
+/// Raises the soft limit of open files to the hard one, as Go's runtime does: every connection
+/// is a descriptor, and at the soft limit of many shells (1024) accepts fail with EMFILE while
+/// the kernel keeps completing handshakes, so a thousand idle connections would lock every
+/// other client out.
+fn raise_descriptor_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit; setrlimit only reads it.
+    let raised = unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
+        }
+    };
+    match raised {
+        true => log::info!("open files: up to {}", limit.rlim_cur),
+        false => log::warn!(
+            "cannot raise the open-files limit: {}",
+            std::io::Error::last_os_error()
+        ),
+    }
 }
 
 /// One line on stderr, exit code 2.

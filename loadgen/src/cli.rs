@@ -133,6 +133,17 @@ pub struct Cli {
     /// Seed of the random choices, for repeatable runs.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+
+    /// Hostile connections beside the load, e.g. idle=10000,slowloris=100@1s,garbage=4@1ms:
+    /// idle ones send nothing, a slowloris drips a request head that never ends (2 bytes per
+    /// pace, default 1s), garbage sends random bytes (a burst per pace, default 1ms). Each
+    /// reconnects when the server closes it.
+    #[arg(long, value_parser = crate::attack::parse)]
+    pub attack: Option<std::vec::Vec<crate::attack::Attacker>>,
+
+    /// Fetch /health and /metrics this often during the run and report their latency, e.g. 250ms.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub probe: Option<Duration>,
 }
 
 /// The cores `--cores` defaults to: every core this process may run on.
@@ -219,6 +230,8 @@ impl Cli {
             },
             seed: self.seed,
             quiet: self.quiet,
+            attack: self.attack.unwrap_or_default(),
+            probe: self.probe,
         })
     }
 }
@@ -276,6 +289,17 @@ mod tests {
         );
         assert_eq!((c.prefill, c.prefilled), (1000, 1000));
         assert_eq!(config("").unwrap().prefilled, 0);
+    }
+
+    #[test]
+    fn attack_and_probe() {
+        let c = config("--attack idle=10,slowloris=2@500ms --probe 250ms").unwrap();
+        assert_eq!(c.attack.len(), 2);
+        assert_eq!(c.attack[1].every, Duration::from_millis(500));
+        assert_eq!(c.probe, Some(Duration::from_millis(250)));
+        assert!(config("").unwrap().attack.is_empty());
+        let argv = ["artemis-loadgen", "--attack", "flood=1"];
+        assert!(Cli::try_parse_from(argv).is_err());
     }
 
     #[test]

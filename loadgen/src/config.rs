@@ -1,7 +1,8 @@
 //! Everything a run is made of, as the library takes it (`run(Config)`) and as the JSON report
 //! repeats it. The command line (`cli.rs`) is one way to fill it in; tests build it directly.
 
-use crate::display::serialize_duration;
+use crate::attack::Attacker;
+use crate::display::{serialize_duration, serialize_some_duration};
 use crate::error::Error;
 use crate::scenario::{DiscoveryApi, Kind, Popularity, Share};
 use crate::slo::Slo;
@@ -54,6 +55,11 @@ pub struct Config {
     pub seed: u64,
     /// No progress lines.
     pub quiet: bool,
+    /// Hostile connections run beside the load while it is measured (warm-up included).
+    pub attack: Vec<Attacker>,
+    /// Fetch `/health` and `/metrics` this often while the load runs; `None`: no probe.
+    #[serde(serialize_with = "serialize_some_duration")]
+    pub probe: Option<Duration>,
 }
 
 /// How fast requests are sent.
@@ -94,6 +100,8 @@ impl Default for Config {
             slo: Slo::default(),
             seed: 1,
             quiet: false,
+            attack: Vec::new(),
+            probe: None,
         }
     }
 }
@@ -134,6 +142,14 @@ impl Config {
             addr,
             host: host.to_owned(),
         })
+    }
+
+    /// Sockets the run opens at once: the workers' connections and subscribers, the attackers'
+    /// and the probe's.
+    pub fn sockets(&self) -> u64 {
+        let subscribers = self.subscribers.unwrap_or(self.cores.len());
+        let attackers: usize = self.attack.iter().map(|a| a.connections).sum();
+        (self.connections + subscribers + attackers + 1) as u64
     }
 
     /// Checks the values that the types allow but a run cannot use.
@@ -202,6 +218,9 @@ impl Config {
                 .any(|s| s.kind.websocket_path().is_some())
         {
             return bad("a WebSocket scenario cannot be mixed with others".into());
+        }
+        if self.probe.is_some_and(|every| every.is_zero()) {
+            return bad("the probe interval must be above zero".into());
         }
         if let Some(rate) = self.slo.max_error_rate {
             if !(0.0..=1.0).contains(&rate) {

@@ -23,6 +23,17 @@ pub fn serialize_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S:
     s.collect_str(&humantime::format_duration(*d))
 }
 
+/// Serializes an optional `Duration` as [`serialize_duration`] does, `None` as `null`.
+pub fn serialize_some_duration<S: serde::Serializer>(
+    d: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => serialize_duration(d, s),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,17 +17,20 @@
 //! std::process::exit(report.exit_code().into());
 //! ```
 
+pub mod attack;
 mod body;
 pub mod cli;
 mod clock;
 mod config;
 mod conn;
 mod cores;
+mod descriptors;
 mod display;
 mod error;
 mod failure;
 mod op;
 mod pacing;
+mod probe;
 mod progress;
 mod push;
 mod reply;
@@ -42,8 +45,10 @@ mod websocket;
 mod worker;
 mod zipf;
 
+pub use attack::{Attacker, AttackerReport, Hostility};
 pub use config::{Config, Pacing};
 pub use error::Error;
+pub use probe::ProbeReport;
 pub use report::{OpReport, Percentiles, Prefill, Report, Verdict};
 pub use run::{prefill, run};
 pub use scenario::{DiscoveryApi, Kind, Popularity, Share};

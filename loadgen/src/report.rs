@@ -1,12 +1,15 @@
 //! The outcome of a run: per-operation counts, rates and latency percentiles, failures by kind,
-//! the SLO verdict and the whole configuration. Printed as a table for people and written as
-//! JSON (`--json FILE`) for machines.
+//! the SLO verdict and the whole configuration; with `--attack` how the hostile connections
+//! fared, with `--probe` how `/health` and `/metrics` answered. Printed as a table for people and
+//! written as JSON (`--json FILE`) for machines.
 
+use crate::attack::AttackerReport;
 use crate::config::{Config, Pacing};
 use crate::display;
 use crate::op::Op;
+use crate::probe::ProbeReport;
 use crate::slo::Violation;
-use crate::tally::{histogram, OpTally, Tally};
+use crate::tally::{OpTally, Tally};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -27,6 +30,10 @@ pub struct Report {
     /// All operations together.
     pub total: OpReport,
     pub slo: Verdict,
+    /// How each `--attack` kind fared, over the whole run (warm-up included).
+    pub attack: Vec<AttackerReport>,
+    /// `/health` and `/metrics` under `--probe`, over the whole run (warm-up included).
+    pub probes: Vec<ProbeReport>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -43,8 +50,12 @@ pub struct OpReport {
     pub failed: u64,
     /// Replies per second.
     pub rate: f64,
-    /// Latency of the successful replies; `None` when there was none.
+    /// Latency of the successful replies, from the intended send time; `None` when there was
+    /// none.
     pub latency_us: Option<Percentiles>,
+    /// Response time of the same replies, from the actual send: without the wait for a free
+    /// connection in the load generator, which grows without bound above saturation.
+    pub response_us: Option<Percentiles>,
     /// Failures by kind.
     pub failures: BTreeMap<String, u64>,
 }
@@ -71,16 +82,16 @@ pub struct Verdict {
 impl Report {
     pub fn new(config: Config, prefill: Option<Prefill>, tally: &Tally) -> Report {
         let seconds = config.duration.as_secs_f64();
-        let mut all = OpTally {
-            latency: histogram(),
-            failures: BTreeMap::new(),
-        };
+        let mut all = OpTally::default();
         let mut violations = Vec::new();
         let mut ops = Vec::new();
         for (op, t) in tally.ops() {
             violations.extend(config.slo.check_latency(op.name(), &t.latency));
             all.latency
                 .add(&t.latency)
+                .expect("auto-resizing histograms add");
+            all.response
+                .add(&t.response)
                 .expect("auto-resizing histograms add");
             for (f, n) in &t.failures {
                 *all.failures.entry(f.clone()).or_insert(0) += n;
@@ -113,6 +124,8 @@ impl Report {
                 violations,
             },
             config,
+            attack: Vec::new(),
+            probes: Vec::new(),
         }
     }
 
@@ -177,28 +190,92 @@ impl Report {
             .iter()
             .chain((self.ops.len() > 1).then_some(&self.total));
         for o in rows {
-            let p = |f: fn(&Percentiles) -> f64| {
-                o.latency_us
-                    .as_ref()
-                    .map_or("-".to_owned(), |l| display::latency((f(l) * 1e3) as u64))
-            };
             let _ = writeln!(
                 out,
-                "{:<11} {:>10} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "{:<11} {:>10} {:>8} {:>10} {}",
                 o.op,
                 o.ok,
                 o.failed,
                 display::rate(o.rate),
-                p(|l| l.p50),
-                p(|l| l.p90),
-                p(|l| l.p99),
-                p(|l| l.p999),
-                p(|l| l.max),
+                percentiles(o.latency_us.as_ref()),
             );
+        }
+        if self.asked_rate.is_some() {
+            let _ = writeln!(
+                out,
+                "from the actual send (waits for a free connection left out):"
+            );
+            for o in &self.ops {
+                let _ = writeln!(
+                    out,
+                    "{:<11} {:>10} {:>8} {:>10} {}",
+                    o.op,
+                    "",
+                    "",
+                    "",
+                    percentiles(o.response_us.as_ref()),
+                );
+            }
         }
         for o in self.ops.iter().filter(|o| o.failed > 0) {
             for (kind, n) in &o.failures {
                 let _ = writeln!(out, "  {} failed: {kind} x{n}", o.op);
+            }
+        }
+        if !self.probes.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n{:<11} {:>10} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "probe", "ok", "failed", "", "p50", "p90", "p99", "p99.9", "max"
+            );
+            for p in &self.probes {
+                let _ = writeln!(
+                    out,
+                    "{:<11} {:>10} {:>8} {:>10} {}",
+                    p.path,
+                    p.ok,
+                    p.failed,
+                    "",
+                    percentiles(p.latency_us.as_ref())
+                );
+                for (kind, n) in &p.failures {
+                    let _ = writeln!(out, "  {} failed: {kind} x{n}", p.path);
+                }
+            }
+        }
+        if !self.attack.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n{:<10} {:>7} {:>7} {:>9} {:>8} {:>9} {:>12} {:>9}  replies",
+                "attack", "conns", "every", "opened", "refused", "closed", "closed after", "open"
+            );
+            for a in &self.attack {
+                let replies: Vec<String> =
+                    a.replies.iter().map(|(s, n)| format!("{s} x{n}")).collect();
+                let after = a.closed_after_ms.as_ref().map_or("-".to_owned(), |l| {
+                    format!(
+                        "{}/{}",
+                        display::latency((l.p50 * 1e6) as u64),
+                        display::latency((l.max * 1e6) as u64)
+                    )
+                });
+                let _ = writeln!(
+                    out,
+                    "{:<10} {:>7} {:>7} {:>9} {:>8} {:>9} {:>12} {:>9}  {}",
+                    a.kind.name(),
+                    a.connections,
+                    humantime::format_duration(a.every).to_string(),
+                    a.opened,
+                    a.connect_failed,
+                    a.closed_by_server,
+                    after,
+                    a.open_at_end,
+                    if replies.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        replies.join(", ")
+                    },
+                );
             }
         }
         out
@@ -220,6 +297,21 @@ impl Report {
     }
 }
 
+/// `p50 p90 p99 p99.9 max` in table columns.
+fn percentiles(l: Option<&Percentiles>) -> String {
+    let p = |f: fn(&Percentiles) -> f64| {
+        l.map_or("-".to_owned(), |l| display::latency((f(l) * 1e3) as u64))
+    };
+    format!(
+        "{:>9} {:>9} {:>9} {:>9} {:>9}",
+        p(|l| l.p50),
+        p(|l| l.p90),
+        p(|l| l.p99),
+        p(|l| l.p999),
+        p(|l| l.max)
+    )
+}
+
 impl OpReport {
     fn new(op: &'static str, t: &OpTally, seconds: f64) -> OpReport {
         let ok = t.latency.len();
@@ -230,6 +322,7 @@ impl OpReport {
             failed,
             rate: (ok + failed) as f64 / seconds,
             latency_us: (!t.latency.is_empty()).then(|| Percentiles::of(&t.latency)),
+            response_us: (!t.response.is_empty()).then(|| Percentiles::of(&t.response)),
             failures: t
                 .failures
                 .iter()
@@ -240,7 +333,7 @@ impl OpReport {
 }
 
 impl Percentiles {
-    fn of(h: &Histogram<u64>) -> Percentiles {
+    pub(crate) fn of(h: &Histogram<u64>) -> Percentiles {
         let us = |q: f64| h.value_at_quantile(q) as f64 / 1e3;
         Percentiles {
             p50: us(0.5),
@@ -264,7 +357,7 @@ mod tests {
     fn report(slo: &str, max_error_rate: Option<f64>) -> Report {
         let mut tally = Tally::default();
         for _ in 0..1000 {
-            tally.success(Op::Discover, 200_000);
+            tally.success(Op::Discover, 200_000, 100_000);
         }
         tally.failure(Op::Discover, Failure::Timeout);
         let config = Config {

@@ -1,11 +1,15 @@
-//! A whole run: check that the target answers, register the population (prefill), then drive
-//! the measured load from one pinned worker per core and turn the tallies into a report.
+//! A whole run: check that the target answers, register the population (prefill), put any
+//! attack and probe in place, then drive the measured load from one pinned worker per core and
+//! turn the tallies into a report.
 //! [`prefill`] stops after the population is in, for callers that look at the server in
 //! between (the benchmark reads its memory) and then measure with `prefilled` set.
 
+use crate::attack::{self, Siege};
 use crate::clock;
 use crate::config::{Config, Pacing, Target};
+use crate::descriptors;
 use crate::error::Error;
+use crate::probe::Probe;
 use crate::progress;
 use crate::report::{Prefill, Report};
 use crate::scenario::{self, Part};
@@ -19,9 +23,28 @@ use std::time::Duration;
 /// SLO violation is a report whose `exit_code()` is 1.
 pub fn run(config: Config) -> Result<Report, Error> {
     let target = reach(&config)?;
+    descriptors::ensure(config.sockets())?;
     let prefill = register_population(&config, &target)?;
-    let tally = phase(&config, &target, Phase::Measure)?;
-    Ok(Report::new(config, prefill, &tally))
+    let siege = match config.attack.iter().any(|a| a.connections > 0) {
+        true => Some(attack::start(
+            &config.attack,
+            target.addr,
+            &target.host,
+            config.seed,
+        )?),
+        false => None,
+    };
+    let probe = config
+        .probe
+        .map(|every| Probe::start(every, &target, config.timeout))
+        .transpose()?;
+    let tally = phase(&config, &target, Phase::Measure);
+    let probes = probe.map(Probe::stop).unwrap_or_default();
+    let attack = siege.map(Siege::stop).transpose()?.unwrap_or_default();
+    let mut report = Report::new(config, prefill, &tally?);
+    report.attack = attack;
+    report.probes = probes;
+    Ok(report)
 }
 
 /// Registers the instances `config.prefilled..config.prefill` and stops there; `None` when

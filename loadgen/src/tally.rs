@@ -1,4 +1,4 @@
-//! What a worker counts while it runs: per operation, a latency histogram of the successful
+//! What a worker counts while it runs: per operation, latency histograms of the successful
 //! replies and the failures by kind. Workers' tallies are merged into the report.
 
 use crate::failure::Failure;
@@ -8,8 +8,11 @@ use std::collections::BTreeMap;
 
 #[derive(Clone, Debug)]
 pub struct OpTally {
-    /// Latency of successful replies, in nanoseconds.
+    /// Latency of successful replies, in nanoseconds, from the intended send time.
     pub latency: Histogram<u64>,
+    /// Response time of the same replies: from the actual send, so without the time a request
+    /// waited in the load generator for a free connection (the same as `latency` in closed loop).
+    pub response: Histogram<u64>,
     pub failures: BTreeMap<Failure, u64>,
 }
 
@@ -25,6 +28,16 @@ pub fn histogram() -> Histogram<u64> {
     h
 }
 
+impl Default for OpTally {
+    fn default() -> OpTally {
+        OpTally {
+            latency: histogram(),
+            response: histogram(),
+            failures: BTreeMap::new(),
+        }
+    }
+}
+
 impl OpTally {
     pub fn failed(&self) -> u64 {
         self.failures.values().sum()
@@ -34,22 +47,16 @@ impl OpTally {
 impl Default for Tally {
     fn default() -> Tally {
         Tally {
-            ops: Op::ALL
-                .iter()
-                .map(|_| OpTally {
-                    latency: histogram(),
-                    failures: BTreeMap::new(),
-                })
-                .collect(),
+            ops: Op::ALL.iter().map(|_| OpTally::default()).collect(),
         }
     }
 }
 
 impl Tally {
-    pub fn success(&mut self, op: Op, latency: u64) {
-        self.ops[op.index()]
-            .latency
-            .saturating_record(latency.max(1));
+    pub fn success(&mut self, op: Op, latency: u64, response: u64) {
+        let t = &mut self.ops[op.index()];
+        t.latency.saturating_record(latency.max(1));
+        t.response.saturating_record(response.max(1));
     }
 
     pub fn failure(&mut self, op: Op, failure: Failure) {
@@ -58,9 +65,12 @@ impl Tally {
 
     pub fn merge(&mut self, other: &Tally) {
         for (mine, theirs) in self.ops.iter_mut().zip(&other.ops) {
-            mine.latency
-                .add(&theirs.latency)
-                .expect("auto-resizing histograms always add");
+            for (m, t) in [
+                (&mut mine.latency, &theirs.latency),
+                (&mut mine.response, &theirs.response),
+            ] {
+                m.add(t).expect("auto-resizing histograms always add");
+            }
             for (f, n) in &theirs.failures {
                 *mine.failures.entry(f.clone()).or_insert(0) += n;
             }
@@ -84,10 +94,10 @@ mod tests {
     #[test]
     fn merges_counts_and_latencies() {
         let mut a = Tally::default();
-        a.success(Op::Discover, 1000);
+        a.success(Op::Discover, 1000, 1000);
         a.failure(Op::Discover, Failure::Timeout);
         let mut b = Tally::default();
-        b.success(Op::Discover, 3000);
+        b.success(Op::Discover, 3000, 3000);
         b.failure(Op::Discover, Failure::Timeout);
         b.failure(Op::Register, Failure::Http(415));
         a.merge(&b);

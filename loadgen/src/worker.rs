@@ -242,7 +242,7 @@ impl Worker {
                     Ok(conn) => slot.conn = Some(conn),
                     Err(_) => {
                         self.recorder
-                            .record(op, counted_from, now, Err(Failure::Connect));
+                            .record(op, counted_from, now, now, Err(Failure::Connect));
                         self.retry.push(c);
                         continue;
                     }
@@ -308,7 +308,7 @@ impl Worker {
                 Ok(None) => return,
                 Ok(Some(push)) => {
                     if let Some(since) = pending.arrived(push.body) {
-                        self.recorder.record(Op::Push, since, now, Ok(()));
+                        self.recorder.record(Op::Push, since, since, now, Ok(()));
                     }
                 }
                 Err(_) => return self.close(c),
@@ -325,7 +325,7 @@ impl Worker {
         self.in_flight -= 1;
         let failed = verdict.is_err();
         self.recorder
-            .record(flight.op, flight.counted_from, now, verdict);
+            .record(flight.op, flight.counted_from, flight.sent, now, verdict);
         if failed {
             self.close(c);
         }
@@ -344,7 +344,7 @@ impl Worker {
         if let Some(pending) = &mut self.pending {
             for since in pending.expire(now.saturating_sub(timeout)) {
                 self.recorder
-                    .record(Op::Push, since, now, Err(Failure::Timeout));
+                    .record(Op::Push, since, since, now, Err(Failure::Timeout));
             }
         }
         for c in 0..self.slots.len() {
@@ -356,16 +356,25 @@ impl Worker {
 }
 
 impl Recorder {
-    fn record(&mut self, op: Op, counted_from: Nanos, done: Nanos, verdict: Result<(), Failure>) {
+    /// Records a verdict; the latency counts from `counted_from` (the intended send time in
+    /// open loop), the response time from `sent`.
+    fn record(
+        &mut self,
+        op: Op,
+        counted_from: Nanos,
+        sent: Nanos,
+        done: Nanos,
+        verdict: Result<(), Failure>,
+    ) {
         let measured = counted_from >= self.measure_from;
         match verdict {
             Ok(()) => {
-                let latency = latency(counted_from, done);
+                let waited = latency(counted_from, done);
                 if measured {
-                    self.tally.success(op, latency);
+                    self.tally.success(op, waited, latency(sent, done));
                 }
                 if let Some(i) = &mut self.interval {
-                    i.success(latency);
+                    i.success(waited);
                 }
             }
             Err(failure) => {
