@@ -51,22 +51,9 @@ fn assert_all_discoveries_succeeded(report: &Report) {
     }
 }
 
-/// The flags that make the server close an unfinished request after one second: its request
-/// timeout where the server has one apart from the idle timeout, else the idle timeout (which
-/// then also covers a request in progress).
-fn one_second_request_timeout() -> [&'static str; 2] {
-    let help = common::artemis(&["server", "--help"])
-        .output()
-        .expect("artemis --help runs");
-    match String::from_utf8_lossy(&help.stdout).contains("--request-timeout") {
-        true => ["--request-timeout", "1s"],
-        false => ["--idle-timeout", "1s"],
-    }
-}
-
 #[test]
 fn well_behaved_clients_are_served_beside_idle_and_slowloris_connections() {
-    let server = Server::start(&one_second_request_timeout());
+    let server = Server::start(&["--request-timeout", "1s"]);
     let report = under_attack(&server, "idle=300,slowloris=20@100ms");
     assert_all_discoveries_succeeded(&report);
 
