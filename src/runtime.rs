@@ -200,7 +200,12 @@ async fn serve<L: Listener + 'static, A: App>(
 }
 
 /// Accepts connections on `listener` and serves each in a task of its own.
+///
+/// A failing accept (out of file descriptors, say) is retried every 10 ms and logged at most
+/// once a second, with the count of failures since the last line, so it cannot flood the log.
 async fn accept<L: Listener, H: Handler + 'static>(listener: L, core: Rc<H>) {
+    let mut failed = 0u64;
+    let mut logged: Option<Instant> = None;
     loop {
         match listener.accept().await {
             Ok(conn) => {
@@ -208,7 +213,11 @@ async fn accept<L: Listener, H: Handler + 'static>(listener: L, core: Rc<H>) {
                 spawn_local(async move { connection::serve(conn, &*core).await }).detach();
             }
             Err(e) => {
-                warn!("accept failed: {e}");
+                failed += 1;
+                if logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                    warn!("accept failed: {e} ({failed} failed accepts since the last such line)");
+                    (failed, logged) = (0, Some(Instant::now()));
+                }
                 sleep(Duration::from_millis(10)).await;
             }
         }
