@@ -36,7 +36,7 @@ pub fn serialize(changes: Vec<Change>) -> PushBatch {
             let mut json = Vec::with_capacity(change.instance_json.len() + 64);
             change.write_json(&mut json);
             Pushed {
-                service_key: change.key.service_id.into_boxed_str(),
+                service_key: change.key.service_id,
                 json: json.into(),
             }
         })

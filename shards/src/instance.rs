@@ -31,19 +31,22 @@ pub struct Instance {
 
 /// Case-insensitive identity of an instance: `lower(region.service.instance)` in Java.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Boxed strings rather than `String`s: a key is never grown, and the registry keeps a few of them
+/// per instance (its slot, its index entry, its changes), so the spare capacity word adds up.
 pub struct InstanceKey {
-    pub region_id: String,
-    pub service_id: String,
-    pub instance_id: String,
+    pub region_id: Box<str>,
+    pub service_id: Box<str>,
+    pub instance_id: Box<str>,
 }
 
 impl Instance {
     /// The instance's identity; missing parts count as empty.
     pub fn key(&self) -> InstanceKey {
-        let lower = |s: &Option<String>| s.as_deref().unwrap_or("").to_lowercase();
+        let lower = |s: &Option<String>| s.as_deref().unwrap_or("").to_lowercase().into();
         InstanceKey {
             region_id: lower(&self.region_id),
-            service_id: self.service_key(),
+            service_id: self.service_key().into(),
             instance_id: lower(&self.instance_id),
         }
     }

@@ -296,7 +296,7 @@ impl Shard {
             Some(slot) => {
                 let service = self
                     .services
-                    .get_mut(&key.service_id)
+                    .get_mut(&*key.service_id)
                     .expect("a registration's service exists");
                 let position = self
                     .registrations
@@ -310,7 +310,7 @@ impl Shard {
             None => {
                 let service = self
                     .services
-                    .entry(key.service_id.clone())
+                    .entry(key.service_id.to_string())
                     .or_insert_with(|| Service::new(instance.service_id.as_deref().unwrap_or("")));
                 let position = service.len();
                 let registration = Registration::new(&instance, lease, position);
@@ -319,7 +319,7 @@ impl Shard {
                 (slot, generation)
             }
         };
-        let service_id = self.services[&key.service_id].id().clone();
+        let service_id = self.services[&*key.service_id].id().clone();
         self.changes.record(Change {
             version,
             kind: ChangeKind::New,
@@ -344,12 +344,12 @@ impl Shard {
         let key = registration.key;
         let service = self
             .services
-            .get_mut(&key.service_id)
+            .get_mut(&*key.service_id)
             .expect("a registration's service exists");
         let (fragment, moved) = service.remove(registration.position, version);
         let service_id = service.id().clone();
         if service.is_empty() {
-            self.services.remove(&key.service_id);
+            self.services.remove(&*key.service_id);
         }
         if let Some(moved) = moved.and_then(|moved| self.registrations.get_mut(moved)) {
             moved.position = registration.position;

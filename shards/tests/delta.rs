@@ -77,9 +77,9 @@ fn shard_list(shard: &mut Shard) -> FullList {
         for value in array {
             let field = |name: &str| value[name].as_str().unwrap().to_lowercase();
             let key = InstanceKey {
-                region_id: field("regionId"),
-                service_id: field("serviceId"),
-                instance_id: field("instanceId"),
+                region_id: field("regionId").into(),
+                service_id: field("serviceId").into(),
+                instance_id: field("instanceId").into(),
             };
             list.insert(key, value.to_string());
         }

@@ -718,7 +718,7 @@ fn register_unregister_and_expiry_are_pushed_in_order() {
     let pushed: Vec<(ChangeKind, String, u64)> = shard
         .take_unpushed()
         .into_iter()
-        .map(|c| (c.kind, c.key.instance_id, c.time_ms))
+        .map(|c| (c.kind, c.key.instance_id.into(), c.time_ms))
         .collect();
     let i1_id = "10.2.3.4:8080".to_string();
     let nth_id = "10.2.3.1:8080".to_string();
