@@ -12,7 +12,8 @@
 // thread, so the traits' async fns need no `Send` bound.
 #![allow(async_fn_in_trait)]
 
-mod api;
+/// Public for its request decoders (`api::decode`), which the fuzz targets drive directly.
+pub mod api;
 mod clock;
 pub mod config;
 pub mod connection;

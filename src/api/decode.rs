@@ -470,6 +470,20 @@ mod tests {
         assert!(service_request(&mut body(r#"{"discoveryConfig":"svc"}"#)).is_err());
     }
 
+    /// Found by the `json_decode` fuzz target: simd-json 0.14 skipped the check after a number
+    /// of 19 or more digits and an exponent, so `{"x":77777777777777777777777E0x}` was read as
+    /// valid JSON (at some buffer offsets), where Jackson answers 400.
+    #[test]
+    fn a_long_number_followed_by_garbage_is_malformed() {
+        for pad in 0..64 {
+            let mut b = body(&format!(
+                "{}{{\"x\":77777777777777777777777E0x}}",
+                " ".repeat(pad)
+            ));
+            assert!(zone_request(&mut b).is_err(), "accepted at offset {pad}");
+        }
+    }
+
     #[test]
     fn delta_request_reads_the_version() {
         let mut b = body(r#"{"regionId":"SHA","version":1795874217686000}"#);

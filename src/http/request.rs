@@ -63,11 +63,15 @@ struct Head {
 
 /// Parses the request at the start of `buf`. Call it again on `buf[request.len..]`
 /// for pipelined requests, and after each read while it answers `Incomplete`.
+///
+/// Only the first `max_head` bytes are read for the head: what lies beyond the limit cannot
+/// change the answer, so it does not depend on how the bytes were cut into reads.
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse, HttpError> {
     let mut slots = [MaybeUninit::uninit(); MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut []);
-    let head_len = match parsed.parse_with_uninit_headers(buf, &mut slots) {
-        Ok(httparse::Status::Complete(len)) if len <= limits.max_head => len,
+    let head = &buf[..buf.len().min(limits.max_head)];
+    let head_len = match parsed.parse_with_uninit_headers(head, &mut slots) {
+        Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() < limits.max_head => {
             return Ok(Parse::Incomplete {
                 send_continue: false,
@@ -404,6 +408,28 @@ mod tests {
             "a:b\r\n".repeat(MAX_HEADERS + 1)
         );
         assert_eq!(error(many.as_bytes()), HttpError::HeadTooLarge);
+    }
+
+    /// Found by the `http_split` fuzz target: a head error past `max_head` was a 400 when the
+    /// bytes came in one read, and a 431 when a read ended within the limit.
+    #[test]
+    fn bytes_past_the_head_limit_are_not_read() {
+        let limits = Limits {
+            max_head: 32,
+            max_body: 0,
+        };
+        let buf = b"GET /api/discovery/services.json HTTP/1.1\r\nno colon\r\n\r\n";
+        assert_eq!(
+            parse_request(buf, &limits),
+            Err(HttpError::HeadTooLarge),
+            "at once"
+        );
+        assert_eq!(
+            parse_request(&buf[..31], &limits),
+            Ok(Parse::Incomplete {
+                send_continue: false
+            })
+        );
     }
 
     #[test]
