@@ -28,4 +28,5 @@ mod router;
 pub mod runtime;
 mod shard_link;
 pub mod transport;
-mod websocket;
+/// Public for its client frame reader (`websocket::frame`), which a fuzz target drives directly.
+pub mod websocket;

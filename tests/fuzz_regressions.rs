@@ -6,6 +6,8 @@
 mod http;
 #[path = "../fuzz/src/json.rs"]
 mod json;
+#[path = "../fuzz/src/websocket.rs"]
+mod websocket;
 
 use std::fs;
 use std::path::Path;
@@ -42,4 +44,9 @@ fn http_split_corpus() {
 #[test]
 fn json_decode_corpus() {
     replay("json_decode", json::decode_body);
+}
+
+#[test]
+fn websocket_frames_corpus() {
+    replay("websocket_frames", websocket::split_reads);
 }

@@ -5,7 +5,7 @@
 //! service to follow, and pushes every change of those services; `/ws/discovery/all-instance-change`
 //! pushes every change. The HTTP layer answers the upgrade; the session then owns the connection.
 
-mod frame;
+pub mod frame;
 mod session;
 
 use http::Method;
