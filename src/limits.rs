@@ -26,10 +26,13 @@ pub enum Limit {
     /// More than `--max-pipeline` requests in one read: the rest wait for the connection's next
     /// turn (counted once per turn cut short).
     PipelineDepth,
+    /// A WebSocket frame over `--ws-max-frame`, or message over `--ws-max-message`: the session
+    /// is closed with 1009.
+    WebSocketSize,
 }
 
 impl Limit {
-    pub const ALL: [Limit; 7] = [
+    pub const ALL: [Limit; 8] = [
         Limit::ConnectionsPerCore,
         Limit::Connections,
         Limit::HeadSize,
@@ -37,6 +40,7 @@ impl Limit {
         Limit::RequestTimeout,
         Limit::IdleTimeout,
         Limit::PipelineDepth,
+        Limit::WebSocketSize,
     ];
 
     /// The metric label.
@@ -49,6 +53,7 @@ impl Limit {
             Limit::RequestTimeout => "request_timeout",
             Limit::IdleTimeout => "idle_timeout",
             Limit::PipelineDepth => "pipeline_depth",
+            Limit::WebSocketSize => "websocket_size",
         }
     }
 

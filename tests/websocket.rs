@@ -339,6 +339,10 @@ fn a_frame_over_the_size_limit_closes_only_its_session_with_1009() {
         server.metric(r#"artemis_websocket_refusals_total{reason="too_large"}"#),
         1.0
     );
+    assert_eq!(
+        server.metric(r#"artemis_limit_rejections_total{limit="websocket_size"}"#),
+        1.0
+    );
     bystander.send(Message::text(instances(&[I1]))).unwrap();
     assert_eq!(
         next_change(&mut bystander)["responseStatus"]["errorCode"],

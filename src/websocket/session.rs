@@ -20,6 +20,7 @@ use tungstenite::protocol::frame::coding::{CloseCode, Control, OpCode};
 use super::frame::{self, Message, Reader};
 use super::WsEndpoint;
 use crate::api;
+use crate::limits::Limit;
 use crate::per_core::Core;
 use crate::push::Inbox;
 use crate::transport::{Connection, ReadBuffer};
@@ -66,6 +67,9 @@ pub async fn serve<C: Connection>(
                 Ok(None) => break,
                 Err(violation) => {
                     core.counters().websocket_refused(violation.too_big);
+                    if violation.too_big {
+                        core.counters().record_limit(Limit::WebSocketSize);
+                    }
                     ending = Some((violation.code, violation.reason));
                     break;
                 }
