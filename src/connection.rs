@@ -12,7 +12,8 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use futures_lite::future::yield_now;
+use futures_lite::future::{or, yield_now};
+use glommio::timer::sleep;
 use http::StatusCode;
 
 use crate::api::Response;
@@ -168,7 +169,7 @@ pub async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
             (false, 0) => request_started.or_else(|| Some(Instant::now())),
             (false, _) => Some(Instant::now()),
         };
-        let written = output.is_empty() || conn.write_all(&output).await.is_ok();
+        let written = output.is_empty() || write_within(&mut conn, &output, &limits, handler).await;
         output.clear();
         IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
         if let Some(to) = upgrade.filter(|_| written) {
@@ -183,6 +184,29 @@ pub async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
         }
     }
     handler.connection_closed();
+}
+
+/// Writes `output`, giving up when the peer has not taken all of it within the idle timeout (a
+/// client that sends and never reads would otherwise hold its replies, and the core's memory, for
+/// ever); false when the write failed or was given up, counted as a write timeout.
+async fn write_within<C: Connection, H: Handler>(
+    conn: &mut C,
+    output: &[u8],
+    limits: &ConnectionLimits,
+    handler: &H,
+) -> bool {
+    let write = async { Some(conn.write_all(output).await.is_ok()) };
+    let deadline = async {
+        sleep(limits.idle_timeout).await;
+        None
+    };
+    match or(write, deadline).await {
+        Some(written) => written,
+        None => {
+            handler.limit_hit(Limit::WriteTimeout);
+            false
+        }
+    }
 }
 
 /// Appends `response` framed as HTTP.

@@ -23,6 +23,9 @@ pub enum Limit {
     RequestTimeout,
     /// A connection idle for `--idle-timeout`: closed.
     IdleTimeout,
+    /// A batch of replies the client has not taken within `--idle-timeout` (it sends but never
+    /// reads): closed, and what was left unsent is dropped.
+    WriteTimeout,
     /// More than `--max-pipeline` requests in one read: the rest wait for the connection's next
     /// turn (counted once per turn cut short).
     PipelineDepth,
@@ -32,13 +35,14 @@ pub enum Limit {
 }
 
 impl Limit {
-    pub const ALL: [Limit; 8] = [
+    pub const ALL: [Limit; 9] = [
         Limit::ConnectionsPerCore,
         Limit::Connections,
         Limit::HeadSize,
         Limit::BodySize,
         Limit::RequestTimeout,
         Limit::IdleTimeout,
+        Limit::WriteTimeout,
         Limit::PipelineDepth,
         Limit::WebSocketSize,
     ];
@@ -52,6 +56,7 @@ impl Limit {
             Limit::BodySize => "body_size",
             Limit::RequestTimeout => "request_timeout",
             Limit::IdleTimeout => "idle_timeout",
+            Limit::WriteTimeout => "write_timeout",
             Limit::PipelineDepth => "pipeline_depth",
             Limit::WebSocketSize => "websocket_size",
         }

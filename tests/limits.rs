@@ -17,7 +17,7 @@ use tungstenite::Message;
 
 use common::artemis::{
     instance, instances, service_request, HEARTBEAT, LEASES, LEGACY_LEASES, REGISTER,
-    REGISTRY_SUCCESS, SERVICE,
+    REGISTRY_SUCCESS, SERVICE, SERVICES,
 };
 use common::client::request;
 use common::json::{assert_body, error_code};
@@ -412,6 +412,39 @@ fn an_idle_connection_is_closed_quietly_and_counted() {
     let mut silent = server.connect();
     silent.assert_closed();
     assert_eq!(rejections(&server, "idle_timeout"), 2.0);
+}
+
+#[test]
+fn a_client_that_never_reads_its_replies_is_cut_off_at_the_idle_timeout() {
+    let server = Server::start(&["--idle-timeout", "1s", "--rate-limit", "false"]);
+    let list: Vec<String> = (0..2_000)
+        .map(|i| instance("big.svc", &format!("10.9.{}.{}:8080", i / 250, i % 250)))
+        .collect();
+    server.register_ok(&list);
+    // Pipelined full listings (about 0.5 MB each) that the client never reads: once the
+    // socket buffers are full, the server's write stalls until the idle timeout gives up.
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    let listing = format!("GET {SERVICES} HTTP/1.1\r\nHost: x\r\n\r\n");
+    for _ in 0..200 {
+        if stream.write_all(listing.as_bytes()).is_err() {
+            break;
+        }
+    }
+    let cut = poll(Duration::from_secs(20), || {
+        (rejections(&server, "write_timeout") >= 1.0).then_some(())
+    });
+    assert!(cut.is_some(), "the stalled write was never given up");
+    // The server let go of the connection: reading now drains what it sent, then hits the end.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut sink = vec![0; 1 << 20];
+    while let Ok(n) = stream.read(&mut sink) {
+        if n == 0 {
+            break;
+        }
+    }
+    assert_eq!(server.get("/health").status, 200);
 }
 
 #[test]
