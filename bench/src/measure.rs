@@ -67,9 +67,7 @@ impl Load {
             slo,
             ..self.config(server, scenario, instances)
         };
-        artemis_loadgen::run(config)
-            .map(|report| Sample::of(&report))
-            .map_err(|e| format!("{} {} run: {e}", server.name, scenario.name()))
+        run(server, scenario.name(), config)
     }
 
     /// Runs heartbeats of `kind` (over HTTP or WebSocket), `batch` instances per request, at a
@@ -89,9 +87,7 @@ impl Load {
             warmup: Duration::ZERO,
             ..self.config(server, Scenario::Heartbeat, instances)
         };
-        artemis_loadgen::run(config)
-            .map(|report| Sample::of(&report))
-            .map_err(|e| format!("{} {} run: {e}", server.name, kind.name()))
+        run(server, kind.name(), config)
     }
 
     fn config(&self, server: &Server, scenario: Scenario, instances: u64) -> Config {
@@ -115,6 +111,13 @@ impl Load {
             ..Config::default()
         }
     }
+}
+
+/// One load-generator run of `config` against `server`, its failure named after `what` ran.
+fn run(server: &Server, what: &str, config: Config) -> Result<Sample, String> {
+    artemis_loadgen::run(config)
+        .map(|report| Sample::of(&report))
+        .map_err(|e| format!("{} {what} run: {e}", server.name))
 }
 
 /// How many services `instances` are spread over.

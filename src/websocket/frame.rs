@@ -206,8 +206,8 @@ fn unmask(payload: &mut [u8], mask: [u8; 4]) {
 }
 
 /// Appends an unmasked, final frame: its header, then `parts` back to back as the payload.
-pub fn write(out: &mut Vec<u8>, opcode: OpCode, parts: &[&[u8]]) {
-    let length: usize = parts.iter().map(|p| p.len()).sum();
+pub fn write(out: &mut Vec<u8>, opcode: OpCode, parts: &[impl AsRef<[u8]>]) {
+    let length: usize = parts.iter().map(|p| p.as_ref().len()).sum();
     let header = FrameHeader {
         opcode,
         ..FrameHeader::default()
@@ -217,12 +217,12 @@ pub fn write(out: &mut Vec<u8>, opcode: OpCode, parts: &[&[u8]]) {
         .expect("writing to a Vec cannot fail");
     out.reserve(length);
     for part in parts {
-        out.extend_from_slice(part);
+        out.extend_from_slice(part.as_ref());
     }
 }
 
 /// Appends a text frame carrying `parts` (valid UTF-8 JSON).
-pub fn write_text(out: &mut Vec<u8>, parts: &[&[u8]]) {
+pub fn write_text(out: &mut Vec<u8>, parts: &[impl AsRef<[u8]>]) {
     write(out, OpCode::Data(Data::Text), parts);
 }
 
@@ -232,7 +232,7 @@ pub fn write_close(out: &mut Vec<u8>, code: CloseCode, reason: &str) {
     write(
         out,
         OpCode::Control(Control::Close),
-        &[&code, reason.as_bytes()],
+        &[&code[..], reason.as_bytes()],
     );
 }
 

@@ -115,7 +115,7 @@ pub async fn serve<C: Connection>(
         } else if now >= heard + idle {
             ending = ending.or(Some((CloseCode::Away, "idle")));
         } else if !pinged && now >= heard + idle / 2 {
-            frame::write(&mut output, OpCode::Control(Control::Ping), &[]);
+            frame::write(&mut output, OpCode::Control(Control::Ping), &[b""]);
             pinged = true;
         }
         if let Some((code, reason)) = ending {
@@ -196,9 +196,7 @@ async fn on_text(
 ) {
     match endpoint {
         WsEndpoint::Heartbeat => {
-            let reply = api::heartbeat_frame(core, text).await;
-            let parts: Vec<&[u8]> = reply.iter().map(AsRef::as_ref).collect();
-            frame::write_text(output, &parts);
+            frame::write_text(output, &api::heartbeat_frame(core, text).await);
         }
         WsEndpoint::InstanceChange => {
             if let Some(service_id) = api::subscribed_service(text) {
