@@ -50,38 +50,31 @@ saturation() {
     stop_server
 }
 
-# Well-behaved discovery at 5000/s without and with 10 000 idle connections and 100 slowloris
-# connections, alternating, twice each; the 5 s warm-up covers the server accepting the 10 000.
-attack() {
+# Well-behaved discovery at 5000/s on a fresh server, without and with `--attack $2`, alternating,
+# twice each; further arguments go to the measured runs. Reports go to $out/$1-ROUND-KIND.json.
+alternate() {
+    local name=$1 hostile=$2
+    shift 2
     start_server
     loadgen --prefill 1000 --rate 100 --duration 1s >/dev/null
     for round in 1 2; do
-        for attack in none "idle=10000,slowloris=100"; do
+        for attack in none "$hostile"; do
             local args=()
             [ "$attack" = none ] || args=(--attack "$attack")
             load; echo "RSS $(rss), attack: $attack"
-            loadgen --prefill 1000 --prefilled 1000 --rate 5000 --warmup 5s --duration 8s --probe 250ms \
-                "${args[@]}" --json "$out/attack-$round-${attack%%=*}.json"
+            loadgen --prefill 1000 --prefilled 1000 --rate 5000 "$@" \
+                "${args[@]}" --json "$out/$name-$round-${attack%%=*}.json"
         done
     done
     stop_server
 }
 
-# The same without and with 4 connections sending a burst of random bytes every millisecond.
-garbage() {
-    start_server
-    loadgen --prefill 1000 --rate 100 --duration 1s >/dev/null
-    for round in 1 2; do
-        for attack in none "garbage=4"; do
-            local args=()
-            [ "$attack" = none ] || args=(--attack "$attack")
-            load; echo "attack: $attack"
-            loadgen --prefill 1000 --prefilled 1000 --rate 5000 --duration 10s \
-                "${args[@]}" --json "$out/garbage-$round-${attack%%=*}.json"
-        done
-    done
-    stop_server
-}
+# 10 000 idle connections and 100 slowloris connections; the 5 s warm-up covers the server
+# accepting the 10 000.
+attack() { alternate attack "idle=10000,slowloris=100" --warmup 5s --duration 8s --probe 250ms; }
+
+# 4 connections sending a burst of random bytes every millisecond.
+garbage() { alternate garbage "garbage=4" --duration 10s; }
 
 # 100 000 instances heartbeated every 2 s for 14 s, then not at all, under a discovery load
 # that runs through their expiry; the instance count sampled every 100 ms. Self-preservation
