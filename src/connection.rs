@@ -6,9 +6,11 @@
 //! one connection cannot hold a core. A protocol error is answered and the connection closed; it
 //! never reaches other connections. A connection idle past the idle timeout is closed; a request
 //! not whole within the request timeout after its first byte is answered 408 and closed. A
-//! connection the handler has no room for is answered 503 at once and closed.
+//! connection the handler has no room for is answered 503 at once and closed. A handler may
+//! move an upgraded connection to another core, which then serves it from where it was.
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -55,9 +57,14 @@ pub trait Handler {
         buf: &mut [u8],
         output: &mut Vec<u8>,
     ) -> Outcome<Self::Upgrade>;
-    /// Serves a connection after `answer` upgraded it; `buffered` holds the bytes that followed
-    /// the upgrade request.
+    /// Serves a connection after `answer` upgraded it, or after another core moved it here;
+    /// `buffered` holds the bytes received and not yet read.
     async fn take_over<C: Connection>(&self, conn: C, upgrade: Self::Upgrade, buffered: ReadBuffer);
+    /// Waits for the next upgraded connection another core moved to this one: its socket, what
+    /// it is, and the bytes it brought. Never, for a handler that moves none.
+    async fn moved_in(&self) -> (OwnedFd, Self::Upgrade, ReadBuffer) {
+        std::future::pending().await
+    }
     /// A request refused before reaching `answer`, or answered with a non-2xx status.
     fn refused(&self, status: StatusCode);
     /// A limit bit this connection.
@@ -65,7 +72,22 @@ pub trait Handler {
     /// Takes a place for a new connection; `Err` names the limit that leaves none (the
     /// connection is then answered 503 and closed, and `connection_closed` is not called).
     fn connection_opened(&self) -> Result<(), Limit>;
+    /// Takes a place for a connection moved here from another core, which gave its place back:
+    /// it was admitted once and is not refused now.
+    fn connection_moved_in(&self);
     fn connection_closed(&self);
+}
+
+/// Serves a connection another core moved here, then closes it.
+pub async fn resume<C: Connection, H: Handler>(
+    conn: C,
+    handler: &H,
+    upgrade: H::Upgrade,
+    buffered: ReadBuffer,
+) {
+    handler.connection_moved_in();
+    handler.take_over(conn, upgrade, buffered).await;
+    handler.connection_closed();
 }
 
 /// Serves `conn` until the peer closes, a protocol error, a timeout, or shutdown.

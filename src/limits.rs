@@ -125,6 +125,12 @@ impl ConnectionCap {
         Ok(())
     }
 
+    /// Takes a place for a connection another core admitted and gave its place back for.
+    pub fn adopt(&self) {
+        self.open_here.set(self.open_here.get() + 1);
+        self.open_on_node.fetch_add(1, Relaxed);
+    }
+
     /// Gives back the place of a connection that `open` admitted.
     pub fn close(&self) {
         self.open_here.set(self.open_here.get() - 1);

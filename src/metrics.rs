@@ -46,6 +46,8 @@ pub struct CoreMetrics {
     websocket_sessions: [AtomicU64; WsEndpoint::ALL.len()],
     pushes: AtomicU64,
     push_overflows: AtomicU64,
+    /// Heartbeat sessions this core moved to the core that owns their instances.
+    websocket_moves: AtomicU64,
     /// WebSocket sessions closed for a protocol violation, and for a frame or message too large.
     websocket_refusals: [AtomicU64; 2],
     rate_limited: [AtomicU64; LimitedOp::ALL.len()],
@@ -84,6 +86,16 @@ impl CoreMetrics {
     pub fn connection_opened(&self) {
         self.connections_open.fetch_add(1, Relaxed);
         self.connections_accepted.fetch_add(1, Relaxed);
+    }
+
+    /// A connection another core moved here (it was counted as accepted there).
+    pub fn connection_moved_in(&self) {
+        self.connections_open.fetch_add(1, Relaxed);
+    }
+
+    /// A heartbeat session left for the core that owns its instances.
+    pub fn websocket_moved(&self) {
+        self.websocket_moves.fetch_add(1, Relaxed);
     }
 
     pub fn connection_closed(&self) {
@@ -312,6 +324,11 @@ impl Metrics {
                 "artemis_push_overflow_closes_total",
                 "Subscribers closed because they fell a whole push queue behind.",
                 total(&|c| c.push_overflows.load(Relaxed)),
+            ),
+            (
+                "artemis_websocket_moves_total",
+                "Heartbeat sessions moved to the core that owns their instances.",
+                total(&|c| c.websocket_moves.load(Relaxed)),
             ),
         ] {
             family(&mut out, name, "counter", help);

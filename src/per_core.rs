@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -29,7 +30,7 @@ use crate::router::Endpoint;
 use crate::runtime::App;
 use crate::shard_link::{Mesh, ShardLink};
 use crate::transport::{Connection, ReadBuffer};
-use crate::websocket::{self, WsEndpoint};
+use crate::websocket::{self, Start, WsEndpoint};
 
 /// Messages that may wait between any two cores.
 const MESH_DEPTH: usize = 1024;
@@ -153,7 +154,7 @@ impl Core {
 }
 
 impl Handler for Core {
-    type Upgrade = WsEndpoint;
+    type Upgrade = Start;
 
     fn limits(&self) -> &Limits {
         &self.limits
@@ -168,12 +169,12 @@ impl Handler for Core {
         mut request: Request,
         buf: &mut [u8],
         output: &mut Vec<u8>,
-    ) -> Outcome<WsEndpoint> {
+    ) -> Outcome<Start> {
         let started = Instant::now();
         let path = &buf[request.path.clone()];
         if let Some(ws) = WsEndpoint::from_path(path) {
             if websocket::accept(&request, buf, output) {
-                return Outcome::Upgrade(ws);
+                return Outcome::Upgrade(Start::Upgraded(ws));
             }
             let refusal =
                 Response::refusal(StatusCode::BAD_REQUEST, "Expected a WebSocket upgrade");
@@ -230,8 +231,13 @@ impl Handler for Core {
         Outcome::after(&request)
     }
 
-    async fn take_over<C: Connection>(&self, conn: C, endpoint: WsEndpoint, buffered: ReadBuffer) {
-        websocket::serve(conn, self, endpoint, buffered).await;
+    async fn take_over<C: Connection>(&self, conn: C, start: Start, buffered: ReadBuffer) {
+        websocket::serve(conn, self, start, buffered).await;
+    }
+
+    async fn moved_in(&self) -> (OwnedFd, Start, ReadBuffer) {
+        let moved = self.link.moved_in().await;
+        (moved.socket, Start::Moved(moved.session), moved.input)
     }
 
     fn refused(&self, status: StatusCode) {
@@ -246,6 +252,11 @@ impl Handler for Core {
         self.connections.open()?;
         self.counters().connection_opened();
         Ok(())
+    }
+
+    fn connection_moved_in(&self) {
+        self.connections.adopt();
+        self.counters().connection_moved_in();
     }
 
     fn connection_closed(&self) {

@@ -190,11 +190,13 @@ async fn serve<L: Listener + 'static, A: App>(
     let core = app.start_core(bound).await;
     let _ = started.send(Started::Ready);
 
-    let acceptor = spawn_local(accept(listener, core));
+    let listener = Rc::new(listener);
+    let acceptor = spawn_local(accept(listener.clone(), core.clone()));
+    let adopter = spawn_local(adopt(listener, core));
     while !SHUTTING_DOWN.load(Ordering::Relaxed) {
         sleep(Duration::from_millis(20)).await;
     }
-    drop(acceptor);
+    drop((acceptor, adopter));
     // Connections finish their requests; the main thread ends the process.
     std::future::pending::<()>().await;
 }
@@ -203,7 +205,7 @@ async fn serve<L: Listener + 'static, A: App>(
 ///
 /// A failing accept (out of file descriptors, say) is retried every 10 ms and logged at most
 /// once a second, with the count of failures since the last line, so it cannot flood the log.
-async fn accept<L: Listener, H: Handler + 'static>(listener: L, core: Rc<H>) {
+async fn accept<L: Listener, H: Handler + 'static>(listener: Rc<L>, core: Rc<H>) {
     let mut failed = 0u64;
     let mut logged: Option<Instant> = None;
     loop {
@@ -220,6 +222,23 @@ async fn accept<L: Listener, H: Handler + 'static>(listener: L, core: Rc<H>) {
                 }
                 sleep(Duration::from_millis(10)).await;
             }
+        }
+    }
+}
+
+/// Serves, each in a task of its own, the connections other cores move to this one.
+async fn adopt<L: Listener, H: Handler + 'static>(listener: Rc<L>, core: Rc<H>) {
+    loop {
+        let (socket, upgrade, buffered) = core.moved_in().await;
+        match listener.adopt(socket) {
+            Ok(conn) => {
+                let core = core.clone();
+                spawn_local(
+                    async move { connection::resume(conn, &*core, upgrade, buffered).await },
+                )
+                .detach();
+            }
+            Err(e) => warn!("a connection moved to this core could not be served: {e}"),
         }
     }
 }

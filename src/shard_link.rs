@@ -4,11 +4,13 @@
 //! when that is this core's shard, otherwise a message over glommio's channel mesh. A core never
 //! stops draining its inbox to wait for room in a peer's: an answer that does not fit at once is
 //! handed to a task of its own, so two cores can never wait on each other. Whatever a shard
-//! changes is pushed from here to the cores with WebSocket subscribers (see `push`).
+//! changes is pushed from here to the cores with WebSocket subscribers (see `push`). A WebSocket
+//! heartbeat session travels the same way to the core that owns its instances.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::future::Future;
+use std::collections::{HashMap, VecDeque};
+use std::future::{poll_fn, Future};
+use std::os::fd::OwnedFd;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -24,6 +26,8 @@ use glommio::{spawn_local, GlommioError, ResourceType};
 
 use crate::clock::now_ms;
 use crate::push::{self, Presence, PushBatch, Subscribers};
+use crate::transport::ReadBuffer;
+use crate::websocket::Session;
 
 /// Work for a shard. Instances carry their position in the client's request.
 pub enum ShardRequest {
@@ -60,11 +64,21 @@ pub enum ShardReply {
     Stats(ShardStats),
 }
 
-/// What travels between cores: a call for a shard, the answer to one, or changes to push.
+/// A WebSocket session on its way to the core that serves it from now on.
+pub struct MovedSession {
+    pub socket: OwnedFd,
+    pub session: Session,
+    /// Bytes received and not yet read.
+    pub input: ReadBuffer,
+}
+
+/// What travels between cores: a call for a shard, the answer to one, changes to push, or a
+/// session that moves.
 pub enum Message {
     Call { id: u64, request: ShardRequest },
     Answer { id: u64, reply: ShardReply },
     Changes(PushBatch),
+    Session(Box<MovedSession>),
 }
 
 /// The mesh every core joins at start; a core's peer id in it is the shard it owns.
@@ -94,10 +108,12 @@ pub struct ShardLink {
     peers: Rc<Senders<Message>>,
     pending: RefCell<HashMap<u64, Slot>>,
     next_id: Cell<u64>,
+    /// Sessions other cores moved here, not yet taken, and who waits for them.
+    moved_in: RefCell<VecDeque<MovedSession>>,
+    moved_in_waiter: RefCell<Option<Waker>>,
 }
 
 impl ShardLink {
-    /// Joins both meshes (every core must) and starts serving other cores' calls.
     /// Joins the mesh (every core must) and starts serving other cores' calls.
     /// `make_shard` gets this core's shard index.
     pub async fn join(
@@ -115,6 +131,8 @@ impl ShardLink {
             peers: Rc::new(peers),
             pending: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
+            moved_in: RefCell::new(VecDeque::new()),
+            moved_in_waiter: RefCell::new(None),
         });
         for (peer, receiver) in inbox.streams() {
             let link = link.clone();
@@ -177,6 +195,23 @@ impl ShardLink {
             })
             .detach();
         }
+    }
+
+    /// Hands `session` to core `to`. Its socket closes if that core has stopped.
+    pub fn move_session(&self, to: usize, session: MovedSession) {
+        self.send_soon(to, Message::Session(Box::new(session)));
+    }
+
+    /// The next session another core moved here.
+    pub async fn moved_in(&self) -> MovedSession {
+        poll_fn(|cx| match self.moved_in.borrow_mut().pop_front() {
+            Some(session) => Poll::Ready(session),
+            None => {
+                *self.moved_in_waiter.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
     }
 
     /// Sends each request to its shard and returns the replies in the same order.
@@ -265,6 +300,12 @@ impl ShardLink {
             }
             Message::Answer { id, reply } => self.complete(id, reply),
             Message::Changes(batch) => self.subscribers.deliver(&batch),
+            Message::Session(session) => {
+                self.moved_in.borrow_mut().push_back(*session);
+                if let Some(waiter) = self.moved_in_waiter.borrow_mut().take() {
+                    waiter.wake();
+                }
+            }
         }
     }
 

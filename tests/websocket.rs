@@ -1,7 +1,8 @@
 //! The WebSocket endpoints with a real WebSocket client over TCP: pushes of `new` and `delete`
 //! changes, all-instance-change, heartbeats over WebSocket, a stalled subscriber closed while
-//! another keeps receiving, the session counts, and what the server does with frames that break
-//! the protocol or its size limits.
+//! another keeps receiving, the session counts, a heartbeat session moving to the core that owns
+//! its instances, and what the server does with frames that break the protocol or its size
+//! limits.
 
 mod common;
 
@@ -17,7 +18,9 @@ use tungstenite::protocol::frame::Frame;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-use common::artemis::{instance, instances, service_ids, I1, I1_SERVICE, SHORT_LEASES};
+use common::artemis::{
+    instance, instances, service_ids, service_on_shard, I1, I1_SERVICE, SHORT_LEASES,
+};
 use common::{poll, Server};
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
@@ -391,4 +394,119 @@ fn an_unmasked_client_frame_is_a_protocol_error() {
         server.metric(r#"artemis_websocket_refusals_total{reason="protocol"}"#),
         1.0
     );
+}
+
+/// Open connections on each shard's core.
+fn open_per_core(server: &Server) -> Vec<f64> {
+    (0..server.shards)
+        .map(|shard| server.metric(&format!("artemis_connections_open{{core=\"{shard}\"}}")))
+        .collect()
+}
+
+/// Waits until the open connections per core are `expected`.
+fn assert_open_per_core(server: &Server, expected: &[f64]) {
+    let reached = poll(WAIT, || (open_per_core(server) == expected).then_some(()));
+    assert!(
+        reached.is_some(),
+        "{:?} != {expected:?}",
+        open_per_core(server)
+    );
+}
+
+/// The core a new connection shows on, against the open connections `before` it.
+fn accepting_core(server: &Server, before: &[f64]) -> usize {
+    poll(WAIT, || {
+        let now = open_per_core(server);
+        (0..server.shards).find(|&s| now[s] == before[s] + 1.0)
+    })
+    .expect("the connection shows on the core that accepted it")
+}
+
+#[test]
+fn a_heartbeat_session_moves_to_the_core_that_owns_its_instances() {
+    let server = Server::start(SHORT_LEASES);
+    assert!(
+        server.shards >= 2,
+        "the suite runs on 2 cores, so a session can move"
+    );
+    // The metrics connection itself counts: open it before taking the baseline.
+    server.metric("artemis_connections_open");
+    let before = open_per_core(&server);
+    let mut socket = connect(&server, "/ws/registry/heartbeat");
+    let accepted = accepting_core(&server, &before);
+    let owner = (accepted + 1) % server.shards;
+    let moving = instance(&service_on_shard("ws.moving", owner, server.shards), "i1");
+    let staying = instance(
+        &service_on_shard("ws.staying", accepted, server.shards),
+        "i1",
+    );
+    server.register_ok(&[&moving, &staying]);
+
+    // Two heartbeats in one write: the second is still unread when the session moves after the
+    // first, and is answered by the owner's core.
+    socket.write(Message::text(instances(&[&moving]))).unwrap();
+    socket.write(Message::text(instances(&[&moving]))).unwrap();
+    socket.flush().unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            next_change(&mut socket)["responseStatus"]["status"],
+            "success"
+        );
+    }
+    let mut expected = before.clone();
+    expected[owner] += 1.0;
+    assert_open_per_core(&server, &expected);
+    assert_eq!(server.metric("artemis_websocket_moves_total"), 1.0);
+    assert_eq!(server.metric("artemis_websocket_sessions"), 1.0);
+
+    // The moved session keeps the lease alive, answers like heartbeat.json for an instance on
+    // any shard, and does not move again.
+    let unknown = instance(&service_on_shard("ws.moving", accepted, server.shards), "x");
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(3_500) {
+        socket
+            .send(Message::text(instances(&[&moving, &staying])))
+            .unwrap();
+        assert_eq!(
+            next_change(&mut socket)["responseStatus"]["status"],
+            "success"
+        );
+        socket.send(Message::text(instances(&[&staying]))).unwrap();
+        next_change(&mut socket);
+        thread::sleep(Duration::from_millis(250));
+    }
+    socket.send(Message::text(instances(&[&unknown]))).unwrap();
+    assert_eq!(
+        next_change(&mut socket)["failedInstances"][0]["errorCode"],
+        "data-not-found"
+    );
+    assert_eq!(server.metric("artemis_websocket_moves_total"), 1.0);
+    assert_open_per_core(&server, &expected);
+    let moving_service = &service_on_shard("ws.moving", owner, server.shards);
+    assert_eq!(server.instance_ids(moving_service), ["i1"]);
+
+    // Closing it gives its place back on the core it moved to.
+    socket.close(None).unwrap();
+    while socket.read().is_ok() {}
+    assert_open_per_core(&server, &before);
+    assert_eq!(server.metric("artemis_websocket_sessions"), 0.0);
+}
+
+#[test]
+fn a_heartbeat_session_on_the_owning_core_stays() {
+    let server = Server::start(&[]);
+    server.metric("artemis_connections_open");
+    let before = open_per_core(&server);
+    let mut socket = connect(&server, "/ws/registry/heartbeat");
+    let accepted = accepting_core(&server, &before);
+    let local = instance(&service_on_shard("ws.local", accepted, server.shards), "i1");
+    server.register_ok(&[&local]);
+    for _ in 0..3 {
+        socket.send(Message::text(instances(&[&local]))).unwrap();
+        next_change(&mut socket);
+    }
+    assert_eq!(server.metric("artemis_websocket_moves_total"), 0.0);
+    let mut expected = before.clone();
+    expected[accepted] += 1.0;
+    assert_eq!(open_per_core(&server), expected);
 }

@@ -109,6 +109,8 @@ impl Handler for NoopCore {
         Ok(())
     }
 
+    fn connection_moved_in(&self) {}
+
     fn connection_closed(&self) {}
 }
 

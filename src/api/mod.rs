@@ -102,21 +102,22 @@ impl Input<'_> {
 /// same rate limit, or Java's canned success when the payload is not a heartbeat request at all
 /// (contract §4.11).
 ///
-/// The payload is decoded in place, where the frame arrived.
-pub async fn heartbeat_frame(core: &Core, payload: &mut [u8]) -> Vec<Part> {
+/// The payload is decoded in place, where the frame arrived. Also names the shard that owned
+/// every instance heartbeated, when a single one did.
+pub async fn heartbeat_frame(core: &Core, payload: &mut [u8]) -> (Vec<Part>, Option<usize>) {
     let started = std::time::Instant::now();
     let input = Input {
         method: &Method::POST,
         query: None,
         body: payload,
     };
-    let response = registry::handle(core, registry::Op::Heartbeat, input).await;
+    let (response, owner) = registry::serve(core, registry::Op::Heartbeat, input).await;
     if response.status != StatusCode::OK {
-        return vec![Part::Static(registry::SUCCESS_REPLY)];
+        return (vec![Part::Static(registry::SUCCESS_REPLY)], None);
     }
     core.counters()
         .record_request(Endpoint::Heartbeat, started.elapsed());
-    response.parts
+    (response.parts, owner)
 }
 
 /// The service a `/ws/discovery/instance-change` frame subscribes to: the non-blank `serviceId`

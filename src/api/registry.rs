@@ -48,31 +48,29 @@ const PARTIAL_FAIL: &[u8] = br#"{"errorCode":"partial_fail","message":"","status
 /// Decodes the body (a malformed one is refused before it counts against the rate limit, as
 /// Java's framework refuses it before the service), checks the limit, then serves.
 pub async fn handle(core: &Core, op: Op, input: Input<'_>) -> Response {
+    serve(core, op, input).await.0
+}
+
+/// [`handle`], also naming the shard that owned every instance of the request when a single
+/// one did.
+pub async fn serve(core: &Core, op: Op, input: Input<'_>) -> (Response, Option<usize>) {
     let request = match decode::instances_request(input.body) {
-        Err(e) => return malformed(e),
+        Err(e) => return (malformed(e), None),
         Ok(request) => request,
     };
     if let Some(refused) = rate_limited(core, op.limited()) {
-        return refused;
+        return (refused, None);
     }
+    let refusal = |message| {
+        let response = failure(ErrorCode::BadRequest, Some(message), &["failedInstances"]);
+        (response, None)
+    };
     let instances = match request {
-        None => {
-            return failure(
-                ErrorCode::BadRequest,
-                Some("request is null"),
-                &["failedInstances"],
-            )
-        }
+        None => return refusal("request is null"),
         Some(InstancesRequest {
             instances: Some(list),
         }) if !list.is_empty() => list,
-        Some(_) => {
-            return failure(
-                ErrorCode::BadRequest,
-                Some("request.instances is null or empty."),
-                &["failedInstances"],
-            )
-        }
+        Some(_) => return refusal("request.instances is null or empty."),
     };
 
     let shards = core.link.shards();
@@ -83,12 +81,16 @@ pub async fn handle(core: &Core, op: Op, input: Input<'_>) -> Response {
             batches[owner].push((index as u32, instance));
         }
     }
-    let calls = batches
+    let calls: Vec<_> = batches
         .into_iter()
         .enumerate()
         .filter(|(_, batch)| !batch.is_empty())
         .map(|(owner, batch)| (owner, op.request(batch)))
         .collect();
+    let sole_owner = match calls.as_slice() {
+        [(owner, _)] => Some(*owner),
+        _ => None,
+    };
     let mut failed: Vec<FailedInstance> = core
         .link
         .call_many(calls)
@@ -96,11 +98,13 @@ pub async fn handle(core: &Core, op: Op, input: Input<'_>) -> Response {
         .into_iter()
         .flat_map(ShardReply::into_failed)
         .collect();
-    if failed.is_empty() {
-        return Response::json(vec![Part::Static(SUCCESS_REPLY)]);
-    }
-    failed.sort_by_key(|f| f.index);
-    Response::json(vec![Part::Owned(reply_body(&failed))])
+    let body = if failed.is_empty() {
+        Part::Static(SUCCESS_REPLY)
+    } else {
+        failed.sort_by_key(|f| f.index);
+        Part::Owned(reply_body(&failed))
+    };
+    (Response::json(vec![body]), sole_owner)
 }
 
 /// `{"failedInstances":[...],"responseStatus":...}`: `partial_fail` with every failed entry.

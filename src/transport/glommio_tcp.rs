@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -35,6 +36,13 @@ impl Listener for GlommioListener {
         stream.set_nodelay(true).map_err(io::Error::from)?;
         Ok(GlommioConnection(stream))
     }
+
+    fn adopt(&self, socket: OwnedFd) -> io::Result<GlommioConnection> {
+        // SAFETY: the descriptor is an open TCP socket that the stream now owns alone.
+        Ok(GlommioConnection(unsafe {
+            TcpStream::from_raw_fd(socket.into_raw_fd())
+        }))
+    }
 }
 
 pub struct GlommioConnection(TcpStream);
@@ -51,5 +59,17 @@ impl Connection for GlommioConnection {
 
     async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         AsyncWriteExt::write_all(&mut self.0, bytes).await
+    }
+
+    /// glommio's stream cannot give up its descriptor, so a duplicate leaves and the stream
+    /// closes its own. Its reads and writes are awaited where they are made and it keeps no
+    /// buffer, so nothing is in flight or held here.
+    async fn release(self, _buf: &mut ReadBuffer) -> Result<OwnedFd, Self> {
+        // SAFETY: the stream owns this descriptor and stays alive while it is borrowed here.
+        let socket = unsafe { BorrowedFd::borrow_raw(self.0.as_raw_fd()) };
+        match socket.try_clone_to_owned() {
+            Ok(socket) => Ok(socket),
+            Err(_) => Err(self),
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! The seam between the network and everything above it.
 //!
-//! Connection handling needs only three things from a transport: accept a connection, read more
-//! bytes into the connection's buffer, and write a batch of replies in one go. HTTP, routing and
+//! Connection handling needs only a few things from a transport: accept a connection, read more
+//! bytes into the connection's buffer, write a batch of replies in one go, and hand a connection
+//! over to another core (a WebSocket heartbeat session moves to the core that owns its
+//! instances). HTTP, routing and
 //! shards sit above this seam, so the two transports — glommio's `TcpStream` and a ring of our
 //! own (`uring`) — serve the very same connection loop, and `--io` picks one.
 
@@ -10,6 +12,7 @@ pub mod uring;
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 /// Which transport carries the connections (`--io`).
@@ -28,6 +31,9 @@ pub trait Listener {
     fn local_addr(&self) -> io::Result<SocketAddr>;
     /// Waits for the next connection.
     async fn accept(&self) -> io::Result<Self::Conn>;
+    /// Serves on this core a connection that another core released (see
+    /// [`Connection::release`]).
+    fn adopt(&self, socket: OwnedFd) -> io::Result<Self::Conn>;
 }
 
 /// One accepted connection, owned by the core that accepted it.
@@ -38,6 +44,12 @@ pub trait Connection {
     async fn read_into(&mut self, buf: &mut ReadBuffer, timeout: Duration) -> io::Result<usize>;
     /// Writes all of `bytes` (every reply of one batch) before returning.
     async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Lets go of the socket so that another core can serve it: waits until this core has no
+    /// operation in flight on it, then appends to `buf` every byte received and not yet read.
+    /// A connection whose peer has already closed, or that failed, is given back instead.
+    async fn release(self, buf: &mut ReadBuffer) -> Result<OwnedFd, Self>
+    where
+        Self: Sized;
 }
 
 /// A connection's input buffer: bytes received and not yet consumed by the HTTP layer.

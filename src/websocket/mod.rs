@@ -4,6 +4,9 @@
 //! `heartbeat.json`; `/ws/discovery/instance-change` takes `DiscoveryConfig` frames, one per
 //! service to follow, and pushes every change of those services; `/ws/discovery/all-instance-change`
 //! pushes every change. The HTTP layer answers the upgrade; the session then owns the connection.
+//! A heartbeat session whose instances all live on another core's shard moves to that core, so
+//! that its later heartbeats need no cross-core call (which an HTTP request, answered where it
+//! arrived, always may).
 
 pub mod frame;
 mod session;
@@ -13,7 +16,15 @@ use tungstenite::handshake::derive_accept_key;
 
 use crate::http::Request;
 
-pub use session::serve;
+pub use session::{serve, Session};
+
+/// How a WebSocket session starts on a core.
+pub enum Start {
+    /// The connection was just upgraded to this endpoint.
+    Upgraded(WsEndpoint),
+    /// A heartbeat session another core moved here.
+    Moved(Session),
+}
 
 /// The three WebSocket endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

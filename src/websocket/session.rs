@@ -7,10 +7,17 @@
 //! a frame and closes after the whole of it; it closes after `--ws-session-ttl` as Java does, and
 //! at once when its push inbox overflowed, with close code 1013 (try again later) so the client
 //! resubscribes.
+//!
+//! A heartbeat session moves, once, to the core that owns its instances: when every instance of
+//! a heartbeat lives on one other core's shard, the reply is written, the connection is released
+//! with the bytes that followed, and that core's task carries on with the same `Session`. A
+//! client heartbeats the same instances every time, so its later heartbeats are served without
+//! a cross-core call.
 
 use std::cell::Cell;
 use std::pin::pin;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_lite::future::or;
@@ -18,28 +25,52 @@ use glommio::timer::sleep;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, OpCode};
 
 use super::frame::{self, Message, Reader};
-use super::WsEndpoint;
+use super::{Start, WsEndpoint};
 use crate::api;
 use crate::limits::Limit;
 use crate::per_core::Core;
 use crate::push::Inbox;
+use crate::runtime::SHUTTING_DOWN;
+use crate::shard_link::MovedSession;
 use crate::transport::{Connection, ReadBuffer};
 
-/// Serves one upgraded connection; `input` holds bytes that arrived after the upgrade request.
-pub async fn serve<C: Connection>(
-    mut conn: C,
-    core: &Core,
-    endpoint: WsEndpoint,
-    mut input: ReadBuffer,
-) {
+/// What a session's task knows between frames: all that a heartbeat session takes along when it
+/// moves to another core (its socket and unread bytes travel beside it).
+pub struct Session {
+    reader: Reader,
+    opened: Instant,
+    /// When the last frame arrived, and whether the client was pinged since.
+    heard: Instant,
+    pinged: bool,
+}
+
+/// Serves one WebSocket connection; `input` holds bytes received and not yet read.
+pub async fn serve<C: Connection>(mut conn: C, core: &Core, start: Start, mut input: ReadBuffer) {
     let config = &core.node.config;
     let (idle, ttl) = (config.idle_timeout, config.ws_session_ttl);
-    let mut reader = Reader::new(config.ws_max_frame, config.ws_max_message);
+    // Only a heartbeat session moves, and only once.
+    let (endpoint, mut session, mut may_move) = match start {
+        Start::Upgraded(endpoint) => {
+            let now = Instant::now();
+            let session = Session {
+                reader: Reader::new(config.ws_max_frame, config.ws_max_message),
+                opened: now,
+                heard: now,
+                pinged: false,
+            };
+            (endpoint, session, endpoint == WsEndpoint::Heartbeat)
+        }
+        Start::Moved(session) => (WsEndpoint::Heartbeat, session, false),
+    };
     let mut output = Vec::with_capacity(4096);
     let inbox = Inbox::new(config.ws_queue);
     let subscribers = core.link.subscribers();
+    // Heartbeat sessions take no pushes, so they do not draw changes to their core.
+    let subscribes = endpoint != WsEndpoint::Heartbeat;
     let mut services: Vec<Box<str>> = Vec::new();
-    subscribers.session_opened();
+    if subscribes {
+        subscribers.session_opened();
+    }
     if endpoint == WsEndpoint::AllInstanceChange {
         subscribers.subscribe_all(&inbox);
     }
@@ -52,17 +83,18 @@ pub async fn serve<C: Connection>(
         }
     };
 
-    let opened = Instant::now();
-    let mut heard = opened;
-    let mut pinged = false;
+    // Where the session goes once it has let go of its connection.
+    let mut moving: Option<(usize, MovedSession)> = None;
     loop {
         // The close code and reason, once the session is ending (a peer's close is echoed).
         let mut ending: Option<(CloseCode, &str)> = None;
+        // The core that owns every instance of the last heartbeat, when that is another core.
+        let mut move_to: Option<usize> = None;
         // Every complete frame received so far, also what a read cut short by a push appended.
         let mut consumed = 0;
-        while ending.is_none() {
+        while ending.is_none() && move_to.is_none() {
             let buf = &mut input.filled_mut()[consumed..];
-            let (taken, message) = match reader.next(buf) {
+            let (taken, message) = match session.reader.next(buf) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(violation) => {
@@ -75,10 +107,10 @@ pub async fn serve<C: Connection>(
                 }
             };
             consumed += taken;
-            (heard, pinged) = (Instant::now(), false);
+            (session.heard, session.pinged) = (Instant::now(), false);
             let text = match message {
                 Message::Text(range) => &mut buf[range],
-                Message::AssembledText => reader.assembled(),
+                Message::AssembledText => session.reader.assembled(),
                 Message::Ping(range) => {
                     frame::write(&mut output, OpCode::Control(Control::Pong), &[&buf[range]]);
                     continue;
@@ -94,7 +126,8 @@ pub async fn serve<C: Connection>(
                     continue;
                 }
             };
-            on_text(core, endpoint, text, &inbox, &mut services, &mut output).await;
+            let owner = on_text(core, endpoint, text, &inbox, &mut services, &mut output).await;
+            move_to = owner.filter(|&owner| may_move && owner != core.link.me());
         }
         input.consume(consumed);
         // Queued pushes, each serialized once by the shard that made the change.
@@ -105,6 +138,12 @@ pub async fn serve<C: Connection>(
         }
         core.counters().pushed(pushed);
         let now = Instant::now();
+        let Session {
+            opened,
+            heard,
+            pinged,
+            ..
+        } = session;
         if inbox.overflowed() {
             ending = ending.or(Some((
                 CloseCode::Again,
@@ -116,7 +155,7 @@ pub async fn serve<C: Connection>(
             ending = ending.or(Some((CloseCode::Away, "idle")));
         } else if !pinged && now >= heard + idle / 2 {
             frame::write(&mut output, OpCode::Control(Control::Ping), &[b""]);
-            pinged = true;
+            session.pinged = true;
         }
         if let Some((code, reason)) = ending {
             frame::write_close(&mut output, code, reason);
@@ -130,11 +169,29 @@ pub async fn serve<C: Connection>(
         if ending.is_some() {
             break;
         }
+        if let Some(to) = move_to.filter(|_| !SHUTTING_DOWN.load(Ordering::Relaxed)) {
+            may_move = false;
+            match conn.release(&mut input).await {
+                Ok(socket) => {
+                    moving = Some((
+                        to,
+                        MovedSession {
+                            socket,
+                            session,
+                            input,
+                        },
+                    ));
+                    break;
+                }
+                // The peer has gone: this core sees the session to its end.
+                Err(kept) => conn = kept,
+            }
+        }
         // Wait for bytes, a push, or the next timer.
-        let next_timer = (opened + ttl).min(if pinged {
-            heard + idle
+        let next_timer = (session.opened + ttl).min(if session.pinged {
+            session.heard + idle
         } else {
-            heard + idle / 2
+            session.heard + idle / 2
         });
         let wait = next_timer
             .saturating_duration_since(now)
@@ -153,8 +210,14 @@ pub async fn serve<C: Connection>(
     if inbox.overflowed() {
         count_overflow();
     }
-    subscribers.session_closed(&inbox, &services);
+    if subscribes {
+        subscribers.session_closed(&inbox, &services);
+    }
     core.counters().websocket_closed(endpoint);
+    if let Some((to, moved)) = moving {
+        core.counters().websocket_moved();
+        core.link.move_session(to, moved);
+    }
 }
 
 /// Writes `output`; false when the peer is gone or has not taken it within `idle`. A subscriber
@@ -185,7 +248,8 @@ async fn send<C: Connection>(
     }
 }
 
-/// Answers one text message: a heartbeat reply, or nothing for a subscription.
+/// Answers one text message: a heartbeat reply, or nothing for a subscription. For a heartbeat,
+/// also names the shard that owns every instance it named, when a single one does.
 async fn on_text(
     core: &Core,
     endpoint: WsEndpoint,
@@ -193,10 +257,12 @@ async fn on_text(
     inbox: &Rc<Inbox>,
     services: &mut Vec<Box<str>>,
     output: &mut Vec<u8>,
-) {
+) -> Option<usize> {
     match endpoint {
         WsEndpoint::Heartbeat => {
-            frame::write_text(output, &api::heartbeat_frame(core, text).await);
+            let (reply, owner) = api::heartbeat_frame(core, text).await;
+            frame::write_text(output, &reply);
+            return owner;
         }
         WsEndpoint::InstanceChange => {
             if let Some(service_id) = api::subscribed_service(text) {
@@ -209,4 +275,5 @@ async fn on_text(
         }
         WsEndpoint::AllInstanceChange => {}
     }
+    None
 }

@@ -13,6 +13,8 @@
 //! - A send copies the batch of replies into `output`, which the kernel reads from until the send
 //!   completes; it is never touched meanwhile, and a connection dropped mid-send is only freed
 //!   when the kernel is done with it.
+//! - A connection released to another core first stops its receive and waits for the last
+//!   completion, so no byte is received here after its input has been handed over.
 
 use std::io;
 use std::mem;
@@ -83,6 +85,8 @@ pub struct Conn {
     writer: Option<Waker>,
     /// The task dropped the connection.
     orphaned: bool,
+    /// The task waits to release the socket to another core.
+    releasing: bool,
 }
 
 impl Conn {
@@ -101,6 +105,7 @@ impl Conn {
             send_result: None,
             writer: None,
             orphaned: false,
+            releasing: false,
         }
     }
 
@@ -187,6 +192,37 @@ impl Conn {
         (Poll::Pending, Next::Send)
     }
 
+    /// Drives one release of the socket to another core: waits for a send in flight, stops the
+    /// receive and waits for its last completion, then moves every byte received into `buf`.
+    /// `Err` when the peer's side has ended: the connection then stays here, its input intact.
+    pub fn poll_release(
+        &mut self,
+        buf: &mut ReadBuffer,
+        cx: &Context<'_>,
+    ) -> (Poll<Result<(), ()>>, Next) {
+        if self.sending {
+            store(&mut self.writer, cx);
+            return (Poll::Pending, Next::Nothing);
+        }
+        if self.recv != Recv::Idle {
+            self.releasing = true;
+            store(&mut self.reader, cx);
+            let next = match self.recv {
+                Recv::Armed => Next::Cancel,
+                _ => Next::Nothing,
+            };
+            return (Poll::Pending, next);
+        }
+        self.releasing = false;
+        self.reader = None;
+        if self.end.is_some() {
+            return (Poll::Ready(Err(())), Next::Nothing);
+        }
+        buf.append(self.input.filled_mut());
+        self.input = ReadBuffer::default();
+        (Poll::Ready(Ok(())), Next::Nothing)
+    }
+
     /// The task dropped the connection: stop receiving, free the input, close once idle.
     pub fn orphan(&mut self) -> Next {
         self.orphaned = true;
@@ -243,6 +279,11 @@ impl Conn {
     /// The receive will complete no more: re-arm it if the task is waiting for more input.
     pub fn recv_finished(&mut self) -> Next {
         self.recv = Recv::Idle;
+        if self.releasing {
+            if let Some(reader) = self.reader.take() {
+                reader.wake();
+            }
+        }
         if self.orphaned {
             self.release_if_idle()
         } else if self.wants_input() {
@@ -510,6 +551,46 @@ mod tests {
         assert_eq!(c.sent(-libc::ECONNRESET), Next::Release);
         let mut idle = conn();
         assert_eq!(idle.orphan(), Next::Release);
+    }
+
+    #[test]
+    fn a_release_waits_for_the_receive_and_hands_over_every_byte() {
+        let mut c = conn();
+        c.set_recv(Recv::Armed);
+        c.received(b"frame one");
+        let mut buf = ReadBuffer::default();
+        buf.append(b"unread ");
+        let (poll, next) = c.poll_release(&mut buf, &cx());
+        assert!(poll.is_pending());
+        assert_eq!(next, Next::Cancel);
+        c.set_recv(Recv::Cancelling);
+        // Bytes already on their way when the cancel was asked for still count.
+        c.received(b", frame two");
+        let (poll, next) = c.poll_release(&mut buf, &cx());
+        assert!(poll.is_pending());
+        assert_eq!(next, Next::Nothing, "one cancel is enough");
+        assert_eq!(c.recv_finished(), Next::Nothing);
+        let (poll, _) = c.poll_release(&mut buf, &cx());
+        assert!(matches!(poll, Poll::Ready(Ok(()))));
+        assert_eq!(buf.filled_mut(), b"unread frame one, frame two");
+        assert_eq!(c.held(), 0);
+    }
+
+    #[test]
+    fn a_release_waits_for_the_send_and_refuses_an_ended_peer() {
+        let mut c = conn();
+        let mut started = false;
+        start_write(&mut c, b"reply", &mut started);
+        let mut buf = ReadBuffer::default();
+        assert!(c.poll_release(&mut buf, &cx()).0.is_pending());
+        c.sent(5);
+        c.received(b"last");
+        c.ended(0);
+        let (poll, _) = c.poll_release(&mut buf, &cx());
+        assert!(matches!(poll, Poll::Ready(Err(()))));
+        // The connection stays, with its input and its end.
+        assert_eq!(c.take_input(&mut buf).unwrap().unwrap(), 4);
+        assert_eq!(c.take_input(&mut buf).unwrap().unwrap(), 0);
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod tests;
 use std::future::poll_fn;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -62,22 +63,36 @@ impl Listener for UringListener {
     async fn accept(&self) -> io::Result<UringConnection> {
         let stream: TcpStream = poll_fn(|cx| self.ring.poll_accept(self.key, cx)).await?;
         stream.set_nodelay(true)?;
-        let key = self.ring.add_conn(stream);
-        Ok(UringConnection {
+        Ok(self.serve(stream))
+    }
+
+    fn adopt(&self, socket: OwnedFd) -> io::Result<UringConnection> {
+        Ok(self.serve(socket.into()))
+    }
+}
+
+impl UringListener {
+    fn serve(&self, stream: TcpStream) -> UringConnection {
+        UringConnection {
             ring: self.ring.clone(),
-            key,
-        })
+            key: self.ring.add_conn(stream),
+            released: false,
+        }
     }
 }
 
 pub struct UringConnection {
     ring: Rc<Ring>,
     key: usize,
+    /// The socket went to another core; the ring no longer knows the key.
+    released: bool,
 }
 
 impl Drop for UringConnection {
     fn drop(&mut self) {
-        self.ring.orphan(self.key);
+        if !self.released {
+            self.ring.orphan(self.key);
+        }
     }
 }
 
@@ -104,6 +119,16 @@ impl Connection for UringConnection {
     async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         let mut started = false;
         poll_fn(|cx| self.ring.poll_write(self.key, bytes, &mut started, cx)).await
+    }
+
+    async fn release(mut self, buf: &mut ReadBuffer) -> Result<OwnedFd, Self> {
+        match poll_fn(|cx| self.ring.poll_release(self.key, buf, cx)).await {
+            Ok(socket) => {
+                self.released = true;
+                Ok(socket)
+            }
+            Err(()) => Err(self),
+        }
     }
 }
 

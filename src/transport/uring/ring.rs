@@ -270,6 +270,20 @@ impl Ring {
         poll
     }
 
+    /// See [`Conn::poll_release`]; once released, the ring forgets the connection and its socket
+    /// is the caller's.
+    pub fn poll_release(
+        &self,
+        conn: usize,
+        buf: &mut ReadBuffer,
+        cx: &Context<'_>,
+    ) -> Poll<Result<OwnedFd, ()>> {
+        let mut inner = self.inner.borrow_mut();
+        let (poll, next) = inner.conns[conn].poll_release(buf, cx);
+        inner.follow(conn, next);
+        poll.map_ok(|()| inner.conns.remove(conn).socket.into())
+    }
+
     /// The connection's task is gone; see [`Conn::orphan`].
     pub fn orphan(&self, conn: usize) {
         let mut inner = self.inner.borrow_mut();
