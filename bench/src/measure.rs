@@ -71,7 +71,8 @@ impl Load {
     }
 
     /// Runs heartbeats of `kind` (over HTTP or WebSocket), `batch` instances per request, at a
-    /// steady `rate`, without a warm-up: the caller reads the server's CPU time around it.
+    /// steady `rate`, without a warm-up: the caller reads the server's CPU time around it. Each
+    /// connection heartbeats only the instances of its own service, as a client does.
     pub fn heartbeats(
         &self,
         server: &Server,
@@ -83,6 +84,7 @@ impl Load {
         let config = Config {
             scenario: vec![Share { kind, weight: 1 }],
             batch,
+            own_service: true,
             pacing: Pacing::Rate(rate),
             warmup: Duration::ZERO,
             ..self.config(server, Scenario::Heartbeat, instances)

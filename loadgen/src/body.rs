@@ -5,7 +5,6 @@
 //! `write!` into reused buffers, so the hot loop allocates nothing.
 
 use std::io::Write;
-use std::ops::Range;
 
 #[derive(Clone, Debug)]
 pub struct Population {
@@ -34,9 +33,9 @@ impl Population {
     }
 
     /// `{"instances":[...]}` for a register, heartbeat or unregister request.
-    pub fn write_instances(&self, ids: Range<u64>, out: &mut Vec<u8>) {
+    pub fn write_instances(&self, ids: impl IntoIterator<Item = u64>, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"instances\":[");
-        for (n, i) in ids.enumerate() {
+        for (n, i) in ids.into_iter().enumerate() {
             if n > 0 {
                 out.push(b',');
             }

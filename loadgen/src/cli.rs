@@ -94,6 +94,13 @@ pub struct Cli {
     #[arg(long, default_value_t = 1)]
     pub batch: u64,
 
+    /// Each connection plays one client that heartbeats only the instances of its own service
+    /// (as a registered application does), instead of all connections walking the whole
+    /// population. With --scenario heartbeat or ws-heartbeat, and a --prefill of at least
+    /// --services.
+    #[arg(long)]
+    pub own_service: bool,
+
     /// Region of the instances and discovery requests (the server's region).
     #[arg(long, default_value = "default")]
     pub region: String,
@@ -215,6 +222,7 @@ impl Cli {
             instances: self.instances,
             services: self.services,
             batch: self.batch,
+            own_service: self.own_service,
             region: self.region,
             zone: self.zone,
             discovery_api: self.discovery_api,
@@ -289,6 +297,25 @@ mod tests {
         );
         assert_eq!((c.prefill, c.prefilled), (1000, 1000));
         assert_eq!(config("").unwrap().prefilled, 0);
+    }
+
+    #[test]
+    fn own_service_goes_with_heartbeats_and_a_prefill() {
+        let c = config("--scenario ws-heartbeat --prefill 1000 --own-service").unwrap();
+        assert!(c.own_service);
+        c.validate().unwrap();
+        assert!(
+            !config("--scenario heartbeat --prefill 1000")
+                .unwrap()
+                .own_service
+        );
+        for refused in [
+            "--scenario discover --prefill 1000 --own-service",
+            "--scenario heartbeat --own-service",
+        ] {
+            let refused = config(refused).unwrap().validate();
+            assert!(matches!(refused, Err(Error::Argument(_))));
+        }
     }
 
     #[test]

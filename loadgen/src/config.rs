@@ -46,6 +46,10 @@ pub struct Config {
     pub services: u64,
     /// Instances per register/heartbeat/unregister request; services per lookup request.
     pub batch: u64,
+    /// Each connection plays one client that heartbeats only the instances of its own service
+    /// (run-wide connection `g` owns service `g % services`), instead of all connections
+    /// walking the whole population. Heartbeat scenarios only.
+    pub own_service: bool,
     pub region: String,
     pub zone: String,
     pub discovery_api: DiscoveryApi,
@@ -93,6 +97,7 @@ impl Default for Config {
             instances: 1000,
             services: 100,
             batch: 1,
+            own_service: false,
             region: "default".to_owned(),
             zone: "default".to_owned(),
             discovery_api: DiscoveryApi::Post,
@@ -211,6 +216,25 @@ impl Config {
                 _ => {}
             }
         }
+        if self.own_service {
+            let heartbeats = matches!(
+                self.scenario.as_slice(),
+                [Share {
+                    kind: Kind::Heartbeat | Kind::WsHeartbeat,
+                    ..
+                }]
+            );
+            if !heartbeats {
+                return bad("--own-service goes with --scenario heartbeat or ws-heartbeat".into());
+            }
+            if self.services > self.prefill {
+                return bad(format!(
+                    "--own-service needs an instance in every service: --services {} is more \
+                     than --prefill {}",
+                    self.services, self.prefill
+                ));
+            }
+        }
         if self.scenario.len() > 1
             && self
                 .scenario
@@ -274,6 +298,41 @@ mod tests {
             assert!(c.validate().is_err());
             Config { prefill: 10, ..c }.validate().unwrap();
         }
+    }
+
+    #[test]
+    fn own_service_needs_a_heartbeat_scenario_and_a_prefill_in_every_service() {
+        let heartbeat = |kind| Config {
+            scenario: vec![Share { kind, weight: 1 }],
+            prefill: 100,
+            services: 10,
+            own_service: true,
+            ..config()
+        };
+        heartbeat(Kind::Heartbeat).validate().unwrap();
+        heartbeat(Kind::WsHeartbeat).validate().unwrap();
+        for kind in [Kind::Reregister, Kind::Discover, Kind::Push] {
+            assert!(heartbeat(kind).validate().is_err());
+        }
+        let mix = Config {
+            scenario: vec![
+                Share {
+                    kind: Kind::Heartbeat,
+                    weight: 1,
+                },
+                Share {
+                    kind: Kind::Discover,
+                    weight: 1,
+                },
+            ],
+            ..heartbeat(Kind::Heartbeat)
+        };
+        assert!(mix.validate().is_err());
+        let few = Config {
+            prefill: 9,
+            ..heartbeat(Kind::Heartbeat)
+        };
+        assert!(matches!(few.validate(), Err(Error::Argument(_))));
     }
 
     #[test]

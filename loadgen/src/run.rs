@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::probe::Probe;
 use crate::progress;
 use crate::report::{Prefill, Report};
-use crate::scenario::{self, Part};
+use crate::scenario::{self, Part, Workloads};
 use crate::tally::Tally;
 use crate::worker::{self, Plan};
 use std::sync::{Arc, Barrier};
@@ -108,11 +108,11 @@ fn phase(config: &Config, target: &Target, phase: Phase) -> Result<Tally, Error>
             index: index as u64,
             count: workers as u64,
         };
-        let (upgrade, rate, workload, warmup, duration) = match phase {
+        let (upgrade, rate, workloads, warmup, duration) = match phase {
             Phase::Prefill => (
                 None,
                 None,
-                scenario::prefill(config, target, part),
+                Workloads::Shared(scenario::prefill(config, target, part)),
                 Duration::ZERO,
                 None,
             ),
@@ -122,7 +122,7 @@ fn phase(config: &Config, target: &Target, phase: Phase) -> Result<Tally, Error>
                     Pacing::Rate(r) => Some(r * connections as f64 / config.connections as f64),
                     Pacing::Max => None,
                 },
-                scenario::measurement(config, target, part),
+                scenario::measurement(config, target, part, connections),
                 config.warmup,
                 Some(config.duration),
             ),
@@ -139,7 +139,7 @@ fn phase(config: &Config, target: &Target, phase: Phase) -> Result<Tally, Error>
             subscribers,
             rate,
             phase: index as f64 / workers as f64,
-            workload,
+            workloads,
             warmup,
             duration,
             timeout: config.timeout,

@@ -2,8 +2,9 @@
 //! the pacer says a request is due and recording each reply's verdict.
 //!
 //! A request goes to the connection that has been idle longest, so the load spreads evenly over
-//! the connections. When none is idle the due requests wait, and keep their intended send
-//! times (see `pacing`). A broken connection is reopened when it is next needed.
+//! the connections; the connection writes it from the worker's workload, or from its own (see
+//! `Workloads`). When none is idle the due requests wait, and keep their intended send times
+//! (see `pacing`). A broken connection is reopened when it is next needed.
 //!
 //! The push scenario adds subscriber connections that send nothing: each `new` change they
 //! receive ends the wait of the register request that caused it (see `push`), and counts as a
@@ -19,7 +20,7 @@ use crate::pacing::{latency, Pacer};
 use crate::progress::{Interval, Snapshot};
 use crate::push::Pending;
 use crate::reply;
-use crate::scenario::Workload;
+use crate::scenario::Workloads;
 use crate::tally::Tally;
 use crate::websocket::Upgrade;
 use crossbeam_channel::Sender;
@@ -51,7 +52,7 @@ pub struct Plan {
     pub rate: Option<f64>,
     /// Offset of this worker's schedule, as a fraction of its interval.
     pub phase: f64,
-    pub workload: Box<dyn Workload>,
+    pub workloads: Workloads,
     pub warmup: Duration,
     /// How long to send after the warm-up; `None` to send until the workload runs out.
     pub duration: Option<Duration>,
@@ -172,7 +173,7 @@ impl Worker {
             let now = clock::now();
             let sending = !exhausted && stop_at.is_none_or(|stop| now < stop);
             if sending {
-                exhausted = self.send_due(&mut pacer, plan.workload.as_mut(), now);
+                exhausted = self.send_due(&mut pacer, &mut plan.workloads, now);
             }
             self.idle.extend(self.retry.drain(..));
             let awaited = self.pending.as_ref().is_some_and(|p| !p.is_empty());
@@ -214,16 +215,16 @@ impl Worker {
         Ok(self.recorder.tally)
     }
 
-    /// Sends every request that is due while a connection is idle; `true` once the workload
-    /// has run out.
-    fn send_due(&mut self, pacer: &mut Pacer, workload: &mut dyn Workload, now: Nanos) -> bool {
+    /// Sends every request that is due while a connection is idle; `true` once the idle
+    /// connection's workload has run out.
+    fn send_due(&mut self, pacer: &mut Pacer, workloads: &mut Workloads, now: Nanos) -> bool {
         while let Some(&c) = self.idle.front() {
             let Some(counted_from) = pacer.take(now) else {
                 return false;
             };
             let slot = &mut self.slots[c];
             slot.request.clear();
-            let Some(op) = workload.next(&mut slot.request) else {
+            let Some(op) = workloads.of(c).next(&mut slot.request) else {
                 return true;
             };
             self.idle.pop_front();

@@ -1,12 +1,11 @@
 //! Churn: register a batch of instances, then unregister the same batch, then the next batch,
 //! the way deployments replace instances.
 
-use super::batches::Batches;
+use super::batches::{Batch, Batches};
 use super::{endpoint, Workload};
 use crate::body::Population;
 use crate::op::Op;
 use crate::request::Endpoint;
-use std::ops::Range;
 
 pub struct Churn {
     register: Endpoint,
@@ -14,7 +13,7 @@ pub struct Churn {
     population: Population,
     batches: Batches,
     /// The batch registered last, to unregister next.
-    registered: Option<Range<u64>>,
+    registered: Option<Batch>,
     body: Vec<u8>,
 }
 

@@ -3,6 +3,11 @@
 //! a mix of one), and each worker thread gets its own part of the instance population so that
 //! two threads never write the same instance.
 //!
+//! With `own_service` a heartbeat run is played by clients instead: each connection has a
+//! workload of its own and heartbeats only the instances of its own service, the way a
+//! registered application does. Connections that own the same service heartbeat the same
+//! instances.
+//!
 //! Instance ids are laid out once for the whole run: `0..prefill` is the registered population
 //! (heartbeat, re-register and discovery work on it), the register scenario writes the next
 //! `instances`, the churn scenario the `instances` after those. The prefill registers
@@ -29,6 +34,25 @@ use std::ops::Range;
 pub trait Workload: Send {
     /// Appends the next request to `out` and says what it is; `None` once there is no more.
     fn next(&mut self, out: &mut Vec<u8>) -> Option<Op>;
+}
+
+/// Where a worker's connections take their requests from.
+pub enum Workloads {
+    /// One workload for all of them: the connection idle longest sends the next request.
+    Shared(Box<dyn Workload>),
+    /// One workload per connection (`own_service`): connection `c` sends only what the `c`th
+    /// writes.
+    PerConnection(Vec<Box<dyn Workload>>),
+}
+
+impl Workloads {
+    /// The workload of the worker's connection `c`.
+    pub fn of(&mut self, c: usize) -> &mut dyn Workload {
+        match self {
+            Workloads::Shared(workload) => workload.as_mut(),
+            Workloads::PerConnection(each) => each[c].as_mut(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -120,6 +144,13 @@ impl Part {
         let len = ids.end - ids.start;
         ids.start + len * self.index / self.count..ids.start + len * (self.index + 1) / self.count
     }
+
+    /// The run-wide number of this worker's connection `c`. The run deals the connections out
+    /// to the workers in turn (the first ones get one more), so the numbers of all workers'
+    /// connections are exactly `0..connections`.
+    fn connection(&self, c: usize) -> u64 {
+        c as u64 * self.count + self.index
+    }
 }
 
 /// The ids each scenario writes.
@@ -138,8 +169,35 @@ fn population(config: &Config) -> Population {
     Population::new(&config.region, &config.zone, config.services)
 }
 
-/// The measured load of worker `part`.
-pub fn measurement(config: &Config, target: &Target, part: Part) -> Box<dyn Workload> {
+/// The measured load of worker `part`, whose connections number `connections`.
+pub fn measurement(config: &Config, target: &Target, part: Part, connections: usize) -> Workloads {
+    if config.own_service {
+        let kind = config.scenario[0].kind;
+        return Workloads::PerConnection(
+            (0..connections)
+                .map(|c| own_service(config, target, kind, part.connection(c)))
+                .collect(),
+        );
+    }
+    Workloads::Shared(shared(config, target, part))
+}
+
+/// The heartbeats of the run-wide connection `connection`: the prefilled instances of service
+/// `connection % services` (instance `i` lives in service `i % services`), round and round.
+/// `Config::validate` allows `own_service` only for a heartbeat scenario, with an instance in
+/// every service.
+fn own_service(config: &Config, target: &Target, kind: Kind, connection: u64) -> Box<dyn Workload> {
+    let service = connection % config.services;
+    Box::new(instances::InstanceWrites::new(
+        Op::Heartbeat,
+        heartbeat_endpoint(kind, &target.host),
+        population(config),
+        Batches::cycle(service..config.prefill, config.batch).every(config.services),
+    ))
+}
+
+/// The measured load of worker `part`, which all its connections share.
+fn shared(config: &Config, target: &Target, part: Part) -> Box<dyn Workload> {
     let host = target.host.as_str();
     let seed = config.seed ^ part.index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let build = |kind: Kind| -> Box<dyn Workload> {
@@ -156,8 +214,9 @@ pub fn measurement(config: &Config, target: &Target, part: Part) -> Box<dyn Work
             Kind::Register | Kind::Reregister | Kind::Push => {
                 writes(Op::Register, endpoint(host, Op::Register))
             }
-            Kind::Heartbeat => writes(Op::Heartbeat, endpoint(host, Op::Heartbeat)),
-            Kind::WsHeartbeat => writes(Op::Heartbeat, Endpoint::frame()),
+            Kind::Heartbeat | Kind::WsHeartbeat => {
+                writes(Op::Heartbeat, heartbeat_endpoint(kind, host))
+            }
             Kind::Churn => Box::new(churn::Churn::new(host, population(config), cycle(kind))),
             Kind::Discover => Box::new(discover::Discover::new(
                 config.discovery_api,
@@ -223,6 +282,15 @@ pub fn prefill(config: &Config, target: &Target, part: Part) -> Box<dyn Workload
     ))
 }
 
+/// Where a heartbeat scenario's requests go: frames on the upgraded connection for
+/// ws-heartbeat, `heartbeat.json` for heartbeat.
+fn heartbeat_endpoint(kind: Kind, host: &str) -> Endpoint {
+    match kind {
+        Kind::WsHeartbeat => Endpoint::frame(),
+        _ => endpoint(host, Op::Heartbeat),
+    }
+}
+
 fn endpoint(host: &str, op: Op) -> Endpoint {
     let path = match op {
         Op::Register => "/api/registry/register.json",
@@ -247,7 +315,7 @@ mod tests {
     }
 
     /// The ips of the instances in every request `workload` sends, in order.
-    fn instance_ips(mut workload: Box<dyn Workload>) -> Vec<String> {
+    fn instance_ips(workload: &mut dyn Workload) -> Vec<String> {
         let mut ips = vec![];
         let mut out = vec![];
         while ips.len() < 100 && workload.next(&mut out).is_some() {
@@ -260,6 +328,9 @@ mod tests {
         }
         ips
     }
+
+    /// The only worker of a run.
+    const ONE: Part = Part { index: 0, count: 1 };
 
     fn target() -> Target {
         Config::default().resolve_target().unwrap()
@@ -275,14 +346,14 @@ mod tests {
         };
         let part = Part { index: 0, count: 1 };
         assert_eq!(
-            instance_ips(prefill(&config, &target(), part)),
+            instance_ips(prefill(&config, &target(), part).as_mut()),
             vec!["10.0.0.3", "10.0.0.4"]
         );
         let done = Config {
             prefilled: 5,
             ..config
         };
-        assert!(instance_ips(prefill(&done, &target(), part)).is_empty());
+        assert!(instance_ips(prefill(&done, &target(), part).as_mut()).is_empty());
     }
 
     #[test]
@@ -295,10 +366,10 @@ mod tests {
             prefill: 3,
             ..Config::default()
         };
-        let ips = instance_ips(measurement(&config, &target(), Part { index: 0, count: 1 }));
+        let ips = instance_ips(measurement(&config, &target(), ONE, 1).of(0));
         assert_eq!(&ips[..4], ["10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.0"]);
         let mut out = vec![];
-        measurement(&config, &target(), Part { index: 0, count: 1 }).next(&mut out);
+        measurement(&config, &target(), ONE, 1).of(0).next(&mut out);
         assert!(out.starts_with(b"POST /api/registry/register.json "));
     }
 
@@ -334,9 +405,9 @@ mod tests {
             batch: 2,
             ..Config::default()
         };
-        let mut workload = measurement(&config, &target(), Part { index: 0, count: 1 });
+        let mut workloads = measurement(&config, &target(), ONE, 1);
         let mut out = vec![];
-        assert_eq!(workload.next(&mut out), Some(Op::Heartbeat));
+        assert_eq!(workloads.of(0).next(&mut out), Some(Op::Heartbeat));
         let [request] = frames(&out).try_into().unwrap();
         let ips: Vec<_> = request["instances"]
             .as_array()
@@ -369,12 +440,135 @@ mod tests {
             .collect();
         assert_eq!(services.len(), 3);
         assert_eq!(services[2], "framework.soa.loadgen.v1.service2");
-        let ips = instance_ips(measurement(&config, &target(), Part { index: 0, count: 1 }));
+        let ips = instance_ips(measurement(&config, &target(), ONE, 1).of(0));
         assert_eq!(
             &ips[..5],
             ["10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.0"]
         );
         assert!(subscription(&Config::default(), &target()).is_none());
+    }
+
+    #[test]
+    fn connections_are_numbered_run_wide() {
+        // 8 connections on 3 workers: 3, 3 and 2 of them (the first workers get one more).
+        let mut numbers: Vec<_> = [3, 3, 2]
+            .into_iter()
+            .enumerate()
+            .flat_map(|(index, connections)| {
+                let part = Part {
+                    index: index as u64,
+                    count: 3,
+                };
+                (0..connections).map(move |c| part.connection(c))
+            })
+            .collect();
+        numbers.sort();
+        assert_eq!(numbers, (0..8).collect::<Vec<_>>());
+    }
+
+    /// The instance numbers (`loadgen-host{i}`) and services of the next `requests` requests of
+    /// `workload`, a list per request.
+    fn heartbeated(workload: &mut dyn Workload, requests: usize) -> Vec<Vec<(u64, String)>> {
+        let mut out = vec![];
+        (0..requests)
+            .map(|_| {
+                out.clear();
+                assert_eq!(workload.next(&mut out), Some(Op::Heartbeat));
+                let text = std::str::from_utf8(&out).unwrap();
+                let body: serde_json::Value =
+                    serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+                let instances = body["instances"].as_array().unwrap();
+                instances
+                    .iter()
+                    .map(|i| {
+                        let host = i["machineName"].as_str().unwrap();
+                        let number = host.strip_prefix("loadgen-host").unwrap();
+                        let service = i["serviceId"].as_str().unwrap();
+                        (number.parse().unwrap(), service.to_owned())
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn own_service_connections_heartbeat_only_their_service_round_and_round() {
+        let config = Config {
+            scenario: vec![Share {
+                kind: Kind::Heartbeat,
+                weight: 1,
+            }],
+            prefill: 95,
+            services: 10,
+            batch: 4,
+            own_service: true,
+            ..Config::default()
+        };
+        let worker = |index| measurement(&config, &target(), Part { index, count: 2 }, 2);
+        let mut workers = [worker(0), worker(1)];
+        // Run-wide, the first worker's connections are 0 and 2, the second's 1 and 3.
+        for (index, c, service) in [(0, 0, 0), (1, 0, 1), (0, 1, 2), (1, 1, 3)] {
+            let requests = heartbeated(workers[index].of(c), 6);
+            let name = format!("framework.soa.loadgen.v1.service{service}");
+            assert!(requests.iter().flatten().all(|(_, s)| *s == name));
+            let numbers: Vec<Vec<u64>> = requests
+                .iter()
+                .map(|r| r.iter().map(|(i, _)| *i).collect())
+                .collect();
+            let s = service;
+            assert_eq!(
+                numbers,
+                vec![
+                    vec![s, s + 10, s + 20, s + 30],
+                    vec![s + 40, s + 50, s + 60, s + 70],
+                    vec![s + 80, s + 90],
+                    vec![s, s + 10, s + 20, s + 30],
+                    vec![s + 40, s + 50, s + 60, s + 70],
+                    vec![s + 80, s + 90],
+                ]
+            );
+        }
+        // A batch larger than a service is all of it: the second worker's third connection is
+        // run-wide 5, and service 5 holds 5, 15, ..., 85 below the prefill.
+        let whole = Config {
+            batch: 100,
+            ..config.clone()
+        };
+        let mut third = measurement(&whole, &target(), Part { index: 1, count: 2 }, 3);
+        let service5: Vec<_> = (5..95)
+            .step_by(10)
+            .map(|i| (i, "framework.soa.loadgen.v1.service5".to_owned()))
+            .collect();
+        assert_eq!(
+            heartbeated(third.of(2), 2),
+            vec![service5.clone(), service5]
+        );
+    }
+
+    #[test]
+    fn own_service_ws_heartbeats_are_frames() {
+        let config = Config {
+            scenario: vec![Share {
+                kind: Kind::WsHeartbeat,
+                weight: 1,
+            }],
+            prefill: 20,
+            services: 10,
+            batch: 5,
+            own_service: true,
+            ..Config::default()
+        };
+        let mut out = vec![];
+        let mut workloads = measurement(&config, &target(), Part { index: 0, count: 2 }, 2);
+        assert_eq!(workloads.of(1).next(&mut out), Some(Op::Heartbeat));
+        let [request] = frames(&out).try_into().unwrap();
+        let services: Vec<_> = request["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["serviceId"].clone())
+            .collect();
+        assert_eq!(services, ["framework.soa.loadgen.v1.service2"; 2]);
     }
 
     #[test]
