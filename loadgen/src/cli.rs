@@ -96,8 +96,8 @@ pub struct Cli {
 
     /// Each connection plays one client that heartbeats only the instances of its own service
     /// (as a registered application does), instead of all connections walking the whole
-    /// population. With --scenario heartbeat or ws-heartbeat, and a --prefill of at least
-    /// --services.
+    /// population. With --scenario heartbeat or ws-heartbeat, a --prefill of at least
+    /// --services, and --rate or --max (not --interval).
     #[arg(long)]
     pub own_service: bool,
 
@@ -200,6 +200,11 @@ impl Cli {
                 );
                 if !heartbeats || self.prefill == 0 {
                     return bad("--interval goes with a heartbeat scenario and a --prefill");
+                }
+                if self.own_service {
+                    // Only the connections' own services are heartbeated: the population's
+                    // interval says nothing about their rate.
+                    return bad("--interval does not go with --own-service; give a --rate");
                 }
                 let requests = self.prefill.div_ceil(self.batch.max(1));
                 Pacing::Rate(requests as f64 / interval.as_secs_f64())
@@ -316,6 +321,8 @@ mod tests {
             let refused = config(refused).unwrap().validate();
             assert!(matches!(refused, Err(Error::Argument(_))));
         }
+        let interval = config("--scenario heartbeat --prefill 1000 --own-service --interval 5s");
+        assert!(matches!(interval, Err(Error::Argument(_))));
     }
 
     #[test]
