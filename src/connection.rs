@@ -24,6 +24,20 @@ use crate::limits::{ConnectionLimits, Limit};
 use crate::runtime::{IN_FLIGHT, SHUTTING_DOWN};
 use crate::transport::{Connection, ReadBuffer};
 
+/// A connection's output buffer starts this large, and keeps at most [`OUTPUT_KEPT`] between
+/// batches: a discovery reply can take tens of KiB, and thousands of connections can sit idle
+/// between polls, so the memory of a large reply goes back once it is sent.
+pub const OUTPUT_START: usize = 4096;
+const OUTPUT_KEPT: usize = 16 * 1024;
+
+/// Makes a written `output` ready for the next batch, giving back the memory of a large one.
+pub fn recycle(output: &mut Vec<u8>) {
+    output.clear();
+    if output.capacity() > OUTPUT_KEPT {
+        *output = Vec::with_capacity(OUTPUT_START);
+    }
+}
+
 /// What happens to a connection after a request was answered.
 pub enum Outcome<U> {
     KeepAlive,
@@ -101,12 +115,12 @@ pub async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
             false,
             false,
         );
-        let _ = conn.write_all(&output).await;
+        let _ = conn.write_all(&mut output).await;
         return;
     }
     let limits = *handler.connection_limits();
     let mut input = ReadBuffer::default();
-    let mut output = Vec::with_capacity(4096);
+    let mut output = Vec::with_capacity(OUTPUT_START);
     // When the oldest unanswered byte arrived: the deadline of a request in progress.
     let mut request_started: Option<Instant> = None;
     let mut continue_sent = false;
@@ -125,7 +139,7 @@ pub async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
                     if request_started.is_some() {
                         handler.limit_hit(Limit::RequestTimeout);
                         refuse(handler, &Refusal::RequestTimeout, &mut output);
-                        let _ = conn.write_all(&output).await;
+                        let _ = conn.write_all(&mut output).await;
                     } else {
                         handler.limit_hit(Limit::IdleTimeout);
                     }
@@ -186,13 +200,15 @@ pub async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
             }
         }
         input.consume(consumed);
+        input.recycle();
         request_started = match (input.is_empty(), consumed) {
             (true, _) => None,
             (false, 0) => request_started.or_else(|| Some(Instant::now())),
             (false, _) => Some(Instant::now()),
         };
-        let written = output.is_empty() || write_within(&mut conn, &output, &limits, handler).await;
-        output.clear();
+        let written =
+            output.is_empty() || write_within(&mut conn, &mut output, &limits, handler).await;
+        recycle(&mut output);
         IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
         if let Some(to) = upgrade.filter(|_| written) {
             handler.take_over(conn, to, input).await;
@@ -213,7 +229,7 @@ pub async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
 /// ever); false when the write failed or was given up, counted as a write timeout.
 async fn write_within<C: Connection, H: Handler>(
     conn: &mut C,
-    output: &[u8],
+    output: &mut Vec<u8>,
     limits: &ConnectionLimits,
     handler: &H,
 ) -> bool {

@@ -10,7 +10,10 @@ use glommio::net::{TcpListener, TcpStream};
 
 use super::{Connection, Listener, ReadBuffer};
 
-/// How much a single read may add to a connection's buffer.
+/// How much a single read may add to a connection's buffer: a request usually fits in the first
+/// read's, so a connection waiting for its next request holds only that; a longer one reads on
+/// in larger chunks.
+const FIRST_READ: usize = 4 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
 
 pub struct GlommioListener(TcpListener);
@@ -52,13 +55,20 @@ impl Connection for GlommioConnection {
         self.0
             .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
             .map_err(io::Error::from)?;
-        let n = self.0.read(buf.spare(READ_CHUNK)).await?;
+        let chunk = if buf.is_empty() {
+            FIRST_READ
+        } else {
+            READ_CHUNK
+        };
+        let n = self.0.read(buf.spare(chunk)).await?;
         buf.advance(n);
         Ok(n)
     }
 
-    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        AsyncWriteExt::write_all(&mut self.0, bytes).await
+    async fn write_all(&mut self, output: &mut Vec<u8>) -> io::Result<()> {
+        let written = AsyncWriteExt::write_all(&mut self.0, output).await;
+        output.clear();
+        written
     }
 
     /// glommio's stream cannot give up its descriptor, so a duplicate leaves and the stream

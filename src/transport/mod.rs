@@ -42,8 +42,10 @@ pub trait Connection {
     /// Fails with `TimedOut` when nothing arrives within `timeout`. If the future is dropped
     /// first, bytes that had already arrived may be in `buf` all the same.
     async fn read_into(&mut self, buf: &mut ReadBuffer, timeout: Duration) -> io::Result<usize>;
-    /// Writes all of `bytes` (every reply of one batch) before returning.
-    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Writes all of `output` (every reply of one batch) before returning, and leaves it empty.
+    /// A transport may keep the buffer itself while the kernel sends from it, and hands it back
+    /// when done; if the future is dropped first, the buffer stays with the transport.
+    async fn write_all(&mut self, output: &mut Vec<u8>) -> io::Result<()>;
     /// Lets go of the socket so that another core can serve it: waits until this core has no
     /// operation in flight on it, then appends to `buf` every byte received and not yet read.
     /// A connection whose peer has already closed, or that failed, is given back instead.
@@ -55,6 +57,8 @@ pub trait Connection {
 /// A connection's input buffer: bytes received and not yet consumed by the HTTP layer.
 ///
 /// The backing vector stays initialised up to its length, so reading more never re-zeroes memory.
+/// Once a large request has been consumed its memory goes back (`recycle`), so a connection
+/// waiting for its next request holds little.
 #[derive(Default)]
 pub struct ReadBuffer {
     bytes: Vec<u8>,
@@ -100,7 +104,17 @@ impl ReadBuffer {
     pub fn advance(&mut self, n: usize) {
         self.filled += n;
     }
+
+    /// Gives back the memory of a buffer grown past [`INPUT_KEPT`], once all of it is consumed.
+    pub fn recycle(&mut self) {
+        if self.filled == 0 && self.bytes.len() > INPUT_KEPT {
+            self.bytes = Vec::new();
+        }
+    }
 }
+
+/// The most an empty input buffer keeps allocated.
+pub const INPUT_KEPT: usize = 16 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -121,5 +135,20 @@ mod tests {
         buf.append(b"gh");
         assert_eq!(buf.len(), 2);
         assert_eq!(buf.filled_mut(), b"gh");
+    }
+
+    #[test]
+    fn a_consumed_large_buffer_gives_its_memory_back() {
+        let mut buf = ReadBuffer::default();
+        buf.append(&[1; 40_000]);
+        buf.recycle();
+        assert_eq!(buf.len(), 40_000, "unconsumed bytes stay");
+        buf.consume(40_000);
+        buf.recycle();
+        assert_eq!(buf.spare(0).len(), 0);
+        buf.append(b"small");
+        buf.consume(5);
+        buf.recycle();
+        assert!(buf.spare(0).len() >= 5, "a small buffer is kept");
     }
 }

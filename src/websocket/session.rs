@@ -27,6 +27,7 @@ use tungstenite::protocol::frame::coding::{CloseCode, Control, OpCode};
 use super::frame::{self, Message, Reader};
 use super::{Start, WsEndpoint};
 use crate::api;
+use crate::connection;
 use crate::limits::Limit;
 use crate::per_core::Core;
 use crate::push::Inbox;
@@ -62,7 +63,7 @@ pub async fn serve<C: Connection>(mut conn: C, core: &Core, start: Start, mut in
         }
         Start::Moved(session) => (WsEndpoint::Heartbeat, session, false),
     };
-    let mut output = Vec::with_capacity(4096);
+    let mut output = Vec::with_capacity(connection::OUTPUT_START);
     let inbox = Inbox::new(config.ws_queue);
     let subscribers = core.link.subscribers();
     // Heartbeat sessions take no pushes, so they do not draw changes to their core.
@@ -130,6 +131,7 @@ pub async fn serve<C: Connection>(mut conn: C, core: &Core, start: Start, mut in
             move_to = owner.filter(|&owner| may_move && owner != core.link.me());
         }
         input.consume(consumed);
+        input.recycle();
         // Queued pushes, each serialized once by the shard that made the change.
         let mut pushed = 0;
         while let Some(json) = inbox.pop() {
@@ -161,10 +163,10 @@ pub async fn serve<C: Connection>(mut conn: C, core: &Core, start: Start, mut in
             frame::write_close(&mut output, code, reason);
         }
         if !output.is_empty() {
-            if !send(&mut conn, &output, &inbox, idle, &count_overflow).await {
+            if !send(&mut conn, &mut output, &inbox, idle, &count_overflow).await {
                 break;
             }
-            output.clear();
+            connection::recycle(&mut output);
         }
         if ending.is_some() {
             break;
@@ -226,7 +228,7 @@ pub async fn serve<C: Connection>(mut conn: C, core: &Core, start: Start, mut in
 /// stays bounded in bytes and in time. `overflowed` runs the moment the inbox overflows.
 async fn send<C: Connection>(
     conn: &mut C,
-    output: &[u8],
+    output: &mut Vec<u8>,
     inbox: &Inbox,
     idle: Duration,
     overflowed: &impl Fn(),

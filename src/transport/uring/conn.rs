@@ -10,9 +10,9 @@
 //! - Bytes that arrive while the task is busy (answering, or sending to a slow reader) wait in
 //!   `input`; once [`INPUT_LIMIT`] of them wait, the receive is cancelled and only re-armed when
 //!   the task reads again. A peer cannot make the server buffer more than that.
-//! - A send copies the batch of replies into `output`, which the kernel reads from until the send
-//!   completes; it is never touched meanwhile, and a connection dropped mid-send is only freed
-//!   when the kernel is done with it.
+//! - A send takes the task's buffer of replies into `output`, which the kernel reads from until
+//!   the send completes, and hands it back then; it is never touched meanwhile, and a connection
+//!   dropped mid-send is only freed when the kernel is done with it. Replies are not copied.
 //! - A connection released to another core first stops its receive and waits for the last
 //!   completion, so no byte is received here after its input has been handed over.
 
@@ -27,8 +27,6 @@ use crate::transport::ReadBuffer;
 pub const READ_LIMIT: usize = 64 * 1024;
 /// Receiving stops while this many bytes wait for a busy task.
 pub const INPUT_LIMIT: usize = 64 * 1024;
-/// An output buffer larger than this is freed after its send rather than kept for the next one.
-const KEPT_OUTPUT: usize = 64 * 1024;
 
 /// The connection's multishot receive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,11 +159,12 @@ impl Conn {
         Poll::Pending
     }
 
-    /// Drives one `write_all` of `bytes`: waits for an earlier send to finish, then starts this one
-    /// (`Next::Send`), then returns its result. `started` belongs to the caller's future.
+    /// Drives one `write_all` of `output`: waits for an earlier send to finish, then takes the
+    /// buffer and starts sending it (`Next::Send`), then hands it back, empty, with the send's
+    /// result. `started` belongs to the caller's future.
     pub fn poll_write(
         &mut self,
-        bytes: &[u8],
+        output: &mut Vec<u8>,
         started: &mut bool,
         cx: &Context<'_>,
     ) -> (Poll<io::Result<()>>, Next) {
@@ -174,17 +173,18 @@ impl Conn {
             return (Poll::Pending, Next::Nothing);
         }
         if *started {
+            *output = mem::take(&mut self.output);
+            output.clear();
             return (
                 Poll::Ready(self.send_result.take().unwrap_or(Ok(()))),
                 Next::Nothing,
             );
         }
-        if bytes.is_empty() {
+        if output.is_empty() {
             return (Poll::Ready(Ok(())), Next::Nothing);
         }
         *started = true;
-        self.output.clear();
-        self.output.extend_from_slice(bytes);
+        self.output = mem::take(output);
         self.sent = 0;
         self.sending = true;
         self.send_result = None;
@@ -313,9 +313,6 @@ impl Conn {
         };
         self.sending = false;
         self.send_result = Some(outcome);
-        if self.output.capacity() > KEPT_OUTPUT {
-            self.output = Vec::new();
-        }
         if let Some(writer) = self.writer.take() {
             writer.wake();
         }
@@ -386,11 +383,13 @@ mod tests {
         Context::from_waker(Waker::noop())
     }
 
-    /// Starts a `write_all` of `bytes`, which must ask the ring for a send.
+    /// Starts a `write_all` of `bytes`, which must take the buffer and ask the ring for a send.
     fn start_write(c: &mut Conn, bytes: &[u8], started: &mut bool) {
-        let (poll, next) = c.poll_write(bytes, started, &cx());
+        let mut output = bytes.to_vec();
+        let (poll, next) = c.poll_write(&mut output, started, &cx());
         assert!(poll.is_pending());
         assert_eq!(next, Next::Send);
+        assert_eq!(output.capacity(), 0, "the ring has the buffer");
     }
 
     #[test]
@@ -512,8 +511,12 @@ mod tests {
         assert_eq!(c.sent(5), Next::Send);
         assert_eq!(c.unsent(), b" world");
         assert_eq!(c.sent(6), Next::Nothing);
-        let (poll, _) = c.poll_write(b"hello world", &mut started, &cx());
+        let mut output = Vec::new();
+        let (poll, _) = c.poll_write(&mut output, &mut started, &cx());
         assert!(matches!(poll, Poll::Ready(Ok(()))));
+        // The very buffer comes back, empty, for the next batch.
+        assert!(output.is_empty() && output.capacity() >= 11);
+        assert_eq!(c.held(), 0);
     }
 
     #[test]
@@ -522,7 +525,7 @@ mod tests {
         let mut started = false;
         start_write(&mut c, b"reply", &mut started);
         assert_eq!(c.sent(-libc::EPIPE), Next::Nothing);
-        let (poll, _) = c.poll_write(b"reply", &mut started, &cx());
+        let (poll, _) = c.poll_write(&mut Vec::new(), &mut started, &cx());
         let Poll::Ready(Err(e)) = poll else {
             panic!("the send's error is returned")
         };
@@ -591,15 +594,5 @@ mod tests {
         // The connection stays, with its input and its end.
         assert_eq!(c.take_input(&mut buf).unwrap().unwrap(), 4);
         assert_eq!(c.take_input(&mut buf).unwrap().unwrap(), 0);
-    }
-
-    #[test]
-    fn a_large_output_is_not_kept_after_its_send() {
-        let mut c = conn();
-        let mut started = false;
-        let big = vec![0u8; 2 * KEPT_OUTPUT];
-        start_write(&mut c, &big, &mut started);
-        c.sent(big.len() as i32);
-        assert_eq!(c.held(), 0);
     }
 }

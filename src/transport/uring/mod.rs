@@ -3,8 +3,8 @@
 //!
 //! The listening socket is an ordinary `SO_REUSEPORT` socket; everything after `listen` goes
 //! through the ring. A read parks the connection's buffer with the ring and waits for the
-//! multishot receive to fill it, racing a glommio timer for the idle timeout; a write copies the
-//! batch of replies into the ring's keeping and waits for the send to complete.
+//! multishot receive to fill it, racing a glommio timer for the idle timeout; a write hands the
+//! buffer of replies to the ring's keeping and gets it back once the send has completed.
 
 mod buffers;
 mod conn;
@@ -116,9 +116,9 @@ impl Connection for UringConnection {
         }
     }
 
-    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+    async fn write_all(&mut self, output: &mut Vec<u8>) -> io::Result<()> {
         let mut started = false;
-        poll_fn(|cx| self.ring.poll_write(self.key, bytes, &mut started, cx)).await
+        poll_fn(|cx| self.ring.poll_write(self.key, output, &mut started, cx)).await
     }
 
     async fn release(mut self, buf: &mut ReadBuffer) -> Result<OwnedFd, Self> {

@@ -260,12 +260,12 @@ impl Ring {
     pub fn poll_write(
         &self,
         conn: usize,
-        bytes: &[u8],
+        output: &mut Vec<u8>,
         started: &mut bool,
         cx: &Context<'_>,
     ) -> Poll<io::Result<()>> {
         let mut inner = self.inner.borrow_mut();
-        let (poll, next) = inner.conns[conn].poll_write(bytes, started, cx);
+        let (poll, next) = inner.conns[conn].poll_write(output, started, cx);
         inner.follow(conn, next);
         poll
     }

@@ -182,9 +182,9 @@ async fn serve<C: Connection>(mut conn: C, reply: Reply, idle: Duration) {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
-        let output = reply(input.filled_mut());
+        let mut output = reply(input.filled_mut());
         input.consume(input.len());
-        if conn.write_all(&output).await.is_err() {
+        if conn.write_all(&mut output).await.is_err() {
             return;
         }
     }
