@@ -18,8 +18,8 @@ use futures_lite::future::{or, yield_now};
 use glommio::timer::sleep;
 use http::StatusCode;
 
-use crate::api::Response;
-use crate::http::{self as h1, HttpError, Limits, Parse, Reply, Request};
+use crate::api::{Part, Response};
+use crate::http::{self as h1, BodyPart, HttpError, Limits, Parse, Reply, Request};
 use crate::limits::{ConnectionLimits, Limit};
 use crate::runtime::{IN_FLIGHT, SHUTTING_DOWN};
 use crate::transport::{Connection, ReadBuffer};
@@ -249,7 +249,7 @@ async fn write_within<C: Connection, H: Handler>(
 
 /// Appends `response` framed as HTTP.
 pub fn write(output: &mut Vec<u8>, response: &Response, gzip: bool, keep_alive: bool) {
-    let parts: Vec<&[u8]> = response.parts.iter().map(AsRef::as_ref).collect();
+    let parts: Vec<BodyPart> = response.parts.iter().map(Part::body_part).collect();
     h1::write_response(
         output,
         &Reply {

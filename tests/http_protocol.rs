@@ -220,6 +220,48 @@ fn large_replies_are_gzipped_when_the_client_accepts_gzip() {
 }
 
 #[test]
+fn a_gzip_discovery_reply_follows_every_change_of_the_service() {
+    let server = Server::start(&[]);
+    let mut list: Vec<String> = (0..40)
+        .map(|n| instance("gzip.kept", &format!("i{n}")))
+        .collect();
+    server.register_ok(&list);
+    let mut client = server.connect();
+    let path = "/api/discovery/service.json?serviceId=gzip.kept&regionId=SHA&zoneId=SHAJQ";
+    let mut fetch = |gzip: bool| {
+        let headers: &[(&str, &str)] = if gzip {
+            &[("Accept-Encoding", "gzip")]
+        } else {
+            &[]
+        };
+        client.send(&request("GET", path, headers, b""));
+        let reply = client.read_reply();
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("Content-Encoding"), gzip.then_some("gzip"));
+        if gzip {
+            gunzip(&reply.body)
+        } else {
+            reply.body
+        }
+    };
+    // The instances are deflated once per version and reused: the same bytes each time, and a
+    // change is in the very next gzip reply.
+    for round in 0..3 {
+        let plain = fetch(false);
+        assert_eq!(fetch(true), plain);
+        assert_eq!(fetch(true), plain);
+        let ids = serde_json::from_slice::<serde_json::Value>(&plain).unwrap()["service"]
+            ["instances"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(ids, 40 + round);
+        list.push(instance("gzip.kept", &format!("new{round}")));
+        server.register_ok(&list);
+    }
+}
+
+#[test]
 fn small_replies_are_not_gzipped() {
     let server = Server::start(&[]);
     let mut client = server.connect();

@@ -89,7 +89,7 @@ impl Handler for NoopCore {
             &Reply {
                 status: StatusCode::OK,
                 content_type: Some("application/json"),
-                body: &[REPLY],
+                body: &[REPLY.into()],
                 gzip: false,
                 keep_alive: request.keep_alive,
             },

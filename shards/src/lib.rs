@@ -25,7 +25,7 @@ pub use instance::{Instance, InstanceKey, Metadata};
 pub use lease::{LeaseStatus, LEGACY_METADATA_KEY};
 pub use rules::{NodeRules, Rejection};
 pub use safety::SafetyConfig;
-pub use service::ServiceSnapshot;
+pub use service::{Deflated, InstancesJson, ServiceSnapshot};
 pub use shard::{Shard, ShardConfig, ShardStats};
 pub use version::VersionClock;
 

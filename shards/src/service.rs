@@ -3,10 +3,12 @@
 //! Each instance's fragment is written once, when it registers. A service's `instances_json`
 //! is the concatenation of its fragments, assembled at most once per version and only when
 //! someone reads it, so a burst of 10 000 registrations costs one rebuild. Reads at the same
-//! version share one `Arc`. Members are kept in a vector with O(1) swap-removal: the order of
-//! instances in the array carries no meaning.
+//! version share one `Arc`, and with it the array's compressed form, which the HTTP layer makes
+//! once for every gzip reply of that version. Members are kept in a vector with O(1)
+//! swap-removal: the order of instances in the array carries no meaning.
 
-use std::sync::Arc;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
 
 /// A service's discovery bytes at one version.
 #[derive(Clone, Debug)]
@@ -15,7 +17,40 @@ pub struct ServiceSnapshot {
     pub service_id: Arc<str>,
     pub version: u64,
     /// The JSON array `[fragment,fragment,...]` of the service's instances.
-    pub instances_json: Arc<[u8]>,
+    pub instances_json: Arc<InstancesJson>,
+}
+
+/// The JSON array of a service's instances at one version, read as its bytes.
+#[derive(Debug)]
+pub struct InstancesJson {
+    json: Box<[u8]>,
+    /// The array deflated, made by the first gzip reply that carries it (any core).
+    pub deflated: OnceLock<Deflated>,
+}
+
+/// Bytes deflated on their own so that a gzip reply can carry them as they are: raw deflate
+/// blocks ending on a byte boundary, none of them final, and the CRC-32 of the plain bytes.
+#[derive(Debug)]
+pub struct Deflated {
+    pub blocks: Box<[u8]>,
+    pub crc32: u32,
+}
+
+impl InstancesJson {
+    pub fn new(json: Vec<u8>) -> InstancesJson {
+        InstancesJson {
+            json: json.into(),
+            deflated: OnceLock::new(),
+        }
+    }
+}
+
+impl Deref for InstancesJson {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.json
+    }
 }
 
 /// One instance of the service: where its registration lives, and its JSON.
@@ -89,7 +124,7 @@ impl Service {
                 let snapshot = ServiceSnapshot {
                     service_id: self.id.clone(),
                     version: self.version,
-                    instances_json: self.assemble().into(),
+                    instances_json: Arc::new(InstancesJson::new(self.assemble())),
                 };
                 self.snapshot = Some(snapshot.clone());
                 snapshot
@@ -153,7 +188,7 @@ mod tests {
         service.add(1, fragment("{}"), 2);
         let after = service.snapshot();
         assert!(!Arc::ptr_eq(&first.instances_json, &after.instances_json));
-        assert_eq!(&*after.instances_json, b"[{},{}]");
+        assert_eq!(&**after.instances_json, b"[{},{}]");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use artemis_shards::json::write_opt_str;
-use artemis_shards::{shard_for, Change, ErrorCode};
+use artemis_shards::{shard_for, Change, ErrorCode, InstancesJson};
 
 use super::decode::{self, LookupRequest, ServiceRequest};
 use super::envelope::{fail_status, failure, malformed, object, write_by_service, SUCCESS};
@@ -20,7 +20,7 @@ use crate::shard_link::{ShardReply, ShardRequest};
 /// How a `Service` object is filled.
 enum Shape {
     /// Registered: the shard's instance array, filtered lists empty.
-    Found(Arc<[u8]>),
+    Found(Arc<InstancesJson>),
     /// Passed the filters but has no instances: empty lists.
     Empty,
     /// `new Service(serviceId)`: every list `null`.
@@ -32,7 +32,7 @@ fn push_service(parts: &mut Vec<Part>, shape: Shape, service_id: Option<&str>) {
     let lists: &'static [u8] = match shape {
         Shape::Found(instances) => {
             parts.push(Part::Static(br#"{"instances":"#));
-            parts.push(Part::Shared(instances));
+            parts.push(Part::Instances(instances));
             br#","logicInstances":[],"metadata":null,"routeRules":[],"serviceId":"#
         }
         Shape::Empty => br#"{"instances":[],"logicInstances":[],"metadata":null,"routeRules":[],"serviceId":"#,
@@ -60,7 +60,7 @@ fn non_blank(id: Option<String>) -> Option<String> {
     id.filter(|s| !s.trim().is_empty())
 }
 
-async fn snapshot(core: &Core, service_id: &str) -> Option<Arc<[u8]>> {
+async fn snapshot(core: &Core, service_id: &str) -> Option<Arc<InstancesJson>> {
     let owner = shard_for(service_id, core.link.shards());
     match core
         .link

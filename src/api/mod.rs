@@ -15,8 +15,10 @@ mod status;
 
 use std::sync::Arc;
 
+use artemis_shards::InstancesJson;
 use http::{Method, StatusCode};
 
+use crate::http::BodyPart;
 use crate::per_core::Core;
 use crate::rate_limit::LimitedOp;
 use crate::router::Endpoint;
@@ -25,6 +27,8 @@ use crate::router::Endpoint;
 pub enum Part {
     Static(&'static [u8]),
     Shared(Arc<[u8]>),
+    /// A service's instances at one version, with their deflated form for gzip replies.
+    Instances(Arc<InstancesJson>),
     Owned(Vec<u8>),
 }
 
@@ -33,7 +37,21 @@ impl AsRef<[u8]> for Part {
         match self {
             Part::Static(b) => b,
             Part::Shared(b) => b,
+            Part::Instances(b) => b,
             Part::Owned(b) => b,
+        }
+    }
+}
+
+impl Part {
+    /// The part as a slice of an HTTP body, with where its deflated form is kept, if anywhere.
+    pub fn body_part(&self) -> BodyPart<'_> {
+        match self {
+            Part::Instances(json) => BodyPart {
+                bytes: json,
+                deflated: Some(&json.deflated),
+            },
+            other => other.as_ref().into(),
         }
     }
 }

@@ -1,12 +1,14 @@
 //! gzip both ways, as Java's ziplet `CompressingFilter` does. Java clients and peers send
 //! every body with `Content-Encoding: gzip`; it is inflated with a bounded output so a
-//! small bomb cannot take the memory. Large replies are deflated for clients that accept it.
+//! small bomb cannot take the memory. Large replies are deflated for clients that accept it,
+//! and what many replies carry is deflated once.
 
 use super::HttpError;
+use artemis_shards::Deflated;
 use flate2::read::MultiGzDecoder;
-use flate2::write::GzEncoder;
-use flate2::Compression;
-use std::io::{Read, Write};
+use flate2::{Compress, Compression, FlushCompress, Status};
+use std::io::Read;
+use std::sync::OnceLock;
 
 /// Inflates a gzip body (one or more members); more than `max_body` bytes of output is
 /// refused without inflating the rest.
@@ -25,39 +27,206 @@ pub(super) fn gunzip(packed: &[u8], max_body: usize) -> Result<Vec<u8>, HttpErro
     Ok(plain)
 }
 
-/// Deflates `parts`, written back to back, at the fast level.
-pub(super) fn gzip(parts: &[&[u8]]) -> Vec<u8> {
-    let len: usize = parts.iter().map(|part| part.len()).sum();
-    let mut encoder = GzEncoder::new(Vec::with_capacity(len / 4 + 64), Compression::fast());
-    for part in parts {
-        encoder
-            .write_all(part)
-            .expect("writing to a Vec cannot fail");
+/// One slice of a reply body, and where the deflated form of a slice that many replies carry
+/// (a service's instances at one version) is kept.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyPart<'a> {
+    pub bytes: &'a [u8],
+    pub deflated: Option<&'a OnceLock<Deflated>>,
+}
+
+impl<'a> From<&'a [u8]> for BodyPart<'a> {
+    fn from(bytes: &'a [u8]) -> BodyPart<'a> {
+        BodyPart {
+            bytes,
+            deflated: None,
+        }
     }
-    encoder.finish().expect("writing to a Vec cannot fail")
+}
+
+/// gzip's member header: deflate, no name or time, unknown OS.
+const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// One gzip member of `parts`, written back to back, at the fast level.
+///
+/// A body with no kept part is deflated in one go. Otherwise the kept parts go in as their
+/// deflated blocks, made the first time and reused by every later reply (a discovery reply is
+/// then compressed once per service version, not once per request), and the parts between them,
+/// a few bytes of JSON, as stored blocks: each piece ends on a byte boundary and none is final,
+/// so they follow one another as one deflate stream, closed by an empty final block.
+pub(super) fn gzip(parts: &[BodyPart]) -> Vec<u8> {
+    let len: usize = parts.iter().map(|part| part.bytes.len()).sum();
+    let mut out = Vec::with_capacity(len / 4 + 64);
+    out.extend_from_slice(&HEADER);
+    let mut crc = crc32fast::Hasher::new();
+    if parts.iter().all(|part| part.deflated.is_none()) {
+        let mut deflate = Compress::new(Compression::fast(), false);
+        for part in parts {
+            deflate_into(&mut deflate, part.bytes, FlushCompress::None, &mut out);
+            crc.update(part.bytes);
+        }
+        deflate_into(&mut deflate, &[], FlushCompress::Finish, &mut out);
+    } else {
+        for part in parts {
+            match part.deflated {
+                Some(kept) => {
+                    let deflated = kept.get_or_init(|| deflate_apart(part.bytes));
+                    out.extend_from_slice(&deflated.blocks);
+                    let len = part.bytes.len() as u64;
+                    crc.combine(&crc32fast::Hasher::new_with_initial_len(
+                        deflated.crc32,
+                        len,
+                    ));
+                }
+                None => {
+                    stored_blocks(part.bytes, &mut out);
+                    crc.update(part.bytes);
+                }
+            }
+        }
+        out.extend_from_slice(&FINAL_EMPTY_BLOCK);
+    }
+    out.extend_from_slice(&crc.finalize().to_le_bytes());
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+    out
+}
+
+/// A final deflate block with no data (fixed Huffman codes: the header bits and end-of-block).
+const FINAL_EMPTY_BLOCK: [u8; 2] = [0x03, 0x00];
+
+/// `bytes` deflated on their own, ending on a byte boundary without a final block.
+fn deflate_apart(bytes: &[u8]) -> Deflated {
+    let mut blocks = Vec::with_capacity(bytes.len() / 4 + 64);
+    let mut deflate = Compress::new(Compression::fast(), false);
+    deflate_into(&mut deflate, bytes, FlushCompress::Sync, &mut blocks);
+    Deflated {
+        blocks: blocks.into(),
+        crc32: crc32fast::hash(bytes),
+    }
+}
+
+/// `bytes` as non-final stored blocks (at most 65 535 bytes each), from a byte boundary.
+fn stored_blocks(bytes: &[u8], out: &mut Vec<u8>) {
+    for chunk in bytes.chunks(u16::MAX as usize) {
+        let len = chunk.len() as u16;
+        out.push(0); // not final, stored; the rest of the byte is padding
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+}
+
+/// Feeds `input` to `deflate` and appends what it writes; `Sync` and `Finish` also flush all of
+/// it out.
+fn deflate_into(deflate: &mut Compress, mut input: &[u8], flush: FlushCompress, out: &mut Vec<u8>) {
+    loop {
+        out.reserve(input.len() / 2 + 128);
+        let taken = deflate.total_in();
+        let status = deflate
+            .compress_vec(input, out, flush)
+            .expect("deflating into memory cannot fail");
+        input = &input[(deflate.total_in() - taken) as usize..];
+        let flushed = match flush {
+            FlushCompress::Finish => status == Status::StreamEnd,
+            FlushCompress::None => true,
+            _ => out.len() < out.capacity(),
+        };
+        if input.is_empty() && flushed {
+            return;
+        }
+    }
+}
+
+/// `parts` gzipped with none of them kept, for tests.
+#[cfg(test)]
+pub(super) fn gzip_plain(parts: &[&[u8]]) -> Vec<u8> {
+    let parts: Vec<BodyPart> = parts.iter().map(|&bytes| bytes.into()).collect();
+    gzip(&parts)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flate2::read::GzDecoder;
+
+    /// What a single-member gzip decoder reads from `packed`.
+    fn inflate(packed: &[u8]) -> Vec<u8> {
+        let mut plain = Vec::new();
+        GzDecoder::new(packed).read_to_end(&mut plain).unwrap();
+        plain
+    }
 
     #[test]
     fn round_trip() {
-        let packed = gzip(&[b"{\"instances\":", b"[]}"]);
+        let packed = gzip_plain(&[b"{\"instances\":", b"[]}"]);
         assert_eq!(&packed[..2], [0x1f, 0x8b]);
         assert_eq!(gunzip(&packed, 100).unwrap(), b"{\"instances\":[]}");
     }
 
     #[test]
+    fn kept_parts_are_deflated_once_and_read_back_in_one_member() {
+        let instances: Vec<u8> = (0..3000)
+            .flat_map(|i| {
+                format!(r#"{{"instanceId":"10.0.{i}.1:8080","status":"up"}},"#).into_bytes()
+            })
+            .collect();
+        let kept = OnceLock::new();
+        let stored = vec![b'x'; 150_000]; // more than one stored block
+        let parts = [
+            BodyPart::from(&b"{\"a\":"[..]),
+            BodyPart {
+                bytes: &instances,
+                deflated: Some(&kept),
+            },
+            BodyPart::from(&stored[..]),
+            BodyPart {
+                bytes: &instances,
+                deflated: Some(&kept),
+            },
+            BodyPart::from(&b"}"[..]),
+        ];
+        let expected = [&b"{\"a\":"[..], &instances, &stored, &instances, b"}"].concat();
+        let first = gzip(&parts);
+        let blocks = kept.get().expect("made by the first reply").blocks.as_ptr();
+        assert_eq!(inflate(&first), expected);
+        assert_eq!(gunzip(&first, 1 << 20).unwrap(), expected);
+        let again = gzip(&parts);
+        assert_eq!(again, first);
+        assert_eq!(
+            kept.get().unwrap().blocks.as_ptr(),
+            blocks,
+            "not deflated again"
+        );
+        assert!(kept.get().unwrap().blocks.len() < instances.len() / 4);
+    }
+
+    #[test]
+    fn kept_parts_at_either_end_and_empty_ones_read_back() {
+        let (a, b) = (OnceLock::new(), OnceLock::new());
+        let parts = [
+            BodyPart {
+                bytes: b"[first]",
+                deflated: Some(&a),
+            },
+            BodyPart::from(&b""[..]),
+            BodyPart {
+                bytes: b"",
+                deflated: Some(&b),
+            },
+        ];
+        assert_eq!(inflate(&gzip(&parts)), b"[first]");
+    }
+
+    #[test]
     fn concatenated_members_are_joined() {
-        let packed = [gzip(&[b"ab"]), gzip(&[b"cd"])].concat();
+        let packed = [gzip_plain(&[b"ab"]), gzip_plain(&[b"cd"])].concat();
         assert_eq!(gunzip(&packed, 100).unwrap(), b"abcd");
     }
 
     #[test]
     fn bombs_stop_at_the_limit() {
         let plain = vec![b'a'; 10 << 20];
-        let bomb = gzip(&[&plain]);
+        let bomb = gzip_plain(&[&plain]);
         assert!(bomb.len() < 100 << 10);
         assert_eq!(gunzip(&bomb, 1 << 20), Err(HttpError::BodyTooLarge));
         assert_eq!(gunzip(&bomb, 10 << 20).unwrap().len(), 10 << 20);
@@ -69,7 +238,7 @@ mod tests {
             gunzip(b"not gzip", 100),
             Err(HttpError::BadRequest(_))
         ));
-        let packed = gzip(&[b"truncated body"]);
+        let packed = gzip_plain(&[b"truncated body"]);
         let cut = &packed[..packed.len() - 4];
         assert!(matches!(gunzip(cut, 100), Err(HttpError::BadRequest(_))));
     }

@@ -18,6 +18,7 @@ mod response;
 
 pub use body::Body;
 pub use error::HttpError;
+pub use gzip::BodyPart;
 pub use query::query_values;
 pub use request::{parse_request, Parse, Request};
 pub use response::{write_preflight, write_response, Reply, CONTINUE};
@@ -48,7 +49,7 @@ mod tests {
     use super::*;
 
     fn requests() -> Vec<Vec<u8>> {
-        let packed = gzip::gzip(&[b"{\"instances\":[{\"serviceId\":\"s\"}]}"]);
+        let packed = gzip::gzip_plain(&[b"{\"instances\":[{\"serviceId\":\"s\"}]}"]);
         vec![
             b"GET /api/discovery/services.json?regionId=SHA&zoneId=1 HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
             b"POST /api/registry/heartbeat.json HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"instances\":[]}".to_vec(),

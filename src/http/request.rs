@@ -309,7 +309,7 @@ mod tests {
 
     #[test]
     fn gzip_body_is_inflated() {
-        let packed = gzip::gzip(&[b"{\"instances\":[]}"]);
+        let packed = gzip::gzip_plain(&[b"{\"instances\":[]}"]);
         let head = format!(
             "POST /x HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
             packed.len()
@@ -323,7 +323,7 @@ mod tests {
 
     #[test]
     fn gzip_and_chunked_together() {
-        let packed = gzip::gzip(&[b"[1,2,3]"]);
+        let packed = gzip::gzip_plain(&[b"[1,2,3]"]);
         let (a, b) = packed.split_at(5);
         let buf = [
             &b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Encoding: x-gzip\r\n\r\n"
@@ -438,7 +438,7 @@ mod tests {
             error(b"POST / HTTP/1.1\r\nContent-Length: 65\r\n\r\n"),
             HttpError::BodyTooLarge
         );
-        let packed = gzip::gzip(&[&[b' '; 65]]);
+        let packed = gzip::gzip_plain(&[&[b' '; 65]]);
         let head = format!(
             "POST / HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
             packed.len()

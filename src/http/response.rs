@@ -4,7 +4,7 @@
 //! and the body is large enough to gain from it. Every reply carries the CORS headers
 //! Java's caravan `CrossDomainFilter` adds.
 
-use super::gzip;
+use super::gzip::{self, BodyPart};
 use http::StatusCode;
 
 /// The interim reply to `Expect: 100-continue`.
@@ -26,7 +26,7 @@ pub struct Reply<'a> {
     pub status: StatusCode,
     pub content_type: Option<&'static str>,
     /// Written back to back as one body.
-    pub body: &'a [&'a [u8]],
+    pub body: &'a [BodyPart<'a>],
     /// The client accepts gzip; the body is compressed when it has at least 1024 bytes.
     pub gzip: bool,
     /// False adds `Connection: close`; the server closes after writing.
@@ -35,7 +35,7 @@ pub struct Reply<'a> {
 
 /// Appends `reply` to `out`.
 pub fn write_response(out: &mut Vec<u8>, reply: &Reply) {
-    let len: usize = reply.body.iter().map(|part| part.len()).sum();
+    let len: usize = reply.body.iter().map(|part| part.bytes.len()).sum();
     start_head(out, reply.status);
     if let Some(content_type) = reply.content_type {
         header(out, b"Content-Type: ", content_type.as_bytes());
@@ -49,7 +49,7 @@ pub fn write_response(out: &mut Vec<u8>, reply: &Reply) {
         out.reserve(len + 64);
         end_head(out, len, reply.keep_alive);
         for part in reply.body {
-            out.extend_from_slice(part);
+            out.extend_from_slice(part.bytes);
         }
     }
 }
@@ -130,12 +130,16 @@ mod tests {
 
     const JSON: Option<&str> = Some("application/json;charset=UTF-8");
 
+    fn parts<'a>(slices: &[&'a [u8]]) -> Vec<BodyPart<'a>> {
+        slices.iter().map(|&bytes| bytes.into()).collect()
+    }
+
     #[test]
     fn small_reply() {
         let text = written(Reply {
             status: StatusCode::OK,
             content_type: JSON,
-            body: &[b"{\"a\":", b"1}"],
+            body: &parts(&[b"{\"a\":", b"1}"]),
             gzip: true,
             keep_alive: true,
         });
@@ -168,7 +172,8 @@ mod tests {
     #[test]
     fn large_body_is_gzipped_when_accepted() {
         let big = vec![b'x'; 5000];
-        let body: &[&[u8]] = &[b"[", &big, b"]"];
+        let slices: &[&[u8]] = &[b"[", &big, b"]"];
+        let body = &parts(slices);
         let mut out = Vec::new();
         write_response(
             &mut out,
@@ -185,7 +190,7 @@ mod tests {
         assert!(head.contains("Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n"));
         let packed = &out[split..];
         assert!(head.contains(&format!("Content-Length: {}\r\n", packed.len())));
-        assert_eq!(gzip::gunzip(packed, 10_000).unwrap(), body.concat());
+        assert_eq!(gzip::gunzip(packed, 10_000).unwrap(), slices.concat());
 
         let plain = written(Reply {
             status: StatusCode::OK,
@@ -203,14 +208,15 @@ mod tests {
         let reply = Reply {
             status: StatusCode::OK,
             content_type: None,
-            body: &[&body],
+            body: &parts(&[&body]),
             gzip: true,
             keep_alive: true,
         };
         assert!(!written(reply).contains("gzip"));
         let body = vec![b'y'; GZIP_MIN_BODY];
+        let body = parts(&[&body]);
         let reply = Reply {
-            body: &[&body],
+            body: &body,
             ..reply
         };
         assert!(written(reply).contains("Content-Encoding: gzip"));
