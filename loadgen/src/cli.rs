@@ -101,6 +101,12 @@ pub struct Cli {
     #[arg(long)]
     pub own_service: bool,
 
+    /// Send Accept-Encoding: gzip with every HTTP request, as Java clients do, and inflate the
+    /// gzipped replies (the server compresses replies of 1 KiB or more). Not with ws-heartbeat
+    /// or push.
+    #[arg(long)]
+    pub gzip: bool,
+
     /// Region of the instances and discovery requests (the server's region).
     #[arg(long, default_value = "default")]
     pub region: String,
@@ -228,6 +234,7 @@ impl Cli {
             services: self.services,
             batch: self.batch,
             own_service: self.own_service,
+            gzip: self.gzip,
             region: self.region,
             zone: self.zone,
             discovery_api: self.discovery_api,
@@ -323,6 +330,14 @@ mod tests {
         }
         let interval = config("--scenario heartbeat --prefill 1000 --own-service --interval 5s");
         assert!(matches!(interval, Err(Error::Argument(_))));
+    }
+
+    #[test]
+    fn gzip_goes_with_http_scenarios() {
+        assert!(config("--gzip").unwrap().gzip);
+        assert!(!config("").unwrap().gzip);
+        let ws = config("--scenario ws-heartbeat --prefill 1000 --gzip").unwrap();
+        assert!(matches!(ws.validate(), Err(Error::Argument(_))));
     }
 
     #[test]

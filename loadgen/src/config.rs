@@ -50,6 +50,9 @@ pub struct Config {
     /// (run-wide connection `g` owns service `g % services`), instead of all connections
     /// walking the whole population. Heartbeat scenarios only.
     pub own_service: bool,
+    /// Every HTTP request accepts gzip (`Accept-Encoding: gzip`), as Java clients' do, and
+    /// gzipped replies are inflated before they are judged. HTTP scenarios only.
+    pub gzip: bool,
     pub region: String,
     pub zone: String,
     pub discovery_api: DiscoveryApi,
@@ -98,6 +101,7 @@ impl Default for Config {
             services: 100,
             batch: 1,
             own_service: false,
+            gzip: false,
             region: "default".to_owned(),
             zone: "default".to_owned(),
             discovery_api: DiscoveryApi::Post,
@@ -235,6 +239,9 @@ impl Config {
                 ));
             }
         }
+        if self.gzip && self.scenario.iter().any(|s| s.kind.websocket()) {
+            return bad("--gzip goes with HTTP scenarios, not ws-heartbeat or push".into());
+        }
         if self.scenario.len() > 1
             && self
                 .scenario
@@ -333,6 +340,22 @@ mod tests {
             ..heartbeat(Kind::Heartbeat)
         };
         assert!(matches!(few.validate(), Err(Error::Argument(_))));
+    }
+
+    #[test]
+    fn gzip_is_refused_with_websocket_scenarios() {
+        let gzip = |kind| Config {
+            scenario: vec![Share { kind, weight: 1 }],
+            prefill: 10,
+            gzip: true,
+            ..config()
+        };
+        for kind in [Kind::Discover, Kind::Heartbeat, Kind::Register, Kind::Churn] {
+            gzip(kind).validate().unwrap();
+        }
+        for kind in [Kind::WsHeartbeat, Kind::Push] {
+            assert!(matches!(gzip(kind).validate(), Err(Error::Argument(_))));
+        }
     }
 
     #[test]

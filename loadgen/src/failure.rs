@@ -1,6 +1,7 @@
 //! Why one request failed. Failures are counted by kind and never enter the latency figures.
 
 use std::fmt;
+use std::io::{self, ErrorKind};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Failure {
@@ -9,7 +10,8 @@ pub enum Failure {
     /// HTTP 200, but the Java `responseStatus` was not `success`: its status and error code
     /// (for `partial_fail`, the first failed instance's error code).
     Status { status: String, code: String },
-    /// The reply was not HTTP/1.1 with a Content-Length, or had no `responseStatus`.
+    /// The reply was not HTTP/1.1 with a Content-Length, had a gzip body that did not inflate,
+    /// or had no `responseStatus`.
     Malformed,
     /// The connection could not be opened.
     Connect,
@@ -17,6 +19,17 @@ pub enum Failure {
     Io,
     /// No reply within the request timeout.
     Timeout,
+}
+
+impl Failure {
+    /// Why a reply could not be read: it was malformed (`InvalidData`, see
+    /// `Connection::read_reply`), or the connection broke.
+    pub fn of_read(error: &io::Error) -> Failure {
+        match error.kind() {
+            ErrorKind::InvalidData => Failure::Malformed,
+            _ => Failure::Io,
+        }
+    }
 }
 
 impl fmt::Display for Failure {

@@ -163,10 +163,7 @@ impl Prober {
                     Ok(Some(reply)) if reply.status == 200 => return Ok(()),
                     Ok(Some(reply)) => return Err(Failure::Http(reply.status)),
                     Ok(None) => {}
-                    Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                        return Err(Failure::Malformed)
-                    }
-                    Err(_) => return Err(Failure::Io),
+                    Err(e) => return Err(Failure::of_read(&e)),
                 }
             }
             let now = clock::now();

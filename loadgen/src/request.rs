@@ -5,6 +5,22 @@
 use crate::websocket;
 use std::io::Write;
 
+/// The header lines every HTTP request of a run carries after its request line: `Host`, and
+/// `Accept-Encoding: gzip` when the run asks for compressed replies, as Java clients do.
+#[derive(Clone, Debug)]
+pub struct Headers(String);
+
+impl Headers {
+    pub fn new(host: &str, accept_gzip: bool) -> Headers {
+        let accept = if accept_gzip {
+            "Accept-Encoding: gzip\r\n"
+        } else {
+            ""
+        };
+        Headers(format!("Host: {host}\r\n{accept}"))
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Endpoint {
     payload: Payload,
@@ -25,12 +41,12 @@ enum Payload {
 
 impl Endpoint {
     /// A JSON POST to `path`; `write` takes the body.
-    pub fn post(host: &str, path: &str) -> Endpoint {
+    pub fn post(headers: &Headers, path: &str) -> Endpoint {
         Endpoint {
             payload: Payload::Body,
             head: format!(
-                "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-                 Content-Length: "
+                "POST {path} HTTP/1.1\r\n{}Content-Type: application/json\r\nContent-Length: ",
+                headers.0
             )
             .into_bytes(),
             tail: b"\r\n\r\n".to_vec(),
@@ -38,11 +54,11 @@ impl Endpoint {
     }
 
     /// A GET of `path`; `write` takes the query string.
-    pub fn get(host: &str, path: &str) -> Endpoint {
+    pub fn get(headers: &Headers, path: &str) -> Endpoint {
         Endpoint {
             payload: Payload::Query,
             head: format!("GET {path}?").into_bytes(),
-            tail: format!(" HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes(),
+            tail: format!(" HTTP/1.1\r\n{}\r\n", headers.0).into_bytes(),
         }
     }
 
@@ -81,7 +97,8 @@ mod tests {
     #[test]
     fn post_carries_content_type_and_length() {
         let mut out = vec![];
-        Endpoint::post("h:1", "/api/registry/register.json").write(b"{}", &mut out);
+        Endpoint::post(&Headers::new("h:1", false), "/api/registry/register.json")
+            .write(b"{}", &mut out);
         assert_eq!(
             out,
             b"POST /api/registry/register.json HTTP/1.1\r\nHost: h:1\r\n\
@@ -92,10 +109,35 @@ mod tests {
     #[test]
     fn get_carries_the_query() {
         let mut out = vec![];
-        Endpoint::get("h", "/api/discovery/service.json").write(b"serviceId=a", &mut out);
+        Endpoint::get(&Headers::new("h", false), "/api/discovery/service.json")
+            .write(b"serviceId=a", &mut out);
         assert_eq!(
             out,
             b"GET /api/discovery/service.json?serviceId=a HTTP/1.1\r\nHost: h\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn gzip_is_accepted_only_when_asked_for() {
+        let gzip = Headers::new("h", true);
+        let mut post = vec![];
+        Endpoint::post(&gzip, "/p").write(b"{}", &mut post);
+        assert_eq!(
+            post,
+            b"POST /p HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\
+              Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+        );
+        let mut get = vec![];
+        Endpoint::get(&gzip, "/g").write(b"q=1", &mut get);
+        assert_eq!(
+            get,
+            b"GET /g?q=1 HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\r\n"
+        );
+        let plain = Headers::new("h", false);
+        for endpoint in [Endpoint::post(&plain, "/p"), Endpoint::get(&plain, "/g")] {
+            let mut out = vec![];
+            endpoint.write(b"x", &mut out);
+            assert!(!String::from_utf8(out).unwrap().contains("Accept-Encoding"));
+        }
     }
 }

@@ -291,10 +291,7 @@ impl Worker {
                 let verdict = reply::judge(reply.status, reply.body);
                 self.finish(c, now, verdict);
             }
-            Err(e) if e.kind() == ErrorKind::InvalidData => {
-                self.finish(c, now, Err(Failure::Malformed))
-            }
-            Err(_) => self.finish(c, now, Err(Failure::Io)),
+            Err(e) => self.finish(c, now, Err(Failure::of_read(&e))),
         }
     }
 

@@ -5,7 +5,7 @@ use super::batches::{Batch, Batches};
 use super::{endpoint, Workload};
 use crate::body::Population;
 use crate::op::Op;
-use crate::request::Endpoint;
+use crate::request::{Endpoint, Headers};
 
 pub struct Churn {
     register: Endpoint,
@@ -18,10 +18,10 @@ pub struct Churn {
 }
 
 impl Churn {
-    pub fn new(host: &str, population: Population, batches: Batches) -> Churn {
+    pub fn new(headers: &Headers, population: Population, batches: Batches) -> Churn {
         Churn {
-            register: endpoint(host, Op::Register),
-            unregister: endpoint(host, Op::Unregister),
+            register: endpoint(headers, Op::Register),
+            unregister: endpoint(headers, Op::Unregister),
             population,
             batches,
             registered: None,
@@ -58,7 +58,7 @@ mod tests {
     #[test]
     fn registers_then_unregisters_the_same_batch() {
         let mut c = Churn::new(
-            "h",
+            &Headers::new("h", false),
             Population::new("default", "default", 1),
             Batches::cycle(0..2, 1),
         );

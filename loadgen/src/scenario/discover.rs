@@ -4,7 +4,7 @@
 use super::{endpoint, Workload};
 use crate::body::Population;
 use crate::op::Op;
-use crate::request::Endpoint;
+use crate::request::{Endpoint, Headers};
 use crate::zipf::Zipf;
 use serde::Serialize;
 
@@ -45,14 +45,14 @@ impl Discover {
         api: DiscoveryApi,
         popularity: Popularity,
         batch: u64,
-        host: &str,
+        headers: &Headers,
         population: Population,
         rng: fastrand::Rng,
     ) -> Discover {
         let endpoint = match api {
-            DiscoveryApi::Post => endpoint(host, Op::Discover),
-            DiscoveryApi::Get => Endpoint::get(host, "/api/discovery/service.json"),
-            DiscoveryApi::Lookup => Endpoint::post(host, "/api/discovery/lookup.json"),
+            DiscoveryApi::Post => endpoint(headers, Op::Discover),
+            DiscoveryApi::Get => Endpoint::get(headers, "/api/discovery/service.json"),
+            DiscoveryApi::Lookup => Endpoint::post(headers, "/api/discovery/lookup.json"),
         };
         let zipf = match popularity {
             Popularity::Uniform => None,
@@ -105,7 +105,7 @@ mod tests {
             api,
             popularity,
             3,
-            "h",
+            &Headers::new("h", false),
             Population::new("default", "default", 1000),
             fastrand::Rng::with_seed(1),
         )

@@ -45,12 +45,13 @@ impl Workload for InstanceWrites {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::Headers;
 
     #[test]
     fn heartbeats_walk_the_slice() {
         let mut w = InstanceWrites::new(
             Op::Heartbeat,
-            super::super::endpoint("h", Op::Heartbeat),
+            super::super::endpoint(&Headers::new("h", false), Op::Heartbeat),
             Population::new("default", "default", 2),
             Batches::cycle(0..3, 2),
         );

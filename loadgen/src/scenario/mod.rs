@@ -24,7 +24,7 @@ pub use discover::{DiscoveryApi, Popularity};
 use crate::body::Population;
 use crate::config::{Config, Target};
 use crate::op::Op;
-use crate::request::Endpoint;
+use crate::request::{Endpoint, Headers};
 use crate::websocket::Upgrade;
 use batches::Batches;
 use serde::Serialize;
@@ -190,7 +190,7 @@ fn own_service(config: &Config, target: &Target, kind: Kind, connection: u64) ->
     let service = connection % config.services;
     Box::new(instances::InstanceWrites::new(
         Op::Heartbeat,
-        heartbeat_endpoint(kind, &target.host),
+        heartbeat_endpoint(kind, &headers(config, target)),
         population(config),
         Batches::cycle(service..config.prefill, config.batch).every(config.services),
     ))
@@ -198,7 +198,7 @@ fn own_service(config: &Config, target: &Target, kind: Kind, connection: u64) ->
 
 /// The measured load of worker `part`, which all its connections share.
 fn shared(config: &Config, target: &Target, part: Part) -> Box<dyn Workload> {
-    let host = target.host.as_str();
+    let headers = &headers(config, target);
     let seed = config.seed ^ part.index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let build = |kind: Kind| -> Box<dyn Workload> {
         let cycle = |kind| Batches::cycle(part.of(ids(config, kind)), config.batch);
@@ -212,17 +212,17 @@ fn shared(config: &Config, target: &Target, part: Part) -> Box<dyn Workload> {
         };
         match kind {
             Kind::Register | Kind::Reregister | Kind::Push => {
-                writes(Op::Register, endpoint(host, Op::Register))
+                writes(Op::Register, endpoint(headers, Op::Register))
             }
             Kind::Heartbeat | Kind::WsHeartbeat => {
-                writes(Op::Heartbeat, heartbeat_endpoint(kind, host))
+                writes(Op::Heartbeat, heartbeat_endpoint(kind, headers))
             }
-            Kind::Churn => Box::new(churn::Churn::new(host, population(config), cycle(kind))),
+            Kind::Churn => Box::new(churn::Churn::new(headers, population(config), cycle(kind))),
             Kind::Discover => Box::new(discover::Discover::new(
                 config.discovery_api,
                 config.popularity,
                 config.batch,
-                host,
+                headers,
                 population(config),
                 fastrand::Rng::with_seed(seed),
             )),
@@ -273,7 +273,7 @@ pub fn subscription(config: &Config, target: &Target) -> Option<Upgrade> {
 pub fn prefill(config: &Config, target: &Target, part: Part) -> Box<dyn Workload> {
     Box::new(instances::InstanceWrites::new(
         Op::Register,
-        endpoint(&target.host, Op::Register),
+        endpoint(&headers(config, target), Op::Register),
         population(config),
         Batches::once(
             part.of(config.prefilled..config.prefill),
@@ -282,16 +282,22 @@ pub fn prefill(config: &Config, target: &Target, part: Part) -> Box<dyn Workload
     ))
 }
 
+/// The headers of the run's HTTP requests, the prefill's included: with `gzip` they all accept
+/// gzip replies (the registry's replies to the prefill are too small to be compressed).
+fn headers(config: &Config, target: &Target) -> Headers {
+    Headers::new(&target.host, config.gzip)
+}
+
 /// Where a heartbeat scenario's requests go: frames on the upgraded connection for
 /// ws-heartbeat, `heartbeat.json` for heartbeat.
-fn heartbeat_endpoint(kind: Kind, host: &str) -> Endpoint {
+fn heartbeat_endpoint(kind: Kind, headers: &Headers) -> Endpoint {
     match kind {
         Kind::WsHeartbeat => Endpoint::frame(),
-        _ => endpoint(host, Op::Heartbeat),
+        _ => endpoint(headers, Op::Heartbeat),
     }
 }
 
-fn endpoint(host: &str, op: Op) -> Endpoint {
+fn endpoint(headers: &Headers, op: Op) -> Endpoint {
     let path = match op {
         Op::Register => "/api/registry/register.json",
         Op::Heartbeat => "/api/registry/heartbeat.json",
@@ -299,7 +305,7 @@ fn endpoint(host: &str, op: Op) -> Endpoint {
         Op::Discover => "/api/discovery/service.json",
         Op::Push => unreachable!("a push is not a request"),
     };
-    Endpoint::post(host, path)
+    Endpoint::post(headers, path)
 }
 
 #[cfg(test)]
