@@ -435,17 +435,20 @@ fn a_heartbeat_session_moves_to_the_core_that_owns_its_instances() {
     let mut socket = connect(&server, "/ws/registry/heartbeat");
     let accepted = accepting_core(&server, &before);
     let owner = (accepted + 1) % server.shards;
-    let moving = instance(&service_on_shard("ws.moving", owner, server.shards), "i1");
+    let moving_service = service_on_shard("ws.moving", owner, server.shards);
+    let moving = instance(&moving_service, "i1");
+    let moving_too = instance(&moving_service, "i2");
     let staying = instance(
         &service_on_shard("ws.staying", accepted, server.shards),
         "i1",
     );
-    server.register_ok(&[&moving, &staying]);
+    server.register_ok(&[&moving, &moving_too, &staying]);
 
-    // Two heartbeats in one write: the second is still unread when the session moves after the
-    // first, and is answered by the owner's core.
-    socket.write(Message::text(instances(&[&moving]))).unwrap();
-    socket.write(Message::text(instances(&[&moving]))).unwrap();
+    // Two heartbeats in one write, two of whose three instances live on the other core: the
+    // second is still unread when the session moves after the first, and is answered there.
+    let mostly_there = instances(&[&moving, &staying, &moving_too]);
+    socket.write(Message::text(mostly_there.clone())).unwrap();
+    socket.write(Message::text(mostly_there)).unwrap();
     socket.flush().unwrap();
     for _ in 0..2 {
         assert_eq!(
@@ -465,7 +468,7 @@ fn a_heartbeat_session_moves_to_the_core_that_owns_its_instances() {
     let started = Instant::now();
     while started.elapsed() < Duration::from_millis(3_500) {
         socket
-            .send(Message::text(instances(&[&moving, &staying])))
+            .send(Message::text(instances(&[&moving, &moving_too, &staying])))
             .unwrap();
         assert_eq!(
             next_change(&mut socket)["responseStatus"]["status"],
@@ -482,8 +485,7 @@ fn a_heartbeat_session_moves_to_the_core_that_owns_its_instances() {
     );
     assert_eq!(server.metric("artemis_websocket_moves_total"), 1.0);
     assert_open_per_core(&server, &expected);
-    let moving_service = &service_on_shard("ws.moving", owner, server.shards);
-    assert_eq!(server.instance_ids(moving_service), ["i1"]);
+    assert_eq!(server.instance_ids(&moving_service), ["i1", "i2"]);
 
     // Closing it gives its place back on the core it moved to.
     socket.close(None).unwrap();
@@ -493,16 +495,19 @@ fn a_heartbeat_session_moves_to_the_core_that_owns_its_instances() {
 }
 
 #[test]
-fn a_heartbeat_session_on_the_owning_core_stays() {
+fn a_heartbeat_session_on_a_core_owning_as_many_of_its_instances_stays() {
     let server = Server::start(&[]);
     server.metric("artemis_connections_open");
     let before = open_per_core(&server);
     let mut socket = connect(&server, "/ws/registry/heartbeat");
     let accepted = accepting_core(&server, &before);
     let local = instance(&service_on_shard("ws.local", accepted, server.shards), "i1");
-    server.register_ok(&[&local]);
-    for _ in 0..3 {
-        socket.send(Message::text(instances(&[&local]))).unwrap();
+    let other = (accepted + 1) % server.shards;
+    let remote = instance(&service_on_shard("ws.remote", other, server.shards), "i1");
+    server.register_ok(&[&local, &remote]);
+    // All its instances here, or as many here as on the other core: it stays.
+    for list in [vec![&local], vec![&remote, &local], vec![&local]] {
+        socket.send(Message::text(instances(&list))).unwrap();
         next_change(&mut socket);
     }
     assert_eq!(server.metric("artemis_websocket_moves_total"), 0.0);

@@ -120,8 +120,8 @@ impl Input<'_> {
 /// same rate limit, or Java's canned success when the payload is not a heartbeat request at all
 /// (contract §4.11).
 ///
-/// The payload is decoded in place, where the frame arrived. Also names the shard that owned
-/// every instance heartbeated, when a single one did.
+/// The payload is decoded in place, where the frame arrived. Also names the shard that owns the
+/// most of the instances heartbeated, when it owns more of them than this core's shard does.
 pub async fn heartbeat_frame(core: &Core, payload: &mut [u8]) -> (Vec<Part>, Option<usize>) {
     let started = std::time::Instant::now();
     let input = Input {

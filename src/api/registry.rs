@@ -51,8 +51,8 @@ pub async fn handle(core: &Core, op: Op, input: Input<'_>) -> Response {
     serve(core, op, input).await.0
 }
 
-/// [`handle`], also naming the shard that owned every instance of the request when a single
-/// one did.
+/// [`handle`], also naming the shard that owns the most of the request's instances when it owns
+/// more of them than this core's shard does (where the client's heartbeats had better be served).
 pub async fn serve(core: &Core, op: Op, input: Input<'_>) -> (Response, Option<usize>) {
     let request = match decode::instances_request(input.body) {
         Err(e) => return (malformed(e), None),
@@ -81,16 +81,16 @@ pub async fn serve(core: &Core, op: Op, input: Input<'_>) -> (Response, Option<u
             batches[owner].push((index as u32, instance));
         }
     }
+    let here = batches[core.link.me()].len();
+    let main_owner = (0..shards)
+        .max_by_key(|&shard| (batches[shard].len(), std::cmp::Reverse(shard)))
+        .filter(|&shard| batches[shard].len() > here);
     let calls: Vec<_> = batches
         .into_iter()
         .enumerate()
         .filter(|(_, batch)| !batch.is_empty())
         .map(|(owner, batch)| (owner, op.request(batch)))
         .collect();
-    let sole_owner = match calls.as_slice() {
-        [(owner, _)] => Some(*owner),
-        _ => None,
-    };
     let mut failed: Vec<FailedInstance> = core
         .link
         .call_many(calls)
@@ -104,7 +104,7 @@ pub async fn serve(core: &Core, op: Op, input: Input<'_>) -> (Response, Option<u
         failed.sort_by_key(|f| f.index);
         Part::Owned(reply_body(&failed))
     };
-    (Response::json(vec![body]), sole_owner)
+    (Response::json(vec![body]), main_owner)
 }
 
 /// `{"failedInstances":[...],"responseStatus":...}`: `partial_fail` with every failed entry.

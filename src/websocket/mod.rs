@@ -4,9 +4,9 @@
 //! `heartbeat.json`; `/ws/discovery/instance-change` takes `DiscoveryConfig` frames, one per
 //! service to follow, and pushes every change of those services; `/ws/discovery/all-instance-change`
 //! pushes every change. The HTTP layer answers the upgrade; the session then owns the connection.
-//! A heartbeat session whose instances all live on another core's shard moves to that core, so
-//! that its later heartbeats need no cross-core call (which an HTTP request, answered where it
-//! arrived, always may).
+//! A heartbeat session whose instances live mostly on another core's shard moves to that core, so
+//! that its later heartbeats need no cross-core call, or fewer (an HTTP request is answered where
+//! it arrived).
 
 pub mod frame;
 mod session;

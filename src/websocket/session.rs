@@ -8,11 +8,12 @@
 //! at once when its push inbox overflowed, with close code 1013 (try again later) so the client
 //! resubscribes.
 //!
-//! A heartbeat session moves, once, to the core that owns its instances: when every instance of
-//! a heartbeat lives on one other core's shard, the reply is written, the connection is released
-//! with the bytes that followed, and that core's task carries on with the same `Session`. A
-//! client heartbeats the same instances every time, so its later heartbeats are served without
-//! a cross-core call.
+//! A heartbeat session moves, once, to the core that owns its instances: when another core's
+//! shard owns more of a heartbeat's instances than this core's does (all of them, for a client of
+//! one service), the reply is written, the connection is released with the bytes that followed,
+//! and the core owning the most carries on with the same `Session`. A client heartbeats the same
+//! instances every time, so its later heartbeats need no cross-core call, or as few as its
+//! instances allow.
 
 use std::cell::Cell;
 use std::pin::pin;
@@ -89,7 +90,7 @@ pub async fn serve<C: Connection>(mut conn: C, core: &Core, start: Start, mut in
     loop {
         // The close code and reason, once the session is ending (a peer's close is echoed).
         let mut ending: Option<(CloseCode, &str)> = None;
-        // The core that owns every instance of the last heartbeat, when that is another core.
+        // The core owning the most of the last heartbeat's instances, when that is another core.
         let mut move_to: Option<usize> = None;
         // Every complete frame received so far, also what a read cut short by a push appended.
         let mut consumed = 0;
@@ -128,7 +129,7 @@ pub async fn serve<C: Connection>(mut conn: C, core: &Core, start: Start, mut in
                 }
             };
             let owner = on_text(core, endpoint, text, &inbox, &mut services, &mut output).await;
-            move_to = owner.filter(|&owner| may_move && owner != core.link.me());
+            move_to = owner.filter(|_| may_move);
         }
         input.consume(consumed);
         input.recycle();
@@ -251,7 +252,7 @@ async fn send<C: Connection>(
 }
 
 /// Answers one text message: a heartbeat reply, or nothing for a subscription. For a heartbeat,
-/// also names the shard that owns every instance it named, when a single one does.
+/// also names the shard owning the most of its instances, when that is another core's.
 async fn on_text(
     core: &Core,
     endpoint: WsEndpoint,
