@@ -172,23 +172,25 @@ pub async fn serve<C: Connection>(mut conn: C, core: &Core, start: Start, mut in
         if ending.is_some() {
             break;
         }
-        if let Some(to) = move_to.filter(|_| !SHUTTING_DOWN.load(Ordering::Relaxed)) {
+        if let Some(to) = move_to {
             may_move = false;
-            match conn.release(&mut input).await {
-                Ok(socket) => {
-                    moving = Some((
-                        to,
-                        MovedSession {
+            if !SHUTTING_DOWN.load(Ordering::Relaxed) {
+                match conn.release(&mut input).await {
+                    Ok(socket) => {
+                        let session = MovedSession {
                             socket,
                             session,
                             input,
-                        },
-                    ));
-                    break;
+                        };
+                        moving = Some((to, session));
+                        break;
+                    }
+                    // The peer has gone: this core sees the session to its end.
+                    Err(kept) => conn = kept,
                 }
-                // The peer has gone: this core sees the session to its end.
-                Err(kept) => conn = kept,
             }
+            // Not moving after all: answer here the frames that followed the heartbeat.
+            continue;
         }
         // Wait for bytes, a push, or the next timer.
         let next_timer = (session.opened + ttl).min(if session.pinged {
