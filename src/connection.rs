@@ -200,7 +200,6 @@ pub async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
             }
         }
         input.consume(consumed);
-        input.recycle();
         request_started = match (input.is_empty(), consumed) {
             (true, _) => None,
             (false, 0) => request_started.or_else(|| Some(Instant::now())),

@@ -57,8 +57,8 @@ pub trait Connection {
 /// A connection's input buffer: bytes received and not yet consumed by the HTTP layer.
 ///
 /// The backing vector stays initialised up to its length, so reading more never re-zeroes memory.
-/// Once a large request has been consumed its memory goes back (`recycle`), so a connection
-/// waiting for its next request holds little.
+/// Once a large request has been consumed whole its memory goes back, so a connection waiting for
+/// its next request holds little.
 #[derive(Default)]
 pub struct ReadBuffer {
     bytes: Vec<u8>,
@@ -86,10 +86,14 @@ impl ReadBuffer {
         self.advance(bytes.len());
     }
 
-    /// Drops the first `n` received bytes (requests already answered).
+    /// Drops the first `n` received bytes (requests already answered); a buffer grown past
+    /// [`INPUT_KEPT`] that this empties gives its memory back.
     pub fn consume(&mut self, n: usize) {
         self.bytes.copy_within(n..self.filled, 0);
         self.filled -= n;
+        if self.filled == 0 && self.bytes.len() > INPUT_KEPT {
+            self.bytes = Vec::new();
+        }
     }
 
     /// Free space of at least `min` bytes after the received ones, to read into.
@@ -104,17 +108,10 @@ impl ReadBuffer {
     pub fn advance(&mut self, n: usize) {
         self.filled += n;
     }
-
-    /// Gives back the memory of a buffer grown past [`INPUT_KEPT`], once all of it is consumed.
-    pub fn recycle(&mut self) {
-        if self.filled == 0 && self.bytes.len() > INPUT_KEPT {
-            self.bytes = Vec::new();
-        }
-    }
 }
 
 /// The most an empty input buffer keeps allocated.
-pub const INPUT_KEPT: usize = 16 * 1024;
+const INPUT_KEPT: usize = 16 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -141,14 +138,12 @@ mod tests {
     fn a_consumed_large_buffer_gives_its_memory_back() {
         let mut buf = ReadBuffer::default();
         buf.append(&[1; 40_000]);
-        buf.recycle();
-        assert_eq!(buf.len(), 40_000, "unconsumed bytes stay");
-        buf.consume(40_000);
-        buf.recycle();
+        buf.consume(39_000);
+        assert_eq!(buf.len(), 1_000, "unconsumed bytes stay");
+        buf.consume(1_000);
         assert_eq!(buf.spare(0).len(), 0);
         buf.append(b"small");
         buf.consume(5);
-        buf.recycle();
         assert!(buf.spare(0).len() >= 5, "a small buffer is kept");
     }
 }

@@ -132,7 +132,6 @@ pub async fn serve<C: Connection>(mut conn: C, core: &Core, start: Start, mut in
             move_to = owner.filter(|_| may_move);
         }
         input.consume(consumed);
-        input.recycle();
         // Queued pushes, each serialized once by the shard that made the change.
         let mut pushed = 0;
         while let Some(json) = inbox.pop() {
