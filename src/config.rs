@@ -84,6 +84,22 @@ pub struct ServerConfig {
     #[arg(long, env = "ARTEMIS_DELTA_RETENTION", default_value = "100000", value_parser = parse_retention)]
     pub delta_retention: Retention,
 
+    /// Bytes of changes `services-delta.json` keeps on the node, whatever --delta-retention says, split evenly across the shards; the oldest go first (each counts its instance's JSON and a small overhead).
+    #[arg(long, env = "ARTEMIS_DELTA_RETENTION_BYTES", default_value = "32MiB", value_parser = parse_nonzero_size)]
+    pub delta_retention_bytes: usize,
+
+    /// Largest id of an instance (regionId, zoneId, groupId, serviceId, instanceId), in bytes; a registry request's instance with a longer one fails alone with `bad-request`. Other strings are held to 2 KiB, each metadata key to 256 bytes and value to 8 KiB.
+    #[arg(long, env = "ARTEMIS_MAX_ID_BYTES", default_value = "256", value_parser = parse_nonzero_size)]
+    pub max_id_bytes: usize,
+
+    /// Largest metadata of an instance, every key and value together, in bytes; a registered instance with more fails alone with `bad-request`.
+    #[arg(long, env = "ARTEMIS_MAX_METADATA_BYTES", default_value = "64KiB", value_parser = parse_size)]
+    pub max_metadata_bytes: usize,
+
+    /// Most instances one register, heartbeat or unregister request may list; a request with more is refused whole with `bad-request`.
+    #[arg(long, env = "ARTEMIS_MAX_INSTANCES_PER_REQUEST", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_instances_per_request: u32,
+
     /// Largest accepted request body (after gzip decoding).
     #[arg(long, env = "ARTEMIS_MAX_BODY", default_value = "8MiB", value_parser = parse_size)]
     pub max_body: usize,
@@ -243,6 +259,14 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
+/// [`parse_size`], refusing 0.
+fn parse_nonzero_size(s: &str) -> Result<usize, String> {
+    match parse_size(s)? {
+        0 => Err("a size of 0 allows nothing".into()),
+        n => Ok(n),
+    }
+}
+
 fn registry_overrides(s: &str) -> Result<Overrides, String> {
     parse_overrides(s, Limiter::Registry)
 }
@@ -276,6 +300,16 @@ impl ServerConfig {
             request_timeout: self.request_timeout,
             pipeline_depth: self.max_pipeline as usize,
         }
+    }
+
+    /// How many shards the node runs: one per core of --cores, else one per online core (as
+    /// the runtime picks them).
+    pub fn shard_count(&self) -> usize {
+        let count = match &self.cores {
+            Some(cores) => cores.0.len(),
+            None => glommio::CpuSet::online().map_or(1, |online| online.into_iter().count()),
+        };
+        count.max(1)
     }
 
     /// The URL the cluster endpoints publish for this node.
@@ -346,6 +380,10 @@ mod tests {
         assert_eq!(c.max_head, crate::http::Limits::default().max_head);
         assert_eq!(c.connection_limits(), ConnectionLimits::default());
         assert_eq!(c.max_connections, 65536);
+        assert_eq!(c.delta_retention_bytes, 32 << 20);
+        assert_eq!(c.max_id_bytes, 256);
+        assert_eq!(c.max_metadata_bytes, 64 << 10);
+        assert_eq!(c.max_instances_per_request, 10_000);
         assert!(c.max_connections_per_core.is_none());
         assert!(c.rate_limit);
         let registry = c.limiter(Limiter::Registry);
@@ -372,5 +410,37 @@ mod tests {
         );
         assert!(parse(&["--registry-rate-limit-map", "get-leases:5"]).is_err());
         assert!(parse(&["--max-pipeline", "0"]).is_err());
+    }
+
+    #[test]
+    fn state_bounds_take_sizes() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from([&["artemis", "server"][..], args].concat()).map(|cli| {
+                let Command::Server(c) = cli.command;
+                c
+            })
+        };
+        let c = parse(&[
+            "--delta-retention-bytes",
+            "4MiB",
+            "--max-id-bytes",
+            "1KiB",
+            "--max-metadata-bytes",
+            "0",
+            "--max-instances-per-request",
+            "5",
+            "--cores",
+            "0-3",
+        ])
+        .unwrap();
+        assert_eq!(c.delta_retention_bytes, 4 << 20);
+        assert_eq!(c.max_id_bytes, 1024);
+        assert_eq!(c.max_metadata_bytes, 0);
+        assert_eq!(c.max_instances_per_request, 5);
+        assert_eq!(c.shard_count(), 4);
+        assert!(parse(&["--delta-retention-bytes", "0"]).is_err());
+        assert!(parse(&["--max-id-bytes", "0"]).is_err());
+        assert!(parse(&["--max-instances-per-request", "0"]).is_err());
+        assert!(parse(&["--max-metadata-bytes", "lots"]).is_err());
     }
 }

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use artemis_shards::json::write_str;
-use artemis_shards::{NodeRules, SafetyConfig, ShardConfig};
+use artemis_shards::{InstanceLimits, NodeRules, SafetyConfig, ShardConfig};
 
 use crate::config::ServerConfig;
 use crate::rate_limit::Limiter;
 
-pub struct Node {
+pub(crate) struct Node {
     pub config: ServerConfig,
     /// Region and zone checks for registry operations.
     pub registry_rules: NodeRules,
@@ -25,7 +25,7 @@ pub struct Node {
 }
 
 /// The reply bodies of the status and cluster endpoints, built once.
-pub struct Documents {
+pub(crate) struct Documents {
     /// `status/node.json`.
     pub node_status: Arc<[u8]>,
     /// `status/cluster.json`.
@@ -43,7 +43,7 @@ const SOURCES_JSON: &str = r#"{"command-line":1,"environment":2}"#;
 const SUCCESS: &str = r#"{"errorCode":"success","message":"","status":"success"}"#;
 
 impl Node {
-    pub fn new(config: ServerConfig, bound: SocketAddr) -> Node {
+    pub(crate) fn new(config: ServerConfig, bound: SocketAddr) -> Node {
         let url = config.node_url(bound);
         let rules = |allow_other_zone| NodeRules {
             region_id: config.region.clone(),
@@ -110,8 +110,13 @@ impl Node {
         }
     }
 
-    /// Settings of this core's shard.
-    pub fn shard_config(&self) -> ShardConfig {
+    /// Settings of this core's shard, one of `ServerConfig::shard_count` shards.
+    pub(crate) fn shard_config(&self) -> ShardConfig {
+        self.shard_config_of(self.config.shard_count())
+    }
+
+    /// Settings of this core's shard, one of `shards`: node-wide budgets are split evenly.
+    pub(crate) fn shard_config_of(&self, shards: usize) -> ShardConfig {
         let c = &self.config;
         ShardConfig {
             rules: self.registry_rules.clone(),
@@ -123,12 +128,17 @@ impl Node {
             }),
             eviction_batch: c.eviction_batch,
             delta_retention: c.delta_retention,
+            delta_retention_bytes: (c.delta_retention_bytes / shards.max(1)).max(1),
+            limits: InstanceLimits {
+                max_id_bytes: c.max_id_bytes,
+                max_metadata_bytes: c.max_metadata_bytes,
+            },
         }
     }
 
     /// Whether a client in `region`/`zone` may be sent to this node (contract §4.4): the node
     /// allows other zones, or the zone is exactly this node's.
-    pub fn serves_zone(
+    pub(crate) fn serves_zone(
         &self,
         allow_other_zone: bool,
         region: Option<&str>,

@@ -4,8 +4,10 @@
 //! A delta lists, for each instance changed after the client's version, only its latest change:
 //! `new` with the instance as it is now, or `delete` with the instance as it was. Applying it to
 //! the client's list gives the current list, and applying it to a list that already holds some of
-//! those changes gives the same result. Retention is by count or by age; a version from before the
-//! oldest change still kept cannot be answered, and the client falls back to a full fetch.
+//! those changes gives the same result. Retention is by count or by age, and always by bytes too
+//! (a client re-registering a large instance over and over would otherwise fill the log with
+//! copies of it); a version from before the oldest change still kept cannot be answered, and the
+//! client falls back to a full fetch.
 //! Every change also waits, until the server takes it, to be pushed to WebSocket subscribers.
 
 use std::collections::{HashMap, VecDeque};
@@ -22,6 +24,10 @@ pub enum Retention {
     /// Changes younger than this many milliseconds.
     AgeMs(u64),
 }
+
+/// What one kept change counts against the byte bound besides its instance JSON and key: the
+/// `Change` itself, its slot in the log and the allocations' headers, rounded up.
+pub const CHANGE_OVERHEAD_BYTES: usize = 128;
 
 /// Java's `InstanceChange.changeType` values the registry emits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +69,16 @@ impl Change {
         out.extend_from_slice(&self.instance_json);
         out.push(b'}');
     }
+
+    /// What the change counts against the log's byte bound: its instance JSON, its key and a
+    /// fixed overhead.
+    pub fn retained_bytes(&self) -> usize {
+        self.instance_json.len()
+            + self.key.region_id.len()
+            + self.key.service_id.len()
+            + self.key.instance_id.len()
+            + CHANGE_OVERHEAD_BYTES
+    }
 }
 
 /// A version older than the oldest change kept.
@@ -72,7 +88,12 @@ pub struct ChangesGone;
 #[derive(Debug)]
 pub struct ChangeLog {
     retention: Retention,
+    /// At most this many bytes of changes are kept (`Change::retained_bytes`), whatever the
+    /// retention.
+    max_bytes: usize,
     entries: VecDeque<Change>,
+    /// `Change::retained_bytes` of `entries`, summed.
+    bytes: usize,
     /// Every change up to this version has been dropped (or came before the log started).
     dropped_through: u64,
     /// Changes not yet taken for pushing.
@@ -80,11 +101,14 @@ pub struct ChangeLog {
 }
 
 impl ChangeLog {
-    /// An empty log; versions before `start` are unknown to it.
-    pub fn new(retention: Retention, start: u64) -> ChangeLog {
+    /// An empty log keeping changes for `retention` and within `max_bytes`; versions before
+    /// `start` are unknown to it.
+    pub fn new(retention: Retention, max_bytes: usize, start: u64) -> ChangeLog {
         ChangeLog {
             retention,
+            max_bytes,
             entries: VecDeque::new(),
+            bytes: 0,
             dropped_through: start,
             unpushed: Vec::new(),
         }
@@ -93,6 +117,7 @@ impl ChangeLog {
     pub fn record(&mut self, change: Change) {
         let now_ms = change.time_ms;
         self.unpushed.push(change.clone());
+        self.bytes += change.retained_bytes();
         self.entries.push_back(change);
         self.trim(now_ms);
     }
@@ -103,17 +128,21 @@ impl ChangeLog {
         std::mem::take(&mut self.unpushed)
     }
 
-    /// Drops what the retention no longer covers.
+    /// Drops, oldest first, what the retention no longer covers and what exceeds the byte
+    /// bound. A change larger than the whole bound is dropped too: a delta from before it is
+    /// then gone, and the client fetches the full list.
     pub fn trim(&mut self, now_ms: u64) {
         while let Some(oldest) = self.entries.front() {
-            let keep = match self.retention {
-                Retention::Count(n) => self.entries.len() <= n,
-                Retention::AgeMs(age) => now_ms.saturating_sub(oldest.time_ms) <= age,
-            };
+            let keep = self.bytes <= self.max_bytes
+                && match self.retention {
+                    Retention::Count(n) => self.entries.len() <= n,
+                    Retention::AgeMs(age) => now_ms.saturating_sub(oldest.time_ms) <= age,
+                };
             if keep {
                 break;
             }
             self.dropped_through = oldest.version;
+            self.bytes -= oldest.retained_bytes();
             self.entries.pop_front();
         }
     }
@@ -137,6 +166,11 @@ impl ChangeLog {
 
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// What the kept changes count against the byte bound (`Change::retained_bytes`, summed).
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 }
 
@@ -168,7 +202,7 @@ mod tests {
 
     #[test]
     fn since_keeps_the_latest_change_per_instance() {
-        let mut log = ChangeLog::new(Retention::Count(100), 10);
+        let mut log = ChangeLog::new(Retention::Count(100), usize::MAX, 10);
         log.record(change(11, ChangeKind::New, "a", 0));
         log.record(change(12, ChangeKind::New, "b", 0));
         log.record(change(13, ChangeKind::Delete, "a", 0));
@@ -187,7 +221,7 @@ mod tests {
 
     #[test]
     fn every_change_is_pushed_once() {
-        let mut log = ChangeLog::new(Retention::Count(1), 0);
+        let mut log = ChangeLog::new(Retention::Count(1), usize::MAX, 0);
         log.record(change(1, ChangeKind::New, "a", 0));
         log.record(change(2, ChangeKind::New, "a", 0));
         assert_eq!(kinds(&log.take_unpushed()), [(1, "new"), (2, "new")]);
@@ -196,7 +230,7 @@ mod tests {
 
     #[test]
     fn count_retention_forgets_old_versions() {
-        let mut log = ChangeLog::new(Retention::Count(2), 0);
+        let mut log = ChangeLog::new(Retention::Count(2), usize::MAX, 0);
         for v in 1..=4 {
             log.record(change(v, ChangeKind::New, &v.to_string(), 0));
         }
@@ -207,7 +241,7 @@ mod tests {
 
     #[test]
     fn age_retention_forgets_old_changes() {
-        let mut log = ChangeLog::new(Retention::AgeMs(1_000), 0);
+        let mut log = ChangeLog::new(Retention::AgeMs(1_000), usize::MAX, 0);
         log.record(change(1, ChangeKind::New, "a", 0));
         log.record(change(2, ChangeKind::New, "b", 800));
         log.trim(1_500);
@@ -216,6 +250,69 @@ mod tests {
         log.trim(5_000);
         assert_eq!(log.len(), 0);
         assert!(log.since(2).unwrap().is_empty());
+    }
+
+    /// A `new` change of instance `id` whose JSON is `size` bytes.
+    fn sized(version: u64, id: &str, size: usize) -> Change {
+        let mut c = change(version, ChangeKind::New, id, 0);
+        c.instance_json = vec![b' '; size].into();
+        c
+    }
+
+    #[test]
+    fn byte_retention_drops_the_oldest_changes() {
+        // Each change of "a" counts 1000 + 5 (key) + the overhead; three fit, a fourth does not.
+        let each = sized(1, "a", 1000).retained_bytes();
+        assert_eq!(each, 1000 + 5 + CHANGE_OVERHEAD_BYTES);
+        let mut log = ChangeLog::new(Retention::Count(100), 3 * each, 0);
+        for v in 1..=3 {
+            log.record(sized(v, "a", 1000));
+        }
+        assert_eq!((log.len(), log.bytes()), (3, 3 * each));
+        assert_eq!(kinds(&log.since(0).unwrap()), [(3, "new")]);
+
+        log.record(sized(4, "a", 1000));
+        assert_eq!((log.len(), log.bytes()), (3, 3 * each));
+        assert_eq!(log.since(0), Err(ChangesGone));
+        assert_eq!(kinds(&log.since(1).unwrap()), [(4, "new")]);
+
+        // A larger change pushes out as many of the oldest as it needs.
+        log.record(sized(5, "b", 2000));
+        assert_eq!(log.len(), 2);
+        assert_eq!(log.since(2), Err(ChangesGone));
+        assert_eq!(kinds(&log.since(3).unwrap()), [(4, "new"), (5, "new")]);
+        assert_eq!(kinds(&log.since(4).unwrap()), [(5, "new")]);
+        assert_eq!(log.bytes(), each + sized(5, "b", 2000).retained_bytes());
+    }
+
+    #[test]
+    fn a_change_larger_than_the_byte_bound_is_not_kept() {
+        let mut log = ChangeLog::new(Retention::Count(100), 1000, 0);
+        log.record(sized(1, "a", 10));
+        log.record(sized(2, "a", 5000));
+        assert_eq!((log.len(), log.bytes()), (0, 0));
+        assert_eq!(log.since(1), Err(ChangesGone));
+        // A client that has version 2 has everything.
+        assert!(log.since(2).unwrap().is_empty());
+        // Still pushed to subscribers.
+        assert_eq!(kinds(&log.take_unpushed()), [(1, "new"), (2, "new")]);
+    }
+
+    #[test]
+    fn byte_and_count_bounds_apply_together() {
+        let each = sized(1, "a", 100).retained_bytes();
+        let mut log = ChangeLog::new(Retention::Count(2), 10 * each, 0);
+        for v in 1..=5 {
+            log.record(sized(v, "a", 100));
+        }
+        assert_eq!((log.len(), log.bytes()), (2, 2 * each));
+        let mut log = ChangeLog::new(Retention::AgeMs(1_000_000), 2 * each, 0);
+        for v in 1..=5 {
+            log.record(sized(v, "a", 100));
+        }
+        assert_eq!((log.len(), log.bytes()), (2, 2 * each));
+        assert_eq!(log.since(2), Err(ChangesGone));
+        assert!(log.since(3).is_ok());
     }
 
     #[test]

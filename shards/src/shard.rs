@@ -14,6 +14,7 @@ use crate::expiry::{Due, ExpiryIndex};
 use crate::failed_instance::FailedInstance;
 use crate::instance::Instance;
 use crate::lease::{is_legacy, Lease, LeaseStatus};
+use crate::limits::InstanceLimits;
 use crate::registration::{Registration, Registrations};
 use crate::rules::{check_arguments, NodeRules, Rejection};
 use crate::safety::{SafeChecker, SafetyConfig};
@@ -42,6 +43,11 @@ pub struct ShardConfig {
     pub eviction_batch: usize,
     /// How long changes are kept for deltas.
     pub delta_retention: Retention,
+    /// At most this many bytes of changes are kept for deltas, whatever `delta_retention` says
+    /// (see `Change::retained_bytes`); the oldest go first.
+    pub delta_retention_bytes: usize,
+    /// How large a client may make one instance.
+    pub limits: InstanceLimits,
 }
 
 /// The shard's counters, for status and metrics.
@@ -56,6 +62,8 @@ pub struct ShardStats {
     pub safe: bool,
     /// Changes kept for deltas.
     pub changes_retained: usize,
+    /// What the changes kept for deltas count against `delta_retention_bytes`.
+    pub changes_retained_bytes: usize,
 }
 
 /// Registry state of one shard.
@@ -76,7 +84,11 @@ impl Shard {
     pub fn new(config: ShardConfig, clock: Arc<VersionClock>) -> Shard {
         Shard {
             safety: config.self_preservation.clone().map(SafeChecker::new),
-            changes: ChangeLog::new(config.delta_retention, clock.current()),
+            changes: ChangeLog::new(
+                config.delta_retention,
+                config.delta_retention_bytes,
+                clock.current(),
+            ),
             clock,
             config,
             registrations: Registrations::default(),
@@ -91,6 +103,7 @@ impl Shard {
         self.apply(
             batch,
             now_ms,
+            InstanceLimits::check,
             |_, instance, _| check_arguments(instance),
             Shard::store,
         )
@@ -101,6 +114,7 @@ impl Shard {
         self.apply(
             batch,
             now_ms,
+            InstanceLimits::check_ids,
             Shard::live_lease,
             |shard, _, slot, now_ms| shard.renew(slot, now_ms),
         )
@@ -111,6 +125,7 @@ impl Shard {
         self.apply(
             batch,
             now_ms,
+            InstanceLimits::check_ids,
             |shard, instance, _| Ok(shard.registrations.find(&instance.key())),
             |shard, _, slot, now_ms| {
                 if let Some(slot) = slot {
@@ -213,6 +228,7 @@ impl Shard {
             max_renewals_updated_ms: safety.map_or(0, SafeChecker::max_renewals_updated_ms),
             safe: self.is_safe(),
             changes_retained: self.changes.len(),
+            changes_retained_bytes: self.changes.bytes(),
         }
     }
 
@@ -233,20 +249,21 @@ impl Shard {
         self.changes.take_unpushed()
     }
 
-    /// Runs each instance through the node rules and `check`, then `commit`s it or reports it.
+    /// Runs each instance through the size `limits`, the node rules and `check`, then
+    /// `commit`s it or reports it. The limits come first, so that no other check reads (or
+    /// quotes in its reason) a field over its limit.
     fn apply<T>(
         &mut self,
         batch: Vec<(u32, Instance)>,
         now_ms: u64,
+        limits: fn(&InstanceLimits, &Instance) -> Result<(), Rejection>,
         check: fn(&Shard, &Instance, u64) -> Result<T, Rejection>,
         commit: fn(&mut Shard, Instance, T, u64),
     ) -> Vec<FailedInstance> {
         let mut failed = Vec::new();
         for (index, instance) in batch {
-            let checked = self
-                .config
-                .rules
-                .admit(&instance)
+            let checked = limits(&self.config.limits, &instance)
+                .and_then(|()| self.config.rules.admit(&instance))
                 .and_then(|()| check(self, &instance, now_ms));
             match checked {
                 Ok(found) => commit(self, instance, found, now_ms),

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use artemis_shards::{
-    shard_for, ChangeKind, Instance, InstanceKey, NodeRules, Retention, Shard, ShardConfig,
-    VersionClock,
+    shard_for, ChangeKind, Instance, InstanceKey, InstanceLimits, NodeRules, Retention, Shard,
+    ShardConfig, VersionClock,
 };
 
 const SHARDS: usize = 3;
@@ -47,6 +47,8 @@ fn shards(clock: &Arc<VersionClock>, retention: Retention) -> Vec<Shard> {
                 self_preservation: None,
                 eviction_batch: 1_000,
                 delta_retention: retention,
+                delta_retention_bytes: usize::MAX,
+                limits: InstanceLimits::default(),
             };
             Shard::new(config, clock.clone())
         })

@@ -163,6 +163,42 @@ fn integer(field: &str, v: Value, min: i64, max: i64) -> Result<i64, DecodeError
     }
 }
 
+/// An instance's port: missing or null is 0, an integer (or a string of one, as Jackson coerces)
+/// is taken as is, and anything else is an error: a fraction (Jackson would truncate `80.9` to
+/// 80; it is refused here), or a number beyond Java's `int`. The shard refuses, per instance, a
+/// port outside 0 to 65535 (`InstanceLimits::PORTS`).
+fn port(field: &str, v: Value) -> Result<i32, DecodeError> {
+    let refuse = |found: String| {
+        DecodeError(format!(
+            "Property {field}: expected an integer port, found {found}"
+        ))
+    };
+    let port = match v.value_type() {
+        ValueType::Null => 0,
+        ValueType::I64 | ValueType::U64 => v
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .ok_or_else(|| refuse(number_text(&v)))?,
+        ValueType::F64 => {
+            let f = v.as_f64().unwrap_or_default();
+            if f.fract() != 0.0 || !(f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&f) {
+                return Err(refuse(number_text(&v)));
+            }
+            f as i32
+        }
+        ValueType::String => {
+            let s = v.as_str().unwrap_or_default().trim();
+            if s.is_empty() {
+                0
+            } else {
+                s.parse().map_err(|_| refuse(format!("`{s}`")))?
+            }
+        }
+        other => return Err(mismatch(field, "an integer port", other)),
+    };
+    Ok(port)
+}
+
 /// An array property whose items are read by `item`; null items stay `None`.
 fn array<T>(
     field: &str,
@@ -213,7 +249,7 @@ fn instance(o: Object) -> Result<Instance, DecodeError> {
             _ if names(key, "healthcheckurl") => &mut i.health_check_url,
             _ if names(key, "status") => &mut i.status,
             _ if names(key, "port") => {
-                i.port = integer(key, v, i64::from(i32::MIN), i64::from(i32::MAX))? as i32;
+                i.port = port(key, v)?;
                 continue;
             }
             _ if names(key, "metadata") => {
@@ -280,6 +316,13 @@ pub fn instances_request(body: &mut [u8]) -> Result<Option<InstancesRequest>, De
         }
         Ok(request)
     })
+}
+
+/// Why a register, heartbeat or unregister request listing `count` instances is refused when
+/// at most `max` may be listed (`--max-instances-per-request`); `None` within the limit. It is
+/// refused whole, as one listing none is: `bad-request`, `failedInstances` null, nothing done.
+pub fn instance_count_refusal(count: usize, max: usize) -> Option<String> {
+    (count > max).then(|| format!("request.instances has more than {max} instances."))
 }
 
 pub fn service_request(body: &mut [u8]) -> Result<Option<ServiceRequest>, DecodeError> {
@@ -380,7 +423,7 @@ mod tests {
     fn instance_fields_and_coercions() {
         let mut b = body(
             r#"{"Instances":[{"region_id":"SHA","SERVICEID":"s","instanceId":"i","port":"8080","url":"u",
-                "metadata":{"b":"1","a":null,"b":"2"},"unknown":{"x":1}},null,{"ip":7,"port":80.9}]}"#,
+                "metadata":{"b":"1","a":null,"b":"2"},"unknown":{"x":1}},null,{"ip":7,"port":80.0}]}"#,
         );
         let request = instances_request(&mut b).unwrap().unwrap();
         let instances = request.instances.unwrap();
@@ -397,6 +440,70 @@ mod tests {
         let third = instances[2].as_ref().unwrap();
         assert_eq!(third.ip.as_deref(), Some("7"));
         assert_eq!(third.port, 80);
+    }
+
+    /// A port is an integer: a fraction is refused for the whole request (Jackson would
+    /// truncate it); an integer outside 0 to 65535 decodes, for the shard to refuse that
+    /// instance alone (`InstanceLimits::PORTS`).
+    #[test]
+    fn ports_must_be_integers() {
+        let port = |json: &str| {
+            let mut b = body(&format!(r#"{{"instances":[{{"port":{json}}}]}}"#));
+            instances_request(&mut b)
+                .map(|r| r.unwrap().instances.unwrap()[0].as_ref().unwrap().port)
+        };
+        for (json, expected) in [
+            ("8080", 8080),
+            ("\"8080\"", 8080),
+            ("\" 443 \"", 443),
+            ("80.0", 80),
+            ("8e1", 80),
+            ("null", 0),
+            ("\"\"", 0),
+            ("0", 0),
+            ("65535", 65535),
+            ("-1", -1),
+            ("99999", 99_999),
+        ] {
+            assert_eq!(port(json), Ok(expected), "{json}");
+        }
+        assert_eq!(
+            port("80.5"),
+            Err(DecodeError(
+                "Property port: expected an integer port, found 80.5".into()
+            ))
+        );
+        assert_eq!(
+            port("\"80.9\""),
+            Err(DecodeError(
+                "Property port: expected an integer port, found `80.9`".into()
+            ))
+        );
+        for bad in [
+            "80.9",
+            "-0.5",
+            "1e300",
+            "2147483648",
+            "-2147483649",
+            "18446744073709551615",
+            "\"x\"",
+            "\"99999999999\"",
+            "true",
+            "[80]",
+            "{}",
+        ] {
+            assert!(port(bad).is_err(), "accepted port {bad}");
+        }
+    }
+
+    #[test]
+    fn instance_count_limit() {
+        assert_eq!(instance_count_refusal(10_000, 10_000), None);
+        assert_eq!(instance_count_refusal(1, 10_000), None);
+        assert_eq!(
+            instance_count_refusal(10_001, 10_000).as_deref(),
+            Some("request.instances has more than 10000 instances.")
+        );
     }
 
     #[test]
@@ -435,6 +542,7 @@ mod tests {
             r#"{"instances":[1]}"#,
             r#"{"instances":[{"port":"x"}]}"#,
             r#"{"instances":[{"port":99999999999}]}"#,
+            r#"{"instances":[{"port":80.5}]}"#,
             r#"{"instances":[{"serviceId":{"a":1}}]}"#,
             r#"{"instances":[{"metadata":[1]}]}"#,
         ] {

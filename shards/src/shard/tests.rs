@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::*;
+use crate::change::CHANGE_OVERHEAD_BYTES;
 use crate::instance::tests::i1;
 use crate::lease::LEGACY_METADATA_KEY;
 
@@ -24,6 +25,8 @@ fn config(self_preservation: Option<SafetyConfig>, allow_other_zone: bool) -> Sh
         self_preservation,
         eviction_batch: 1000,
         delta_retention: Retention::Count(10_000),
+        delta_retention_bytes: usize::MAX,
+        limits: InstanceLimits::default(),
     }
 }
 
@@ -80,6 +83,12 @@ fn sorted_json(instances: &[Instance]) -> Vec<String> {
     let mut all: Vec<String> = instances.iter().map(json).collect();
     all.sort();
     all
+}
+
+/// The bytes of an instance's key, as a kept change counts them.
+fn key_bytes(instance: &Instance) -> usize {
+    let key = instance.key();
+    key.region_id.len() + key.service_id.len() + key.instance_id.len()
 }
 
 fn failure(failed: &[FailedInstance]) -> (u32, ErrorCode, &str) {
@@ -216,6 +225,148 @@ fn arguments_are_not_checked_on_heartbeat_or_unregister() {
     assert!(shard.heartbeat(one(no_url.clone()), T0 + 1).is_empty());
     assert!(shard.unregister(one(no_url), T0 + 2).is_empty());
     assert!(shard.service(SERVICE).is_none());
+}
+
+// ---- size limits ----
+
+const I1_NAME: &str = "sha/shajq/framework.soa.testservice.v2.testservice/10.2.3.4:8080";
+
+#[test]
+fn an_instance_over_a_size_limit_fails_alone_as_a_bad_request() {
+    let mut shard = shard();
+    let mut long_id = nth(2);
+    long_id.instance_id = Some("i".repeat(257));
+    let mut big_value = nth(3);
+    big_value.metadata = Some(vec![("blob".into(), Some("v".repeat(8193)))]);
+    let mut at_limits = nth(4);
+    at_limits.instance_id = Some("i".repeat(256));
+    at_limits.metadata = Some(vec![("blob".into(), Some("v".repeat(8192)))]);
+    let requests = vec![
+        (0, nth(1)),
+        (1, long_id.clone()),
+        (2, big_value.clone()),
+        (3, at_limits.clone()),
+    ];
+    let failed = shard.register(requests, T0);
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert_eq!(
+        (failed[0].index, failed[0].error_code),
+        (1, ErrorCode::BadRequest)
+    );
+    assert_eq!(
+        failed[0].error_message,
+        format!(
+            "sha/shajq/{SERVICE}/{}: instance.instanceId is longer than 256 bytes",
+            "i".repeat(257)
+        )
+    );
+    assert_eq!(failed[0].instance, long_id);
+    assert_eq!(
+        (failed[1].index, failed[1].error_code),
+        (2, ErrorCode::BadRequest)
+    );
+    assert_eq!(
+        failed[1].error_message,
+        format!(
+            "sha/shajq/{SERVICE}/10.2.3.3:8080: instance.metadata.blob is longer than 8192 bytes"
+        )
+    );
+    assert_eq!(
+        fragments(&mut shard, SERVICE),
+        sorted_json(&[nth(1), at_limits])
+    );
+    assert_eq!(shard.version(), 2, "a refused instance changes nothing");
+}
+
+#[test]
+fn size_limits_come_before_the_region_check() {
+    let mut far = i1();
+    far.region_id = Some("F".repeat(300));
+    let failed = shard().register(one(far), T0);
+    assert_eq!(failure(&failed).1, ErrorCode::BadRequest);
+    assert!(failed[0]
+        .error_message
+        .ends_with(": instance.regionId is longer than 256 bytes"));
+}
+
+#[test]
+fn the_limits_are_settings_of_the_shard() {
+    let mut shard = new_shard(ShardConfig {
+        limits: InstanceLimits {
+            max_id_bytes: 16,
+            max_metadata_bytes: 4,
+        },
+        ..config(None, true)
+    });
+    let failed = shard.register(one(i1()), T0);
+    assert_eq!(
+        failure(&failed),
+        (
+            0,
+            ErrorCode::BadRequest,
+            &*format!("{I1_NAME}: instance.serviceId is longer than 16 bytes")
+        )
+    );
+    let mut short = i1();
+    short.service_id = Some("svc".into());
+    short.metadata = Some(vec![("key".into(), Some("value".into()))]);
+    let failed = shard.register(one(short.clone()), T0);
+    assert_eq!(
+        failure(&failed).2,
+        "sha/shajq/svc/10.2.3.4:8080: instance.metadata is longer than 4 bytes (keys and values together)"
+    );
+    short.metadata = Some(vec![("k".into(), Some("v".into()))]);
+    assert!(shard.register(one(short), T0).is_empty());
+}
+
+#[test]
+fn heartbeat_and_unregister_check_the_ids_only() {
+    let mut shard = shard();
+    shard.register(one(i1()), T0);
+    // What a heartbeat or unregister does not read may be of any size.
+    let mut loose = i1();
+    loose.url = Some("u".repeat(10_000));
+    loose.port = -1;
+    loose.metadata = Some(vec![("blob".into(), Some("v".repeat(100_000)))]);
+    assert!(shard.heartbeat(one(loose.clone()), T0 + 1).is_empty());
+
+    let mut long_zone = i1();
+    long_zone.zone_id = Some("z".repeat(257));
+    for failed in [
+        shard.heartbeat(one(long_zone.clone()), T0 + 2),
+        shard.unregister(one(long_zone.clone()), T0 + 2),
+    ] {
+        let (_, code, message) = failure(&failed);
+        assert_eq!(code, ErrorCode::BadRequest);
+        assert!(
+            message.ends_with(": instance.zoneId is longer than 256 bytes"),
+            "{message}"
+        );
+    }
+    assert_eq!(shard.stats().instances, 1);
+    assert!(shard.unregister(one(loose), T0 + 3).is_empty());
+    assert_eq!(shard.stats().instances, 0);
+}
+
+#[test]
+fn a_port_outside_0_to_65535_is_refused_on_register() {
+    let mut shard = shard();
+    for port in [-1, 65_536, 99_999] {
+        let mut bad = i1();
+        bad.port = port;
+        let failed = shard.register(one(bad), T0);
+        assert_eq!(
+            failure(&failed),
+            (
+                0,
+                ErrorCode::BadRequest,
+                &*format!("{I1_NAME}: instance.port {port} is not a port (0 to 65535)")
+            )
+        );
+    }
+    let mut top = i1();
+    top.port = 65_535;
+    assert!(shard.register(one(top), T0).is_empty());
 }
 
 // ---- register ----
@@ -604,6 +755,41 @@ fn services_lists_every_service_with_instances() {
     assert_eq!(listed, ["B.Service", "a.service", "c.service"]);
 }
 
+#[test]
+fn re_registering_a_large_instance_keeps_deltas_within_the_byte_bound() {
+    let mut big = i1();
+    big.metadata = Some(
+        (0..8)
+            .map(|n| (format!("k{n}"), Some("v".repeat(8000))))
+            .collect(),
+    );
+    let each = big.to_json().len() + key_bytes(&big) + CHANGE_OVERHEAD_BYTES;
+    let mut shard = new_shard(ShardConfig {
+        delta_retention_bytes: 10 * each,
+        ..config(None, true)
+    });
+    for n in 0..1000 {
+        assert!(shard.register(one(big.clone()), T0 + n).is_empty());
+    }
+    let stats = shard.stats();
+    assert_eq!(
+        (stats.changes_retained, stats.changes_retained_bytes),
+        (10, 10 * each)
+    );
+    assert_eq!(shard.changes_since(0), Err(ChangesGone));
+    assert_eq!(shard.changes_since(989), Err(ChangesGone));
+    let recent = shard.changes_since(990).unwrap();
+    assert_eq!(recent.iter().map(|c| c.version).collect::<Vec<_>>(), [1000]);
+
+    shard.unregister(one(i1()), T0 + 1000);
+    let stats = shard.stats();
+    assert_eq!(stats.changes_retained, 10);
+    assert!(stats.changes_retained_bytes <= 10 * each);
+    let delete = shard.changes_since(1000).unwrap();
+    assert_eq!(delete.len(), 1);
+    assert_eq!(delete[0].kind, ChangeKind::Delete);
+}
+
 // ---- leases and stats ----
 
 #[test]
@@ -634,7 +820,7 @@ fn stats_count_instances_services_and_renewals() {
     let mut shard = new_shard(config(Some(SafetyConfig::default()), true));
     let mut other = i1();
     other.service_id = Some("other.service".into());
-    shard.register(batch([i1(), nth(1), other]), T0);
+    shard.register(batch([i1(), nth(1), other.clone()]), T0);
     shard.heartbeat(batch([i1(), nth(1), nth(2)]), T0 + 1_000);
     shard.check_safety(T0 + 1_000);
     assert_eq!(
@@ -648,6 +834,11 @@ fn stats_count_instances_services_and_renewals() {
             max_renewals_updated_ms: T0 + 1_000,
             safe: true,
             changes_retained: 3,
+            changes_retained_bytes: 3 * CHANGE_OVERHEAD_BYTES
+                + [&i1(), &nth(1), &other]
+                    .iter()
+                    .map(|i| i.to_json().len() + key_bytes(i))
+                    .sum::<usize>(),
         }
     );
 }
