@@ -1,7 +1,7 @@
 //! The load generator's attacks against the real server: well-behaved requests all succeed
 //! beside idle and slowloris connections, the server's timeout closes the slowloris ones, and a
 //! burst of garbage on many connections leaves the server answering correctly. Nothing is timed
-//! here; `README.md` has the measured effect on latency.
+//! here; docs/benchmarks.md has the measured effect on latency.
 
 mod common;
 

@@ -1,5 +1,5 @@
-//! The test vectors of the contract's §13 that the registry and discovery endpoints touch, against
-//! a server in region SHA, zone SHAJQ, with `I1` exactly as the contract writes it.
+//! The reference exchanges of docs/compatibility.md that the registry and discovery endpoints
+//! touch, against a server in region SHA, zone SHAJQ, with `I1` exactly as written there.
 
 mod common;
 
@@ -152,8 +152,8 @@ fn vector_9_unregister_then_heartbeat_is_data_not_found() {
     assert_body(&server.post(HEARTBEAT, &body), &heartbeat_not_found());
 }
 
-/// Deviation (DESIGN.md): Java keeps an unregistered instance in discovery until the next lease
-/// clean; this server removes it at once.
+/// Deviation (docs/compatibility.md): Java keeps an unregistered instance in discovery until the
+/// next lease clean; this server removes it at once.
 #[test]
 fn vector_9_unregister_removes_the_instance_from_discovery_at_once() {
     let server = Server::start(&[]);

@@ -1,5 +1,5 @@
-//! `service.json` (POST and GET), `lookup.json` and `services.json` (contract §4.2), and the
-//! promise that a registered instance is in the very next discovery call, on any connection.
+//! `service.json` (POST and GET), `lookup.json` and `services.json` (docs/api.md, "Discovery"), and
+//! the promise that a registered instance is in the very next discovery call, on any connection.
 
 mod common;
 
@@ -44,7 +44,7 @@ fn service_json_post_lists_the_instances_of_a_service() {
     let body = reply.json();
     let listed = body["service"]["instances"].as_array().expect("instances");
     assert_eq!(listed.len(), 2, "{body}");
-    // Instance order within a service is not part of the contract: compare as a set, then the
+    // Instance order within a service is not defined (docs/api.md): compare as a set, then the
     // exact bytes in whichever order came back.
     let first = listed[0]["instanceId"].as_str().unwrap();
     let ordered = if first == "a" {
@@ -126,7 +126,7 @@ fn service_json_without_a_service_id_is_a_bad_request() {
     );
 }
 
-/// Deviation (DESIGN.md): service ids are matched case-insensitively.
+/// Deviation (docs/compatibility.md): service ids are matched case-insensitively.
 #[test]
 fn service_ids_match_case_insensitively() {
     let server = Server::start(&[]);
@@ -196,7 +196,7 @@ fn services_json_lists_every_registered_service() {
     assert_eq!(one["metadata"], Value::Null);
 }
 
-/// Deviation (DESIGN.md): the version moves on every change, not every 30 s.
+/// Deviation (docs/compatibility.md): the version moves on every change, not every 30 s.
 #[test]
 fn services_json_version_increases_after_each_change() {
     let server = Server::start(&[]);
@@ -275,8 +275,8 @@ fn a_register_is_visible_to_the_next_read_on_another_connection() {
     }
 }
 
-/// Deviation (DESIGN.md): the same holds for an unregister, which Java shows only after the
-/// next lease clean.
+/// Deviation (docs/compatibility.md): the same holds for an unregister, which Java shows only after
+/// the next lease clean.
 #[test]
 fn an_unregister_is_visible_to_the_next_read_on_another_connection() {
     let server = Server::start(&[]);

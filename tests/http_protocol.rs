@@ -1,5 +1,6 @@
-//! The HTTP/1.1 layer as clients meet it: keep-alive, pipelining, chunked and gzip request
-//! bodies, `Expect: 100-continue`, gzip replies, CORS (contract §2), and connection handling.
+//! The HTTP/1.1 layer as clients meet it: keep-alive, pipelining, chunked and gzip request bodies,
+//! `Expect: 100-continue`, gzip replies, CORS (docs/api.md, "HTTP details"), and connection
+//! handling.
 
 mod common;
 
@@ -358,8 +359,8 @@ fn a_request_split_over_many_writes_is_answered() {
     assert_registered(&server, &mut client, "split.svc");
 }
 
-/// Deviation (README): bodies are read as JSON whatever their `Content-Type` (Java: 415), so
-/// `curl -d` works without `-H`.
+/// Deviation (docs/compatibility.md): bodies are read as JSON whatever their `Content-Type`
+/// (Java: 415), so `curl -d` works without `-H`.
 #[test]
 fn a_body_is_read_as_json_whatever_its_content_type() {
     let server = Server::start(&[]);

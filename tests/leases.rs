@@ -1,5 +1,6 @@
-//! Leases (contract §4.1, §5): expiry after the TTL, heartbeats that keep an instance alive,
-//! self-preservation, and what `status/leases.json` reports about them.
+//! Leases (docs/compatibility.md, "Leases and self-preservation"): expiry after the TTL, heartbeats
+//! that keep an instance alive, self-preservation, and what `status/leases.json` reports about
+//! them.
 
 mod common;
 
@@ -118,7 +119,8 @@ fn leases_json_reports_each_lease_with_its_ttl() {
         let text = lease[time].as_str().expect("a time string");
         assert!(is_java_timestamp(text), "{time}: {text}");
     }
-    // Deviation (README): unregister removes a lease at once, so no lease has an eviction time.
+    // Deviation (docs/compatibility.md): unregister removes a lease at once, so no lease has an
+    // eviction time.
     assert_eq!(lease["evitionTime"], "1970-01-01 00:00:00.000");
 }
 

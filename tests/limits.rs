@@ -23,7 +23,7 @@ use common::client::request;
 use common::json::{assert_body, error_code};
 use common::{get_request, poll, post_request, Client, Reply, Server};
 
-/// contract §13 vector 11.
+/// Reference exchange 11 of docs/compatibility.md.
 const RATE_LIMITED: &str =
     r#"{"errorCode":"rate-limited","message":"Request is rate limited.","status":"fail"}"#;
 

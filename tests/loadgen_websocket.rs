@@ -1,6 +1,6 @@
 //! The load generator's WebSocket scenarios against the real server: heartbeat frames on
-//! `/ws/registry/heartbeat`, and re-registers timed until `/ws/discovery/instance-change`
-//! pushes them. Only "the load went through" is asserted; the figures are in the README.
+//! `/ws/registry/heartbeat`, and re-registers timed until `/ws/discovery/instance-change` pushes
+//! them. Only "the load went through" is asserted; the figures are in docs/benchmarks.md.
 
 mod common;
 

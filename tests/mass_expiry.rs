@@ -1,7 +1,8 @@
-//! Mass expiry: thousands of instances, registered (and heartbeated) by the load generator,
-//! stop renewing at once. Without self-preservation every one of them is evicted, a bounded
-//! batch per clean tick; with it, a shard that saw its renewals stop holds the expired leases
-//! (contract §5). Nothing is timed here; `README.md` has the measured figures.
+//! Mass expiry: thousands of instances, registered (and heartbeated) by the load generator, stop
+//! renewing at once. Without self-preservation every one of them is evicted, a bounded batch per
+//! clean tick; with it, a shard that saw its renewals stop holds the expired leases
+//! (docs/compatibility.md, "Leases and self-preservation"). Nothing is timed here;
+//! docs/benchmarks.md has the measured figures.
 
 mod common;
 

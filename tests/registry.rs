@@ -1,6 +1,6 @@
-//! `register.json`, `heartbeat.json` and `unregister.json` (contract §4.1) beyond the §13
-//! vectors: batches over several shards, replacement, validation, and the request spellings the
-//! decoder accepts.
+//! `register.json`, `heartbeat.json` and `unregister.json` (docs/api.md, "Registry") beyond the
+//! reference exchanges of docs/compatibility.md: batches over several shards, replacement,
+//! validation, and the request spellings the decoder accepts.
 
 mod common;
 

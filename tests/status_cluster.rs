@@ -1,4 +1,5 @@
-//! `status/*.json` (contract §4.5) and `cluster/up-*-nodes.json` (§4.4) of a single node.
+//! `status/*.json` and `cluster/up-*-nodes.json` (docs/api.md, "Status" and "Cluster") of a
+//! single node.
 
 mod common;
 

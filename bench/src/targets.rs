@@ -1,6 +1,6 @@
-//! The design's performance targets (DESIGN.md, "Performance, measured, not asserted") checked
-//! against the results. They are reported, never failed on: the benchmark exits 0 whatever
-//! they say, and tests never time anything.
+//! The performance targets (docs/benchmarks.md, "Against the targets") checked against the results.
+//! They are reported, never failed on: the benchmark exits 0 whatever they say, and tests never
+//! time anything.
 
 use crate::display;
 use crate::results::{HeartbeatCost, Population};
@@ -35,7 +35,7 @@ pub fn slo() -> Slo {
     }
 }
 
-/// Every target, in the order the design lists them.
+/// Every target, in the order docs/benchmarks.md lists them.
 pub fn check(
     populations: &[Population],
     scenarios: &[Scenario],

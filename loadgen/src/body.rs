@@ -1,8 +1,8 @@
 //! The registry's data as the load generator invents it, and the JSON bodies that carry it.
 //!
-//! Instance `i` is a realistic instance in the shape of the contract's I1, with its own ip,
-//! instance id and machine name, living in service `i % services`. Bodies are written with
-//! `write!` into reused buffers, so the hot loop allocates nothing.
+//! Instance `i` is a realistic instance in the shape of `I1` (docs/compatibility.md, "Reference
+//! exchanges"), with its own ip, instance id and machine name, living in service `i % services`.
+//! Bodies are written with `write!` into reused buffers, so the hot loop allocates nothing.
 
 use std::io::Write;
 

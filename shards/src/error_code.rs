@@ -1,7 +1,7 @@
 //! Java's `ErrorCodes`: the `errorCode` strings a client branches on.
 //!
 //! The SDK decides whether to retry, re-register or mark a node down from these exact strings
-//! (contract §3.1), so they live in one enum and are spelled once, here.
+//! (docs/api.md, "Error codes"), so they live in one enum and are spelled once, here.
 
 /// One of Java's `ErrorCodes`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,9 +1,9 @@
 //! One refused instance of a register, heartbeat or unregister batch.
 //!
 //! Java answers a batch with `partial_fail` and lists each refused instance, as sent, with its
-//! error code and `Instance.toString() + ": " + reason` (contract §3.7). The shard reports the
-//! instance's position in the client's request so the server can merge per-shard replies back
-//! into request order.
+//! error code and `Instance.toString() + ": " + reason` (Java's `FailedInstance`; docs/api.md, "The
+//! instance"). The shard reports the instance's position in the client's request so the server can
+//! merge per-shard replies back into request order.
 
 use crate::error_code::ErrorCode;
 use crate::instance::Instance;

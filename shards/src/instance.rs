@@ -141,7 +141,7 @@ impl Instance {
 pub(crate) mod tests {
     use super::*;
 
-    /// Instance `I1` of the contract's test vectors (§13).
+    /// Instance `I1` of the reference exchanges in docs/compatibility.md.
     pub fn i1() -> Instance {
         Instance {
             region_id: Some("SHA".into()),

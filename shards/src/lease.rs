@@ -1,8 +1,9 @@
 //! A registration's lease: how long an instance stays without a heartbeat.
 //!
 //! Every register starts a new lease; every heartbeat renews it. It is expired once
-//! `now > renewal + ttl` (contract §5). Instances registered through the legacy Java path
-//! (metadata `java_registry` non-blank) run under a separate, longer TTL and are listed apart.
+//! `now > renewal + ttl`, as in Java's lease manager (docs/compatibility.md, "Leases and
+//! self-preservation"). Instances registered through the legacy Java path (metadata
+//! `java_registry` non-blank) run under a separate, longer TTL and are listed apart.
 
 use crate::instance::Instance;
 

@@ -3,7 +3,8 @@
 //! Java's `RegistryTool` rejects an instance from another region (or zone, unless cross-zone
 //! registration is allowed), and the register executor rejects an instance missing one of the
 //! fields it is keyed and reached by. A rejection becomes one entry of the reply's
-//! `failedInstances`; the rest of the batch goes on (contract §4.1 step 4).
+//! `failedInstances`; the rest of the batch goes on, as in Java's `RegistryServiceImpl`
+//! (docs/api.md, "Registry").
 
 use crate::error_code::ErrorCode;
 use crate::instance::Instance;

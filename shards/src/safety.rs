@@ -1,9 +1,10 @@
 //! Self-preservation: stop expiring leases when heartbeats drop suddenly.
 //!
-//! Java's lease-update safe checker (contract §5): successful renewals are counted over a
-//! sliding window; the highest count seen is remembered. When the window's count falls below a
-//! percentage of that maximum, the registry assumes a network problem on its own side rather
-//! than a mass death of instances, and suspends expiry until renewals recover.
+//! Java's lease-update safe checker (docs/compatibility.md, "Leases and self-preservation"):
+//! successful renewals are counted over a sliding window; the highest count seen is remembered.
+//! When the window's count falls below a percentage of that maximum, the registry assumes a network
+//! problem on its own side rather than a mass death of instances, and suspends expiry until
+//! renewals recover.
 //!
 //! Each shard runs its own checker over its own leases (the server runs one shard per core), so
 //! the thresholds apply per shard: a shard must itself have seen `max_count_threshold` renewals

@@ -1,4 +1,4 @@
-//! The registry as the tests speak to it: endpoint paths, the contract's instance `I1`,
+//! The registry as the tests speak to it: endpoint paths, the reference instance `I1`,
 //! instance builders, and one-call helpers (register, discover, read a metric) on [`Server`].
 
 use serde_json::Value;
@@ -30,7 +30,8 @@ pub const SHORT_LEASES: &[&str] = &[
 /// The service of `I1`.
 pub const I1_SERVICE: &str = "framework.soa.testservice.v2.testservice";
 
-/// The contract's instance `I1` (§13), in Java's key order: the server echoes it byte for byte.
+/// The reference instance `I1` (docs/compatibility.md, "Reference exchanges"), in Java's key
+/// order: the server echoes it byte for byte.
 pub const I1: &str = r#"{"groupId":null,"healthCheckUrl":"http://10.2.3.4:8080/health","instanceId":"10.2.3.4:8080","ip":"10.2.3.4","machineName":"host1","metadata":{"k":"v"},"port":8080,"protocol":"http","regionId":"SHA","serviceId":"framework.soa.testservice.v2.testservice","status":"up","url":"http://10.2.3.4:8080/testservice/","zoneId":"SHAJQ"}"#;
 
 /// A register/heartbeat/unregister reply where nothing failed.

@@ -1,9 +1,10 @@
-//! Comparing replies with the wire contract.
+//! Comparing replies with what Java sends.
 //!
-//! Where the contract gives exact bytes, tests compare exact bytes ([`assert_body`]): key order
-//! (alphabetical, as Jackson's `SORT_PROPERTIES_ALPHABETICALLY` writes it) and `null` fields are
-//! part of the contract. Elsewhere they compare structure ([`assert_json`]) and check the key
-//! order separately ([`assert_java_key_order`]).
+//! Where the bytes are known exactly (the reference exchanges of docs/compatibility.md, Java's
+//! constant replies), tests compare exact bytes ([`assert_body`]): key order (alphabetical, as
+//! Jackson's `SORT_PROPERTIES_ALPHABETICALLY` writes it) and `null` fields are part of the wire
+//! format. Elsewhere they compare structure ([`assert_json`]) and check the key order separately
+//! ([`assert_java_key_order`]).
 
 use std::cell::RefCell;
 use std::fmt;

@@ -2,11 +2,11 @@
 //! over plain `TcpStream`s.
 //!
 //! Every test starts its own [`Server`] (`--addr 127.0.0.1:0`, region `SHA`, zone `SHAJQ`, the
-//! contract's §13 set-up), learns the bound address from the `serving on` log line, and kills the
-//! child when the `Server` drops; tests therefore run in parallel without sharing state.
-//! Requests are written by hand ([`client`]) so that pipelining, chunked bodies and malformed
-//! input go out byte for byte; [`json`] compares replies, [`artemis`] knows the registry's
-//! endpoints and instances.
+//! set-up of docs/compatibility.md's reference exchanges), learns the bound address from the
+//! `serving on` log line, and kills the child when the `Server` drops; tests therefore run in
+//! parallel without sharing state. Requests are written by hand ([`client`]) so that pipelining,
+//! chunked bodies and malformed input go out byte for byte; [`json`] compares replies, [`artemis`]
+//! knows the registry's endpoints and instances.
 
 // Each test binary uses its own part of the harness.
 #![allow(dead_code)]
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 pub use client::{get_request, post_request, Client, Reply};
 
-/// The region and zone every test server runs in (contract §13).
+/// The region and zone every test server runs in (docs/compatibility.md, "Reference exchanges").
 pub const REGION: &str = "SHA";
 pub const ZONE: &str = "SHAJQ";
 

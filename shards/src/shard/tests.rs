@@ -35,7 +35,8 @@ fn new_shard(config: ShardConfig) -> Shard {
     Shard::new(config, Arc::new(VersionClock::starting_at(0)))
 }
 
-/// The contract's deployment (§13): cross-zone allowed, self-preservation off.
+/// The deployment of docs/compatibility.md's reference exchanges (region SHA, zone SHAJQ, other
+/// zones allowed), with self-preservation off.
 fn shard() -> Shard {
     new_shard(config(None, true))
 }
@@ -100,7 +101,7 @@ fn failure(failed: &[FailedInstance]) -> (u32, ErrorCode, &str) {
     )
 }
 
-// ---- contract vectors and node rules ----
+// ---- reference exchanges (docs/compatibility.md) and node rules ----
 
 #[test]
 fn register_makes_the_instance_discoverable() {
