@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Overload and attacks, measured with the load generator against the release server
-# (docs/benchmarks.md, "Under attack and overload"). Each part starts a fresh server on a free port and prints the
-# load generator's tables; the JSON reports and samples go to $OUT (default bench/results/overload).
+# (docs/benchmarks.md, "Under attack and overload"). Each part starts a fresh server on a free
+# port and prints the load generator's tables; the JSON reports and samples go to $OUT (default
+# bench/results/overload).
 #   bench/overload.sh [saturation|attack|garbage|expiry]...   (default: all four)
 # Expects `cargo build --release --workspace` done; CARGO_TARGET_DIR is honoured.
 set -euo pipefail
