@@ -10,7 +10,7 @@ use artemis_shards::Retention;
 use clap::{Args, Parser, Subcommand};
 
 use crate::limits::ConnectionLimits;
-use crate::rate_limit::{parse_overrides, Limiter, LimiterConfig, Overrides};
+use crate::rate_limit::{parse_overrides, Limiter, LimiterConfig, Overrides, RateLimits};
 use crate::transport::Io;
 
 #[derive(Parser, Debug)]
@@ -120,6 +120,10 @@ pub struct ServerConfig {
     #[arg(long, env = "ARTEMIS_MAX_PIPELINE", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_pipeline: u32,
 
+    /// Unsent reply bytes a connection may have before its further pipelined requests wait for the client to read; with one reply at most beyond, this bounds what a connection holds.
+    #[arg(long, env = "ARTEMIS_MAX_OUTPUT", default_value = "256KiB", value_parser = parse_size)]
+    pub max_output: usize,
+
     /// Open connections on the node; a connection beyond is answered 503 (`service-unavailable`) and closed.
     #[arg(long, env = "ARTEMIS_MAX_CONNECTIONS", default_value_t = 65536)]
     pub max_connections: usize,
@@ -225,7 +229,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// Parses a delta retention: a bare number counts changes, anything else is an age (`5m`).
-pub fn parse_retention(s: &str) -> Result<Retention, String> {
+pub(crate) fn parse_retention(s: &str) -> Result<Retention, String> {
     match s.trim().parse::<usize>() {
         Ok(0) => Err("a delta retention of 0 changes keeps nothing".into()),
         Ok(count) => Ok(Retention::Count(count)),
@@ -234,7 +238,7 @@ pub fn parse_retention(s: &str) -> Result<Retention, String> {
 }
 
 /// Parses `8MiB`, `512KiB`, `1MB`, `4096`: binary (`KiB`, `MiB`, `GiB`) and decimal (`KB`, `MB`, `GB`) units.
-pub fn parse_size(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
@@ -293,12 +297,23 @@ impl ServerConfig {
         }
     }
 
+    /// Java's rate limiters as configured, for a node of `cores` cores.
+    pub(crate) fn rate_limits(&self, cores: usize) -> RateLimits {
+        let limiters: Vec<_> = Limiter::ALL
+            .iter()
+            .map(|&limiter| (limiter, self.limiter(limiter)))
+            .collect();
+        let limiters: Vec<_> = limiters.iter().map(|(l, c)| (*l, c)).collect();
+        RateLimits::new(self.rate_limit, &limiters, cores)
+    }
+
     /// The time and turn limits of every connection.
     pub fn connection_limits(&self) -> ConnectionLimits {
         ConnectionLimits {
             idle_timeout: self.idle_timeout,
             request_timeout: self.request_timeout,
             pipeline_depth: self.max_pipeline as usize,
+            output_bound: self.max_output,
         }
     }
 

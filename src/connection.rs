@@ -1,37 +1,38 @@
 //! One client connection: read, answer the complete requests in the buffer, write all the
 //! answers at once, repeat.
 //!
-//! Pipelined requests are answered in order, at most `pipeline_depth` per turn: the replies so
-//! far are written and the connection yields its core to the others before it answers more, so
-//! one connection cannot hold a core. A protocol error is answered and the connection closed; it
-//! never reaches other connections. A connection idle past the idle timeout is closed; a request
-//! not whole within the request timeout after its first byte is answered 408 and closed. A
-//! connection the handler has no room for is answered 503 at once and closed. A handler may
-//! move an upgraded connection to another core, which then serves it from where it was.
+//! Pipelined requests are answered in order, at most `pipeline_depth` per turn and only while the
+//! turn's unsent replies stay under `output_bound`: the replies so far are written and the
+//! connection yields its core to the others before it answers more, so one connection can hold
+//! neither a core nor more than a bounded amount of memory. A protocol error is answered and the
+//! connection closed; it never reaches other connections. A connection idle past the idle timeout
+//! is closed; a request not whole within the request timeout after its first byte is answered 408
+//! and closed; replies the client has not taken within the idle timeout are given up and the
+//! socket closed. A connection the handler has no room for is answered at once and closed. A
+//! handler may move an upgraded connection to another core, which then serves it from where it
+//! was.
 
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use futures_lite::future::{or, yield_now};
 use glommio::timer::sleep;
 use http::StatusCode;
 
-use crate::api::{Part, Response};
-use crate::http::{self as h1, BodyPart, HttpError, Limits, Parse, Reply, Request};
+use crate::http::{self as h1, HttpError, Limits, Parse, Request};
 use crate::limits::{ConnectionLimits, Limit};
-use crate::runtime::{IN_FLIGHT, SHUTTING_DOWN};
+use crate::shutdown::Shutdown;
 use crate::transport::{Connection, ReadBuffer};
 
 /// A connection's output buffer starts this large, and keeps at most [`OUTPUT_KEPT`] between
 /// batches: a discovery reply can take tens of KiB, and thousands of connections can sit idle
 /// between polls, so the memory of a large reply goes back once it is sent.
-pub const OUTPUT_START: usize = 4096;
+pub(crate) const OUTPUT_START: usize = 4096;
 const OUTPUT_KEPT: usize = 16 * 1024;
 
 /// Makes a written `output` ready for the next batch, giving back the memory of a large one.
-pub fn recycle(output: &mut Vec<u8>) {
+pub(crate) fn recycle(output: &mut Vec<u8>) {
     output.clear();
     if output.capacity() > OUTPUT_KEPT {
         *output = Vec::with_capacity(OUTPUT_START);
@@ -64,6 +65,7 @@ pub trait Handler {
     type Upgrade;
     fn limits(&self) -> &Limits;
     fn connection_limits(&self) -> &ConnectionLimits;
+    fn shutdown(&self) -> &Shutdown;
     /// Appends the reply to one request (`buf` is the buffer it was parsed from).
     async fn answer(
         &self,
@@ -79,13 +81,14 @@ pub trait Handler {
     async fn moved_in(&self) -> (OwnedFd, Self::Upgrade, ReadBuffer) {
         std::future::pending().await
     }
-    /// A request refused before reaching `answer`, or answered with a non-2xx status.
-    fn refused(&self, status: StatusCode);
+    /// Appends the answer to a request refused before reaching `answer` (the connection closes
+    /// after it), and counts it.
+    fn refuse(&self, status: StatusCode, message: &str, output: &mut Vec<u8>);
     /// A limit bit this connection.
     fn limit_hit(&self, limit: Limit);
-    /// Takes a place for a new connection; `Err` names the limit that leaves none (the
-    /// connection is then answered 503 and closed, and `connection_closed` is not called).
-    fn connection_opened(&self) -> Result<(), Limit>;
+    /// Takes a place for a new connection. When there is none, counts the limit, appends the
+    /// answer to send before closing and returns false (`connection_closed` is then not called).
+    fn admit(&self, output: &mut Vec<u8>) -> bool;
     /// Takes a place for a connection moved here from another core, which gave its place back:
     /// it was admitted once and is not refused now.
     fn connection_moved_in(&self);
@@ -93,7 +96,7 @@ pub trait Handler {
 }
 
 /// Serves a connection another core moved here, then closes it.
-pub async fn resume<C: Connection, H: Handler>(
+pub(crate) async fn resume<C: Connection, H: Handler>(
     conn: C,
     handler: &H,
     upgrade: H::Upgrade,
@@ -105,116 +108,39 @@ pub async fn resume<C: Connection, H: Handler>(
 }
 
 /// Serves `conn` until the peer closes, a protocol error, a timeout, or shutdown.
-pub async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
-    if let Err(limit) = handler.connection_opened() {
-        handler.limit_hit(limit);
-        let mut output = Vec::new();
-        write(
-            &mut output,
-            &Response::unavailable("Too many connections on this node; try another node."),
-            false,
-            false,
-        );
+pub(crate) async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
+    let mut output = Vec::new();
+    if !handler.admit(&mut output) {
         let _ = conn.write_all(&mut output).await;
         return;
     }
-    let limits = *handler.connection_limits();
-    let mut input = ReadBuffer::default();
-    let mut output = Vec::with_capacity(OUTPUT_START);
-    // When the oldest unanswered byte arrived: the deadline of a request in progress.
-    let mut request_started: Option<Instant> = None;
-    let mut continue_sent = false;
-    // The last turn stopped at the pipeline depth with requests still buffered.
+    let mut client = Client {
+        handler,
+        limits: *handler.connection_limits(),
+        input: ReadBuffer::default(),
+        output: Vec::with_capacity(OUTPUT_START),
+        request_started: None,
+        continue_sent: false,
+    };
+    // The last turn stopped early with requests still buffered.
     let mut cut_short = false;
     loop {
-        if !cut_short {
-            let timeout = match request_started {
-                Some(start) => limits.request_timeout.saturating_sub(start.elapsed()),
-                None => limits.idle_timeout,
-            };
-            match conn.read_into(&mut input, timeout).await {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    if request_started.is_some() {
-                        handler.limit_hit(Limit::RequestTimeout);
-                        refuse(handler, &Refusal::RequestTimeout, &mut output);
-                        let _ = conn.write_all(&mut output).await;
-                    } else {
-                        handler.limit_hit(Limit::IdleTimeout);
-                    }
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
-        let mut consumed = 0;
-        let mut answered = 0;
-        let mut close = false;
-        let mut upgrade = None;
-        cut_short = false;
-        loop {
-            let buf = &mut input.filled_mut()[consumed..];
-            if buf.is_empty() {
-                break;
-            }
-            if answered == limits.pipeline_depth {
-                handler.limit_hit(Limit::PipelineDepth);
-                cut_short = true;
-                break;
-            }
-            match h1::parse_request(buf, handler.limits()) {
-                Ok(Parse::Complete(request)) => {
-                    let len = request.len;
-                    let outcome = handler.answer(request, buf, &mut output).await;
-                    consumed += len;
-                    answered += 1;
-                    continue_sent = false;
-                    match outcome {
-                        Outcome::KeepAlive => {}
-                        Outcome::Close => close = true,
-                        Outcome::Upgrade(to) => upgrade = Some(to),
-                    }
-                    if close || upgrade.is_some() {
-                        break;
-                    }
-                }
-                Ok(Parse::Incomplete { send_continue }) => {
-                    if send_continue && !continue_sent {
-                        output.extend_from_slice(h1::CONTINUE);
-                        continue_sent = true;
-                    }
-                    break;
-                }
-                Err(error) => {
-                    match error {
-                        HttpError::HeadTooLarge => handler.limit_hit(Limit::HeadSize),
-                        HttpError::BodyTooLarge => handler.limit_hit(Limit::BodySize),
-                        _ => {}
-                    }
-                    refuse(handler, &Refusal::Malformed(error), &mut output);
-                    close = true;
-                    break;
-                }
-            }
-        }
-        input.consume(consumed);
-        request_started = match (input.is_empty(), consumed) {
-            (true, _) => None,
-            (false, 0) => request_started.or_else(|| Some(Instant::now())),
-            (false, _) => Some(Instant::now()),
-        };
-        let written =
-            output.is_empty() || write_within(&mut conn, &mut output, &limits, handler).await;
-        recycle(&mut output);
-        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
-        if let Some(to) = upgrade.filter(|_| written) {
-            handler.take_over(conn, to, input).await;
+        if !cut_short && !client.read(&mut conn).await {
             break;
         }
-        if !written || close || SHUTTING_DOWN.load(Ordering::Relaxed) {
-            break;
+        let answering = handler.shutdown().answering();
+        let turn = client.answer_buffered().await;
+        let written = client.write_within(&mut conn).await;
+        drop(answering);
+        cut_short = turn.cut_short;
+        match turn.after {
+            After::Upgrade(to) if written => {
+                handler.take_over(conn, to, client.input).await;
+                break;
+            }
+            _ if !written || handler.shutdown().is_stopping() => break,
+            After::Close | After::Upgrade(_) => break,
+            After::More => {}
         }
         if cut_short {
             yield_now().await;
@@ -223,59 +149,154 @@ pub async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
     handler.connection_closed();
 }
 
-/// Writes `output`, giving up when the peer has not taken all of it within the idle timeout (a
-/// client that sends and never reads would otherwise hold its replies, and the core's memory, for
-/// ever); false when the write failed or was given up, counted as a write timeout.
-async fn write_within<C: Connection, H: Handler>(
-    conn: &mut C,
-    output: &mut Vec<u8>,
-    limits: &ConnectionLimits,
-    handler: &H,
-) -> bool {
-    let write = async { Some(conn.write_all(output).await.is_ok()) };
-    let deadline = async {
-        sleep(limits.idle_timeout).await;
-        None
-    };
-    match or(write, deadline).await {
-        Some(written) => written,
-        None => {
-            handler.limit_hit(Limit::WriteTimeout);
-            false
+/// A connection's buffers and the state of its request in progress.
+struct Client<'h, H: Handler> {
+    handler: &'h H,
+    limits: ConnectionLimits,
+    input: ReadBuffer,
+    output: Vec<u8>,
+    /// When the oldest unanswered byte arrived: the deadline of a request in progress.
+    request_started: Option<Instant>,
+    continue_sent: bool,
+}
+
+/// What one turn of answering left to do.
+struct Turn<U> {
+    after: After<U>,
+    /// Requests are still buffered: the turn stopped at the pipeline depth or output bound.
+    cut_short: bool,
+}
+
+enum After<U> {
+    /// Read more and go on.
+    More,
+    Close,
+    Upgrade(U),
+}
+
+impl<H: Handler> Client<'_, H> {
+    /// Waits for more bytes; false when the connection ends (closed by the peer, a failure, or a
+    /// timeout, which is answered 408 when a request was in progress).
+    async fn read<C: Connection>(&mut self, conn: &mut C) -> bool {
+        let timeout = match self.request_started {
+            Some(start) => self.limits.request_timeout.saturating_sub(start.elapsed()),
+            None => self.limits.idle_timeout,
+        };
+        match conn.read_into(&mut self.input, timeout).await {
+            Ok(0) => false,
+            Ok(_) => true,
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                if self.request_started.is_some() {
+                    self.handler.limit_hit(Limit::RequestTimeout);
+                    self.handler.refuse(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request not complete within the request timeout",
+                        &mut self.output,
+                    );
+                    let _ = self.write_within(conn).await;
+                } else {
+                    self.handler.limit_hit(Limit::IdleTimeout);
+                }
+                false
+            }
+            Err(_) => false,
         }
     }
-}
 
-/// Appends `response` framed as HTTP.
-pub fn write(output: &mut Vec<u8>, response: &Response, gzip: bool, keep_alive: bool) {
-    let parts: Vec<BodyPart> = response.parts.iter().map(Part::body_part).collect();
-    h1::write_response(
-        output,
-        &Reply {
-            status: response.status,
-            content_type: Some(response.content_type),
-            body: &parts,
-            gzip,
-            keep_alive,
-        },
-    );
-}
+    /// Answers the complete requests in the buffer, in order, into the output.
+    async fn answer_buffered(&mut self) -> Turn<H::Upgrade> {
+        let mut consumed = 0;
+        let mut answered = 0;
+        let mut turn = Turn {
+            after: After::More,
+            cut_short: false,
+        };
+        loop {
+            if self.input.len() == consumed {
+                break;
+            }
+            if let Some(limit) = self.turn_is_full(answered) {
+                self.handler.limit_hit(limit);
+                turn.cut_short = true;
+                break;
+            }
+            let buf = &mut self.input.filled_mut()[consumed..];
+            match h1::parse_request(buf, self.handler.limits()) {
+                Ok(Parse::Complete(request)) => {
+                    let len = request.len;
+                    let outcome = self.handler.answer(request, buf, &mut self.output).await;
+                    consumed += len;
+                    answered += 1;
+                    self.continue_sent = false;
+                    match outcome {
+                        Outcome::KeepAlive => continue,
+                        Outcome::Close => turn.after = After::Close,
+                        Outcome::Upgrade(to) => turn.after = After::Upgrade(to),
+                    }
+                    break;
+                }
+                Ok(Parse::Incomplete { send_continue }) => {
+                    if send_continue && !self.continue_sent {
+                        self.output.extend_from_slice(h1::CONTINUE);
+                        self.continue_sent = true;
+                    }
+                    break;
+                }
+                Err(error) => {
+                    match error {
+                        HttpError::HeadTooLarge => self.handler.limit_hit(Limit::HeadSize),
+                        HttpError::BodyTooLarge => self.handler.limit_hit(Limit::BodySize),
+                        _ => {}
+                    }
+                    let status = error.status();
+                    self.handler
+                        .refuse(status, error.message(), &mut self.output);
+                    turn.after = After::Close;
+                    break;
+                }
+            }
+        }
+        self.input.consume(consumed);
+        self.request_started = match (self.input.is_empty(), consumed) {
+            (true, _) => None,
+            (false, 0) => self.request_started.or_else(|| Some(Instant::now())),
+            (false, _) => Some(Instant::now()),
+        };
+        turn
+    }
 
-/// Why a connection is answered and closed before its request reached the handler.
-enum Refusal {
-    Malformed(HttpError),
-    RequestTimeout,
-}
+    /// The limit that ends this turn before the next buffered request, if one does.
+    fn turn_is_full(&self, answered: usize) -> Option<Limit> {
+        if answered == self.limits.pipeline_depth {
+            Some(Limit::PipelineDepth)
+        } else if answered > 0 && self.output.len() >= self.limits.output_bound {
+            Some(Limit::OutputBound)
+        } else {
+            None
+        }
+    }
 
-/// Appends the answer to a request that could not be read; the connection closes after it.
-fn refuse<H: Handler>(handler: &H, refusal: &Refusal, output: &mut Vec<u8>) {
-    let (status, message) = match refusal {
-        Refusal::Malformed(error) => (error.status(), error.message()),
-        Refusal::RequestTimeout => (
-            StatusCode::REQUEST_TIMEOUT,
-            "request not complete within the request timeout",
-        ),
-    };
-    handler.refused(status);
-    write(output, &Response::refusal(status, message), false, false);
+    /// Writes the output, giving up when the peer has not taken all of it within the idle
+    /// timeout (a client that sends and never reads would otherwise hold its replies, and the
+    /// core's memory, for ever); false when the write failed or was given up, counted as a write
+    /// timeout. The connection then closes, and with it the socket and what was left unsent.
+    async fn write_within<C: Connection>(&mut self, conn: &mut C) -> bool {
+        if self.output.is_empty() {
+            return true;
+        }
+        let write = async { Some(conn.write_all(&mut self.output).await.is_ok()) };
+        let deadline = async {
+            sleep(self.limits.idle_timeout).await;
+            None
+        };
+        let written = match or(write, deadline).await {
+            Some(written) => written,
+            None => {
+                self.handler.limit_hit(Limit::WriteTimeout);
+                false
+            }
+        };
+        recycle(&mut self.output);
+        written
+    }
 }

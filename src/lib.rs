@@ -1,32 +1,51 @@
 //! The Artemis registry server: a thread-per-core io_uring service registry that speaks the Java
 //! Artemis `.json` HTTP API byte for byte.
 //!
-//! One pinned glommio executor per core (`runtime`), each accepting its own connections
-//! (`transport`, `connection`, `http`), routing requests (`router`, `api`) to the shard that owns
-//! the service (`shard_link`, the `artemis-shards` crate); WebSocket sessions (`websocket`)
-//! receive the changes shards push (`push`). What a client may take is bounded by `limits`
-//! (connections, time, requests per turn) and `rate_limit` (Java's per-operation limits). The
-//! benchmark harness reuses the runtime, transport and HTTP layer for its no-op reference server.
+//! A request's way through, by module: `runtime` (pinned executors, one listener per core) →
+//! `transport` (the socket) → `connection` (read, answer, write) → `http` (parse, frame) →
+//! `router` (every path, the method check) → `api` (the endpoints) → `shard_link` (a typed call
+//! to the owning core's shard) → the `artemis-shards` crate (the registry state). `server` ties
+//! one core's pieces together; `websocket` and `push` serve sessions and the changes they
+//! follow; `handoff` moves a session to another core; `mesh` is the cross-core channels;
+//! `shutdown` is how everything stops. What a client may take is bounded by `limits` and
+//! `rate_limit`; `metrics` counts it all.
 
 // Every future here runs on the executor of the core that created it and is never sent to another
 // thread, so the traits' async fns need no `Send` bound.
 #![allow(async_fn_in_trait)]
 
-/// Public for its request decoders (`api::decode`), which the fuzz targets drive directly.
-pub mod api;
+mod api;
 mod clock;
-pub mod config;
-pub mod connection;
-pub mod http;
-pub mod limits;
+mod config;
+mod connection;
+mod handoff;
+mod http;
+mod limits;
+mod mesh;
 mod metrics;
 mod node;
-pub mod per_core;
 mod push;
-pub mod rate_limit;
+mod rate_limit;
 mod router;
-pub mod runtime;
+mod runtime;
+mod server;
 mod shard_link;
-pub mod transport;
-/// Public for its client frame reader (`websocket::frame`), which a fuzz target drives directly.
-pub mod websocket;
+mod shutdown;
+mod transport;
+mod websocket;
+
+// The `artemis` command line and what it starts.
+pub use config::{parse_core_list, parse_duration, Cli, Command, CoreList, ServerConfig};
+pub use runtime::{run, select_cores, App, Failure, Layout};
+pub use server::Server;
+
+// The layers below the registry, which the benchmark's no-op reference server shares.
+pub use connection::{Handler, Outcome};
+pub use http::{parse_request, write_response, Body, HttpError, Limits, Parse, Reply, Request};
+pub use limits::{ConnectionLimits, Limit};
+pub use shutdown::Shutdown;
+pub use transport::{Connection, Io, ReadBuffer};
+
+// What the fuzz targets drive directly: the request decoders and the WebSocket frame reader.
+pub use api::decode;
+pub use websocket::frame as websocket_frame;

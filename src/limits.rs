@@ -29,13 +29,16 @@ pub enum Limit {
     /// More than `--max-pipeline` requests in one read: the rest wait for the connection's next
     /// turn (counted once per turn cut short).
     PipelineDepth,
+    /// A turn's replies reached `--max-output` bytes with requests still buffered: the rest wait
+    /// until the client has taken those (counted once per turn cut short).
+    OutputBound,
     /// A WebSocket frame over `--ws-max-frame`, or message over `--ws-max-message`: the session
     /// is closed with 1009.
     WebSocketSize,
 }
 
 impl Limit {
-    pub const ALL: [Limit; 9] = [
+    pub const ALL: [Limit; 10] = [
         Limit::ConnectionsPerCore,
         Limit::Connections,
         Limit::HeadSize,
@@ -44,6 +47,7 @@ impl Limit {
         Limit::IdleTimeout,
         Limit::WriteTimeout,
         Limit::PipelineDepth,
+        Limit::OutputBound,
         Limit::WebSocketSize,
     ];
 
@@ -58,6 +62,7 @@ impl Limit {
             Limit::IdleTimeout => "idle_timeout",
             Limit::WriteTimeout => "write_timeout",
             Limit::PipelineDepth => "pipeline_depth",
+            Limit::OutputBound => "output_bound",
             Limit::WebSocketSize => "websocket_size",
         }
     }
@@ -78,6 +83,8 @@ pub struct ConnectionLimits {
     pub request_timeout: Duration,
     /// Requests answered per read before the connection waits for its next turn.
     pub pipeline_depth: usize,
+    /// Reply bytes a turn may queue before the requests still buffered wait for the next turn.
+    pub output_bound: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -87,6 +94,7 @@ impl Default for ConnectionLimits {
             idle_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(10),
             pipeline_depth: 32,
+            output_bound: 256 * 1024,
         }
     }
 }
@@ -94,7 +102,7 @@ impl Default for ConnectionLimits {
 /// Connection admission: at most `per_core` open on this core and `total` on the node. The
 /// node-wide count is one shared atomic, touched once per connection opened or closed (never
 /// per request).
-pub struct ConnectionCap {
+pub(crate) struct ConnectionCap {
     per_core: usize,
     total: usize,
     open_here: Cell<usize>,
@@ -103,7 +111,11 @@ pub struct ConnectionCap {
 
 impl ConnectionCap {
     /// A core's cap; every core shares `open_on_node`.
-    pub fn new(per_core: usize, total: usize, open_on_node: Arc<AtomicUsize>) -> ConnectionCap {
+    pub(crate) fn new(
+        per_core: usize,
+        total: usize,
+        open_on_node: Arc<AtomicUsize>,
+    ) -> ConnectionCap {
         ConnectionCap {
             per_core,
             total,
@@ -113,7 +125,7 @@ impl ConnectionCap {
     }
 
     /// Takes a place for a new connection, or says which limit it would break.
-    pub fn open(&self) -> Result<(), Limit> {
+    pub(crate) fn open(&self) -> Result<(), Limit> {
         if self.open_here.get() >= self.per_core {
             return Err(Limit::ConnectionsPerCore);
         }
@@ -126,13 +138,13 @@ impl ConnectionCap {
     }
 
     /// Takes a place for a connection another core admitted and gave its place back for.
-    pub fn adopt(&self) {
+    pub(crate) fn adopt(&self) {
         self.open_here.set(self.open_here.get() + 1);
         self.open_on_node.fetch_add(1, Relaxed);
     }
 
     /// Gives back the place of a connection that `open` admitted.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.open_here.set(self.open_here.get() - 1);
         self.open_on_node.fetch_sub(1, Relaxed);
     }

@@ -5,9 +5,7 @@ use std::process::exit;
 use clap::error::ErrorKind;
 use clap::Parser;
 
-use artemis::config::{Cli, Command, ServerConfig};
-use artemis::per_core::Registry;
-use artemis::runtime::{self, Failure, Layout};
+use artemis::{Cli, Command, Failure, Layout, Server, ServerConfig};
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -33,14 +31,14 @@ fn main() {
 
 fn serve(config: ServerConfig) -> Result<(), Failure> {
     let layout = Layout {
-        cores: runtime::select_cores(config.cores.as_ref())?,
+        cores: artemis::select_cores(config.cores.as_ref())?,
         addr: config.addr,
         spin_before_park: config.spin_before_park,
         io: config.io,
     };
-    let registry = Registry::new(config, layout.cores.len());
+    let server = Server::new(config, layout.cores.len());
     raise_descriptor_limit();
-    runtime::run(layout, registry)
+    artemis::run(layout, server)
 }
 
 /// Raises the soft limit of open files to the hard one, as Go's runtime does: every connection

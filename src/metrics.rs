@@ -12,20 +12,16 @@ use artemis_shards::ShardStats;
 
 use crate::limits::Limit;
 use crate::rate_limit::LimitedOp;
-use crate::router::Endpoint;
-use crate::websocket::WsEndpoint;
+use crate::router::{Endpoint, WsEndpoint};
+use crate::transport::uring::RECV_BUFFER_EXHAUSTED;
 
 /// Upper bounds of the latency buckets, in microseconds.
 const BUCKETS_US: [u64; 12] = [
     50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 500_000, 1_000_000,
 ];
 
-/// Multishot receives the kernel ended because the `uring` transport's provided-buffer ring was
-/// empty (each is re-armed); the transport knows no core's slot, so this one is process-wide.
-pub static RECV_BUFFER_EXHAUSTED: AtomicU64 = AtomicU64::new(0);
-
 /// HTTP statuses the server answers without reaching an endpoint.
-pub const PROTOCOL_ERRORS: [u16; 8] = [400, 404, 405, 408, 413, 415, 431, 501];
+pub(crate) const PROTOCOL_ERRORS: [u16; 8] = [400, 404, 405, 408, 413, 415, 431, 501];
 
 const ENDPOINTS: usize = Endpoint::ALL.len();
 
@@ -37,7 +33,7 @@ struct Histogram {
 
 /// One core's counters.
 #[derive(Default)]
-pub struct CoreMetrics {
+pub(crate) struct CoreMetrics {
     requests: [AtomicU64; ENDPOINTS],
     latency: [Histogram; ENDPOINTS],
     protocol_errors: [AtomicU64; PROTOCOL_ERRORS.len()],
@@ -55,7 +51,7 @@ pub struct CoreMetrics {
 }
 
 impl CoreMetrics {
-    pub fn record_request(&self, endpoint: Endpoint, took: Duration) {
+    pub(crate) fn record_request(&self, endpoint: Endpoint, took: Duration) {
         let i = endpoint.index();
         self.requests[i].fetch_add(1, Relaxed);
         let us = took.as_micros() as u64;
@@ -67,83 +63,83 @@ impl CoreMetrics {
         self.latency[i].sum_us.fetch_add(us, Relaxed);
     }
 
-    pub fn record_protocol_error(&self, status: u16) {
+    pub(crate) fn record_protocol_error(&self, status: u16) {
         if let Some(i) = PROTOCOL_ERRORS.iter().position(|&s| s == status) {
             self.protocol_errors[i].fetch_add(1, Relaxed);
         }
     }
 
     /// A request its rate limiter refused.
-    pub fn record_rate_limited(&self, op: LimitedOp) {
+    pub(crate) fn record_rate_limited(&self, op: LimitedOp) {
         self.rate_limited[op.index()].fetch_add(1, Relaxed);
     }
 
     /// A limit that bit a connection.
-    pub fn record_limit(&self, limit: Limit) {
+    pub(crate) fn record_limit(&self, limit: Limit) {
         self.limits_hit[limit.index()].fetch_add(1, Relaxed);
     }
 
-    pub fn connection_opened(&self) {
+    pub(crate) fn connection_opened(&self) {
         self.connections_open.fetch_add(1, Relaxed);
         self.connections_accepted.fetch_add(1, Relaxed);
     }
 
     /// A connection another core moved here (it was counted as accepted there).
-    pub fn connection_moved_in(&self) {
+    pub(crate) fn connection_moved_in(&self) {
         self.connections_open.fetch_add(1, Relaxed);
     }
 
     /// A heartbeat session left for the core that owns its instances.
-    pub fn websocket_moved(&self) {
+    pub(crate) fn websocket_moved(&self) {
         self.websocket_moves.fetch_add(1, Relaxed);
     }
 
-    pub fn connection_closed(&self) {
+    pub(crate) fn connection_closed(&self) {
         self.connections_open.fetch_sub(1, Relaxed);
     }
 
-    pub fn websocket_opened(&self, endpoint: WsEndpoint) {
+    pub(crate) fn websocket_opened(&self, endpoint: WsEndpoint) {
         self.websocket_sessions[endpoint.index()].fetch_add(1, Relaxed);
     }
 
-    pub fn websocket_closed(&self, endpoint: WsEndpoint) {
+    pub(crate) fn websocket_closed(&self, endpoint: WsEndpoint) {
         self.websocket_sessions[endpoint.index()].fetch_sub(1, Relaxed);
     }
 
     /// `n` changes written to a subscriber.
-    pub fn pushed(&self, n: u64) {
+    pub(crate) fn pushed(&self, n: u64) {
         self.pushes.fetch_add(n, Relaxed);
     }
 
     /// A subscriber closed because its push inbox overflowed.
-    pub fn push_overflowed(&self) {
+    pub(crate) fn push_overflowed(&self) {
         self.push_overflows.fetch_add(1, Relaxed);
     }
 
     /// A WebSocket session closed for what its client sent: too large, or against the protocol.
-    pub fn websocket_refused(&self, too_big: bool) {
+    pub(crate) fn websocket_refused(&self, too_big: bool) {
         self.websocket_refusals[usize::from(too_big)].fetch_add(1, Relaxed);
     }
 }
 
 /// Every core's counters, shared by all cores.
-pub struct Metrics {
+pub(crate) struct Metrics {
     cores: Vec<CoreMetrics>,
 }
 
 impl Metrics {
-    pub fn new(cores: usize) -> Metrics {
+    pub(crate) fn new(cores: usize) -> Metrics {
         Metrics {
             cores: (0..cores).map(|_| CoreMetrics::default()).collect(),
         }
     }
 
-    pub fn core(&self, index: usize) -> &CoreMetrics {
+    pub(crate) fn core(&self, index: usize) -> &CoreMetrics {
         &self.cores[index]
     }
 
     /// Open sessions of a WebSocket endpoint, over all cores.
-    pub fn websocket_sessions(&self, endpoint: WsEndpoint) -> u64 {
+    pub(crate) fn websocket_sessions(&self, endpoint: WsEndpoint) -> u64 {
         self.cores
             .iter()
             .map(|c| c.websocket_sessions[endpoint.index()].load(Relaxed))
@@ -151,7 +147,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with `shards[i]` the figures of shard `i`.
-    pub fn render(&self, shards: &[ShardStats]) -> String {
+    pub(crate) fn render(&self, shards: &[ShardStats]) -> String {
         let mut out = String::with_capacity(16 * 1024);
         let total = |f: &dyn Fn(&CoreMetrics) -> u64| self.cores.iter().map(f).sum::<u64>();
 
@@ -274,7 +270,7 @@ impl Metrics {
             &mut out,
             "artemis_rate_limited_total",
             "counter",
-            "Requests refused with rate-limited, by rate limiter and operation (contract §8).",
+            "Requests refused with rate-limited, by rate limiter and operation (Java's rate limiters; see `docs/limits.md`).",
         );
         for op in LimitedOp::ALL {
             let n = total(&|c| c.rate_limited[op.index()].load(Relaxed));
@@ -357,7 +353,7 @@ impl Metrics {
         );
         let _ = writeln!(out, "artemis_active_instances {instances}");
         type ShardFigure = (Family, fn(&ShardStats) -> u64);
-        let per_shard: [ShardFigure; 5] = [
+        let per_shard: [ShardFigure; 6] = [
             (
                 (
                     "artemis_shard_instances",
@@ -397,6 +393,14 @@ impl Metrics {
                     "Changes kept for services-delta.json, by shard.",
                 ),
                 |s| s.changes_retained as u64,
+            ),
+            (
+                (
+                    "artemis_delta_bytes_retained",
+                    "gauge",
+                    "Bytes of the changes kept for services-delta.json, by shard.",
+                ),
+                |s| s.changes_retained_bytes as u64,
             ),
         ];
         for (head, value) in per_shard {
@@ -452,6 +456,7 @@ mod tests {
             max_renewals_updated_ms: 0,
             safe: true,
             changes_retained: 0,
+            changes_retained_bytes: 0,
         };
         let text = metrics.render(&[stats.clone(), stats]);
         for line in [

@@ -18,7 +18,7 @@ use std::task::{Poll, Waker};
 use artemis_shards::Change;
 
 /// One change, ready for the wire.
-pub struct Pushed {
+pub(crate) struct Pushed {
     /// The lowercased service id subscriptions are keyed by.
     pub service_key: Box<str>,
     /// `{"changeTime":..,"changeType":..,"instance":{..}}`.
@@ -26,10 +26,10 @@ pub struct Pushed {
 }
 
 /// Changes of one shard operation, shared by every core that delivers them.
-pub type PushBatch = Arc<[Pushed]>;
+pub(crate) type PushBatch = Arc<[Pushed]>;
 
 /// Serializes each change once.
-pub fn serialize(changes: Vec<Change>) -> PushBatch {
+pub(crate) fn serialize(changes: Vec<Change>) -> PushBatch {
     changes
         .into_iter()
         .map(|change| {
@@ -45,10 +45,10 @@ pub fn serialize(changes: Vec<Change>) -> PushBatch {
 
 /// How many push sessions each core holds, so a core sends changes only to cores that want
 /// them.
-pub type Presence = Arc<[AtomicUsize]>;
+pub(crate) type Presence = Arc<[AtomicUsize]>;
 
 /// One session's bounded queue of changes to send.
-pub struct Inbox {
+pub(crate) struct Inbox {
     queue: RefCell<VecDeque<Arc<[u8]>>>,
     /// Bytes queued, and the most there may be.
     queued: Cell<usize>,
@@ -59,7 +59,7 @@ pub struct Inbox {
 
 impl Inbox {
     /// An inbox holding at most `capacity` bytes of changes.
-    pub fn new(capacity: usize) -> Rc<Inbox> {
+    pub(crate) fn new(capacity: usize) -> Rc<Inbox> {
         Rc::new(Inbox {
             queue: RefCell::new(VecDeque::new()),
             queued: Cell::new(0),
@@ -83,24 +83,24 @@ impl Inbox {
     }
 
     /// The next queued change, if any.
-    pub fn pop(&self) -> Option<Arc<[u8]>> {
+    pub(crate) fn pop(&self) -> Option<Arc<[u8]>> {
         let json = self.queue.borrow_mut().pop_front()?;
         self.queued.set(self.queued.get() - json.len());
         Some(json)
     }
 
     /// True once a change arrived while the queue was full.
-    pub fn overflowed(&self) -> bool {
+    pub(crate) fn overflowed(&self) -> bool {
         self.overflowed.get()
     }
 
     /// Waits until something is queued or the queue overflowed.
-    pub async fn ready(&self) {
+    pub(crate) async fn ready(&self) {
         self.wait_for(|| !self.queue.borrow().is_empty()).await
     }
 
     /// Waits until the queue overflowed (while the session is busy writing).
-    pub async fn overflow(&self) {
+    pub(crate) async fn overflow(&self) {
         self.wait_for(|| false).await
     }
 
@@ -118,7 +118,7 @@ impl Inbox {
 }
 
 /// This core's push sessions, by subscribed service and for all services.
-pub struct Subscribers {
+pub(crate) struct Subscribers {
     by_service: RefCell<HashMap<Box<str>, Vec<Rc<Inbox>>>>,
     everything: RefCell<Vec<Rc<Inbox>>>,
     presence: Presence,
@@ -126,7 +126,7 @@ pub struct Subscribers {
 }
 
 impl Subscribers {
-    pub fn new(presence: Presence, me: usize) -> Subscribers {
+    pub(crate) fn new(presence: Presence, me: usize) -> Subscribers {
         Subscribers {
             by_service: RefCell::new(HashMap::new()),
             everything: RefCell::new(Vec::new()),
@@ -136,7 +136,7 @@ impl Subscribers {
     }
 
     /// `inbox` gets the changes of the service with lowercased id `service_key`.
-    pub fn subscribe(&self, service_key: &str, inbox: &Rc<Inbox>) {
+    pub(crate) fn subscribe(&self, service_key: &str, inbox: &Rc<Inbox>) {
         let mut by_service = self.by_service.borrow_mut();
         let inboxes = by_service.entry(service_key.into()).or_default();
         if !inboxes.iter().any(|i| Rc::ptr_eq(i, inbox)) {
@@ -145,17 +145,17 @@ impl Subscribers {
     }
 
     /// `inbox` gets every change.
-    pub fn subscribe_all(&self, inbox: &Rc<Inbox>) {
+    pub(crate) fn subscribe_all(&self, inbox: &Rc<Inbox>) {
         self.everything.borrow_mut().push(inbox.clone());
     }
 
     /// Counts a session that may subscribe; other cores send changes here while any is open.
-    pub fn session_opened(&self) {
+    pub(crate) fn session_opened(&self) {
         self.presence[self.me].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Forgets `inbox` everywhere; `services` are the keys it subscribed to.
-    pub fn session_closed(&self, inbox: &Rc<Inbox>, services: &[Box<str>]) {
+    pub(crate) fn session_closed(&self, inbox: &Rc<Inbox>, services: &[Box<str>]) {
         self.presence[self.me].fetch_sub(1, Ordering::Relaxed);
         let mut by_service = self.by_service.borrow_mut();
         for key in services {
@@ -172,12 +172,12 @@ impl Subscribers {
     }
 
     /// Whether core `core` has push sessions.
-    pub fn wanted_by(&self, core: usize) -> bool {
+    pub(crate) fn wanted_by(&self, core: usize) -> bool {
         self.presence[core].load(Ordering::Relaxed) > 0
     }
 
     /// Queues each change for the sessions that want it.
-    pub fn deliver(&self, batch: &[Pushed]) {
+    pub(crate) fn deliver(&self, batch: &[Pushed]) {
         let by_service = self.by_service.borrow();
         let everything = self.everything.borrow();
         for change in batch {

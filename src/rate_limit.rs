@@ -149,7 +149,7 @@ impl LimiterConfig {
 }
 
 /// Parses `op:limit,op2:limit` for `limiter`; an operation of another limiter is an error.
-pub fn parse_overrides(s: &str, limiter: Limiter) -> Result<Overrides, String> {
+pub(crate) fn parse_overrides(s: &str, limiter: Limiter) -> Result<Overrides, String> {
     let mut overrides = Vec::new();
     for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let (name, limit) = entry
@@ -223,7 +223,7 @@ impl Slot {
 }
 
 /// The node's rate limits: every core's counts of every limited operation.
-pub struct RateLimits {
+pub(crate) struct RateLimits {
     enabled: bool,
     limits: [u64; LimitedOp::ALL.len()],
     cores: usize,
@@ -234,7 +234,11 @@ pub struct RateLimits {
 
 impl RateLimits {
     /// Limits for `cores` cores; `configs` gives each limiter's settings.
-    pub fn new(enabled: bool, configs: &[(Limiter, &LimiterConfig)], cores: usize) -> RateLimits {
+    pub(crate) fn new(
+        enabled: bool,
+        configs: &[(Limiter, &LimiterConfig)],
+        cores: usize,
+    ) -> RateLimits {
         let limits = LimitedOp::ALL.map(|op| {
             configs
                 .iter()
@@ -253,7 +257,7 @@ impl RateLimits {
     }
 
     /// Whether `core` may serve one more `op` now; an admitted request is counted.
-    pub fn admit(&self, op: LimitedOp, core: usize) -> bool {
+    pub(crate) fn admit(&self, op: LimitedOp, core: usize) -> bool {
         if !self.enabled {
             return true;
         }

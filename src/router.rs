@@ -1,13 +1,78 @@
-//! Which endpoint a request path names, and which methods it takes.
+//! Where a request goes: every path the server answers (HTTP and WebSocket), the methods each
+//! takes, and the CORS preflight. This is the one table a new endpoint is added to.
 //!
-//! A `match` on the path bytes: no allocation, no regex. Paths are the Java controllers' paths
-//! relative to the context root (contract §4), plus `/health` and `/metrics`.
+//! Paths are matched as bytes (a `match`, no allocation, no regex): the Java controllers' paths
+//! relative to the context root (see `docs/api.md`), `/health`, `/metrics`, and the three
+//! WebSocket paths of Java's `WebSocketConfig`.
 
-use http::Method;
+use std::ops::Range;
 
-/// Every endpoint the server answers.
+use http::{Method, StatusCode};
+
+use crate::http::{write_preflight, Request};
+
+/// What a request asks for, once its path and method are checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Endpoint {
+pub(crate) enum Route {
+    /// An HTTP endpoint that takes the request's method.
+    Endpoint(Endpoint),
+    /// A WebSocket path: the request must be an upgrade.
+    WebSocket(WsEndpoint),
+    /// A CORS preflight (`OPTIONS`) of an HTTP endpoint; see [`write_preflight_reply`].
+    Preflight,
+    /// No endpoint at the path (404), or not with this method (405): the status and why.
+    Refused(StatusCode, Refusal),
+}
+
+/// Why the router refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    NoEndpoint,
+    /// The endpoint takes only these methods.
+    Method(&'static str),
+}
+
+impl Refusal {
+    pub(crate) fn message(self) -> String {
+        match self {
+            Refusal::NoEndpoint => "No endpoint at this path".into(),
+            Refusal::Method(allowed) => {
+                format!("Method not allowed; this endpoint takes {allowed}")
+            }
+        }
+    }
+}
+
+/// Routes a request by its path and method.
+pub(crate) fn route(method: &Method, path: &[u8]) -> Route {
+    if let Some(ws) = WsEndpoint::from_path(path) {
+        return Route::WebSocket(ws);
+    }
+    match Endpoint::from_path(path) {
+        None => Route::Refused(StatusCode::NOT_FOUND, Refusal::NoEndpoint),
+        Some(_) if method == Method::OPTIONS => Route::Preflight,
+        Some(endpoint) if !endpoint.allows(method) => Route::Refused(
+            StatusCode::METHOD_NOT_ALLOWED,
+            Refusal::Method(endpoint.allowed_methods()),
+        ),
+        Some(endpoint) => Route::Endpoint(endpoint),
+    }
+}
+
+/// Appends the answer to a CORS preflight: the method and headers the request asked for.
+pub(crate) fn write_preflight_reply(request: &Request, buf: &[u8], output: &mut Vec<u8>) {
+    let echo = |range: &Option<Range<usize>>| range.clone().map_or(&[][..], |r| &buf[r]);
+    write_preflight(
+        output,
+        echo(&request.cors_request_method),
+        echo(&request.cors_request_headers),
+        request.keep_alive,
+    );
+}
+
+/// Every HTTP endpoint the server answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Endpoint {
     Register,
     Heartbeat,
     Unregister,
@@ -30,7 +95,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// All endpoints, in metric-index order.
-    pub const ALL: [Endpoint; 18] = [
+    pub(crate) const ALL: [Endpoint; 18] = [
         Endpoint::Register,
         Endpoint::Heartbeat,
         Endpoint::Unregister,
@@ -51,7 +116,7 @@ impl Endpoint {
         Endpoint::Metrics,
     ];
 
-    pub fn from_path(path: &[u8]) -> Option<Endpoint> {
+    pub(crate) fn from_path(path: &[u8]) -> Option<Endpoint> {
         Some(match path {
             b"/api/registry/register.json" => Endpoint::Register,
             b"/api/registry/heartbeat.json" => Endpoint::Heartbeat,
@@ -76,12 +141,12 @@ impl Endpoint {
     }
 
     /// Position in `ALL`, for per-endpoint metrics.
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 
     /// The metric label.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Endpoint::Register => "register",
             Endpoint::Heartbeat => "heartbeat",
@@ -105,7 +170,7 @@ impl Endpoint {
     }
 
     /// The methods the endpoint takes, as an `Allow` / preflight list.
-    pub fn allowed_methods(self) -> &'static str {
+    pub(crate) fn allowed_methods(self) -> &'static str {
         match self {
             Endpoint::Register
             | Endpoint::Heartbeat
@@ -117,11 +182,50 @@ impl Endpoint {
         }
     }
 
-    pub fn allows(self, method: &Method) -> bool {
+    pub(crate) fn allows(self, method: &Method) -> bool {
         match self.allowed_methods() {
             "POST" => method == Method::POST,
             "GET" => method == Method::GET,
             _ => method == Method::GET || method == Method::POST,
+        }
+    }
+}
+
+/// The three WebSocket endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WsEndpoint {
+    Heartbeat,
+    InstanceChange,
+    AllInstanceChange,
+}
+
+impl WsEndpoint {
+    pub const ALL: [WsEndpoint; 3] = [
+        WsEndpoint::Heartbeat,
+        WsEndpoint::InstanceChange,
+        WsEndpoint::AllInstanceChange,
+    ];
+
+    pub fn from_path(path: &[u8]) -> Option<WsEndpoint> {
+        match path {
+            b"/ws/registry/heartbeat" => Some(WsEndpoint::Heartbeat),
+            b"/ws/discovery/instance-change" => Some(WsEndpoint::InstanceChange),
+            b"/ws/discovery/all-instance-change" => Some(WsEndpoint::AllInstanceChange),
+            _ => None,
+        }
+    }
+
+    /// Position in `ALL`, for per-endpoint counts.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Java's handler name, which `status/message/connections.json` and the metrics use.
+    pub fn name(self) -> &'static str {
+        match self {
+            WsEndpoint::Heartbeat => "registry",
+            WsEndpoint::InstanceChange => "discovery",
+            WsEndpoint::AllInstanceChange => "discoveries",
         }
     }
 }
@@ -168,5 +272,35 @@ mod tests {
         assert!(Endpoint::Service.allows(&Method::GET));
         assert!(Endpoint::Metrics.allows(&Method::GET));
         assert!(!Endpoint::Metrics.allows(&Method::POST));
+    }
+
+    #[test]
+    fn routes_by_path_then_method() {
+        let route = |method: Method, path: &[u8]| route(&method, path);
+        assert_eq!(
+            route(Method::POST, b"/api/registry/register.json"),
+            Route::Endpoint(Endpoint::Register)
+        );
+        assert_eq!(
+            route(Method::GET, b"/api/registry/register.json"),
+            Route::Refused(StatusCode::METHOD_NOT_ALLOWED, Refusal::Method("POST"))
+        );
+        assert_eq!(
+            route(Method::OPTIONS, b"/api/registry/register.json"),
+            Route::Preflight
+        );
+        assert_eq!(
+            route(Method::GET, b"/api/nothing.json"),
+            Route::Refused(StatusCode::NOT_FOUND, Refusal::NoEndpoint)
+        );
+        assert_eq!(
+            route(Method::GET, b"/ws/discovery/all-instance-change"),
+            Route::WebSocket(WsEndpoint::AllInstanceChange)
+        );
+        assert_eq!(WsEndpoint::from_path(b"/ws/other"), None);
+        assert_eq!(
+            Refusal::Method("GET, POST").message(),
+            "Method not allowed; this endpoint takes GET, POST"
+        );
     }
 }

@@ -4,13 +4,15 @@
 //! whose io_uring ring cannot be created falls back to glommio's, and says so).
 //!
 //! The first core binds the address (resolving port 0); the others then bind the very same
-//! address. The main thread only waits for SIGINT/SIGTERM: it then stops the accept loops, lets
-//! requests in flight finish (at most 4 s) and returns, which ends the process.
+//! address. Before that, the address must be free: `SO_REUSEPORT` would otherwise let a second
+//! server share the port with a running one, and the kernel would split clients between two
+//! registries that do not know each other. The main thread only waits for SIGINT/SIGTERM: it then
+//! begins the [`Shutdown`], lets requests in flight finish (at most 4 s) and returns, which ends
+//! the process.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -22,15 +24,11 @@ use signal_hook::iterator::Signals;
 
 use crate::config::CoreList;
 use crate::connection::{self, Handler};
+use crate::shutdown::Shutdown;
 use crate::transport::glommio_tcp::GlommioListener;
 use crate::transport::uring::{Ring, UringListener};
-pub use crate::transport::Io;
+pub(crate) use crate::transport::Io;
 use crate::transport::Listener;
-
-/// Set once a stop signal arrives: cores stop accepting, connections close after their reply.
-pub static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
-/// Read batches being answered right now, over all cores.
-pub static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
 /// How long the cores may take to start: a start that stalls fails with a clear error (and the
 /// supervisor starts the server again) instead of hanging.
@@ -39,11 +37,17 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long requests in flight may take to finish after a stop signal.
 const DRAIN_TIME: Duration = Duration::from_secs(4);
 
+/// How long a core gives its long-lived sessions, once it told them the server stops, to start
+/// their goodbyes (they count as in flight while they write them).
+const STOP_NOTICE: Duration = Duration::from_millis(10);
+
 /// What runs on the executors: it prepares each core once that core's listener is bound.
 pub trait App: Clone + Send + 'static {
     type Core: Handler + 'static;
     /// Sets up one core; `bound` is the address every core listens on.
-    async fn start_core(self, bound: SocketAddr) -> Rc<Self::Core>;
+    async fn start_core(self, bound: SocketAddr, shutdown: Shutdown) -> Rc<Self::Core>;
+    /// Tells this core's long-lived tasks (WebSocket sessions) that the server stops.
+    fn stop(core: &Self::Core);
     /// What runs on `cores`, for the start-up log line.
     fn describe(&self, cores: &[usize]) -> String;
 }
@@ -91,18 +95,23 @@ pub fn select_cores(wanted: Option<&CoreList>) -> Result<Vec<usize>, Failure> {
 pub fn run<A: App>(layout: Layout, app: A) -> Result<(), Failure> {
     let mut signals = Signals::new([SIGINT, SIGTERM])
         .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?;
+    if layout.addr.port() != 0 {
+        ensure_free(layout.addr)?;
+    }
     let (started, events) = mpsc::channel();
     let describe = app.describe(&layout.cores);
+    let shutdown = Shutdown::default();
 
     let spawn = |cpu: usize, addr: SocketAddr| {
         let (app, started, io) = (app.clone(), started.clone(), layout.io);
+        let shutdown = shutdown.clone();
         let mut builder =
             LocalExecutorBuilder::new(Placement::Fixed(cpu)).name(&format!("artemis-core-{cpu}"));
         if let Some(spin) = layout.spin_before_park {
             builder = builder.spin_before_park(spin);
         }
         builder
-            .spawn(move || serve_core(cpu, addr, io, app, started))
+            .spawn(move || serve_core(cpu, addr, io, app, shutdown, started))
             .map_err(|e| Failure::Runtime(format!("cannot start an executor on core {cpu}: {e}")))
     };
     let next = |events: &mpsc::Receiver<Started>| match events.recv_timeout(START_TIMEOUT) {
@@ -137,14 +146,27 @@ pub fn run<A: App>(layout: Layout, app: A) -> Result<(), Failure> {
     if let Some(signal) = signals.forever().next() {
         info!("signal {signal}: no new connections; finishing requests in flight");
     }
-    SHUTTING_DOWN.store(true, Ordering::SeqCst);
+    shutdown.begin();
     let deadline = Instant::now() + DRAIN_TIME;
-    while IN_FLIGHT.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+    while !shutdown.is_drained() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
     info!("stopped");
     drop(executors);
     Ok(())
+}
+
+/// Refuses to start on an address another process listens on: a socket bound without
+/// `SO_REUSEPORT` cannot share the port, so its bind fails exactly then. It is closed at once,
+/// and this server's cores bind the address with `SO_REUSEPORT` among themselves.
+fn ensure_free(addr: SocketAddr) -> Result<(), Failure> {
+    match TcpListener::bind(addr) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(Failure::Runtime(format!(
+            "cannot listen on {addr}: address in use by another process"
+        ))),
+        Err(e) => Err(Failure::Runtime(format!("cannot listen on {addr}: {e}"))),
+    }
 }
 
 /// The life of one core: set up its transport, then serve on it.
@@ -153,13 +175,20 @@ async fn serve_core<A: App>(
     addr: SocketAddr,
     io: Io,
     app: A,
+    shutdown: Shutdown,
     started: mpsc::Sender<Started>,
 ) {
+    let start = Start {
+        addr,
+        app,
+        shutdown,
+        started,
+    };
     if io == Io::Uring {
         match Ring::start() {
             Ok(ring) => {
                 info!("core {cpu}: io_uring transport, ring set up with {}", ring.setup());
-                return serve(UringListener::bind(ring, addr), addr, app, started).await;
+                return serve(UringListener::bind(ring, addr), start).await;
             }
             Err(e) => warn!(
                 "core {cpu}: cannot set up an io_uring ring ({e}); falling back to glommio's TcpStream"
@@ -168,16 +197,25 @@ async fn serve_core<A: App>(
     } else {
         info!("core {cpu}: glommio TcpStream transport");
     }
-    serve(GlommioListener::bind(addr), addr, app, started).await
+    serve(GlommioListener::bind(addr), start).await
+}
+
+/// What a core starts with.
+struct Start<A> {
+    addr: SocketAddr,
+    app: A,
+    shutdown: Shutdown,
+    started: mpsc::Sender<Started>,
 }
 
 /// Listen, set up the app, accept until shutdown.
-async fn serve<L: Listener + 'static, A: App>(
-    listener: io::Result<L>,
-    addr: SocketAddr,
-    app: A,
-    started: mpsc::Sender<Started>,
-) {
+async fn serve<L: Listener + 'static, A: App>(listener: io::Result<L>, start: Start<A>) {
+    let Start {
+        addr,
+        app,
+        shutdown,
+        started,
+    } = start;
     let listener = match listener {
         Ok(listener) => listener,
         Err(e) => {
@@ -187,16 +225,21 @@ async fn serve<L: Listener + 'static, A: App>(
     };
     let bound = listener.local_addr().unwrap_or(addr);
     let _ = started.send(Started::Bound(bound));
-    let core = app.start_core(bound).await;
+    // This core counts as in flight until it has told its sessions that the server stops.
+    let running = shutdown.answering();
+    let core = app.start_core(bound, shutdown.clone()).await;
     let _ = started.send(Started::Ready);
 
     let listener = Rc::new(listener);
     let acceptor = spawn_local(accept(listener.clone(), core.clone()));
-    let adopter = spawn_local(adopt(listener, core));
-    while !SHUTTING_DOWN.load(Ordering::Relaxed) {
+    let adopter = spawn_local(adopt(listener, core.clone()));
+    while !shutdown.is_stopping() {
         sleep(Duration::from_millis(20)).await;
     }
     drop((acceptor, adopter));
+    A::stop(&core);
+    sleep(STOP_NOTICE).await;
+    drop(running);
     // Connections finish their requests; the main thread ends the process.
     std::future::pending::<()>().await;
 }

@@ -1,9 +1,11 @@
-//! One core of the registry: its view of the node, its link to every shard (its own included),
-//! its metrics slot, the rate limits and the connection limits; how it answers a parsed request (route, check the
-//! method, hand the request to its endpoint); and how each core is set up at start.
+//! The registry server: what the runtime starts on every core, and how one core answers a parsed
+//! request (route it, check its method, hand it to its endpoint, frame the reply).
+//!
+//! [`Server`] is the node-wide part every core starts from (settings, the meshes, shared
+//! counters and limits); [`CoreServer`] is one core's: its view of the node, its link to every
+//! shard, its lease timers and its connection limits. Endpoints get only an [`api::Context`].
 
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::sync::atomic::AtomicUsize;
@@ -11,37 +13,37 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use artemis_shards::{Shard, VersionClock};
-use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::spawn_local;
 use glommio::timer::sleep;
-use http::{Method, StatusCode};
+use http::StatusCode;
 
-use crate::api::{self, Input, Response};
+use crate::api::{self, Input, Part, Response};
 use crate::clock::now_ms;
 use crate::config::ServerConfig;
-use crate::connection::{self, Handler, Outcome};
-use crate::http::{self as h1, Body, Limits, Request};
+use crate::connection::{Handler, Outcome};
+use crate::handoff::{HandoffMesh, Handoffs};
+use crate::http::{self as h1, Body, BodyPart, Limits, Reply, Request};
 use crate::limits::{ConnectionCap, ConnectionLimits, Limit};
 use crate::metrics::{CoreMetrics, Metrics};
 use crate::node::Node;
 use crate::push::Presence;
-use crate::rate_limit::{Limiter, RateLimits};
-use crate::router::Endpoint;
+use crate::rate_limit::RateLimits;
+use crate::router::{self, Route};
 use crate::runtime::App;
-use crate::shard_link::{Mesh, ShardLink};
+use crate::shard_link::{ShardLink, ShardMesh};
+use crate::shutdown::{Shutdown, StopSignal};
 use crate::transport::{Connection, ReadBuffer};
-use crate::websocket::{self, Start, WsEndpoint};
+use crate::websocket::{self, Moved, SessionContext, Start};
 
-/// Messages that may wait between any two cores.
-const MESH_DEPTH: usize = 1024;
 /// How often self-preservation re-evaluates (Java: every 1000 ms).
 const SAFETY_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The registry as the runtime starts it: what every core needs to build its `Core`.
+/// The registry as the runtime starts it: what every core needs to build its `CoreServer`.
 #[derive(Clone)]
-pub struct Registry {
+pub struct Server {
     config: ServerConfig,
-    mesh: Mesh,
+    shards: ShardMesh,
+    handoffs: HandoffMesh<Moved>,
     metrics: Arc<Metrics>,
     versions: Arc<VersionClock>,
     presence: Presence,
@@ -50,18 +52,14 @@ pub struct Registry {
     open_connections: Arc<AtomicUsize>,
 }
 
-impl Registry {
-    pub fn new(config: ServerConfig, cores: usize) -> Registry {
-        let limiters: Vec<_> = Limiter::ALL
-            .iter()
-            .map(|&limiter| (limiter, config.limiter(limiter)))
-            .collect();
-        let limiters: Vec<_> = limiters.iter().map(|(l, c)| (*l, c)).collect();
-        Registry {
-            rate_limits: Arc::new(RateLimits::new(config.rate_limit, &limiters, cores)),
+impl Server {
+    pub fn new(config: ServerConfig, cores: usize) -> Server {
+        Server {
+            rate_limits: Arc::new(config.rate_limits(cores)),
             open_connections: Arc::new(AtomicUsize::new(0)),
             config,
-            mesh: MeshBuilder::full(cores, MESH_DEPTH),
+            shards: ShardMesh::new(cores),
+            handoffs: HandoffMesh::new(cores),
             metrics: Arc::new(Metrics::new(cores)),
             versions: Arc::new(VersionClock::starting_at(now_ms())),
             presence: (0..cores).map(|_| AtomicUsize::new(0)).collect(),
@@ -69,10 +67,10 @@ impl Registry {
     }
 }
 
-impl App for Registry {
-    type Core = Core;
+impl App for Server {
+    type Core = CoreServer;
 
-    async fn start_core(self, bound: SocketAddr) -> Rc<Core> {
+    async fn start_core(self, bound: SocketAddr, shutdown: Shutdown) -> Rc<CoreServer> {
         let limits = Limits {
             max_head: self.config.max_head,
             max_body: self.config.max_body,
@@ -85,21 +83,29 @@ impl App for Registry {
         );
         let node = Node::new(self.config, bound);
         let shard_config = node.shard_config();
-        let link = ShardLink::join(self.mesh, self.presence, |_| {
+        let link = ShardLink::join(self.shards, self.presence, |_| {
             Shard::new(shard_config, self.versions)
         })
         .await;
-        let core = Rc::new(Core {
+        let moves = Handoffs::join(self.handoffs).await;
+        let core = Rc::new(CoreServer {
             node,
             link,
+            moves,
             metrics: self.metrics,
             rate_limits: self.rate_limits,
             limits,
             connection_limits,
             connections,
+            shutdown,
+            stop: StopSignal::default(),
         });
         keep_leases(&core);
         core
+    }
+
+    fn stop(core: &CoreServer) {
+        core.stop.raise();
     }
 
     fn describe(&self, cores: &[usize]) -> String {
@@ -114,7 +120,7 @@ impl App for Registry {
 }
 
 /// Expiry every clean interval, self-preservation every second, on this core's shard.
-fn keep_leases(core: &Rc<Core>) {
+fn keep_leases(core: &Rc<CoreServer>) {
     let clean_interval = core.node.config.clean_interval;
     let cleaner = core.clone();
     spawn_local(async move {
@@ -136,24 +142,62 @@ fn keep_leases(core: &Rc<Core>) {
     .detach();
 }
 
-pub struct Core {
-    pub node: Node,
-    pub link: Rc<ShardLink>,
-    pub metrics: Arc<Metrics>,
-    pub rate_limits: Arc<RateLimits>,
-    pub limits: Limits,
+/// One core of the registry server.
+pub struct CoreServer {
+    node: Node,
+    link: Rc<ShardLink>,
+    moves: Handoffs<Moved>,
+    metrics: Arc<Metrics>,
+    rate_limits: Arc<RateLimits>,
+    limits: Limits,
     connection_limits: ConnectionLimits,
     connections: ConnectionCap,
+    shutdown: Shutdown,
+    stop: StopSignal,
 }
 
-impl Core {
+impl CoreServer {
+    /// What an endpoint may use.
+    fn context(&self) -> api::Context<'_> {
+        api::Context {
+            link: &self.link,
+            node: &self.node,
+            rate_limits: &self.rate_limits,
+            metrics: &self.metrics,
+        }
+    }
+
     /// This core's own counters.
-    pub fn counters(&self) -> &CoreMetrics {
+    fn counters(&self) -> &CoreMetrics {
         self.metrics.core(self.link.me())
+    }
+
+    /// Appends `response` framed as HTTP, and counts a refusal.
+    fn write(&self, response: &Response, request: &Request, output: &mut Vec<u8>) {
+        if !response.status.is_success() {
+            self.counters()
+                .record_protocol_error(response.status.as_u16());
+        }
+        frame(output, response, request.accepts_gzip, request.keep_alive);
     }
 }
 
-impl Handler for Core {
+/// Appends `response` framed as HTTP.
+fn frame(output: &mut Vec<u8>, response: &Response, gzip: bool, keep_alive: bool) {
+    let parts: Vec<BodyPart> = response.parts.iter().map(Part::body_part).collect();
+    h1::write_response(
+        output,
+        &Reply {
+            status: response.status,
+            content_type: Some(response.content_type),
+            body: &parts,
+            gzip,
+            keep_alive,
+        },
+    );
+}
+
+impl Handler for CoreServer {
     type Upgrade = Start;
 
     fn limits(&self) -> &Limits {
@@ -164,6 +208,10 @@ impl Handler for Core {
         &self.connection_limits
     }
 
+    fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
     async fn answer(
         &self,
         mut request: Request,
@@ -171,87 +219,87 @@ impl Handler for Core {
         output: &mut Vec<u8>,
     ) -> Outcome<Start> {
         let started = Instant::now();
-        let path = &buf[request.path.clone()];
-        if let Some(ws) = WsEndpoint::from_path(path) {
-            if websocket::accept(&request, buf, output) {
-                return Outcome::Upgrade(Start::Upgraded(ws));
+        let endpoint = match router::route(&request.method, &buf[request.path.clone()]) {
+            Route::Endpoint(endpoint) => endpoint,
+            Route::WebSocket(ws) => {
+                if websocket::accept(&request, buf, output) {
+                    return Outcome::Upgrade(Start::Upgraded(ws));
+                }
+                let refusal =
+                    Response::refusal(StatusCode::BAD_REQUEST, "Expected a WebSocket upgrade");
+                self.counters()
+                    .record_protocol_error(refusal.status.as_u16());
+                frame(output, &refusal, false, false);
+                return Outcome::Close;
             }
-            let refusal =
-                Response::refusal(StatusCode::BAD_REQUEST, "Expected a WebSocket upgrade");
-            self.refused(refusal.status);
-            connection::write(output, &refusal, false, false);
-            return Outcome::Close;
-        }
-        let endpoint = Endpoint::from_path(path);
-        let response = match endpoint {
-            None => Response::refusal(StatusCode::NOT_FOUND, "No endpoint at this path"),
-            Some(_) if request.method == Method::OPTIONS => {
-                let echo =
-                    |range: &Option<Range<usize>>| range.clone().map_or(&[][..], |r| &buf[r]);
-                h1::write_preflight(
-                    output,
-                    echo(&request.cors_request_method),
-                    echo(&request.cors_request_headers),
-                    request.keep_alive,
-                );
+            Route::Preflight => {
+                router::write_preflight_reply(&request, buf, output);
                 return Outcome::after(&request);
             }
-            Some(endpoint) if !endpoint.allows(&request.method) => Response::refusal(
-                StatusCode::METHOD_NOT_ALLOWED,
-                &format!(
-                    "Method not allowed; this endpoint takes {}",
-                    endpoint.allowed_methods()
-                ),
-            ),
-            Some(endpoint) => {
-                let mut none = [];
-                let (head, body) = match &mut request.body {
-                    Body::Empty => (&*buf, &mut none[..]),
-                    Body::InBuffer(range) => {
-                        let (head, rest) = buf.split_at_mut(range.start);
-                        (&*head, &mut rest[..range.len()])
-                    }
-                    Body::Owned(bytes) => (&*buf, &mut bytes[..]),
-                };
-                let input = Input {
-                    method: &request.method,
-                    query: request.query.clone().map(|q| &head[q]),
-                    body,
-                };
-                api::respond(self, endpoint, input).await
+            Route::Refused(status, why) => {
+                self.write(&Response::refusal(status, &why.message()), &request, output);
+                return Outcome::after(&request);
             }
         };
-        match endpoint {
-            Some(endpoint) if response.status.is_success() => {
-                self.counters().record_request(endpoint, started.elapsed())
+        let mut none = [];
+        let (head, body) = match &mut request.body {
+            Body::Empty => (&*buf, &mut none[..]),
+            Body::InBuffer(range) => {
+                let (head, rest) = buf.split_at_mut(range.start);
+                (&*head, &mut rest[..range.len()])
             }
-            _ => self.refused(response.status),
+            Body::Owned(bytes) => (&*buf, &mut bytes[..]),
+        };
+        let input = Input {
+            method: &request.method,
+            query: request.query.clone().map(|q| &head[q]),
+            body,
+        };
+        let response = api::respond(&self.context(), endpoint, input).await;
+        if response.status.is_success() {
+            self.counters().record_request(endpoint, started.elapsed());
         }
-        connection::write(output, &response, request.accepts_gzip, request.keep_alive);
+        self.write(&response, &request, output);
         Outcome::after(&request)
     }
 
     async fn take_over<C: Connection>(&self, conn: C, start: Start, buffered: ReadBuffer) {
-        websocket::serve(conn, self, start, buffered).await;
+        let ctx = SessionContext {
+            api: self.context(),
+            moves: &self.moves,
+            shutdown: &self.shutdown,
+            stop: &self.stop,
+        };
+        websocket::serve(conn, ctx, start, buffered).await;
     }
 
     async fn moved_in(&self) -> (OwnedFd, Start, ReadBuffer) {
-        let moved = self.link.moved_in().await;
+        let moved = self.moves.arrival().await;
         (moved.socket, Start::Moved(moved.session), moved.input)
     }
 
-    fn refused(&self, status: StatusCode) {
+    fn refuse(&self, status: StatusCode, message: &str, output: &mut Vec<u8>) {
         self.counters().record_protocol_error(status.as_u16());
+        frame(output, &Response::refusal(status, message), false, false);
     }
 
     fn limit_hit(&self, limit: Limit) {
         self.counters().record_limit(limit);
     }
 
-    fn connection_opened(&self) -> Result<(), Limit> {
-        self.connections.open()?;
-        self.counters().connection_opened();
-        Ok(())
+    fn admit(&self, output: &mut Vec<u8>) -> bool {
+        match self.connections.open() {
+            Ok(()) => {
+                self.counters().connection_opened();
+                true
+            }
+            Err(limit) => {
+                self.limit_hit(limit);
+                let busy = "Too many connections on this node; try another node.";
+                frame(output, &Response::unavailable(busy), false, false);
+                false
+            }
+        }
     }
 
     fn connection_moved_in(&self) {

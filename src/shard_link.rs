@@ -1,138 +1,130 @@
-//! How a core reaches the shard that owns a service.
+//! How a core reaches the shard that owns a service: typed calls, whichever core the shard is on.
 //!
-//! Every core owns one shard. A request for a service goes to `shard_for(serviceId)`: a plain call
-//! when that is this core's shard, otherwise a message over glommio's channel mesh. A core never
-//! stops draining its inbox to wait for room in a peer's: an answer that does not fit at once is
-//! handed to a task of its own, so two cores can never wait on each other. Whatever a shard
-//! changes is pushed from here to the cores with WebSocket subscribers (see `push`). A WebSocket
-//! heartbeat session travels the same way to the core that owns its instances.
+//! Every core owns one shard. A call names the shard and what to do there; the caller gets the
+//! typed result. On this core's own shard that is a plain function call; on another's, the work
+//! travels over the shard mesh as a boxed closure and its result comes back the same way, so the
+//! messages never leave this module and a new kind of call needs no new message. Whatever a shard
+//! changes is pushed from here to the cores with WebSocket subscribers (see `push`).
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
-use std::future::{poll_fn, Future};
-use std::os::fd::OwnedFd;
-use std::pin::{pin, Pin};
+use std::collections::HashMap;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
 use artemis_shards::{
     Change, ChangesGone, FailedInstance, Instance, LeaseStatus, ServiceSnapshot, Shard, ShardStats,
 };
-use futures_lite::future::or;
 use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
-use glommio::timer::sleep;
-use glommio::{spawn_local, GlommioError, ResourceType};
+use glommio::spawn_local;
 
 use crate::clock::now_ms;
+use crate::mesh;
 use crate::push::{self, Presence, PushBatch, Subscribers};
-use crate::transport::ReadBuffer;
-use crate::websocket::Session;
 
-/// Work for a shard. Instances carry their position in the client's request.
-pub enum ShardRequest {
-    Register(Vec<(u32, Instance)>),
-    Heartbeat(Vec<(u32, Instance)>),
-    Unregister(Vec<(u32, Instance)>),
-    Service(String),
-    Services,
-    /// The latest change of each instance changed after a version.
-    Delta(u64),
-    Leases {
-        service_ids: Vec<String>,
-        legacy: bool,
-    },
-    Stats,
-}
+/// Work for another core's shard, given the owner's clock reading.
+type Job = Box<dyn FnOnce(&mut Shard, u64) -> Reply + Send>;
+/// A job's result on its way back.
+type Reply = Box<dyn Any + Send>;
 
-/// A shard's answer to one `ShardRequest`, variant for variant.
-pub enum ShardReply {
-    Failed(Vec<FailedInstance>),
-    Service(Option<ServiceSnapshot>),
-    /// Every service with instances, and the shard's version: the reply holds every change of
-    /// this shard up to it.
-    Services {
-        version: u64,
-        services: Vec<ServiceSnapshot>,
-    },
-    /// Changes after the asked version (or `ChangesGone`), and the shard's version.
-    Delta {
-        version: u64,
-        changes: Result<Vec<Change>, ChangesGone>,
-    },
-    Leases(Vec<LeaseStatus>),
-    Stats(ShardStats),
-}
-
-/// A WebSocket session on its way to the core that serves it from now on.
-pub struct MovedSession {
-    pub socket: OwnedFd,
-    pub session: Session,
-    /// Bytes received and not yet read.
-    pub input: ReadBuffer,
-}
-
-/// What travels between cores: a call for a shard, the answer to one, changes to push, or a
-/// session that moves.
-pub enum Message {
-    Call { id: u64, request: ShardRequest },
-    Answer { id: u64, reply: ShardReply },
+/// What travels between cores: a call for a shard, the answer to one, or changes to push.
+enum Message {
+    Call { id: u64, job: Job },
+    Answer { id: u64, reply: Reply },
     Changes(PushBatch),
-    Session(Box<MovedSession>),
 }
 
-/// The mesh every core joins at start; a core's peer id in it is the shard it owns.
-pub type Mesh = MeshBuilder<Message, Full>;
+/// The shard mesh every core joins at start; a core's peer id in it is the shard it owns.
+#[derive(Clone)]
+pub(crate) struct ShardMesh(MeshBuilder<Message, Full>);
 
-impl ShardReply {
-    /// The failed entries of a Register, Heartbeat or Unregister reply.
-    pub fn into_failed(self) -> Vec<FailedInstance> {
+impl ShardMesh {
+    pub(crate) fn new(cores: usize) -> ShardMesh {
+        ShardMesh(mesh::full(cores))
+    }
+}
+
+/// A registry write, applied by the shard that owns the instances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WriteOp {
+    Register,
+    Heartbeat,
+    Unregister,
+}
+
+impl WriteOp {
+    fn apply(
+        self,
+        shard: &mut Shard,
+        batch: Vec<(u32, Instance)>,
+        now: u64,
+    ) -> Vec<FailedInstance> {
         match self {
-            ShardReply::Failed(failed) => failed,
-            _ => unreachable!("registry requests get Failed replies"),
+            WriteOp::Register => shard.register(batch, now),
+            WriteOp::Heartbeat => shard.heartbeat(batch, now),
+            WriteOp::Unregister => shard.unregister(batch, now),
         }
     }
 }
 
+/// Every service of the node.
+pub(crate) struct AllServices {
+    /// The smallest of the shards' versions: the list holds every change up to it.
+    pub version: u64,
+    pub services: Vec<ServiceSnapshot>,
+}
+
+/// The latest change of each instance changed after a version, over all shards.
+pub(crate) struct Delta {
+    /// The smallest of the shards' versions: the changes are complete up to it.
+    pub version: u64,
+    pub changes: Vec<Change>,
+}
+
+/// Leases of some services, with every shard's self-preservation figures.
+pub(crate) struct Leases {
+    pub leases: Vec<LeaseStatus>,
+    pub stats: Vec<ShardStats>,
+}
+
 enum Slot {
     Waiting(Option<Waker>),
-    Answered(ShardReply),
+    Answered(Reply),
 }
 
 /// This core's end of the mesh, the shard it owns, and its push subscribers.
-pub struct ShardLink {
+pub(crate) struct ShardLink {
     me: usize,
     shards: usize,
     shard: RefCell<Shard>,
     subscribers: Subscribers,
-    peers: Rc<Senders<Message>>,
+    /// The other cores; `None` for a node of one shard built without a mesh.
+    peers: Option<Rc<Senders<Message>>>,
     pending: RefCell<HashMap<u64, Slot>>,
     next_id: Cell<u64>,
-    /// Sessions other cores moved here, not yet taken, and who waits for them.
-    moved_in: RefCell<VecDeque<MovedSession>>,
-    moved_in_waiter: RefCell<Option<Waker>>,
 }
 
 impl ShardLink {
     /// Joins the mesh (every core must) and starts serving other cores' calls.
     /// `make_shard` gets this core's shard index.
-    pub async fn join(
-        mesh: Mesh,
+    pub(crate) async fn join(
+        mesh: ShardMesh,
         presence: Presence,
         make_shard: impl FnOnce(usize) -> Shard,
     ) -> Rc<ShardLink> {
-        let (peers, mut inbox) = repolled(mesh.join()).await.expect("joining the shard mesh");
+        let (peers, mut inbox) = mesh::join(mesh.0).await;
         let me = peers.peer_id();
         let link = Rc::new(ShardLink {
             me,
             shards: peers.nr_consumers(),
             shard: RefCell::new(make_shard(me)),
             subscribers: Subscribers::new(presence, me),
-            peers: Rc::new(peers),
+            peers: Some(Rc::new(peers)),
             pending: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
-            moved_in: RefCell::new(VecDeque::new()),
-            moved_in_waiter: RefCell::new(None),
         });
         for (peer, receiver) in inbox.streams() {
             let link = link.clone();
@@ -146,27 +138,220 @@ impl ShardLink {
         link
     }
 
+    /// A node of one shard and no mesh: every call is local. For tests of what sits above.
+    #[cfg(test)]
+    pub(crate) fn alone(shard: Shard) -> Rc<ShardLink> {
+        let presence: Presence = std::sync::Arc::from([std::sync::atomic::AtomicUsize::new(0)]);
+        Rc::new(ShardLink {
+            me: 0,
+            shards: 1,
+            shard: RefCell::new(shard),
+            subscribers: Subscribers::new(presence, 0),
+            peers: None,
+            pending: RefCell::new(HashMap::new()),
+            next_id: Cell::new(0),
+        })
+    }
+
     /// This core's shard index.
-    pub fn me(&self) -> usize {
+    pub(crate) fn me(&self) -> usize {
         self.me
     }
 
     /// The number of shards (cores) in the node.
-    pub fn shards(&self) -> usize {
+    pub(crate) fn shards(&self) -> usize {
         self.shards
     }
 
+    /// This core's push sessions.
+    pub(crate) fn subscribers(&self) -> &Subscribers {
+        &self.subscribers
+    }
+
     /// Runs `f` on this core's own shard, then pushes the changes it made.
-    pub fn with_local<R>(&self, f: impl FnOnce(&mut Shard) -> R) -> R {
+    pub(crate) fn with_local<R>(&self, f: impl FnOnce(&mut Shard) -> R) -> R {
         let mut shard = self.shard.borrow_mut();
         let result = f(&mut shard);
         self.push(&mut shard);
         result
     }
 
-    /// This core's push sessions.
-    pub fn subscribers(&self) -> &Subscribers {
-        &self.subscribers
+    // --- the typed calls ---
+
+    /// Applies `op` to each shard's batch (`batches[shard]`, empty ones skipped), all shards at
+    /// once; the failed entries of every shard, in shard order.
+    pub(crate) async fn write(
+        &self,
+        op: WriteOp,
+        batches: Vec<Vec<(u32, Instance)>>,
+    ) -> Vec<FailedInstance> {
+        let jobs = batches
+            .into_iter()
+            .enumerate()
+            .filter(|(_, batch)| !batch.is_empty())
+            .map(|(owner, batch)| {
+                (owner, move |shard: &mut Shard, now| {
+                    op.apply(shard, batch, now)
+                })
+            })
+            .collect();
+        self.on_each(jobs).await.into_iter().flatten().collect()
+    }
+
+    /// The service's current snapshot, from the shard that owns it.
+    pub(crate) async fn service(&self, service_id: &str) -> Option<ServiceSnapshot> {
+        let owner = artemis_shards::shard_for(service_id, self.shards);
+        let id = service_id.to_string();
+        self.on(owner, move |shard: &mut Shard, _| shard.service(&id))
+            .await
+    }
+
+    /// Every service with instances, from every shard.
+    pub(crate) async fn services(&self) -> AllServices {
+        let replies = self
+            .on_all(|| |shard: &mut Shard, _| (shard.version(), shard.services()))
+            .await;
+        let mut all = AllServices {
+            version: u64::MAX,
+            services: Vec::new(),
+        };
+        for (version, services) in replies {
+            all.version = all.version.min(version);
+            all.services.extend(services);
+        }
+        all
+    }
+
+    /// The latest change of each instance changed after version `since`, from every shard;
+    /// `ChangesGone` when a shard no longer holds all of them.
+    pub(crate) async fn delta(&self, since: u64) -> Result<Delta, ChangesGone> {
+        let replies = self
+            .on_all(|| move |shard: &mut Shard, _| (shard.version(), shard.changes_since(since)))
+            .await;
+        let mut delta = Delta {
+            version: u64::MAX,
+            changes: Vec::new(),
+        };
+        for (version, changes) in replies {
+            delta.version = delta.version.min(version);
+            delta.changes.extend(changes?);
+        }
+        Ok(delta)
+    }
+
+    /// The leases of `service_ids` (all services when empty), and every shard's figures.
+    pub(crate) async fn leases(&self, service_ids: Vec<String>, legacy: bool) -> Leases {
+        let replies = self
+            .on_all(|| {
+                let ids = service_ids.clone();
+                move |shard: &mut Shard, _| (shard.leases(&ids, legacy), shard.stats())
+            })
+            .await;
+        let mut all = Leases {
+            leases: Vec::new(),
+            stats: Vec::with_capacity(replies.len()),
+        };
+        for (leases, stats) in replies {
+            all.leases.extend(leases);
+            all.stats.push(stats);
+        }
+        all
+    }
+
+    /// Every shard's figures, in shard order.
+    pub(crate) async fn stats(&self) -> Vec<ShardStats> {
+        self.on_all(|| |shard: &mut Shard, _| shard.stats()).await
+    }
+
+    // --- how a call reaches its shard ---
+
+    /// Runs `job` on shard `owner`.
+    async fn on<T, F>(&self, owner: usize, job: F) -> T
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Shard, u64) -> T + Send + 'static,
+    {
+        self.on_each(vec![(owner, job)])
+            .await
+            .pop()
+            .expect("one job, one result")
+    }
+
+    /// The job `make()` builds, on every shard; results in shard order.
+    async fn on_all<T, F>(&self, make: impl Fn() -> F) -> Vec<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Shard, u64) -> T + Send + 'static,
+    {
+        self.on_each((0..self.shards).map(|shard| (shard, make())).collect())
+            .await
+    }
+
+    /// Runs each job on its shard and returns the results in the same order. Remote jobs are all
+    /// sent before any result is awaited, so the shards work in parallel.
+    async fn on_each<T, F>(&self, jobs: Vec<(usize, F)>) -> Vec<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Shard, u64) -> T + Send + 'static,
+    {
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for (owner, job) in jobs {
+            outcomes.push(match &self.peers {
+                Some(peers) if owner != self.me => Err(self.send(peers, owner, job).await),
+                _ => Ok(self.with_local(|shard| job(shard, now_ms()))),
+            });
+        }
+        let mut results = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            results.push(match outcome {
+                Ok(local) => local,
+                Err(answer) => answer.await,
+            });
+        }
+        results
+    }
+
+    async fn send<T, F>(&self, peers: &Senders<Message>, owner: usize, job: F) -> Answer<'_, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Shard, u64) -> T + Send + 'static,
+    {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        self.pending.borrow_mut().insert(id, Slot::Waiting(None));
+        let job: Job = Box::new(move |shard, now| Box::new(job(shard, now)));
+        if peers
+            .send_to(owner, Message::Call { id, job })
+            .await
+            .is_err()
+        {
+            panic!("shard {owner} stopped taking calls");
+        }
+        Answer {
+            link: self,
+            id,
+            result: PhantomData,
+        }
+    }
+
+    fn receive(&self, peer: usize, message: Message) {
+        match message {
+            Message::Call { id, job } => {
+                let reply = self.with_local(|shard| job(shard, now_ms()));
+                self.send_soon(peer, Message::Answer { id, reply });
+            }
+            Message::Answer { id, reply } => self.complete(id, reply),
+            Message::Changes(batch) => self.subscribers.deliver(&batch),
+        }
+    }
+
+    fn complete(&self, id: u64, reply: Reply) {
+        let mut pending = self.pending.borrow_mut();
+        if let Some(slot) = pending.get_mut(&id) {
+            if let Slot::Waiting(Some(waker)) = std::mem::replace(slot, Slot::Answered(reply)) {
+                waker.wake();
+            }
+        }
     }
 
     /// Hands the shard's new changes to this core's subscribers and to every core with push
@@ -183,175 +368,31 @@ impl ShardLink {
         }
     }
 
-    /// Sends `message` to `peer` now, or from a task of its own when the peer's inbox is full.
     fn send_soon(&self, peer: usize, message: Message) {
-        if let Err(GlommioError::WouldBlock(ResourceType::Channel(message))) =
-            self.peers.try_send_to(peer, message)
-        {
-            let peers = self.peers.clone();
-            spawn_local(async move {
-                // Fails only when the peer has stopped.
-                let _ = peers.send_to(peer, message).await;
-            })
-            .detach();
-        }
-    }
-
-    /// Hands `session` to core `to`. Its socket closes if that core has stopped.
-    pub fn move_session(&self, to: usize, session: MovedSession) {
-        self.send_soon(to, Message::Session(Box::new(session)));
-    }
-
-    /// The next session another core moved here.
-    pub async fn moved_in(&self) -> MovedSession {
-        poll_fn(|cx| match self.moved_in.borrow_mut().pop_front() {
-            Some(session) => Poll::Ready(session),
-            None => {
-                *self.moved_in_waiter.borrow_mut() = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
-    }
-
-    /// Sends each request to its shard and returns the replies in the same order.
-    /// Remote requests are all sent before any answer is awaited, so shards work in parallel.
-    pub async fn call_many(&self, requests: Vec<(usize, ShardRequest)>) -> Vec<ShardReply> {
-        let mut outcomes = Vec::with_capacity(requests.len());
-        for (owner, request) in requests {
-            if owner == self.me {
-                outcomes.push(Err(self.apply(request)));
-            } else {
-                outcomes.push(Ok(self.send(owner, request).await));
-            }
-        }
-        let mut replies = Vec::with_capacity(outcomes.len());
-        for outcome in outcomes {
-            replies.push(match outcome {
-                Ok(waiting) => waiting.await,
-                Err(local) => local,
-            });
-        }
-        replies
-    }
-
-    /// One request to one shard.
-    pub async fn call(&self, owner: usize, request: ShardRequest) -> ShardReply {
-        if owner == self.me {
-            self.apply(request)
-        } else {
-            self.send(owner, request).await.await
-        }
-    }
-
-    /// The same request to every shard; replies in shard order.
-    pub async fn call_all(&self, request: impl Fn() -> ShardRequest) -> Vec<ShardReply> {
-        self.call_many((0..self.shards).map(|s| (s, request())).collect())
-            .await
-    }
-
-    fn apply(&self, request: ShardRequest) -> ShardReply {
-        self.with_local(|shard| Self::run(shard, request))
-    }
-
-    fn run(shard: &mut Shard, request: ShardRequest) -> ShardReply {
-        let now = now_ms();
-        match request {
-            ShardRequest::Register(batch) => ShardReply::Failed(shard.register(batch, now)),
-            ShardRequest::Heartbeat(batch) => ShardReply::Failed(shard.heartbeat(batch, now)),
-            ShardRequest::Unregister(batch) => ShardReply::Failed(shard.unregister(batch, now)),
-            ShardRequest::Service(id) => ShardReply::Service(shard.service(&id)),
-            ShardRequest::Services => ShardReply::Services {
-                version: shard.version(),
-                services: shard.services(),
-            },
-            ShardRequest::Delta(since) => ShardReply::Delta {
-                version: shard.version(),
-                changes: shard.changes_since(since),
-            },
-            ShardRequest::Leases {
-                service_ids,
-                legacy,
-            } => ShardReply::Leases(shard.leases(&service_ids, legacy)),
-            ShardRequest::Stats => ShardReply::Stats(shard.stats()),
-        }
-    }
-
-    async fn send(&self, owner: usize, request: ShardRequest) -> AnswerFuture<'_> {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        self.pending.borrow_mut().insert(id, Slot::Waiting(None));
-        if self
-            .peers
-            .send_to(owner, Message::Call { id, request })
-            .await
-            .is_err()
-        {
-            panic!("shard {owner} stopped taking calls");
-        }
-        AnswerFuture { link: self, id }
-    }
-
-    fn receive(&self, peer: usize, message: Message) {
-        match message {
-            Message::Call { id, request } => {
-                let reply = self.apply(request);
-                self.send_soon(peer, Message::Answer { id, reply });
-            }
-            Message::Answer { id, reply } => self.complete(id, reply),
-            Message::Changes(batch) => self.subscribers.deliver(&batch),
-            Message::Session(session) => {
-                self.moved_in.borrow_mut().push_back(*session);
-                if let Some(waiter) = self.moved_in_waiter.borrow_mut().take() {
-                    waiter.wake();
-                }
-            }
-        }
-    }
-
-    fn complete(&self, id: u64, reply: ShardReply) {
-        let mut pending = self.pending.borrow_mut();
-        if let Some(slot) = pending.get_mut(&id) {
-            if let Slot::Waiting(Some(waker)) = std::mem::replace(slot, Slot::Answered(reply)) {
-                waker.wake();
-            }
+        if let Some(peers) = &self.peers {
+            mesh::send_soon(peers, peer, message);
         }
     }
 }
 
-/// How often a mesh join is polled again whether or not it was woken.
-const JOIN_REPOLL: Duration = Duration::from_millis(10);
-
-/// Runs `future`, polling it again every `JOIN_REPOLL` even when nothing woke it. On a loaded
-/// machine a glommio 0.9 mesh join has been seen to sleep through the cross-core wake-up it waited
-/// for (start-ups stalled for tens of seconds); polling again finds the message that arrived.
-async fn repolled<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    loop {
-        let ready = async { Some(future.as_mut().await) };
-        let tick = async {
-            sleep(JOIN_REPOLL).await;
-            None
-        };
-        if let Some(output) = or(ready, tick).await {
-            return output;
-        }
-    }
-}
-
-/// Resolves when the owner's answer to call `id` arrives.
-struct AnswerFuture<'a> {
+/// Resolves when the owner's result of call `id` arrives.
+struct Answer<'a, T> {
     link: &'a ShardLink,
     id: u64,
+    result: PhantomData<T>,
 }
 
-impl Future for AnswerFuture<'_> {
-    type Output = ShardReply;
+impl<T: 'static> Future for Answer<'_, T> {
+    type Output = T;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ShardReply> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let mut pending = self.link.pending.borrow_mut();
         match pending.remove(&self.id) {
-            Some(Slot::Answered(reply)) => Poll::Ready(reply),
+            Some(Slot::Answered(reply)) => Poll::Ready(
+                *reply
+                    .downcast::<T>()
+                    .expect("a call's reply has the type of its job's result"),
+            ),
             _ => {
                 pending.insert(self.id, Slot::Waiting(Some(cx.waker().clone())));
                 Poll::Pending
@@ -360,7 +401,7 @@ impl Future for AnswerFuture<'_> {
     }
 }
 
-impl Drop for AnswerFuture<'_> {
+impl<T> Drop for Answer<'_, T> {
     fn drop(&mut self) {
         self.link.pending.borrow_mut().remove(&self.id);
     }

@@ -2,10 +2,14 @@
 //! input that once failed (`fuzz/regressions/<target>/`) goes through the same property checks
 //! the cargo-fuzz targets run, compiled here from the fuzz crate's own modules.
 
+// The fuzz crate's own modules, public there for its targets.
+#[allow(unreachable_pub)]
 #[path = "../fuzz/src/http.rs"]
 mod http;
+#[allow(unreachable_pub)]
 #[path = "../fuzz/src/json.rs"]
 mod json;
+#[allow(unreachable_pub)]
 #[path = "../fuzz/src/websocket.rs"]
 mod websocket;
 

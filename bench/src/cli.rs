@@ -7,8 +7,7 @@ use crate::scenario::Scenario;
 use crate::server::Launch;
 use crate::sweep::Sweep;
 use crate::targets;
-use artemis::config::{parse_core_list, CoreList};
-use artemis::transport::Io;
+use artemis::{parse_core_list, CoreList, Io};
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,7 +19,7 @@ use std::time::Duration;
 /// costs over HTTP and over WebSocket. The targets are reported, never failed on.
 #[derive(Debug, Parser)]
 #[command(name = "artemis-bench")]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Registered instances to measure at, each on a freshly started registry.
     #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000")]
     pub populations: Vec<u64>,
@@ -93,13 +92,13 @@ pub struct Cli {
 }
 
 impl Cli {
-    pub fn cores(&self) -> Vec<usize> {
+    pub(crate) fn cores(&self) -> Vec<usize> {
         self.cores
             .as_ref()
             .map_or_else(artemis_loadgen::cli::available_cores, |c| c.0.clone())
     }
 
-    pub fn settings(&self) -> Settings {
+    pub(crate) fn settings(&self) -> Settings {
         let human = |d: Duration| humantime::format_duration(d).to_string();
         Settings {
             cores: self.cores(),
@@ -118,7 +117,7 @@ impl Cli {
     }
 
     /// The heartbeat-cost batch sizes, none when `--cost-batches 0`.
-    pub fn cost_batches(&self) -> &[u64] {
+    pub(crate) fn cost_batches(&self) -> &[u64] {
         if self.cost_batches.contains(&0) {
             &[]
         } else {
@@ -127,7 +126,7 @@ impl Cli {
     }
 
     /// The no-op server on `io`, with the flags both servers get.
-    pub fn noop(&self, io: Io) -> Launch {
+    pub(crate) fn noop(&self, io: Io) -> Launch {
         Launch {
             name: "artemis-noop",
             binary: "artemis-noop",
@@ -136,7 +135,7 @@ impl Cli {
     }
 
     /// The runs of the registry on `io`.
-    pub fn sweep(&self, io: Io) -> Sweep {
+    pub(crate) fn sweep(&self, io: Io) -> Sweep {
         let settings = self.settings();
         let mut args = vec!["server".to_owned()];
         args.extend(self.layout_flags(io));
@@ -179,7 +178,7 @@ impl Cli {
 }
 
 /// `--io` as the servers spell it.
-pub fn io_name(io: Io) -> &'static str {
+pub(crate) fn io_name(io: Io) -> &'static str {
     match io {
         Io::Uring => "uring",
         Io::Glommio => "glommio",

@@ -16,13 +16,13 @@ use crate::table;
 use artemis_loadgen::Kind;
 
 /// Instances registered for the heartbeat-cost runs (enough for the largest batch many times).
-pub const INSTANCES: u64 = 10_000;
+pub(crate) const INSTANCES: u64 = 10_000;
 
 /// Instances per service in the heartbeat-cost runs: one client's service.
 const INSTANCES_PER_SERVICE: u64 = 100;
 
 /// How the heartbeat-cost runs go.
-pub struct CostRuns<'a> {
+pub(crate) struct CostRuns<'a> {
     /// The sweep's load: the cost runs take its connections, cores and duration, not its
     /// instances per service.
     pub load: &'a Load,
@@ -34,7 +34,7 @@ pub struct CostRuns<'a> {
 
 impl CostRuns<'_> {
     /// Every batch size's cost on a freshly started registry; nothing when no batch is asked for.
-    pub fn measure(&self) -> Result<Vec<HeartbeatCost>, String> {
+    pub(crate) fn measure(&self) -> Result<Vec<HeartbeatCost>, String> {
         if self.batches.is_empty() {
             return Ok(Vec::new());
         }

@@ -1,7 +1,7 @@
 //! How the benchmark writes its figures for people: rates, latencies, sizes, ratios.
 
 /// `105.3k/s`.
-pub fn rate(per_second: f64) -> String {
+pub(crate) fn rate(per_second: f64) -> String {
     if per_second >= 1e3 {
         format!("{:.1}k/s", per_second / 1e3)
     } else {
@@ -10,7 +10,7 @@ pub fn rate(per_second: f64) -> String {
 }
 
 /// `312µs`, `1.02ms`, `-` for no figure.
-pub fn latency(us: Option<f64>) -> String {
+pub(crate) fn latency(us: Option<f64>) -> String {
     match us {
         None => "-".to_owned(),
         Some(us) if us < 1e3 => format!("{us:.0}µs"),
@@ -19,12 +19,12 @@ pub fn latency(us: Option<f64>) -> String {
 }
 
 /// `85%`.
-pub fn ratio(r: f64) -> String {
+pub(crate) fn ratio(r: f64) -> String {
     format!("{:.0}%", r * 100.0)
 }
 
 /// `12.3 MB` (decimal units).
-pub fn bytes(n: u64) -> String {
+pub(crate) fn bytes(n: u64) -> String {
     match n {
         n if n >= 1_000_000_000 => format!("{:.2} GB", n as f64 / 1e9),
         n if n >= 1_000_000 => format!("{:.1} MB", n as f64 / 1e6),
@@ -33,7 +33,7 @@ pub fn bytes(n: u64) -> String {
 }
 
 /// `1k`, `100k`, `1M`, `2500`.
-pub fn count(n: u64) -> String {
+pub(crate) fn count(n: u64) -> String {
     match n {
         n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
         n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),

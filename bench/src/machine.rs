@@ -5,10 +5,10 @@ use serde::Serialize;
 
 /// The 1, 5 and 15 minute load averages of `/proc/loadavg` (zeros where it cannot be read).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-pub struct LoadAverage(pub [f64; 3]);
+pub(crate) struct LoadAverage(pub [f64; 3]);
 
 impl LoadAverage {
-    pub fn now() -> LoadAverage {
+    pub(crate) fn now() -> LoadAverage {
         std::fs::read_to_string("/proc/loadavg")
             .ok()
             .and_then(|text| LoadAverage::parse(&text))
@@ -33,7 +33,7 @@ impl std::fmt::Display for LoadAverage {
 }
 
 /// Cores online on this machine.
-pub fn online_cores() -> usize {
+pub(crate) fn online_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

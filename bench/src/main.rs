@@ -21,7 +21,7 @@ mod sweep;
 mod table;
 mod targets;
 
-use artemis::transport::Io;
+use artemis::Io;
 use clap::Parser;
 use cost::CostRuns;
 use machine::LoadAverage;

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// What every run has in common.
 #[derive(Clone, Debug)]
-pub struct Load {
+pub(crate) struct Load {
     pub duration: Duration,
     pub warmup: Duration,
     pub connections: usize,
@@ -27,7 +27,7 @@ pub struct Load {
 
 /// The figures of one run.
 #[derive(Clone, Debug, Serialize)]
-pub struct Sample {
+pub(crate) struct Sample {
     /// Replies per second in the measured time.
     pub rate: f64,
     pub ok: u64,
@@ -43,7 +43,7 @@ pub struct Sample {
 
 impl Load {
     /// Registers `instances` on `server`; returns how long it took, in seconds.
-    pub fn prefill(&self, server: &Server, instances: u64) -> Result<f64, String> {
+    pub(crate) fn prefill(&self, server: &Server, instances: u64) -> Result<f64, String> {
         let config = Config {
             prefilled: 0,
             ..self.config(server, Scenario::Heartbeat, instances)
@@ -54,7 +54,7 @@ impl Load {
     }
 
     /// Runs `scenario` on the population of `instances` at `pacing`, checking `slo`.
-    pub fn measure(
+    pub(crate) fn measure(
         &self,
         server: &Server,
         scenario: Scenario,
@@ -73,7 +73,7 @@ impl Load {
     /// Runs heartbeats of `kind` (over HTTP or WebSocket), `batch` instances per request, at a
     /// steady `rate`, without a warm-up: the caller reads the server's CPU time around it. Each
     /// connection heartbeats only the instances of its own service, as a client does.
-    pub fn heartbeats(
+    pub(crate) fn heartbeats(
         &self,
         server: &Server,
         kind: Kind,
@@ -123,7 +123,7 @@ fn run(server: &Server, what: &str, config: Config) -> Result<Sample, String> {
 }
 
 /// How many services `instances` are spread over.
-pub fn services(instances: u64, per_service: u64) -> u64 {
+pub(crate) fn services(instances: u64, per_service: u64) -> u64 {
     instances.div_ceil(per_service).max(1)
 }
 

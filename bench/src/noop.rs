@@ -10,14 +10,12 @@ use std::process::exit;
 use std::rc::Rc;
 use std::time::Duration;
 
-use artemis::config::{parse_core_list, parse_duration, CoreList};
 use std::convert::Infallible;
 
-use artemis::connection::{Handler, Outcome};
-use artemis::http::{write_response, Limits, Reply, Request};
-use artemis::limits::{ConnectionLimits, Limit};
-use artemis::runtime::{self, App, Failure, Io, Layout};
-use artemis::transport::{Connection, ReadBuffer};
+use artemis::{
+    parse_core_list, parse_duration, write_response, App, Connection, ConnectionLimits, CoreList,
+    Failure, Handler, Io, Layout, Limit, Limits, Outcome, ReadBuffer, Reply, Request, Shutdown,
+};
 use clap::Parser;
 use http::StatusCode;
 
@@ -50,17 +48,21 @@ struct Noop;
 struct NoopCore {
     limits: Limits,
     connection_limits: ConnectionLimits,
+    shutdown: Shutdown,
 }
 
 impl App for Noop {
     type Core = NoopCore;
 
-    async fn start_core(self, _bound: SocketAddr) -> Rc<NoopCore> {
+    async fn start_core(self, _bound: SocketAddr, shutdown: Shutdown) -> Rc<NoopCore> {
         Rc::new(NoopCore {
             limits: Limits::default(),
             connection_limits: ConnectionLimits::default(),
+            shutdown,
         })
     }
+
+    fn stop(_core: &NoopCore) {}
 
     fn describe(&self, cores: &[usize]) -> String {
         format!("no-op reference replies on cores {cores:?}")
@@ -76,6 +78,10 @@ impl Handler for NoopCore {
 
     fn connection_limits(&self) -> &ConnectionLimits {
         &self.connection_limits
+    }
+
+    fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
     }
 
     async fn answer(
@@ -101,12 +107,23 @@ impl Handler for NoopCore {
         match upgrade {}
     }
 
-    fn refused(&self, _status: StatusCode) {}
+    fn refuse(&self, status: StatusCode, _message: &str, output: &mut Vec<u8>) {
+        write_response(
+            output,
+            &Reply {
+                status,
+                content_type: None,
+                body: &[],
+                gzip: false,
+                keep_alive: false,
+            },
+        );
+    }
 
     fn limit_hit(&self, _limit: Limit) {}
 
-    fn connection_opened(&self) -> Result<(), Limit> {
-        Ok(())
+    fn admit(&self, _output: &mut Vec<u8>) -> bool {
+        true
     }
 
     fn connection_moved_in(&self) {}
@@ -117,14 +134,14 @@ impl Handler for NoopCore {
 fn main() {
     let cli = Cli::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let result = runtime::select_cores(cli.cores.as_ref()).and_then(|cores| {
+    let result = artemis::select_cores(cli.cores.as_ref()).and_then(|cores| {
         let layout = Layout {
             cores,
             addr: cli.addr,
             spin_before_park: cli.spin_before_park,
             io: cli.io,
         };
-        runtime::run(layout, Noop)
+        artemis::run(layout, Noop)
     });
     match result {
         Ok(()) => {}

@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::path::Path;
 
 #[derive(Debug, Serialize)]
-pub struct Results {
+pub(crate) struct Results {
     pub settings: Settings,
     pub machine: Machine,
     pub transports: Vec<TransportRun>,
@@ -19,7 +19,7 @@ pub struct Results {
 
 /// Everything measured on one transport.
 #[derive(Debug, Serialize)]
-pub struct TransportRun {
+pub(crate) struct TransportRun {
     /// `--io` of both servers.
     pub io: String,
     /// Each core's transport, as the no-op server's start-up log says.
@@ -32,7 +32,7 @@ pub struct TransportRun {
 /// The registry's CPU time per heartbeated instance, over HTTP and over WebSocket, at one batch
 /// size and a steady rate, alternating the two `rounds` times.
 #[derive(Clone, Debug, Serialize)]
-pub struct HeartbeatCost {
+pub(crate) struct HeartbeatCost {
     pub batch: u64,
     pub rate: f64,
     /// Microseconds of server CPU (user + system) per instance, one figure per round.
@@ -44,7 +44,7 @@ pub struct HeartbeatCost {
 
 /// How the benchmark was run.
 #[derive(Clone, Debug, Serialize)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Cores of both servers and of the load generator: they share them.
     pub cores: Vec<usize>,
     pub duration: String,
@@ -66,7 +66,7 @@ pub struct Settings {
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Machine {
+pub(crate) struct Machine {
     pub online_cores: usize,
     pub load_before: LoadAverage,
     pub load_after: LoadAverage,
@@ -74,7 +74,7 @@ pub struct Machine {
 
 /// One registered population on a freshly started registry.
 #[derive(Clone, Debug, Serialize)]
-pub struct Population {
+pub(crate) struct Population {
     pub instances: u64,
     pub services: u64,
     /// Each core's transport, as the registry's start-up log says.
@@ -92,7 +92,7 @@ pub struct Population {
 
 /// One scenario at one population.
 #[derive(Clone, Debug, Serialize)]
-pub struct Point {
+pub(crate) struct Point {
     pub scenario: Scenario,
     pub noop: Saturation,
     pub registry: Saturation,
@@ -103,7 +103,7 @@ pub struct Point {
 
 /// Closed-loop runs of one server at one point.
 #[derive(Clone, Debug, Serialize)]
-pub struct Saturation {
+pub(crate) struct Saturation {
     /// Mean over the runs.
     pub rate: f64,
     /// The worst run's tail.
@@ -116,14 +116,14 @@ pub struct Saturation {
 
 /// Open-loop runs of both servers at half the registry's saturation.
 #[derive(Clone, Debug, Serialize)]
-pub struct SloRun {
+pub(crate) struct SloRun {
     pub rate: f64,
     pub registry: Sample,
     pub noop: Sample,
 }
 
 impl Saturation {
-    pub fn of(runs: Vec<Sample>) -> Saturation {
+    pub(crate) fn of(runs: Vec<Sample>) -> Saturation {
         let worst =
             |tail: fn(&Sample) -> Option<f64>| runs.iter().filter_map(tail).reduce(f64::max);
         Saturation {
@@ -138,14 +138,14 @@ impl Saturation {
 
 impl Population {
     /// The scenario's point.
-    pub fn point(&self, scenario: Scenario) -> Option<&Point> {
+    pub(crate) fn point(&self, scenario: Scenario) -> Option<&Point> {
         self.points.iter().find(|p| p.scenario == scenario)
     }
 }
 
 impl Results {
     /// Writes the results as pretty JSON, creating the directory.
-    pub fn write(&self, path: &Path) -> Result<(), String> {
+    pub(crate) fn write(&self, path: &Path) -> Result<(), String> {
         let fail = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;

@@ -7,19 +7,19 @@ use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
-pub enum Scenario {
+pub(crate) enum Scenario {
     Heartbeat,
     Discover,
     Reregister,
 }
 
 impl Scenario {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         self.kind().name()
     }
 
     /// The load generator's scenario.
-    pub fn kind(self) -> Kind {
+    pub(crate) fn kind(self) -> Kind {
         match self {
             Scenario::Heartbeat => Kind::Heartbeat,
             Scenario::Discover => Kind::Discover,

@@ -21,13 +21,13 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How to start one server: a binary beside `artemis-bench` and its flags.
 #[derive(Clone, Debug)]
-pub struct Launch {
+pub(crate) struct Launch {
     pub name: &'static str,
     pub binary: &'static str,
     pub args: Vec<String>,
 }
 
-pub struct Server {
+pub(crate) struct Server {
     pub name: &'static str,
     pub addr: SocketAddr,
     /// The start-up log's lines about each core's transport (`core 0: io_uring transport, ...`).
@@ -38,7 +38,7 @@ pub struct Server {
 impl Launch {
     /// Starts the server and waits until it serves. `ARTEMIS_*` variables of the caller are
     /// not passed on: both servers run with the flags given here and nothing else.
-    pub fn start(&self) -> Result<Server, String> {
+    pub(crate) fn start(&self) -> Result<Server, String> {
         let program = beside_this_binary(self.binary)?;
         let mut command = Command::new(&program);
         for (name, _) in std::env::vars_os() {
@@ -92,19 +92,19 @@ impl Launch {
 }
 
 impl Server {
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Resident set size in bytes (`VmRSS` of `/proc/<pid>/status`).
-    pub fn rss_bytes(&self) -> Result<u64, String> {
+    pub(crate) fn rss_bytes(&self) -> Result<u64, String> {
         let path = format!("/proc/{}/status", self.child.id());
         let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
         vm_rss(&status).ok_or_else(|| format!("{path} has no VmRSS line"))
     }
 
     /// CPU time used so far, user and system, in seconds.
-    pub fn cpu_seconds(&self) -> Result<f64, String> {
+    pub(crate) fn cpu_seconds(&self) -> Result<f64, String> {
         let path = format!("/proc/{}/stat", self.child.id());
         let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
         cpu_ticks(&stat)

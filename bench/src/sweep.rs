@@ -13,7 +13,7 @@ use crate::table;
 use crate::targets;
 use artemis_loadgen::{Pacing, Slo};
 
-pub struct Sweep {
+pub(crate) struct Sweep {
     pub load: Load,
     /// Saturation runs per server and scenario.
     pub rounds: usize,
@@ -23,7 +23,7 @@ pub struct Sweep {
 
 impl Sweep {
     /// Registers `instances` on a fresh registry and measures every scenario on them.
-    pub fn population(&self, noop: &Server, instances: u64) -> Result<Population, String> {
+    pub(crate) fn population(&self, noop: &Server, instances: u64) -> Result<Population, String> {
         let load_average = LoadAverage::now();
         let registry = self.registry.start()?;
         table::started(&registry);

@@ -23,7 +23,7 @@ const HEADER: [&str; 12] = [
 ];
 const WIDTHS: [usize; 12] = [10, 9, 9, 5, 8, 9, 9, 8, 9, 6, 11, 6];
 
-pub fn preamble(settings: &Settings, online_cores: usize, load: LoadAverage) {
+pub(crate) fn preamble(settings: &Settings, online_cores: usize, load: LoadAverage) {
     println!(
         "artemis-bench: artemis-noop and artemis server on cores {:?} ({online_cores} online); \
          the load generator runs on the same cores, so it shares them with the server it drives",
@@ -45,12 +45,12 @@ pub fn preamble(settings: &Settings, online_cores: usize, load: LoadAverage) {
 }
 
 /// The heading of one transport's runs.
-pub fn transport(io: &str) {
+pub(crate) fn transport(io: &str) {
     println!("\n=== --io {io} ===");
 }
 
 /// The heading of the heartbeat-cost runs.
-pub fn cost_heading(rate: f64) {
+pub(crate) fn cost_heading(rate: f64) {
     println!(
         "\nheartbeat cost at {} (server CPU per heartbeated instance, HTTP then WebSocket, alternating):",
         display::rate(rate)
@@ -58,7 +58,7 @@ pub fn cost_heading(rate: f64) {
 }
 
 /// One batch size's heartbeat cost.
-pub fn cost(c: &HeartbeatCost) {
+pub(crate) fn cost(c: &HeartbeatCost) {
     let us = |v: &[f64]| {
         v.iter()
             .map(|x| format!("{x:.2}"))
@@ -75,7 +75,7 @@ pub fn cost(c: &HeartbeatCost) {
 }
 
 /// Which transport each core of a server got, as its start-up log says.
-pub fn started(server: &Server) {
+pub(crate) fn started(server: &Server) {
     println!(
         "{} on {}: {}",
         server.name,
@@ -85,7 +85,7 @@ pub fn started(server: &Server) {
 }
 
 /// The population's heading, once it is registered.
-pub fn population(p: &Population) {
+pub(crate) fn population(p: &Population) {
     println!(
         "\n{} instances over {} services (fresh registry): prefilled in {:.2}s; RSS {} -> {} = {:.0} B/instance; load {}",
         display::count(p.instances),
@@ -99,7 +99,7 @@ pub fn population(p: &Population) {
     println!("{}", line(HEADER.map(str::to_owned)));
 }
 
-pub fn row(point: &Point) {
+pub(crate) fn row(point: &Point) {
     let slo = match point.slo.registry.slo_met {
         Some(true) => "met",
         _ => "MISSED",
@@ -127,7 +127,7 @@ pub fn row(point: &Point) {
     }
 }
 
-pub fn targets(io: &str, checks: &[Check]) {
+pub(crate) fn targets(io: &str, checks: &[Check]) {
     println!("\ntargets on --io {io} (reported, not enforced):");
     for c in checks {
         let verdict = if c.met { "met   " } else { "MISSED" };
@@ -135,7 +135,7 @@ pub fn targets(io: &str, checks: &[Check]) {
     }
 }
 
-pub fn load_after(load: LoadAverage) {
+pub(crate) fn load_after(load: LoadAverage) {
     println!("\nload average after: {load}");
 }
 

@@ -14,21 +14,21 @@ const MIN_RATIO: f64 = 0.85;
 /// smallest population (growing faster is noise, not a shortfall).
 const FLATNESS: f64 = 0.9;
 /// The objective at half of saturation.
-pub const SLO: &str = "p99=500us,p999=1ms";
+pub(crate) const SLO: &str = "p99=500us,p999=1ms";
 /// Resident memory per registered instance, checked at the largest population (smaller ones
 /// are dominated by fixed costs).
 const MAX_RSS_PER_INSTANCE: f64 = 1200.0;
 
 /// One target and what was measured against it.
 #[derive(Clone, Debug, Serialize)]
-pub struct Check {
+pub(crate) struct Check {
     pub target: String,
     pub measured: String,
     pub met: bool,
 }
 
 /// The SLO of the runs at half saturation.
-pub fn slo() -> Slo {
+pub(crate) fn slo() -> Slo {
     Slo {
         latency: Slo::parse_latency(SLO).expect("the benchmark's SLO parses"),
         max_error_rate: None,
@@ -36,7 +36,7 @@ pub fn slo() -> Slo {
 }
 
 /// Every target, in the order docs/benchmarks.md lists them.
-pub fn check(
+pub(crate) fn check(
     populations: &[Population],
     scenarios: &[Scenario],
     heartbeat_cost: &[HeartbeatCost],

@@ -9,7 +9,7 @@
 //! stream cut into reads anywhere must give the same requests and the same error as the
 //! stream read at once.
 
-use artemis::http::{parse_request, Body, HttpError, Limits, Parse, Request};
+use artemis::{parse_request, Body, HttpError, Limits, Parse, Request};
 
 /// What the parser made of a byte stream, in order.
 #[derive(Debug, PartialEq, Eq)]

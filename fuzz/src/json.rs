@@ -7,7 +7,7 @@
 //! reads the same bare (WebSocket subscriptions), inside `service.json` and inside
 //! `lookup.json`; and `regionId`/`zoneId` read alike in every request that has them.
 
-use artemis::api::decode::{self, DiscoveryConfig};
+use artemis::decode::{self, DiscoveryConfig};
 use artemis_shards::Instance;
 
 /// Target `json_decode`: `body` through every request decoder.

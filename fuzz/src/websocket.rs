@@ -4,7 +4,7 @@
 //! text must be UTF-8, pings short, and the bytes cut into reads anywhere must give the same
 //! messages and the same end as the bytes read at once.
 
-use artemis::websocket::frame::{Message, Reader, Violation};
+use artemis::websocket_frame::{Message, Reader, Violation};
 
 /// What the reader made of one frame, with its payload copied out.
 #[derive(Debug, PartialEq, Eq)]

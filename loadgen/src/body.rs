@@ -7,7 +7,7 @@
 use std::io::Write;
 
 #[derive(Clone, Debug)]
-pub struct Population {
+pub(crate) struct Population {
     region: String,
     zone: String,
     services: u64,
@@ -16,7 +16,7 @@ pub struct Population {
 impl Population {
     /// `region` and `zone` must be plain identifiers (checked by `Config::validate`), so they
     /// go into JSON and query strings as they are.
-    pub fn new(region: &str, zone: &str, services: u64) -> Population {
+    pub(crate) fn new(region: &str, zone: &str, services: u64) -> Population {
         Population {
             region: region.to_owned(),
             zone: zone.to_owned(),
@@ -24,16 +24,16 @@ impl Population {
         }
     }
 
-    pub fn services(&self) -> u64 {
+    pub(crate) fn services(&self) -> u64 {
         self.services
     }
 
-    pub fn service_of(&self, instance: u64) -> u64 {
+    pub(crate) fn service_of(&self, instance: u64) -> u64 {
         instance % self.services
     }
 
     /// `{"instances":[...]}` for a register, heartbeat or unregister request.
-    pub fn write_instances(&self, ids: impl IntoIterator<Item = u64>, out: &mut Vec<u8>) {
+    pub(crate) fn write_instances(&self, ids: impl IntoIterator<Item = u64>, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"instances\":[");
         for (n, i) in ids.into_iter().enumerate() {
             if n > 0 {
@@ -45,7 +45,7 @@ impl Population {
     }
 
     /// Instance `i`, keys in Java's alphabetical order.
-    pub fn write_instance(&self, i: u64, out: &mut Vec<u8>) {
+    pub(crate) fn write_instance(&self, i: u64, out: &mut Vec<u8>) {
         let s = self.service_of(i);
         let ip = Ip(i);
         let port = 8080 + (i >> 24);
@@ -67,12 +67,12 @@ impl Population {
         .expect("writing to a Vec cannot fail");
     }
 
-    pub fn write_service_id(&self, service: u64, out: &mut Vec<u8>) {
+    pub(crate) fn write_service_id(&self, service: u64, out: &mut Vec<u8>) {
         write!(out, "framework.soa.loadgen.v1.service{service}").expect("writing to a Vec");
     }
 
     /// The `service.json` POST body.
-    pub fn write_get_service(&self, service: u64, out: &mut Vec<u8>) {
+    pub(crate) fn write_get_service(&self, service: u64, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"discoveryConfig\":{\"serviceId\":\"");
         self.write_service_id(service, out);
         out.extend_from_slice(b"\"},");
@@ -80,7 +80,7 @@ impl Population {
     }
 
     /// The `lookup.json` body for several services.
-    pub fn write_lookup(&self, services: impl Iterator<Item = u64>, out: &mut Vec<u8>) {
+    pub(crate) fn write_lookup(&self, services: impl Iterator<Item = u64>, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"discoveryConfigs\":[");
         for (n, s) in services.enumerate() {
             if n > 0 {
@@ -95,14 +95,14 @@ impl Population {
     }
 
     /// `{"serviceId":".."}`: a subscription on `/ws/discovery/instance-change`.
-    pub fn write_subscription(&self, service: u64, out: &mut Vec<u8>) {
+    pub(crate) fn write_subscription(&self, service: u64, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"serviceId\":\"");
         self.write_service_id(service, out);
         out.extend_from_slice(b"\"}");
     }
 
     /// The query string of a `service.json` GET.
-    pub fn write_service_query(&self, service: u64, out: &mut Vec<u8>) {
+    pub(crate) fn write_service_query(&self, service: u64, out: &mut Vec<u8>) {
         out.extend_from_slice(b"serviceId=");
         self.write_service_id(service, out);
         write!(out, "&regionId={}&zoneId={}", self.region, self.zone).expect("writing to a Vec");

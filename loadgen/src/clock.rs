@@ -4,12 +4,12 @@
 //! base, and `std::time::Instant` cannot hand its raw value to `timerfd_settime`.
 
 /// Nanoseconds on CLOCK_MONOTONIC.
-pub type Nanos = u64;
+pub(crate) type Nanos = u64;
 
-pub const NANOS_PER_SEC: u64 = 1_000_000_000;
+pub(crate) const NANOS_PER_SEC: u64 = 1_000_000_000;
 
 /// The current time.
-pub fn now() -> Nanos {
+pub(crate) fn now() -> Nanos {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -20,6 +20,6 @@ pub fn now() -> Nanos {
 }
 
 /// A duration in nanoseconds, saturating.
-pub fn nanos(d: std::time::Duration) -> Nanos {
+pub(crate) fn nanos(d: std::time::Duration) -> Nanos {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

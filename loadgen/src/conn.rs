@@ -16,7 +16,7 @@ use std::time::Duration;
 
 const INITIAL_BUFFER: usize = 16 * 1024;
 
-pub struct Connection {
+pub(crate) struct Connection {
     stream: TcpStream,
     /// Bytes of the current request already written.
     written: usize,
@@ -43,7 +43,7 @@ struct Head {
 }
 
 /// A complete reply.
-pub struct Reply<'a> {
+pub(crate) struct Reply<'a> {
     pub status: u16,
     /// The body as sent, or inflated when it was gzipped.
     pub body: &'a [u8],
@@ -52,7 +52,7 @@ pub struct Reply<'a> {
 impl Connection {
     /// Connects and, given an `upgrade`, switches to WebSocket (blocking, each step at most
     /// `timeout`), then registers the socket with `registry`.
-    pub fn open(
+    pub(crate) fn open(
         addr: SocketAddr,
         timeout: Duration,
         upgrade: Option<&Upgrade>,
@@ -80,14 +80,14 @@ impl Connection {
         })
     }
 
-    pub fn close(mut self, registry: &Registry) {
+    pub(crate) fn close(mut self, registry: &Registry) {
         // Deregistering a socket that is about to be closed cannot usefully fail.
         let _ = registry.deregister(&mut self.stream);
     }
 
     /// Writes what is left of `request`; `true` once all of it is out. Call again with the
     /// same request after a `false` when the socket is writable.
-    pub fn write(&mut self, request: &[u8]) -> io::Result<bool> {
+    pub(crate) fn write(&mut self, request: &[u8]) -> io::Result<bool> {
         while self.written < request.len() {
             match self.stream.write(&request[self.written..]) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
@@ -104,7 +104,7 @@ impl Connection {
     /// Reads what the socket has and returns the reply once it is complete: an HTTP/1.x message
     /// with a `Content-Length`, or a WebSocket text frame (pings are skipped; the status is then
     /// 200). Anything else, or a gzipped body that does not inflate, is an `InvalidData` error.
-    pub fn read_reply(&mut self) -> io::Result<Option<Reply<'_>>> {
+    pub(crate) fn read_reply(&mut self) -> io::Result<Option<Reply<'_>>> {
         self.discard_consumed();
         loop {
             if self.head.is_none() {

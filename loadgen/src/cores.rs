@@ -1,7 +1,7 @@
 //! The `--cores` list: which CPUs get a pinned worker thread, written like `0-3,6`.
 
 /// Parses `0-3,6` into `[0, 1, 2, 3, 6]`, keeping the order given and refusing repeats.
-pub fn parse(list: &str) -> Result<Vec<usize>, String> {
+pub(crate) fn parse(list: &str) -> Result<Vec<usize>, String> {
     let mut cores = Vec::new();
     for part in list.split(',').map(str::trim) {
         let number = |s: &str| {
@@ -27,7 +27,7 @@ pub fn parse(list: &str) -> Result<Vec<usize>, String> {
 }
 
 /// Every core this process may run on.
-pub fn available() -> Vec<usize> {
+pub(crate) fn available() -> Vec<usize> {
     core_affinity::get_core_ids()
         .unwrap_or_default()
         .into_iter()

@@ -8,7 +8,7 @@ use crate::error::Error;
 const SPARE: u64 = 64;
 
 /// Makes sure this process may open `connections` sockets, raising the soft limit if needed.
-pub fn ensure(connections: u64) -> Result<(), Error> {
+pub(crate) fn ensure(connections: u64) -> Result<(), Error> {
     let needed = connections + SPARE;
     let mut limit = libc::rlimit {
         rlim_cur: 0,

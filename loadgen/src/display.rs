@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// `850ns`, `312µs`, `1.21ms`, `2.50s`.
-pub fn latency(nanos: u64) -> String {
+pub(crate) fn latency(nanos: u64) -> String {
     match nanos {
         n if n < 1_000 => format!("{n}ns"),
         n if n < 1_000_000 => format!("{}µs", n / 1_000),
@@ -14,17 +14,20 @@ pub fn latency(nanos: u64) -> String {
 }
 
 /// Requests per second, rounded to a whole request.
-pub fn rate(per_second: f64) -> String {
+pub(crate) fn rate(per_second: f64) -> String {
     format!("{per_second:.0}/s")
 }
 
 /// Serializes a `Duration` the way it is given on the command line (`5s`, `500us`).
-pub fn serialize_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize_duration<S: serde::Serializer>(
+    d: &Duration,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.collect_str(&humantime::format_duration(*d))
 }
 
 /// Serializes an optional `Duration` as [`serialize_duration`] does, `None` as `null`.
-pub fn serialize_some_duration<S: serde::Serializer>(
+pub(crate) fn serialize_some_duration<S: serde::Serializer>(
     d: &Option<Duration>,
     s: S,
 ) -> Result<S::Ok, S::Error> {

@@ -10,7 +10,7 @@
 use crate::clock::{Nanos, NANOS_PER_SEC};
 
 #[derive(Clone, Debug)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     schedule: Option<Schedule>,
 }
 
@@ -25,7 +25,7 @@ struct Schedule {
 impl Pacer {
     /// `rate` requests per second from `start`; `phase` in `[0, 1)` shifts the schedule by a
     /// fraction of one interval so that several pacers interleave instead of firing together.
-    pub fn open_loop(start: Nanos, rate: f64, phase: f64) -> Pacer {
+    pub(crate) fn open_loop(start: Nanos, rate: f64, phase: f64) -> Pacer {
         Pacer {
             schedule: Some(Schedule {
                 start,
@@ -36,17 +36,17 @@ impl Pacer {
         }
     }
 
-    pub fn closed_loop() -> Pacer {
+    pub(crate) fn closed_loop() -> Pacer {
         Pacer { schedule: None }
     }
 
     /// The intended send time of the next request; `None` in closed loop (always due).
-    pub fn next_due(&self) -> Option<Nanos> {
+    pub(crate) fn next_due(&self) -> Option<Nanos> {
         self.schedule.as_ref().map(Schedule::due)
     }
 
     /// Takes the next request if it is due at `now`, and returns the time its latency counts from.
-    pub fn take(&mut self, now: Nanos) -> Option<Nanos> {
+    pub(crate) fn take(&mut self, now: Nanos) -> Option<Nanos> {
         match &mut self.schedule {
             None => Some(now),
             Some(s) => {
@@ -67,7 +67,7 @@ impl Schedule {
 }
 
 /// The latency of a request whose reply completed at `done`.
-pub fn latency(counted_from: Nanos, done: Nanos) -> Nanos {
+pub(crate) fn latency(counted_from: Nanos, done: Nanos) -> Nanos {
     done.saturating_sub(counted_from)
 }
 

@@ -25,7 +25,7 @@ const PATHS: [&str; 2] = ["/health", "/metrics"];
 const STOP_CHECK: Nanos = 50_000_000;
 
 /// The running probe; [`Probe::stop`] ends it and reports.
-pub struct Probe {
+pub(crate) struct Probe {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<Vec<ProbeReport>>,
 }
@@ -49,7 +49,7 @@ struct Tally {
 
 impl Probe {
     /// Starts probing `target` every `every`; a reply later than `timeout` fails.
-    pub fn start(every: Duration, target: &Target, timeout: Duration) -> io::Result<Probe> {
+    pub(crate) fn start(every: Duration, target: &Target, timeout: Duration) -> io::Result<Probe> {
         let prober = Prober {
             poll: Poll::new()?,
             addr: target.addr,
@@ -68,7 +68,7 @@ impl Probe {
         Ok(Probe { stop, thread })
     }
 
-    pub fn stop(self) -> Vec<ProbeReport> {
+    pub(crate) fn stop(self) -> Vec<ProbeReport> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().expect("the probe thread panicked")
     }

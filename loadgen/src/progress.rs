@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 
 /// One worker's second.
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     second: u64,
     warmup: bool,
     ok: u64,
@@ -19,7 +19,7 @@ pub struct Snapshot {
 }
 
 /// A worker's side: counts the current second and sends it when the second is over.
-pub struct Interval {
+pub(crate) struct Interval {
     tx: Sender<Snapshot>,
     measure_from: Nanos,
     current: Snapshot,
@@ -27,7 +27,7 @@ pub struct Interval {
 }
 
 impl Interval {
-    pub fn new(tx: Sender<Snapshot>, start: Nanos, measure_from: Nanos) -> Interval {
+    pub(crate) fn new(tx: Sender<Snapshot>, start: Nanos, measure_from: Nanos) -> Interval {
         Interval {
             tx,
             measure_from,
@@ -42,17 +42,17 @@ impl Interval {
         }
     }
 
-    pub fn success(&mut self, latency: Nanos) {
+    pub(crate) fn success(&mut self, latency: Nanos) {
         self.current.ok += 1;
         self.current.latency.saturating_record(latency.max(1));
     }
 
-    pub fn failure(&mut self) {
+    pub(crate) fn failure(&mut self) {
         self.current.failed += 1;
     }
 
     /// Sends every second that is over by `now`.
-    pub fn tick(&mut self, now: Nanos) {
+    pub(crate) fn tick(&mut self, now: Nanos) {
         while now >= self.ends_at {
             let next = Snapshot {
                 second: self.current.second + 1,
@@ -69,7 +69,7 @@ impl Interval {
 }
 
 /// Prints a line per second on stderr until every worker has hung up.
-pub fn print(rx: Receiver<Snapshot>, workers: usize) {
+pub(crate) fn print(rx: Receiver<Snapshot>, workers: usize) {
     let mut pending: BTreeMap<u64, (usize, Snapshot)> = BTreeMap::new();
     for s in rx {
         let second = s.second;

@@ -14,27 +14,27 @@ const INSTANCE_ID: &[u8] = b"\"instanceId\":\"";
 const NEW: &[u8] = b"\"changeType\":\"new\"";
 
 #[derive(Default)]
-pub struct Pending {
+pub(crate) struct Pending {
     since: HashMap<Vec<u8>, Nanos>,
 }
 
 impl Pending {
     /// Waits for the push of the instance in register `request`, timed from `counted_from`.
     /// A newer register of the same instance replaces the older one's wait.
-    pub fn watch(&mut self, request: &[u8], counted_from: Nanos) {
+    pub(crate) fn watch(&mut self, request: &[u8], counted_from: Nanos) {
         if let Some(id) = string_after(request, INSTANCE_ID) {
             self.since.insert(id.to_vec(), counted_from);
         }
     }
 
     /// The time `push` was waited for since, if it is a `new` change someone waits for.
-    pub fn arrived(&mut self, push: &[u8]) -> Option<Nanos> {
+    pub(crate) fn arrived(&mut self, push: &[u8]) -> Option<Nanos> {
         memchr::memmem::find(push, NEW)?;
         self.since.remove(string_after(push, INSTANCE_ID)?)
     }
 
     /// Stops waiting for pushes waited for since before `deadline`; returns those times.
-    pub fn expire(&mut self, deadline: Nanos) -> Vec<Nanos> {
+    pub(crate) fn expire(&mut self, deadline: Nanos) -> Vec<Nanos> {
         let mut expired = vec![];
         self.since.retain(|_, &mut since| {
             let keep = since >= deadline;
@@ -46,7 +46,7 @@ impl Pending {
         expired
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.since.is_empty()
     }
 }

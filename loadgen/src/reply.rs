@@ -10,7 +10,7 @@ const RESPONSE_STATUS: &[u8] = b"\"responseStatus\":{";
 const STATUS: &[u8] = b"\"status\":\"";
 const ERROR_CODE: &[u8] = b"\"errorCode\":\"";
 
-pub fn judge(http_status: u16, body: &[u8]) -> Result<(), Failure> {
+pub(crate) fn judge(http_status: u16, body: &[u8]) -> Result<(), Failure> {
     if http_status != 200 {
         return Err(Failure::Http(http_status));
     }
@@ -31,7 +31,7 @@ pub fn judge(http_status: u16, body: &[u8]) -> Result<(), Failure> {
 }
 
 /// The string value that follows the first `key` (which ends with the opening quote).
-pub fn string_after<'a>(json: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+pub(crate) fn string_after<'a>(json: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     let start = memmem::find(json, key)? + key.len();
     let len = memchr::memchr(b'"', &json[start..])?;
     Some(&json[start..start + len])

@@ -8,10 +8,10 @@ use std::io::Write;
 /// The header lines every HTTP request of a run carries after its request line: `Host`, and
 /// `Accept-Encoding: gzip` when the run asks for compressed replies, as Java clients do.
 #[derive(Clone, Debug)]
-pub struct Headers(String);
+pub(crate) struct Headers(String);
 
 impl Headers {
-    pub fn new(host: &str, accept_gzip: bool) -> Headers {
+    pub(crate) fn new(host: &str, accept_gzip: bool) -> Headers {
         let accept = if accept_gzip {
             "Accept-Encoding: gzip\r\n"
         } else {
@@ -22,7 +22,7 @@ impl Headers {
 }
 
 #[derive(Clone, Debug)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     payload: Payload,
     head: Vec<u8>,
     tail: Vec<u8>,
@@ -41,7 +41,7 @@ enum Payload {
 
 impl Endpoint {
     /// A JSON POST to `path`; `write` takes the body.
-    pub fn post(headers: &Headers, path: &str) -> Endpoint {
+    pub(crate) fn post(headers: &Headers, path: &str) -> Endpoint {
         Endpoint {
             payload: Payload::Body,
             head: format!(
@@ -54,7 +54,7 @@ impl Endpoint {
     }
 
     /// A GET of `path`; `write` takes the query string.
-    pub fn get(headers: &Headers, path: &str) -> Endpoint {
+    pub(crate) fn get(headers: &Headers, path: &str) -> Endpoint {
         Endpoint {
             payload: Payload::Query,
             head: format!("GET {path}?").into_bytes(),
@@ -63,7 +63,7 @@ impl Endpoint {
     }
 
     /// A text frame on an upgraded connection; `write` takes the text.
-    pub fn frame() -> Endpoint {
+    pub(crate) fn frame() -> Endpoint {
         Endpoint {
             payload: Payload::Frame,
             head: vec![],
@@ -73,7 +73,7 @@ impl Endpoint {
 
     /// Appends the whole request to `out`: `payload` is the body of a POST, the query of a GET
     /// or the text of a frame.
-    pub fn write(&self, payload: &[u8], out: &mut Vec<u8>) {
+    pub(crate) fn write(&self, payload: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(&self.head);
         match self.payload {
             Payload::Body => {

@@ -22,7 +22,7 @@ pub struct Tally {
 }
 
 /// A latency histogram: 1 ns to an hour at three significant digits (growing beyond if need be).
-pub fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     let mut h = Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds");
     h.auto(true);
     h

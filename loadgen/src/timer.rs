@@ -10,14 +10,14 @@ use mio::{Interest, Registry, Token};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-pub struct Timer {
+pub(crate) struct Timer {
     fd: OwnedFd,
     /// The deadline the timerfd is armed for, if any.
     armed: Option<Nanos>,
 }
 
 impl Timer {
-    pub fn new(registry: &Registry, token: Token) -> io::Result<Timer> {
+    pub(crate) fn new(registry: &Registry, token: Token) -> io::Result<Timer> {
         // SAFETY: plain syscall; the returned descriptor is checked and then owned.
         let raw = unsafe {
             libc::timerfd_create(
@@ -39,7 +39,7 @@ impl Timer {
 
     /// Makes sure the poll wakes up no later than `at`. An earlier deadline still ahead of
     /// `now` is kept: waking early only costs a loop turn, re-arming costs a syscall.
-    pub fn wake_by(&mut self, at: Nanos, now: Nanos) -> io::Result<()> {
+    pub(crate) fn wake_by(&mut self, at: Nanos, now: Nanos) -> io::Result<()> {
         if matches!(self.armed, Some(armed) if armed > now && armed <= at) {
             return Ok(());
         }
@@ -70,7 +70,7 @@ impl Timer {
     }
 
     /// Consumes an expiry reported by the poll.
-    pub fn expired(&mut self) {
+    pub(crate) fn expired(&mut self) {
         let mut ticks = [0u8; 8];
         // SAFETY: reads at most 8 bytes into `ticks`; a non-blocking timerfd that has not
         // expired answers EAGAIN, which is fine to ignore.

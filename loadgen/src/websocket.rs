@@ -50,7 +50,7 @@ impl Upgrade {
 }
 
 /// Appends `payload` as one masked text frame.
-pub fn write_text(payload: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn write_text(payload: &[u8], out: &mut Vec<u8>) {
     out.push(0x80 | OPCODE_TEXT);
     let len = payload.len();
     if len < 126 {
@@ -69,7 +69,7 @@ pub fn write_text(payload: &[u8], out: &mut Vec<u8>) {
 
 /// A complete server frame at the front of a buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Frame {
+pub(crate) struct Frame {
     /// A text frame (the replies and pushes); anything else is a ping or pong to skip.
     pub text: bool,
     pub payload: Range<usize>,
@@ -77,7 +77,7 @@ pub struct Frame {
 
 /// The frame at the front of `bytes`, once all of it is there. A masked or fragmented frame, or
 /// a close, is an error: the server sends none of them on a healthy connection.
-pub fn parse_frame(bytes: &[u8]) -> io::Result<Option<Frame>> {
+pub(crate) fn parse_frame(bytes: &[u8]) -> io::Result<Option<Frame>> {
     let [first, second, ..] = *bytes else {
         return Ok(None);
     };

@@ -39,7 +39,7 @@ const HOUSEKEEPING: Nanos = 10_000_000;
 const SPIN: Nanos = 20_000;
 
 /// What one worker does in one phase.
-pub struct Plan {
+pub(crate) struct Plan {
     pub core: usize,
     pub addr: SocketAddr,
     /// Where the connections upgrade to WebSocket; `None` for plain HTTP.
@@ -102,7 +102,7 @@ struct Worker {
 }
 
 /// Runs `plan` on the calling thread, pinned to its core.
-pub fn run(mut plan: Plan) -> Result<Tally, Error> {
+pub(crate) fn run(mut plan: Plan) -> Result<Tally, Error> {
     core_affinity::set_for_current(core_affinity::CoreId { id: plan.core });
     let worker = Worker::connect(&plan);
     plan.ready.wait();

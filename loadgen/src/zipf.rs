@@ -4,13 +4,13 @@
 //! The cumulative distribution is tabulated once and sampled by binary search.
 
 #[derive(Clone, Debug)]
-pub struct Zipf {
+pub(crate) struct Zipf {
     cumulative: Vec<f64>,
 }
 
 impl Zipf {
     /// Ranks `0..n`, rank `k` drawn with weight `1 / (k + 1)^exponent`.
-    pub fn new(n: u64, exponent: f64) -> Zipf {
+    pub(crate) fn new(n: u64, exponent: f64) -> Zipf {
         let mut sum = 0.0;
         let mut cumulative: Vec<f64> = (1..=n)
             .map(|k| {
@@ -25,7 +25,7 @@ impl Zipf {
     }
 
     /// The rank for a uniform draw `u` in `[0, 1)`.
-    pub fn sample(&self, u: f64) -> u64 {
+    pub(crate) fn sample(&self, u: f64) -> u64 {
         let rank = self.cumulative.partition_point(|&c| c <= u);
         rank.min(self.cumulative.len() - 1) as u64
     }

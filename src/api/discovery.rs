@@ -1,4 +1,5 @@
-//! `service.json`, `lookup.json`, `services.json` and `services-delta.json` (contract §4.2),
+//! `service.json`, `lookup.json`, `services.json` and `services-delta.json` (Java's
+//! `DiscoveryController`; see `docs/api.md`),
 //! answered from the owning shards' pre-serialized instance arrays and change logs.
 //!
 //! Java's quirks are kept: `service.json` answers an unknown service with the unfiltered
@@ -9,13 +10,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use artemis_shards::json::write_opt_str;
-use artemis_shards::{shard_for, Change, ErrorCode, InstancesJson};
+use artemis_shards::{Change, ErrorCode, InstancesJson};
 
 use super::decode::{self, LookupRequest, ServiceRequest};
 use super::envelope::{fail_status, failure, malformed, object, write_by_service, SUCCESS};
-use super::{Input, Part, Response};
-use crate::per_core::Core;
-use crate::shard_link::{ShardReply, ShardRequest};
+use super::{Context, Input, Part, Response};
 
 /// How a `Service` object is filled.
 enum Shape {
@@ -60,19 +59,12 @@ fn non_blank(id: Option<String>) -> Option<String> {
     id.filter(|s| !s.trim().is_empty())
 }
 
-async fn snapshot(core: &Core, service_id: &str) -> Option<Arc<InstancesJson>> {
-    let owner = shard_for(service_id, core.link.shards());
-    match core
-        .link
-        .call(owner, ShardRequest::Service(service_id.to_string()))
-        .await
-    {
-        ShardReply::Service(found) => found.map(|s| s.instances_json),
-        _ => unreachable!("a Service request gets a Service reply"),
-    }
+async fn snapshot(ctx: &Context<'_>, service_id: &str) -> Option<Arc<InstancesJson>> {
+    let found = ctx.link.service(service_id).await;
+    found.map(|snapshot| snapshot.instances_json)
 }
 
-pub async fn service(core: &Core, input: Input<'_>) -> Response {
+pub(super) async fn service(ctx: &Context<'_>, input: Input<'_>) -> Response {
     let request = if input.is_get() {
         ServiceRequest {
             discovery_config: input
@@ -100,13 +92,13 @@ pub async fn service(core: &Core, input: Input<'_>) -> Response {
             &["service"],
         );
     };
-    let rules = &core.node.discovery_rules;
+    let rules = &ctx.node.discovery_rules;
     if let Err(rejection) =
         rules.admit_origin(request.region_id.as_deref(), request.zone_id.as_deref())
     {
         return failure(rejection.code, Some(&rejection.reason), &["service"]);
     }
-    let shape = match snapshot(core, &service_id).await {
+    let shape = match snapshot(ctx, &service_id).await {
         Some(instances) => Shape::Found(instances),
         None => Shape::Unfiltered,
     };
@@ -116,7 +108,7 @@ pub async fn service(core: &Core, input: Input<'_>) -> Response {
     Response::json(parts)
 }
 
-pub async fn lookup(core: &Core, input: Input<'_>) -> Response {
+pub(super) async fn lookup(ctx: &Context<'_>, input: Input<'_>) -> Response {
     let request = match decode::lookup_request(input.body) {
         Err(e) => return malformed(e),
         Ok(request) => request,
@@ -130,7 +122,7 @@ pub async fn lookup(core: &Core, input: Input<'_>) -> Response {
         // Java's controller dereferences the missing list: an exception without a message.
         return failure(ErrorCode::InternalServiceError, None, &["services"]);
     };
-    let admitted = core
+    let admitted = ctx
         .node
         .discovery_rules
         .admit_origin(region_id.as_deref(), zone_id.as_deref())
@@ -142,7 +134,7 @@ pub async fn lookup(core: &Core, input: Input<'_>) -> Response {
         }
         let service_id = non_blank(config.and_then(|c| c.service_id));
         let shape = match &service_id {
-            Some(id) if admitted => match snapshot(core, id).await {
+            Some(id) if admitted => match snapshot(ctx, id).await {
                 Some(instances) => Shape::Found(instances),
                 None => Shape::Empty,
             },
@@ -154,7 +146,7 @@ pub async fn lookup(core: &Core, input: Input<'_>) -> Response {
     Response::json(parts)
 }
 
-pub async fn services(core: &Core, input: Input<'_>) -> Response {
+pub(super) async fn services(ctx: &Context<'_>, input: Input<'_>) -> Response {
     // The request's region and zone are ignored, as in Java; a POST body must still be JSON.
     if !input.is_get() {
         if let Err(e) = decode::zone_request(input.body) {
@@ -162,32 +154,20 @@ pub async fn services(core: &Core, input: Input<'_>) -> Response {
         }
     }
     // The list holds every change up to the smallest version a shard reported (VersionClock).
-    let mut version = u64::MAX;
+    let all = ctx.link.services().await;
     let mut parts = success_head(br#","services":["#);
-    let mut first = true;
-    for reply in core.link.call_all(|| ShardRequest::Services).await {
-        let ShardReply::Services {
-            version: shard_version,
-            services,
-        } = reply
-        else {
-            unreachable!("a Services request gets a Services reply");
-        };
-        version = version.min(shard_version);
-        for snapshot in services {
-            if !first {
-                parts.push(Part::Static(b","));
-            }
-            first = false;
-            push_service(
-                &mut parts,
-                Shape::Found(snapshot.instances_json),
-                Some(&snapshot.service_id),
-            );
+    for (i, snapshot) in all.services.into_iter().enumerate() {
+        if i > 0 {
+            parts.push(Part::Static(b","));
         }
+        push_service(
+            &mut parts,
+            Shape::Found(snapshot.instances_json),
+            Some(&snapshot.service_id),
+        );
     }
     parts.push(Part::Owned(
-        format!(r#"],"version":{version}}}"#).into_bytes(),
+        format!(r#"],"version":{}}}"#, all.version).into_bytes(),
     ));
     Response::json(parts)
 }
@@ -195,7 +175,7 @@ pub async fn services(core: &Core, input: Input<'_>) -> Response {
 /// `services-delta.json`: the latest change of each instance changed since the client's version,
 /// grouped by service. A version the shards no longer cover, an unknown one, or the current one
 /// gets Java's `data-not-found`, and the client fetches `services.json` instead.
-pub async fn services_delta(core: &Core, input: Input<'_>) -> Response {
+pub(super) async fn services_delta(ctx: &Context<'_>, input: Input<'_>) -> Response {
     let since = match decode::delta_request(input.body) {
         Err(e) => return malformed(e),
         Ok(request) => request.map_or(0, |r| r.version),
@@ -211,26 +191,16 @@ pub async fn services_delta(core: &Core, input: Input<'_>) -> Response {
     let Ok(since) = u64::try_from(since) else {
         return not_found();
     };
-    let mut version = u64::MAX;
+    let Ok(delta) = ctx.link.delta(since).await else {
+        return not_found();
+    };
+    let version = delta.version;
     let mut by_service: BTreeMap<Arc<str>, Vec<Change>> = BTreeMap::new();
-    for reply in core.link.call_all(|| ShardRequest::Delta(since)).await {
-        let ShardReply::Delta {
-            version: shard_version,
-            changes,
-        } = reply
-        else {
-            unreachable!("a Delta request gets a Delta reply");
-        };
-        version = version.min(shard_version);
-        let Ok(changes) = changes else {
-            return not_found();
-        };
-        for change in changes {
-            by_service
-                .entry(change.service_id.clone())
-                .or_default()
-                .push(change);
-        }
+    for change in delta.changes {
+        by_service
+            .entry(change.service_id.clone())
+            .or_default()
+            .push(change);
     }
     if since >= version {
         return not_found();

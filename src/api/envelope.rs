@@ -13,18 +13,18 @@ use super::{Part, Response};
 use crate::rate_limit::LimitedOp;
 
 /// `ResponseStatusUtil.SUCCESS_STATUS`.
-pub const SUCCESS: &[u8] = br#"{"errorCode":"success","message":"","status":"success"}"#;
+pub(super) const SUCCESS: &[u8] = br#"{"errorCode":"success","message":"","status":"success"}"#;
 
 /// A `fail` status with `code` and `message` (`None` writes `null`, as Java does for an
 /// exception without a message).
-pub fn fail_status(code: ErrorCode, message: Option<&str>) -> Vec<u8> {
+pub(super) fn fail_status(code: ErrorCode, message: Option<&str>) -> Vec<u8> {
     let mut out = Vec::with_capacity(96);
     write_response_status(&mut out, code.as_str(), message, "fail");
     out
 }
 
 /// `{"k1":v1,"k2":v2}` from fields already in alphabetical order.
-pub fn object(fields: &[(&str, &[u8])]) -> Vec<u8> {
+pub(super) fn object(fields: &[(&str, &[u8])]) -> Vec<u8> {
     let mut out = Vec::with_capacity(
         fields
             .iter()
@@ -46,7 +46,7 @@ pub fn object(fields: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// Appends `{"<service id>":[item,...],...}`, each item written by `item`: the shape of Java's
 /// `Map<String, List<...>>` replies (leases and deltas by service).
-pub fn write_by_service<K: AsRef<str>, T>(
+pub(super) fn write_by_service<K: AsRef<str>, T>(
     out: &mut Vec<u8>,
     groups: &BTreeMap<K, Vec<T>>,
     item: impl Fn(&mut Vec<u8>, &T),
@@ -70,7 +70,7 @@ pub fn write_by_service<K: AsRef<str>, T>(
 }
 
 /// A failed reply: `responseStatus` with `code`/`message`, and each of `null_fields` as `null`.
-pub fn failure(code: ErrorCode, message: Option<&str>, null_fields: &[&str]) -> Response {
+pub(super) fn failure(code: ErrorCode, message: Option<&str>, null_fields: &[&str]) -> Response {
     let status = fail_status(code, message);
     let mut fields: Vec<(&str, &[u8])> = null_fields.iter().map(|f| (*f, &b"null"[..])).collect();
     fields.push(("responseStatus", &status));
@@ -80,7 +80,7 @@ pub fn failure(code: ErrorCode, message: Option<&str>, null_fields: &[&str]) -> 
 
 /// The reply to a request its rate limiter refused: the endpoint's own reply with the values
 /// Java leaves in it (`null`, `0`, `false`) and the `rate-limited` status, HTTP 200.
-pub fn rate_limited(op: LimitedOp) -> Response {
+pub(super) fn rate_limited(op: LimitedOp) -> Response {
     let status = fail_status(ErrorCode::RateLimited, Some("Request is rate limited."));
     let empty: &[(&str, &[u8])] = match op {
         LimitedOp::Register | LimitedOp::Heartbeat | LimitedOp::Unregister => {
@@ -118,7 +118,7 @@ pub fn rate_limited(op: LimitedOp) -> Response {
 }
 
 /// A 503 whose body is a `service-unavailable` failure saying why.
-pub fn unavailable(message: &str) -> Vec<u8> {
+pub(super) fn unavailable(message: &str) -> Vec<u8> {
     object(&[(
         "responseStatus",
         &fail_status(ErrorCode::ServiceUnavailable, Some(message)),
@@ -126,7 +126,7 @@ pub fn unavailable(message: &str) -> Vec<u8> {
 }
 
 /// The body of a protocol-level refusal.
-pub fn refusal(message: &str) -> Vec<u8> {
+pub(super) fn refusal(message: &str) -> Vec<u8> {
     object(&[(
         "responseStatus",
         &fail_status(ErrorCode::BadRequest, Some(message)),
@@ -134,7 +134,7 @@ pub fn refusal(message: &str) -> Vec<u8> {
 }
 
 /// A 400 for a body that is not JSON or not of the request's shape.
-pub fn malformed(error: DecodeError) -> Response {
+pub(super) fn malformed(error: DecodeError) -> Response {
     Response::refusal(http::StatusCode::BAD_REQUEST, &error.0)
 }
 

@@ -1,5 +1,9 @@
 //! The endpoints: each turns a request into a Java-shaped reply.
 //!
+//! An endpoint takes a narrow [`Context`] (the shard link, the node's settings, the rate limits
+//! and the counters), never the whole core, so each can be tested on a one-shard link without a
+//! mesh or an executor.
+//!
 //! A reply is a list of parts written back to back: constant bytes, bytes shared with a shard's
 //! snapshot, and the few bytes built for this request. Discovery replies are mostly shared
 //! parts, so the read path copies cached bytes once, into the connection's output, and builds
@@ -12,19 +16,40 @@ mod envelope;
 mod ops;
 mod registry;
 mod status;
+#[cfg(test)]
+mod tests;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use artemis_shards::InstancesJson;
+use artemis_shards::{Deflated, InstancesJson};
 use http::{Method, StatusCode};
 
-use crate::http::BodyPart;
-use crate::per_core::Core;
-use crate::rate_limit::LimitedOp;
+use crate::http::{BodyPart, DeflateCache};
+use crate::metrics::{CoreMetrics, Metrics};
+use crate::node::Node;
+use crate::rate_limit::{LimitedOp, RateLimits};
 use crate::router::Endpoint;
+use crate::shard_link::{ShardLink, WriteOp};
+
+/// What an endpoint may use: this core's link to the shards, the node, the rate limits and the
+/// counters.
+#[derive(Clone, Copy)]
+pub(crate) struct Context<'a> {
+    pub link: &'a ShardLink,
+    pub node: &'a Node,
+    pub rate_limits: &'a RateLimits,
+    pub metrics: &'a Metrics,
+}
+
+impl Context<'_> {
+    /// This core's own counters.
+    pub(crate) fn counters(&self) -> &CoreMetrics {
+        self.metrics.core(self.link.me())
+    }
+}
 
 /// One piece of a reply body.
-pub enum Part {
+pub(crate) enum Part {
     Static(&'static [u8]),
     Shared(Arc<[u8]>),
     /// A service's instances at one version, with their deflated form for gzip replies.
@@ -45,7 +70,7 @@ impl AsRef<[u8]> for Part {
 
 impl Part {
     /// The part as a slice of an HTTP body, with where its deflated form is kept, if anywhere.
-    pub fn body_part(&self) -> BodyPart<'_> {
+    pub(crate) fn body_part(&self) -> BodyPart<'_> {
         match self {
             Part::Instances(json) => BodyPart {
                 bytes: json,
@@ -56,18 +81,30 @@ impl Part {
     }
 }
 
+/// A service's instance array keeps its deflated form with it, one per version, for every gzip
+/// reply that carries it.
+impl DeflateCache for OnceLock<Deflated> {
+    fn get_or_deflate(&self, deflate: &dyn Fn() -> (Box<[u8]>, u32)) -> (&[u8], u32) {
+        let kept = self.get_or_init(|| {
+            let (blocks, crc32) = deflate();
+            Deflated { blocks, crc32 }
+        });
+        (&kept.blocks, kept.crc32)
+    }
+}
+
 /// A reply before HTTP framing.
-pub struct Response {
+pub(crate) struct Response {
     pub status: StatusCode,
     pub content_type: &'static str,
     pub parts: Vec<Part>,
 }
 
-pub const JSON: &str = "application/json";
+pub(crate) const JSON: &str = "application/json";
 
 impl Response {
     /// 200 with a JSON body.
-    pub fn json(parts: Vec<Part>) -> Response {
+    pub(crate) fn json(parts: Vec<Part>) -> Response {
         Response {
             status: StatusCode::OK,
             content_type: JSON,
@@ -77,7 +114,7 @@ impl Response {
 
     /// A 503: the node has no room for the request (a limit bit), with a `service-unavailable`
     /// `responseStatus`, which Java's SDK takes as "try another node".
-    pub fn unavailable(message: &str) -> Response {
+    pub(crate) fn unavailable(message: &str) -> Response {
         Response {
             status: StatusCode::SERVICE_UNAVAILABLE,
             content_type: JSON,
@@ -87,7 +124,7 @@ impl Response {
 
     /// A protocol-level refusal (400, 404, 405, ...): the status and a `bad-request`
     /// `responseStatus` saying why.
-    pub fn refusal(status: StatusCode, message: &str) -> Response {
+    pub(crate) fn refusal(status: StatusCode, message: &str) -> Response {
         Response {
             status,
             content_type: JSON,
@@ -97,7 +134,7 @@ impl Response {
 }
 
 /// What an endpoint gets from the request.
-pub struct Input<'a> {
+pub(crate) struct Input<'a> {
     pub method: &'a Method,
     /// The raw query string, if any.
     pub query: Option<&'a [u8]>,
@@ -107,7 +144,7 @@ pub struct Input<'a> {
 
 impl Input<'_> {
     /// The first value of query parameter `name`, percent-decoded.
-    pub fn query_value(&self, name: &str) -> Option<String> {
+    pub(crate) fn query_value(&self, name: &str) -> Option<String> {
         crate::http::query_values(self.query?, name).next()
     }
 
@@ -118,29 +155,32 @@ impl Input<'_> {
 
 /// The reply to a heartbeat sent as a WebSocket frame: what `heartbeat.json` answers, under the
 /// same rate limit, or Java's canned success when the payload is not a heartbeat request at all
-/// (contract §4.11).
+/// (Java's `HeartbeatWsHandler`; see `docs/websocket.md`).
 ///
 /// The payload is decoded in place, where the frame arrived. Also names the shard that owns the
 /// most of the instances heartbeated, when it owns more of them than this core's shard does.
-pub async fn heartbeat_frame(core: &Core, payload: &mut [u8]) -> (Vec<Part>, Option<usize>) {
+pub(crate) async fn heartbeat_frame(
+    ctx: &Context<'_>,
+    payload: &mut [u8],
+) -> (Vec<Part>, Option<usize>) {
     let started = std::time::Instant::now();
     let input = Input {
         method: &Method::POST,
         query: None,
         body: payload,
     };
-    let (response, owner) = registry::serve(core, registry::Op::Heartbeat, input).await;
+    let (response, owner) = registry::serve(ctx, WriteOp::Heartbeat, input).await;
     if response.status != StatusCode::OK {
         return (vec![Part::Static(registry::SUCCESS_REPLY)], None);
     }
-    core.counters()
+    ctx.counters()
         .record_request(Endpoint::Heartbeat, started.elapsed());
     (response.parts, owner)
 }
 
 /// The service a `/ws/discovery/instance-change` frame subscribes to: the non-blank `serviceId`
 /// of a `DiscoveryConfig`.
-pub fn subscribed_service(payload: &mut [u8]) -> Option<String> {
+pub(crate) fn subscribed_service(payload: &mut [u8]) -> Option<String> {
     decode::discovery_config_request(payload)
         .ok()
         .flatten()
@@ -150,52 +190,49 @@ pub fn subscribed_service(payload: &mut [u8]) -> Option<String> {
 
 /// `None` when this core may serve `op` now (and it is counted); otherwise the `rate-limited`
 /// reply, counted in the metrics.
-fn rate_limited(core: &Core, op: LimitedOp) -> Option<Response> {
-    if core.rate_limits.admit(op, core.link.me()) {
+fn rate_limited(ctx: &Context<'_>, op: LimitedOp) -> Option<Response> {
+    if ctx.rate_limits.admit(op, ctx.link.me()) {
         return None;
     }
-    core.counters().record_rate_limited(op);
+    ctx.counters().record_rate_limited(op);
     Some(envelope::rate_limited(op))
 }
 
 /// Answers one request for `endpoint`.
-pub async fn respond(core: &Core, endpoint: Endpoint, input: Input<'_>) -> Response {
-    use registry::Op;
+pub(crate) async fn respond(ctx: &Context<'_>, endpoint: Endpoint, input: Input<'_>) -> Response {
     match endpoint {
-        Endpoint::Register => registry::handle(core, Op::Register, input).await,
-        Endpoint::Heartbeat => registry::handle(core, Op::Heartbeat, input).await,
-        Endpoint::Unregister => registry::handle(core, Op::Unregister, input).await,
-        Endpoint::Service => discovery::service(core, input).await,
-        Endpoint::Lookup => discovery::lookup(core, input).await,
-        Endpoint::Services => discovery::services(core, input).await,
-        Endpoint::ServicesDelta => discovery::services_delta(core, input).await,
-        Endpoint::NodeStatus => {
-            status::document(core, input, &core.node.documents.node_status, None)
-        }
+        Endpoint::Register => registry::handle(ctx, WriteOp::Register, input).await,
+        Endpoint::Heartbeat => registry::handle(ctx, WriteOp::Heartbeat, input).await,
+        Endpoint::Unregister => registry::handle(ctx, WriteOp::Unregister, input).await,
+        Endpoint::Service => discovery::service(ctx, input).await,
+        Endpoint::Lookup => discovery::lookup(ctx, input).await,
+        Endpoint::Services => discovery::services(ctx, input).await,
+        Endpoint::ServicesDelta => discovery::services_delta(ctx, input).await,
+        Endpoint::NodeStatus => status::document(ctx, input, &ctx.node.documents.node_status, None),
         Endpoint::ClusterStatus => status::document(
-            core,
+            ctx,
             input,
-            &core.node.documents.cluster_status,
+            &ctx.node.documents.cluster_status,
             Some(LimitedOp::GetCluster),
         ),
-        Endpoint::Leases => status::leases(core, input, LimitedOp::GetLeases).await,
-        Endpoint::LegacyLeases => status::leases(core, input, LimitedOp::GetLegacyLeases).await,
+        Endpoint::Leases => status::leases(ctx, input, LimitedOp::GetLeases).await,
+        Endpoint::LegacyLeases => status::leases(ctx, input, LimitedOp::GetLegacyLeases).await,
         Endpoint::ConfigStatus => status::document(
-            core,
+            ctx,
             input,
-            &core.node.documents.config,
+            &ctx.node.documents.config,
             Some(LimitedOp::GetConfig),
         ),
         Endpoint::DeploymentStatus => status::document(
-            core,
+            ctx,
             input,
-            &core.node.documents.deployment,
+            &ctx.node.documents.deployment,
             Some(LimitedOp::GetDeployment),
         ),
-        Endpoint::UpRegistryNodes => cluster::up_nodes(core, input, LimitedOp::UpRegistryNodes),
-        Endpoint::UpDiscoveryNodes => cluster::up_nodes(core, input, LimitedOp::UpDiscoveryNodes),
-        Endpoint::WebSocketSessions => status::websocket_sessions(core),
+        Endpoint::UpRegistryNodes => cluster::up_nodes(ctx, input, LimitedOp::UpRegistryNodes),
+        Endpoint::UpDiscoveryNodes => cluster::up_nodes(ctx, input, LimitedOp::UpDiscoveryNodes),
+        Endpoint::WebSocketSessions => status::websocket_sessions(ctx),
         Endpoint::Health => ops::health(),
-        Endpoint::Metrics => ops::metrics(core).await,
+        Endpoint::Metrics => ops::metrics(ctx).await,
     }
 }

@@ -1,4 +1,5 @@
-//! `status/*.json` (contract §4.5): this node's status, its configuration, and its leases.
+//! `status/*.json` (Java's `StatusController`; see `docs/api.md`): this node's status, its
+//! configuration, and its leases.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,17 +9,15 @@ use artemis_shards::{LeaseStatus, ShardStats};
 
 use super::decode;
 use super::envelope::{malformed, write_by_service, SUCCESS};
-use super::{rate_limited, Input, Part, Response};
+use super::{rate_limited, Context, Input, Part, Response};
 use crate::clock::format_ms;
-use crate::per_core::Core;
 use crate::rate_limit::LimitedOp;
-use crate::shard_link::{ShardReply, ShardRequest};
-use crate::websocket::WsEndpoint;
+use crate::router::WsEndpoint;
 
 /// A reply prepared at start, unless `op`'s rate limit refuses it; a POST body, which Java
 /// ignores, must still be JSON.
-pub fn document(
-    core: &Core,
+pub(super) fn document(
+    ctx: &Context<'_>,
     input: Input<'_>,
     body: &Arc<[u8]>,
     op: Option<LimitedOp>,
@@ -28,7 +27,7 @@ pub fn document(
             return malformed(e);
         }
     }
-    if let Some(refused) = op.and_then(|op| rate_limited(core, op)) {
+    if let Some(refused) = op.and_then(|op| rate_limited(ctx, op)) {
         return refused;
     }
     Response::json(vec![Part::Shared(body.clone())])
@@ -37,8 +36,8 @@ pub fn document(
 /// `status/message/connections.json`: the open sessions of `/ws/registry/heartbeat` and
 /// `/ws/discovery/instance-change` (all-instance-change sessions are not counted, as in Java),
 /// as strings.
-pub fn websocket_sessions(core: &Core) -> Response {
-    let count = |endpoint| core.metrics.websocket_sessions(endpoint).to_string();
+pub(super) fn websocket_sessions(ctx: &Context<'_>) -> Response {
+    let count = |endpoint| ctx.metrics.websocket_sessions(endpoint).to_string();
     let body = format!(
         r#"{{"discovery":"{}","registry":"{}"}}"#,
         count(WsEndpoint::InstanceChange),
@@ -49,7 +48,7 @@ pub fn websocket_sessions(core: &Core) -> Response {
 
 /// `leases.json` / `legacy-leases.json`: the leases of the services asked for (all when none),
 /// grouped by service, with the self-preservation figures of the whole node.
-pub async fn leases(core: &Core, input: Input<'_>, op: LimitedOp) -> Response {
+pub(super) async fn leases(ctx: &Context<'_>, input: Input<'_>, op: LimitedOp) -> Response {
     let legacy = op == LimitedOp::GetLegacyLeases;
     let service_ids: Vec<String> = if input.is_get() {
         input
@@ -67,36 +66,14 @@ pub async fn leases(core: &Core, input: Input<'_>, op: LimitedOp) -> Response {
                 .collect(),
         }
     };
-    if let Some(refused) = rate_limited(core, op) {
+    if let Some(refused) = rate_limited(ctx, op) {
         return refused;
     }
-    let mut leases = Vec::new();
-    let mut stats = Vec::new();
-    let requests = (0..core.link.shards())
-        .flat_map(|shard| {
-            [
-                (
-                    shard,
-                    ShardRequest::Leases {
-                        service_ids: service_ids.clone(),
-                        legacy,
-                    },
-                ),
-                (shard, ShardRequest::Stats),
-            ]
-        })
-        .collect();
-    for reply in core.link.call_many(requests).await {
-        match reply {
-            ShardReply::Leases(l) => leases.extend(l),
-            ShardReply::Stats(s) => stats.push(s),
-            _ => unreachable!("Leases and Stats requests get Leases and Stats replies"),
-        }
-    }
+    let all = ctx.link.leases(service_ids, legacy).await;
     Response::json(vec![Part::Owned(leases_body(
-        &leases,
-        &stats,
-        core.node.config.self_preservation,
+        &all.leases,
+        &all.stats,
+        ctx.node.config.self_preservation,
     ))])
 }
 
@@ -157,6 +134,7 @@ mod tests {
             max_renewals_updated_ms: 77,
             safe: true,
             changes_retained: 0,
+            changes_retained_bytes: 0,
         };
         let body = String::from_utf8(leases_body(&[lease], &[stats], true)).unwrap();
         assert_eq!(

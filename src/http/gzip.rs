@@ -4,11 +4,9 @@
 //! and what many replies carry is deflated once.
 
 use super::HttpError;
-use artemis_shards::Deflated;
 use flate2::read::MultiGzDecoder;
 use flate2::{Compress, Compression, FlushCompress, Status};
 use std::io::Read;
-use std::sync::OnceLock;
 
 /// Inflates a gzip body (one or more members); more than `max_body` bytes of output is
 /// refused without inflating the rest.
@@ -29,10 +27,21 @@ pub(super) fn gunzip(packed: &[u8], max_body: usize) -> Result<Vec<u8>, HttpErro
 
 /// One slice of a reply body, and where the deflated form of a slice that many replies carry
 /// (a service's instances at one version) is kept.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct BodyPart<'a> {
     pub bytes: &'a [u8],
-    pub deflated: Option<&'a OnceLock<Deflated>>,
+    pub deflated: Option<&'a dyn DeflateCache>,
+}
+
+/// A part deflated on its own: raw deflate blocks that end on a byte boundary without a final
+/// block, and the CRC-32 of the plain bytes.
+pub(super) type Deflated = (Box<[u8]>, u32);
+
+/// Where whoever owns a body part keeps its deflated form: made by this layer the first time a
+/// gzip reply carries the part, reused by every later one.
+pub trait DeflateCache: Sync {
+    /// The kept blocks and CRC-32, made by `deflate` if none are kept yet.
+    fn get_or_deflate(&self, deflate: &dyn Fn() -> Deflated) -> (&[u8], u32);
 }
 
 impl<'a> From<&'a [u8]> for BodyPart<'a> {
@@ -70,13 +79,10 @@ pub(super) fn gzip(parts: &[BodyPart]) -> Vec<u8> {
         for part in parts {
             match part.deflated {
                 Some(kept) => {
-                    let deflated = kept.get_or_init(|| deflate_apart(part.bytes));
-                    out.extend_from_slice(&deflated.blocks);
+                    let (blocks, crc32) = kept.get_or_deflate(&|| deflate_apart(part.bytes));
+                    out.extend_from_slice(blocks);
                     let len = part.bytes.len() as u64;
-                    crc.combine(&crc32fast::Hasher::new_with_initial_len(
-                        deflated.crc32,
-                        len,
-                    ));
+                    crc.combine(&crc32fast::Hasher::new_with_initial_len(crc32, len));
                 }
                 None => {
                     stored_blocks(part.bytes, &mut out);
@@ -99,10 +105,7 @@ fn deflate_apart(bytes: &[u8]) -> Deflated {
     let mut blocks = Vec::with_capacity(bytes.len() / 4 + 64);
     let mut deflate = Compress::new(Compression::fast(), false);
     deflate_into(&mut deflate, bytes, FlushCompress::Sync, &mut blocks);
-    Deflated {
-        blocks: blocks.into(),
-        crc32: crc32fast::hash(bytes),
-    }
+    (blocks.into(), crc32fast::hash(bytes))
 }
 
 /// `bytes` as non-final stored blocks (at most 65 535 bytes each), from a byte boundary.
@@ -148,6 +151,14 @@ pub(super) fn gzip_plain(parts: &[&[u8]]) -> Vec<u8> {
 mod tests {
     use super::*;
     use flate2::read::GzDecoder;
+    use std::sync::OnceLock;
+
+    impl DeflateCache for OnceLock<Deflated> {
+        fn get_or_deflate(&self, deflate: &dyn Fn() -> Deflated) -> (&[u8], u32) {
+            let (blocks, crc32) = self.get_or_init(deflate);
+            (blocks, *crc32)
+        }
+    }
 
     /// What a single-member gzip decoder reads from `packed`.
     fn inflate(packed: &[u8]) -> Vec<u8> {
@@ -170,7 +181,7 @@ mod tests {
                 format!(r#"{{"instanceId":"10.0.{i}.1:8080","status":"up"}},"#).into_bytes()
             })
             .collect();
-        let kept = OnceLock::new();
+        let kept = OnceLock::<Deflated>::new();
         let stored = vec![b'x'; 150_000]; // more than one stored block
         let parts = [
             BodyPart::from(&b"{\"a\":"[..]),
@@ -187,22 +198,18 @@ mod tests {
         ];
         let expected = [&b"{\"a\":"[..], &instances, &stored, &instances, b"}"].concat();
         let first = gzip(&parts);
-        let blocks = kept.get().expect("made by the first reply").blocks.as_ptr();
+        let blocks = kept.get().expect("made by the first reply").0.as_ptr();
         assert_eq!(inflate(&first), expected);
         assert_eq!(gunzip(&first, 1 << 20).unwrap(), expected);
         let again = gzip(&parts);
         assert_eq!(again, first);
-        assert_eq!(
-            kept.get().unwrap().blocks.as_ptr(),
-            blocks,
-            "not deflated again"
-        );
-        assert!(kept.get().unwrap().blocks.len() < instances.len() / 4);
+        assert_eq!(kept.get().unwrap().0.as_ptr(), blocks, "not deflated again");
+        assert!(kept.get().unwrap().0.len() < instances.len() / 4);
     }
 
     #[test]
     fn kept_parts_at_either_end_and_empty_ones_read_back() {
-        let (a, b) = (OnceLock::new(), OnceLock::new());
+        let (a, b) = (OnceLock::<Deflated>::new(), OnceLock::<Deflated>::new());
         let parts = [
             BodyPart {
                 bytes: b"[first]",

@@ -18,10 +18,11 @@ mod response;
 
 pub use body::Body;
 pub use error::HttpError;
-pub use gzip::BodyPart;
-pub use query::query_values;
+pub(crate) use gzip::{BodyPart, DeflateCache};
+pub(crate) use query::query_values;
 pub use request::{parse_request, Parse, Request};
-pub use response::{write_preflight, write_response, Reply, CONTINUE};
+pub(crate) use response::{write_preflight, CONTINUE};
+pub use response::{write_response, Reply};
 
 /// How much one request may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

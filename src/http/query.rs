@@ -6,7 +6,10 @@ use std::borrow::Cow;
 
 /// All values of the parameter `name` in a raw query string (the part after `?`).
 /// A name without `=` has the empty value; invalid UTF-8 is replaced, not refused.
-pub fn query_values<'a>(query: &'a [u8], name: &'a str) -> impl Iterator<Item = String> + 'a {
+pub(crate) fn query_values<'a>(
+    query: &'a [u8],
+    name: &'a str,
+) -> impl Iterator<Item = String> + 'a {
     query.split(|&b| b == b'&').filter_map(move |pair| {
         let (key, value) = match pair.iter().position(|&b| b == b'=') {
             Some(eq) => (&pair[..eq], &pair[eq + 1..]),

@@ -8,7 +8,7 @@ use super::gzip::{self, BodyPart};
 use http::StatusCode;
 
 /// The interim reply to `Expect: 100-continue`.
-pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+pub(crate) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Bodies shorter than this go out uncompressed (ziplet's default threshold).
 const GZIP_MIN_BODY: usize = 1024;
@@ -21,7 +21,7 @@ Access-Control-Allow-Credentials: true\r\n";
 const DEFAULT_ALLOW_METHODS: &[u8] = b"GET, POST, PUT, DELETE, OPTIONS, HEAD";
 
 /// One complete response.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Reply<'a> {
     pub status: StatusCode,
     pub content_type: Option<&'static str>,
@@ -57,7 +57,7 @@ pub fn write_response(out: &mut Vec<u8>, reply: &Reply) {
 /// Appends the answer to a CORS preflight (`OPTIONS`): 200, empty body, the methods and
 /// headers the request asked for echoed back (`allow_methods` empty: a default list;
 /// `allow_headers` empty: no `Access-Control-Allow-Headers`), cached for an hour.
-pub fn write_preflight(
+pub(crate) fn write_preflight(
     out: &mut Vec<u8>,
     allow_methods: &[u8],
     allow_headers: &[u8],

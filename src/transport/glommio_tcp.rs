@@ -16,11 +16,11 @@ use super::{Connection, Listener, ReadBuffer};
 const FIRST_READ: usize = 4 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
 
-pub struct GlommioListener(TcpListener);
+pub(crate) struct GlommioListener(TcpListener);
 
 impl GlommioListener {
     /// Binds with `SO_REUSEPORT`, so every core can listen on the same address.
-    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+    pub(crate) fn bind(addr: SocketAddr) -> io::Result<Self> {
         TcpListener::bind(addr)
             .map(GlommioListener)
             .map_err(io::Error::from)
@@ -48,7 +48,7 @@ impl Listener for GlommioListener {
     }
 }
 
-pub struct GlommioConnection(TcpStream);
+pub(crate) struct GlommioConnection(TcpStream);
 
 impl Connection for GlommioConnection {
     async fn read_into(&mut self, buf: &mut ReadBuffer, timeout: Duration) -> io::Result<usize> {

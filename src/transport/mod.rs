@@ -7,8 +7,8 @@
 //! shards sit above this seam, so the two transports — glommio's `TcpStream` and a ring of our
 //! own (`uring`) — serve the very same connection loop, and `--io` picks one.
 
-pub mod glommio_tcp;
-pub mod uring;
+pub(crate) mod glommio_tcp;
+pub(crate) mod uring;
 
 use std::io;
 use std::net::SocketAddr;
@@ -25,7 +25,7 @@ pub enum Io {
 }
 
 /// A listening socket of one core.
-pub trait Listener {
+pub(crate) trait Listener {
     type Conn: Connection + 'static;
     /// The address it listens on (the port resolved when bound to port 0).
     fn local_addr(&self) -> io::Result<SocketAddr>;

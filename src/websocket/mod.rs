@@ -1,4 +1,5 @@
-//! The WebSocket endpoints of contract §4.11, on the server's own connections.
+//! The WebSocket endpoints (Java's `WebSocketConfig` handlers; see `docs/websocket.md`), on the
+//! server's own connections.
 //!
 //! `/ws/registry/heartbeat` takes `HeartbeatRequest` frames and answers each like
 //! `heartbeat.json`; `/ws/discovery/instance-change` takes `DiscoveryConfig` frames, one per
@@ -11,12 +12,19 @@
 pub mod frame;
 mod session;
 
+use std::os::fd::OwnedFd;
+
 use http::Method;
 use tungstenite::handshake::derive_accept_key;
 
+use crate::api;
+use crate::handoff::Handoffs;
 use crate::http::Request;
+use crate::router::WsEndpoint;
+use crate::shutdown::{Shutdown, StopSignal};
+use crate::transport::ReadBuffer;
 
-pub use session::{serve, Session};
+pub(crate) use session::{serve, Session};
 
 /// How a WebSocket session starts on a core.
 pub enum Start {
@@ -26,48 +34,27 @@ pub enum Start {
     Moved(Session),
 }
 
-/// The three WebSocket endpoints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WsEndpoint {
-    Heartbeat,
-    InstanceChange,
-    AllInstanceChange,
+/// A heartbeat session on its way to the core that serves it from now on.
+pub(crate) struct Moved {
+    pub socket: OwnedFd,
+    pub session: Session,
+    /// Bytes received and not yet read.
+    pub input: ReadBuffer,
 }
 
-impl WsEndpoint {
-    pub const ALL: [WsEndpoint; 3] = [
-        WsEndpoint::Heartbeat,
-        WsEndpoint::InstanceChange,
-        WsEndpoint::AllInstanceChange,
-    ];
-
-    pub fn from_path(path: &[u8]) -> Option<WsEndpoint> {
-        match path {
-            b"/ws/registry/heartbeat" => Some(WsEndpoint::Heartbeat),
-            b"/ws/discovery/instance-change" => Some(WsEndpoint::InstanceChange),
-            b"/ws/discovery/all-instance-change" => Some(WsEndpoint::AllInstanceChange),
-            _ => None,
-        }
-    }
-
-    /// Position in `ALL`, for per-endpoint counts.
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// Java's handler name, which `status/message/connections.json` and the metrics use.
-    pub fn name(self) -> &'static str {
-        match self {
-            WsEndpoint::Heartbeat => "registry",
-            WsEndpoint::InstanceChange => "discovery",
-            WsEndpoint::AllInstanceChange => "discoveries",
-        }
-    }
+/// What a session may use: the endpoints' context, the way to another core, and shutdown.
+#[derive(Clone, Copy)]
+pub(crate) struct SessionContext<'a> {
+    pub api: api::Context<'a>,
+    pub moves: &'a Handoffs<Moved>,
+    pub shutdown: &'a Shutdown,
+    /// This core's signal that the server stops.
+    pub stop: &'a StopSignal,
 }
 
 /// Appends the `101 Switching Protocols` answer to a WebSocket upgrade request; false (nothing
 /// written) when the request is not a valid upgrade.
-pub fn accept(request: &Request, buf: &[u8], out: &mut Vec<u8>) -> bool {
+pub(crate) fn accept(request: &Request, buf: &[u8], out: &mut Vec<u8>) -> bool {
     let Some(key) = request.websocket_key.clone() else {
         return false;
     };
@@ -116,10 +103,5 @@ mod tests {
             assert!(!accept(&request(raw), raw, &mut out));
             assert!(out.is_empty());
         }
-        assert_eq!(
-            WsEndpoint::from_path(b"/ws/discovery/all-instance-change"),
-            Some(WsEndpoint::AllInstanceChange)
-        );
-        assert_eq!(WsEndpoint::from_path(b"/ws/other"), None);
     }
 }

@@ -1,12 +1,12 @@
 //! One WebSocket session, from the upgrade to the close.
 //!
-//! A single task per session: it reads each complete client frame where it lies in the
-//! connection's buffer, answers it (a heartbeat reply, or a subscription, which has no reply),
-//! writes queued pushes as text frames, and writes everything in one batch; then it waits for
-//! more bytes, a push, or its next timer. The session pings after half the idle timeout without
-//! a frame and closes after the whole of it; it closes after `--ws-session-ttl` as Java does, and
-//! at once when its push inbox overflowed, with close code 1013 (try again later) so the client
-//! resubscribes.
+//! A single task per session, in turns: read every complete client frame where it lies in the
+//! connection's buffer and answer it (a heartbeat reply, or a subscription, which has no reply);
+//! add queued pushes as text frames; check the timers; write everything in one batch; then wait
+//! for more bytes, a push, a timer or shutdown. The session pings after half the idle timeout
+//! without a frame and closes after the whole of it; it closes after `--ws-session-ttl` as Java
+//! does, with 1001 when the server stops, and at once when its push inbox overflowed, with close
+//! code 1013 (try again later) so the client resubscribes.
 //!
 //! A heartbeat session moves, once, to the core that owns its instances: when another core's
 //! shard owns more of a heartbeat's instances than this core's does (all of them, for a client of
@@ -16,9 +16,9 @@
 //! instances allow.
 
 use std::cell::Cell;
+use std::collections::HashSet;
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_lite::future::or;
@@ -26,14 +26,13 @@ use glommio::timer::sleep;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, OpCode};
 
 use super::frame::{self, Message, Reader};
-use super::{Start, WsEndpoint};
+use super::{Moved, SessionContext, Start};
 use crate::api;
 use crate::connection;
 use crate::limits::Limit;
-use crate::per_core::Core;
+use crate::metrics::CoreMetrics;
 use crate::push::Inbox;
-use crate::runtime::SHUTTING_DOWN;
-use crate::shard_link::MovedSession;
+use crate::router::WsEndpoint;
 use crate::transport::{Connection, ReadBuffer};
 
 /// What a session's task knows between frames: all that a heartbeat session takes along when it
@@ -46,234 +45,321 @@ pub struct Session {
     pinged: bool,
 }
 
+/// The close code and reason of a session that is ending (a peer's close is echoed).
+type Ending = (CloseCode, &'static str);
+
 /// Serves one WebSocket connection; `input` holds bytes received and not yet read.
-pub async fn serve<C: Connection>(mut conn: C, core: &Core, start: Start, mut input: ReadBuffer) {
-    let config = &core.node.config;
-    let (idle, ttl) = (config.idle_timeout, config.ws_session_ttl);
-    // Only a heartbeat session moves, and only once.
-    let (endpoint, mut session, mut may_move) = match start {
-        Start::Upgraded(endpoint) => {
-            let now = Instant::now();
-            let session = Session {
-                reader: Reader::new(config.ws_max_frame, config.ws_max_message),
-                opened: now,
-                heard: now,
-                pinged: false,
-            };
-            (endpoint, session, endpoint == WsEndpoint::Heartbeat)
+pub(crate) async fn serve<C: Connection>(
+    mut conn: C,
+    ctx: SessionContext<'_>,
+    start: Start,
+    mut input: ReadBuffer,
+) {
+    let mut task = Task::open(ctx, start);
+    let moving = loop {
+        let (ending, move_to) = task.read_frames(&mut input).await;
+        task.flush_pushes();
+        let ending = ending.or_else(|| task.check_timers());
+        if !task.write(&mut conn, ending).await || ending.is_some() {
+            break None;
         }
-        Start::Moved(session) => (WsEndpoint::Heartbeat, session, false),
-    };
-    let mut output = Vec::with_capacity(connection::OUTPUT_START);
-    let inbox = Inbox::new(config.ws_queue);
-    let subscribers = core.link.subscribers();
-    // Heartbeat sessions take no pushes, so they do not draw changes to their core.
-    let subscribes = endpoint != WsEndpoint::Heartbeat;
-    let mut services: Vec<Box<str>> = Vec::new();
-    if subscribes {
-        subscribers.session_opened();
-    }
-    if endpoint == WsEndpoint::AllInstanceChange {
-        subscribers.subscribe_all(&inbox);
-    }
-    core.counters().websocket_opened(endpoint);
-
-    let overflow_counted = Cell::new(false);
-    let count_overflow = || {
-        if !overflow_counted.replace(true) {
-            core.counters().push_overflowed();
+        if let Some(to) = move_to.filter(|_| task.may_move()) {
+            task.moves_left = false;
+            match conn.release(&mut input).await {
+                Ok(socket) => break Some((to, socket)),
+                // The peer has gone: this core sees the session to its end.
+                Err(kept) => conn = kept,
+            }
+            // Not moving after all: answer here the frames that followed the heartbeat.
+            continue;
+        }
+        if !task.wait(&mut conn, &mut input).await {
+            break None;
         }
     };
+    task.close(moving, input);
+}
 
-    // Where the session goes once it has let go of its connection.
-    let mut moving: Option<(usize, MovedSession)> = None;
-    loop {
-        // The close code and reason, once the session is ending (a peer's close is echoed).
-        let mut ending: Option<(CloseCode, &str)> = None;
-        // The core owning the most of the last heartbeat's instances, when that is another core.
-        let mut move_to: Option<usize> = None;
-        // Every complete frame received so far, also what a read cut short by a push appended.
+/// A session's task: the session, its endpoint, its push inbox and subscriptions.
+struct Task<'a> {
+    ctx: SessionContext<'a>,
+    endpoint: WsEndpoint,
+    session: Session,
+    /// Only a heartbeat session moves, and only once.
+    moves_left: bool,
+    inbox: Rc<Inbox>,
+    /// The lowercased ids of the services this session follows.
+    services: HashSet<Box<str>>,
+    output: Vec<u8>,
+    overflow_counted: Cell<bool>,
+}
+
+impl<'a> Task<'a> {
+    fn open(ctx: SessionContext<'a>, start: Start) -> Task<'a> {
+        let config = &ctx.api.node.config;
+        let (endpoint, session, moves_left) = match start {
+            Start::Upgraded(endpoint) => {
+                let now = Instant::now();
+                let session = Session {
+                    reader: Reader::new(config.ws_max_frame, config.ws_max_message),
+                    opened: now,
+                    heard: now,
+                    pinged: false,
+                };
+                (endpoint, session, endpoint == WsEndpoint::Heartbeat)
+            }
+            Start::Moved(session) => (WsEndpoint::Heartbeat, session, false),
+        };
+        let task = Task {
+            ctx,
+            endpoint,
+            session,
+            moves_left,
+            inbox: Inbox::new(config.ws_queue),
+            services: HashSet::new(),
+            output: Vec::with_capacity(connection::OUTPUT_START),
+            overflow_counted: Cell::new(false),
+        };
+        let subscribers = ctx.api.link.subscribers();
+        if task.subscribes() {
+            subscribers.session_opened();
+        }
+        if endpoint == WsEndpoint::AllInstanceChange {
+            subscribers.subscribe_all(&task.inbox);
+        }
+        ctx.api.counters().websocket_opened(endpoint);
+        task
+    }
+
+    /// Heartbeat sessions take no pushes, so they do not draw changes to their core.
+    fn subscribes(&self) -> bool {
+        self.endpoint != WsEndpoint::Heartbeat
+    }
+
+    fn may_move(&self) -> bool {
+        self.moves_left && !self.ctx.shutdown.is_stopping()
+    }
+
+    /// Answers every complete frame in `input`; stops early when the session ends or its last
+    /// heartbeat names another core to move to.
+    async fn read_frames(&mut self, input: &mut ReadBuffer) -> (Option<Ending>, Option<usize>) {
+        let counters = self.ctx.api.counters();
         let mut consumed = 0;
-        while ending.is_none() && move_to.is_none() {
+        let mut outcome = (None, None);
+        while outcome == (None, None) {
             let buf = &mut input.filled_mut()[consumed..];
-            let (taken, message) = match session.reader.next(buf) {
+            let (taken, message) = match self.session.reader.next(buf) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(violation) => {
-                    core.counters().websocket_refused(violation.too_big);
+                    counters.websocket_refused(violation.too_big);
                     if violation.too_big {
-                        core.counters().record_limit(Limit::WebSocketSize);
+                        counters.record_limit(Limit::WebSocketSize);
                     }
-                    ending = Some((violation.code, violation.reason));
+                    outcome.0 = Some((violation.code, violation.reason));
                     break;
                 }
             };
             consumed += taken;
-            (session.heard, session.pinged) = (Instant::now(), false);
+            (self.session.heard, self.session.pinged) = (Instant::now(), false);
             let text = match message {
                 Message::Text(range) => &mut buf[range],
-                Message::AssembledText => session.reader.assembled(),
+                Message::AssembledText => self.session.reader.assembled(),
                 Message::Ping(range) => {
-                    frame::write(&mut output, OpCode::Control(Control::Pong), &[&buf[range]]);
+                    let pong = OpCode::Control(Control::Pong);
+                    frame::write(&mut self.output, pong, &[&buf[range]]);
                     continue;
                 }
                 Message::Fragment | Message::Pong => continue,
                 Message::Binary => {
-                    core.counters().websocket_refused(false);
-                    ending = Some((CloseCode::Unsupported, "binary messages are not supported"));
+                    counters.websocket_refused(false);
+                    outcome.0 = Some((CloseCode::Unsupported, "binary messages are not supported"));
                     continue;
                 }
                 Message::Close(code) => {
-                    ending = Some((code.unwrap_or(CloseCode::Normal), ""));
+                    outcome.0 = Some((code.unwrap_or(CloseCode::Normal), ""));
                     continue;
                 }
             };
-            let owner = on_text(core, endpoint, text, &inbox, &mut services, &mut output).await;
-            move_to = owner.filter(|_| may_move);
+            let (ctx, endpoint, inbox) = (self.ctx.api, self.endpoint, &self.inbox);
+            outcome.1 = on_text(
+                ctx,
+                endpoint,
+                text,
+                inbox,
+                &mut self.services,
+                &mut self.output,
+            )
+            .await;
         }
         input.consume(consumed);
-        // Queued pushes, each serialized once by the shard that made the change.
+        outcome
+    }
+
+    /// Appends the queued pushes, each serialized once by the shard that made the change.
+    fn flush_pushes(&mut self) {
         let mut pushed = 0;
-        while let Some(json) = inbox.pop() {
-            frame::write_text(&mut output, &[&json]);
+        while let Some(json) = self.inbox.pop() {
+            frame::write_text(&mut self.output, &[&json]);
             pushed += 1;
         }
-        core.counters().pushed(pushed);
-        let now = Instant::now();
+        self.ctx.api.counters().pushed(pushed);
+    }
+
+    /// Why the session ends now, if it does; pings a client quiet for half the idle timeout.
+    fn check_timers(&mut self) -> Option<Ending> {
+        let config = &self.ctx.api.node.config;
+        let (idle, ttl) = (config.idle_timeout, config.ws_session_ttl);
         let Session {
             opened,
             heard,
             pinged,
             ..
-        } = session;
-        if inbox.overflowed() {
-            ending = ending.or(Some((
+        } = self.session;
+        let now = Instant::now();
+        if self.inbox.overflowed() {
+            Some((
                 CloseCode::Again,
                 "push queue full: subscriber too slow, resubscribe",
-            )));
+            ))
+        } else if self.ctx.shutdown.is_stopping() {
+            Some((CloseCode::Away, "server shutting down"))
         } else if now >= opened + ttl {
-            ending = ending.or(Some((CloseCode::Away, "session TTL reached")));
+            Some((CloseCode::Away, "session TTL reached"))
         } else if now >= heard + idle {
-            ending = ending.or(Some((CloseCode::Away, "idle")));
-        } else if !pinged && now >= heard + idle / 2 {
-            frame::write(&mut output, OpCode::Control(Control::Ping), &[b""]);
-            session.pinged = true;
+            Some((CloseCode::Away, "idle"))
+        } else {
+            if !pinged && now >= heard + idle / 2 {
+                frame::write(&mut self.output, OpCode::Control(Control::Ping), &[b""]);
+                self.session.pinged = true;
+            }
+            None
         }
+    }
+
+    /// Writes the turn's output, with the close frame when the session ends; false when the peer
+    /// is gone or has not taken it within the idle timeout. A subscriber that stops reading
+    /// blocks this write while changes pile up in its inbox; once the inbox overflows it takes no
+    /// more, and the write keeps its deadline, so what a stalled session holds stays bounded in
+    /// bytes and in time. A session ending at shutdown is counted as in flight until written.
+    async fn write<C: Connection>(&mut self, conn: &mut C, ending: Option<Ending>) -> bool {
         if let Some((code, reason)) = ending {
-            frame::write_close(&mut output, code, reason);
+            frame::write_close(&mut self.output, code, reason);
         }
-        if !output.is_empty() {
-            if !send(&mut conn, &mut output, &inbox, idle, &count_overflow).await {
-                break;
+        if self.output.is_empty() {
+            return true;
+        }
+        let _in_flight = ending.map(|_| self.ctx.shutdown.answering());
+        let idle = self.ctx.api.node.config.idle_timeout;
+        let written = {
+            let output = &mut self.output;
+            let write = async { conn.write_all(output).await.is_ok() };
+            let deadline = async {
+                sleep(idle).await;
+                false
+            };
+            let mut write = pin!(or(write, deadline));
+            let (inbox, counted, counters) =
+                (&self.inbox, &self.overflow_counted, self.ctx.api.counters());
+            let overflow = async {
+                inbox.overflow().await;
+                count_overflow(counted, counters);
+                None
+            };
+            match or(async { Some(write.as_mut().await) }, overflow).await {
+                Some(written) => written,
+                None => write.await,
             }
-            connection::recycle(&mut output);
-        }
-        if ending.is_some() {
-            break;
-        }
-        if let Some(to) = move_to {
-            may_move = false;
-            if !SHUTTING_DOWN.load(Ordering::Relaxed) {
-                match conn.release(&mut input).await {
-                    Ok(socket) => {
-                        let session = MovedSession {
-                            socket,
-                            session,
-                            input,
-                        };
-                        moving = Some((to, session));
-                        break;
-                    }
-                    // The peer has gone: this core sees the session to its end.
-                    Err(kept) => conn = kept,
-                }
-            }
-            // Not moving after all: answer here the frames that followed the heartbeat.
-            continue;
-        }
-        // Wait for bytes, a push, or the next timer.
+        };
+        connection::recycle(&mut self.output);
+        written
+    }
+
+    /// Waits for bytes, a push, the next timer or shutdown; false when the peer is gone.
+    async fn wait<C: Connection>(&self, conn: &mut C, input: &mut ReadBuffer) -> bool {
+        let config = &self.ctx.api.node.config;
+        let (idle, ttl) = (config.idle_timeout, config.ws_session_ttl);
+        let session = &self.session;
         let next_timer = (session.opened + ttl).min(if session.pinged {
             session.heard + idle
         } else {
             session.heard + idle / 2
         });
         let wait = next_timer
-            .saturating_duration_since(now)
+            .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1));
-        let read = async { Some(conn.read_into(&mut input, wait).await) };
+        let read = async { Some(conn.read_into(input, wait).await) };
         let push = async {
-            inbox.ready().await;
+            or(self.inbox.ready(), self.ctx.stop.raised()).await;
             None
         };
         match or(read, push).await {
-            Some(Ok(0)) => break,
-            Some(Err(e)) if e.kind() != std::io::ErrorKind::TimedOut => break,
-            _ => {}
+            Some(Ok(0)) => false,
+            Some(Err(e)) => e.kind() == std::io::ErrorKind::TimedOut,
+            _ => true,
         }
     }
-    if inbox.overflowed() {
-        count_overflow();
-    }
-    if subscribes {
-        subscribers.session_closed(&inbox, &services);
-    }
-    core.counters().websocket_closed(endpoint);
-    if let Some((to, moved)) = moving {
-        core.counters().websocket_moved();
-        core.link.move_session(to, moved);
+
+    /// Forgets the session's subscriptions and counts it closed; hands it to the core it moves
+    /// to, if it moves.
+    fn close(self, moving: Option<(usize, std::os::fd::OwnedFd)>, input: ReadBuffer) {
+        let counters = self.ctx.api.counters();
+        if self.inbox.overflowed() {
+            count_overflow(&self.overflow_counted, counters);
+        }
+        if self.subscribes() {
+            let services: Vec<_> = self.services.into_iter().collect();
+            self.ctx
+                .api
+                .link
+                .subscribers()
+                .session_closed(&self.inbox, &services);
+        }
+        counters.websocket_closed(self.endpoint);
+        if let Some((to, socket)) = moving {
+            counters.websocket_moved();
+            let session = self.session;
+            self.ctx.moves.send(
+                to,
+                Moved {
+                    socket,
+                    session,
+                    input,
+                },
+            );
+        }
     }
 }
 
-/// Writes `output`; false when the peer is gone or has not taken it within `idle`. A subscriber
-/// that stops reading blocks this write while changes pile up in its inbox; once the inbox
-/// overflows it takes no more, and the write keeps its deadline, so what a stalled session holds
-/// stays bounded in bytes and in time. `overflowed` runs the moment the inbox overflows.
-async fn send<C: Connection>(
-    conn: &mut C,
-    output: &mut Vec<u8>,
-    inbox: &Inbox,
-    idle: Duration,
-    overflowed: &impl Fn(),
-) -> bool {
-    let write = async { conn.write_all(output).await.is_ok() };
-    let deadline = async {
-        sleep(idle).await;
-        false
-    };
-    let mut write = pin!(or(write, deadline));
-    let overflow = async {
-        inbox.overflow().await;
-        overflowed();
-        None
-    };
-    match or(async { Some(write.as_mut().await) }, overflow).await {
-        Some(written) => written,
-        None => write.await,
+/// Counts an overflowed session once.
+fn count_overflow(counted: &Cell<bool>, counters: &CoreMetrics) {
+    if !counted.replace(true) {
+        counters.push_overflowed();
     }
 }
 
 /// Answers one text message: a heartbeat reply, or nothing for a subscription. For a heartbeat,
 /// also names the shard owning the most of its instances, when that is another core's.
 async fn on_text(
-    core: &Core,
+    ctx: api::Context<'_>,
     endpoint: WsEndpoint,
     text: &mut [u8],
     inbox: &Rc<Inbox>,
-    services: &mut Vec<Box<str>>,
+    services: &mut HashSet<Box<str>>,
     output: &mut Vec<u8>,
 ) -> Option<usize> {
     match endpoint {
         WsEndpoint::Heartbeat => {
-            let (reply, owner) = api::heartbeat_frame(core, text).await;
+            let (reply, owner) = api::heartbeat_frame(&ctx, text).await;
             frame::write_text(output, &reply);
             return owner;
         }
         WsEndpoint::InstanceChange => {
             if let Some(service_id) = api::subscribed_service(text) {
                 let key: Box<str> = service_id.to_lowercase().into();
-                core.link.subscribers().subscribe(&key, inbox);
                 if !services.contains(&key) {
-                    services.push(key);
+                    ctx.link.subscribers().subscribe(&key, inbox);
+                    services.insert(key);
                 }
             }
         }

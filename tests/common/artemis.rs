@@ -6,19 +6,19 @@ use serde_json::Value;
 use super::json::{assert_body, error_code};
 use super::{Reply, Server, REGION, ZONE};
 
-pub const REGISTER: &str = "/api/registry/register.json";
-pub const HEARTBEAT: &str = "/api/registry/heartbeat.json";
-pub const UNREGISTER: &str = "/api/registry/unregister.json";
-pub const SERVICE: &str = "/api/discovery/service.json";
-pub const LOOKUP: &str = "/api/discovery/lookup.json";
-pub const SERVICES: &str = "/api/discovery/services.json";
-pub const LEASES: &str = "/api/status/leases.json";
-pub const LEGACY_LEASES: &str = "/api/status/legacy-leases.json";
+pub(crate) const REGISTER: &str = "/api/registry/register.json";
+pub(crate) const HEARTBEAT: &str = "/api/registry/heartbeat.json";
+pub(crate) const UNREGISTER: &str = "/api/registry/unregister.json";
+pub(crate) const SERVICE: &str = "/api/discovery/service.json";
+pub(crate) const LOOKUP: &str = "/api/discovery/lookup.json";
+pub(crate) const SERVICES: &str = "/api/discovery/services.json";
+pub(crate) const LEASES: &str = "/api/status/leases.json";
+pub(crate) const LEGACY_LEASES: &str = "/api/status/legacy-leases.json";
 
 /// Server flags for a 2 s lease, cleaned every 100 ms, with nothing holding expiry back: short
 /// enough to wait for, long enough that a loaded machine does not expire a lease between two
 /// consecutive requests of a test.
-pub const SHORT_LEASES: &[&str] = &[
+pub(crate) const SHORT_LEASES: &[&str] = &[
     "--lease-ttl",
     "2s",
     "--clean-interval",
@@ -28,36 +28,36 @@ pub const SHORT_LEASES: &[&str] = &[
 ];
 
 /// The service of `I1`.
-pub const I1_SERVICE: &str = "framework.soa.testservice.v2.testservice";
+pub(crate) const I1_SERVICE: &str = "framework.soa.testservice.v2.testservice";
 
 /// The reference instance `I1` (docs/compatibility.md, "Reference exchanges"), in Java's key
 /// order: the server echoes it byte for byte.
-pub const I1: &str = r#"{"groupId":null,"healthCheckUrl":"http://10.2.3.4:8080/health","instanceId":"10.2.3.4:8080","ip":"10.2.3.4","machineName":"host1","metadata":{"k":"v"},"port":8080,"protocol":"http","regionId":"SHA","serviceId":"framework.soa.testservice.v2.testservice","status":"up","url":"http://10.2.3.4:8080/testservice/","zoneId":"SHAJQ"}"#;
+pub(crate) const I1: &str = r#"{"groupId":null,"healthCheckUrl":"http://10.2.3.4:8080/health","instanceId":"10.2.3.4:8080","ip":"10.2.3.4","machineName":"host1","metadata":{"k":"v"},"port":8080,"protocol":"http","regionId":"SHA","serviceId":"framework.soa.testservice.v2.testservice","status":"up","url":"http://10.2.3.4:8080/testservice/","zoneId":"SHAJQ"}"#;
 
 /// A register/heartbeat/unregister reply where nothing failed.
-pub const REGISTRY_SUCCESS: &str = r#"{"failedInstances":null,"responseStatus":{"errorCode":"success","message":"","status":"success"}}"#;
+pub(crate) const REGISTRY_SUCCESS: &str = r#"{"failedInstances":null,"responseStatus":{"errorCode":"success","message":"","status":"success"}}"#;
 
 /// `partial_fail`, always with an empty message.
-pub const PARTIAL_FAIL: &str =
+pub(crate) const PARTIAL_FAIL: &str =
     r#"{"errorCode":"partial_fail","message":"","status":"partial_fail"}"#;
 
 /// A valid instance of `service_id` in region SHA, zone SHAJQ, every field in Java's key order
 /// (so the server's echo of it is the same text). Ids must not need JSON escaping.
-pub fn instance(service_id: &str, instance_id: &str) -> String {
+pub(crate) fn instance(service_id: &str, instance_id: &str) -> String {
     format!(
         r#"{{"groupId":null,"healthCheckUrl":"http://{instance_id}/health","instanceId":"{instance_id}","ip":"10.0.0.1","machineName":"test-host","metadata":null,"port":8080,"protocol":"http","regionId":"{REGION}","serviceId":"{service_id}","status":"up","url":"http://{instance_id}/","zoneId":"{ZONE}"}}"#
     )
 }
 
 /// `instance` with `field` set to `value`.
-pub fn with(instance: &str, field: &str, value: Value) -> String {
+pub(crate) fn with(instance: &str, field: &str, value: Value) -> String {
     let mut object: Value = serde_json::from_str(instance).expect("an instance is JSON");
     object[field] = value;
     object.to_string()
 }
 
 /// `instance` without `field`.
-pub fn without(instance: &str, field: &str) -> String {
+pub(crate) fn without(instance: &str, field: &str) -> String {
     let mut object: Value = serde_json::from_str(instance).expect("an instance is JSON");
     object
         .as_object_mut()
@@ -67,19 +67,19 @@ pub fn without(instance: &str, field: &str) -> String {
 }
 
 /// `{"instances":[...]}`.
-pub fn instances<S: AsRef<str>>(list: &[S]) -> String {
+pub(crate) fn instances<S: AsRef<str>>(list: &[S]) -> String {
     let items: Vec<&str> = list.iter().map(AsRef::as_ref).collect();
     format!(r#"{{"instances":[{}]}}"#, items.join(","))
 }
 
 /// The shard that owns `service_id` on a server with `shards` shards.
-pub fn shard_of(service_id: &str, shards: usize) -> usize {
+pub(crate) fn shard_of(service_id: &str, shards: usize) -> usize {
     artemis_shards::shard_for(service_id, shards)
 }
 
 /// `count` service ids `PREFIX.N`; asserts that they land on every one of `shards` shards, so a
 /// test using them exercises every core's shard.
-pub fn service_ids(prefix: &str, count: usize, shards: usize) -> Vec<String> {
+pub(crate) fn service_ids(prefix: &str, count: usize, shards: usize) -> Vec<String> {
     let ids: Vec<String> = (0..count).map(|n| format!("{prefix}.{n}")).collect();
     for shard in 0..shards {
         assert!(
@@ -91,7 +91,7 @@ pub fn service_ids(prefix: &str, count: usize, shards: usize) -> Vec<String> {
 }
 
 /// The first id `PREFIX.N` owned by `shard`.
-pub fn service_on_shard(prefix: &str, shard: usize, shards: usize) -> String {
+pub(crate) fn service_on_shard(prefix: &str, shard: usize, shards: usize) -> String {
     (0..)
         .map(|n| format!("{prefix}.{n}"))
         .find(|id| shard_of(id, shards) == shard)
@@ -99,32 +99,32 @@ pub fn service_on_shard(prefix: &str, shard: usize, shards: usize) -> String {
 }
 
 /// The body of a `service.json` POST from a client in SHA/SHAJQ.
-pub fn service_request(service_id: &str) -> String {
+pub(crate) fn service_request(service_id: &str) -> String {
     format!(
         r#"{{"discoveryConfig":{{"serviceId":"{service_id}"}},"regionId":"{REGION}","zoneId":"{ZONE}"}}"#
     )
 }
 
 impl Server {
-    pub fn register<S: AsRef<str>>(&self, list: &[S]) -> Reply {
+    pub(crate) fn register<S: AsRef<str>>(&self, list: &[S]) -> Reply {
         self.post(REGISTER, &instances(list))
     }
 
-    pub fn heartbeat<S: AsRef<str>>(&self, list: &[S]) -> Reply {
+    pub(crate) fn heartbeat<S: AsRef<str>>(&self, list: &[S]) -> Reply {
         self.post(HEARTBEAT, &instances(list))
     }
 
-    pub fn unregister<S: AsRef<str>>(&self, list: &[S]) -> Reply {
+    pub(crate) fn unregister<S: AsRef<str>>(&self, list: &[S]) -> Reply {
         self.post(UNREGISTER, &instances(list))
     }
 
     /// Registers and asserts that nothing failed.
-    pub fn register_ok<S: AsRef<str>>(&self, list: &[S]) {
+    pub(crate) fn register_ok<S: AsRef<str>>(&self, list: &[S]) {
         assert_body(&self.register(list), REGISTRY_SUCCESS);
     }
 
     /// The `service` object `service.json` returns, asserting success.
-    pub fn service(&self, service_id: &str) -> Value {
+    pub(crate) fn service(&self, service_id: &str) -> Value {
         let reply = self.post(SERVICE, &service_request(service_id));
         assert_eq!(reply.status, 200, "{}", reply.text());
         let body = reply.json();
@@ -133,7 +133,7 @@ impl Server {
     }
 
     /// The instance ids `service.json` lists for `service_id`, sorted (none for `null`).
-    pub fn instance_ids(&self, service_id: &str) -> Vec<String> {
+    pub(crate) fn instance_ids(&self, service_id: &str) -> Vec<String> {
         let service = self.service(service_id);
         let mut ids: Vec<String> = service["instances"]
             .as_array()
@@ -149,7 +149,7 @@ impl Server {
 
     /// A sample from `/metrics`: `name{labels}` exactly, or for a bare `name` the sum of all
     /// its samples (every label set). Panics when the metric is absent.
-    pub fn metric(&self, series: &str) -> f64 {
+    pub(crate) fn metric(&self, series: &str) -> f64 {
         let reply = self.get("/metrics");
         assert_eq!(reply.status, 200);
         let samples: Vec<f64> = reply

@@ -14,7 +14,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `METHOD path HTTP/1.1` with a `Host`, the given headers, and `Content-Length` when there is a
 /// body or the method is POST, unless `headers` frame the body themselves.
-pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+pub(crate) fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
     let mut out = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
     for (name, value) in headers {
         out.push_str(&format!("{name}: {value}\r\n"));
@@ -33,7 +33,7 @@ pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) 
 }
 
 /// `POST path` with `Content-Type: application/json`.
-pub fn post_request(path: &str, body: &str) -> Vec<u8> {
+pub(crate) fn post_request(path: &str, body: &str) -> Vec<u8> {
     request(
         "POST",
         path,
@@ -43,13 +43,13 @@ pub fn post_request(path: &str, body: &str) -> Vec<u8> {
 }
 
 /// `GET path`.
-pub fn get_request(path: &str) -> Vec<u8> {
+pub(crate) fn get_request(path: &str) -> Vec<u8> {
     request("GET", path, &[], b"")
 }
 
 /// One HTTP response.
 #[derive(Clone)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -67,37 +67,37 @@ impl fmt::Debug for Reply {
 
 impl Reply {
     /// The first header named `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         std::str::from_utf8(&self.body).expect("the body is UTF-8")
     }
 
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("the body is not JSON ({e}): {:?}", self.text()))
     }
 
     /// The server closes the connection after this reply.
-    pub fn closes(&self) -> bool {
+    pub(crate) fn closes(&self) -> bool {
         self.header("Connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"))
     }
 }
 
 /// One connection; bytes read past a reply are kept for the next one (pipelining).
-pub struct Client {
+pub(crate) struct Client {
     stream: TcpStream,
     pending: Vec<u8>,
 }
 
 impl Client {
-    pub fn connect(addr: SocketAddr) -> Client {
+    pub(crate) fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).expect("the server accepts a connection");
         stream.set_nodelay(true).expect("TCP_NODELAY");
         stream
@@ -110,37 +110,37 @@ impl Client {
     }
 
     /// Writes `bytes` in one `write_all`.
-    pub fn send(&mut self, bytes: &[u8]) {
+    pub(crate) fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("the request is sent");
     }
 
     /// Half-closes the connection: the server reads end-of-stream after what was sent.
-    pub fn shutdown_write(&mut self) {
+    pub(crate) fn shutdown_write(&mut self) {
         self.stream
             .shutdown(std::net::Shutdown::Write)
             .expect("shutdown");
     }
 
     /// Writes `bytes` in pieces of `piece_len`, `pause` apart, so they arrive in several reads.
-    pub fn send_in_pieces(&mut self, bytes: &[u8], piece_len: usize, pause: Duration) {
+    pub(crate) fn send_in_pieces(&mut self, bytes: &[u8], piece_len: usize, pause: Duration) {
         for piece in bytes.chunks(piece_len) {
             self.send(piece);
             std::thread::sleep(pause);
         }
     }
 
-    pub fn post(&mut self, path: &str, body: &str) -> Reply {
+    pub(crate) fn post(&mut self, path: &str, body: &str) -> Reply {
         self.send(&post_request(path, body));
         self.read_reply()
     }
 
-    pub fn get(&mut self, path: &str) -> Reply {
+    pub(crate) fn get(&mut self, path: &str) -> Reply {
         self.send(&get_request(path));
         self.read_reply()
     }
 
     /// Reads one response: a `1xx` has no body; any other must carry `Content-Length`.
-    pub fn read_reply(&mut self) -> Reply {
+    pub(crate) fn read_reply(&mut self) -> Reply {
         let head_len = loop {
             if let Some(end) = find(&self.pending, b"\r\n\r\n") {
                 break end + 4;
@@ -189,7 +189,7 @@ impl Client {
 
     /// Reads until the server closes the connection, for at most `within`; returns what
     /// arrived meanwhile. Panics if the connection is still open after `within`.
-    pub fn read_until_closed(&mut self, within: Duration) -> Vec<u8> {
+    pub(crate) fn read_until_closed(&mut self, within: Duration) -> Vec<u8> {
         let deadline = Instant::now() + within;
         let mut received = std::mem::take(&mut self.pending);
         let mut chunk = [0u8; 16 * 1024];
@@ -214,7 +214,7 @@ impl Client {
     }
 
     /// Asserts that the server closes the connection (within 10 s) without sending more.
-    pub fn assert_closed(&mut self) {
+    pub(crate) fn assert_closed(&mut self) {
         let rest = self.read_until_closed(Duration::from_secs(10));
         assert!(
             rest.is_empty(),

@@ -15,21 +15,21 @@ use serde_json::Value;
 use super::Reply;
 
 /// `ResponseStatusUtil.SUCCESS_STATUS`.
-pub const SUCCESS: &str = r#"{"errorCode":"success","message":"","status":"success"}"#;
+pub(crate) const SUCCESS: &str = r#"{"errorCode":"success","message":"","status":"success"}"#;
 
 /// A `responseStatus` object with `status` `fail`.
-pub fn fail_status(error_code: &str, message: &str) -> String {
+pub(crate) fn fail_status(error_code: &str, message: &str) -> String {
     format!(r#"{{"errorCode":"{error_code}","message":"{message}","status":"fail"}}"#)
 }
 
 /// Asserts a 200 reply whose body is exactly `expected`.
-pub fn assert_body(reply: &Reply, expected: &str) {
+pub(crate) fn assert_body(reply: &Reply, expected: &str) {
     assert_eq!(reply.status, 200, "status of a reply: {}", reply.text());
     assert_eq!(reply.text(), expected, "reply body");
 }
 
 /// Asserts that `actual` equals the JSON text `expected`, ignoring key order and whitespace.
-pub fn assert_json(actual: &Value, expected: &str) {
+pub(crate) fn assert_json(actual: &Value, expected: &str) {
     let expected: Value = serde_json::from_str(expected).expect("the expected text is JSON");
     assert_eq!(
         actual, &expected,
@@ -38,7 +38,7 @@ pub fn assert_json(actual: &Value, expected: &str) {
 }
 
 /// The `responseStatus.errorCode` of a reply body.
-pub fn error_code(body: &Value) -> &str {
+pub(crate) fn error_code(body: &Value) -> &str {
     body["responseStatus"]["errorCode"]
         .as_str()
         .unwrap_or_else(|| panic!("no responseStatus.errorCode in {body}"))
@@ -56,7 +56,7 @@ const MAP_PROPERTIES: &[&str] = &[
 
 /// Asserts that every JSON object in `body` has its properties in strictly ascending order
 /// (Java's bean order), except the entries of map-valued properties.
-pub fn assert_java_key_order(body: &[u8]) {
+pub(crate) fn assert_java_key_order(body: &[u8]) {
     let errors = RefCell::new(Vec::new());
     let mut de = serde_json::Deserializer::from_slice(body);
     KeyOrder {

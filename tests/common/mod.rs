@@ -11,9 +11,9 @@
 // Each test binary uses its own part of the harness.
 #![allow(dead_code)]
 
-pub mod artemis;
-pub mod client;
-pub mod json;
+pub(crate) mod artemis;
+pub(crate) mod client;
+pub(crate) mod json;
 
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader};
@@ -24,11 +24,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub use client::{get_request, post_request, Client, Reply};
+pub(crate) use client::{get_request, post_request, Client, Reply};
 
 /// The region and zone every test server runs in (docs/compatibility.md, "Reference exchanges").
-pub const REGION: &str = "SHA";
-pub const ZONE: &str = "SHAJQ";
+pub(crate) const REGION: &str = "SHA";
+pub(crate) const ZONE: &str = "SHAJQ";
 
 /// How long a server may take to report that it serves. It normally takes milliseconds and, on a
 /// machine saturated by other work, up to ~10 s; a start that has not finished after 30 s is hung
@@ -36,7 +36,7 @@ pub const ZONE: &str = "SHAJQ";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A running `artemis server`, killed on drop.
-pub struct Server {
+pub(crate) struct Server {
     child: Child,
     pub addr: SocketAddr,
     /// Registry shards, one per serving core.
@@ -49,7 +49,7 @@ pub struct Server {
 /// `artemis ARGS` with a clean environment: no `ARTEMIS_*` variable of the caller leaks in, and
 /// the log level is the one that prints the `serving on` line. `ARTEMIS_TEST_IO` (`uring` or
 /// `glommio`) names the transport the suite runs over; the server's default otherwise.
-pub fn artemis(args: &[&str]) -> Command {
+pub(crate) fn artemis(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_artemis"));
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("ARTEMIS_") {
@@ -74,12 +74,12 @@ fn default_cores() -> &'static str {
 impl Server {
     /// Starts `artemis server --addr 127.0.0.1:0 --cores 0-1 --region SHA --zone SHAJQ EXTRA`;
     /// `--cores`, `--region` and `--zone` in `extra` replace the defaults.
-    pub fn start(extra: &[&str]) -> Server {
+    pub(crate) fn start(extra: &[&str]) -> Server {
         Server::start_with_env(extra, &[])
     }
 
     /// [`Server::start`] with environment variables set for the child.
-    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
+    pub(crate) fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut args = vec!["server", "--addr", "127.0.0.1:0"];
         for (flag, value) in [
             ("--cores", default_cores()),
@@ -142,18 +142,18 @@ impl Server {
     }
 
     /// Everything the server has logged so far.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
     /// A new connection.
-    pub fn connect(&self) -> Client {
+    pub(crate) fn connect(&self) -> Client {
         Client::connect(self.addr)
     }
 
     /// One request/reply exchange on the server's keep-alive connection (opened on first use,
     /// and again after a reply that closes it).
-    pub fn exchange(&self, request: &[u8]) -> Reply {
+    pub(crate) fn exchange(&self, request: &[u8]) -> Reply {
         let mut slot = self.conn.borrow_mut();
         let client = slot.get_or_insert_with(|| self.connect());
         client.send(request);
@@ -165,17 +165,17 @@ impl Server {
     }
 
     /// `POST path` with a JSON body.
-    pub fn post(&self, path: &str, body: &str) -> Reply {
+    pub(crate) fn post(&self, path: &str, body: &str) -> Reply {
         self.exchange(&post_request(path, body))
     }
 
     /// `GET path` (with its query string).
-    pub fn get(&self, path: &str) -> Reply {
+    pub(crate) fn get(&self, path: &str) -> Reply {
         self.exchange(&get_request(path))
     }
 
     /// Sends `signal` (e.g. `TERM`) and waits up to `within` for the process to exit.
-    pub fn signal_and_wait(&mut self, signal: &str, within: Duration) -> Option<ExitStatus> {
+    pub(crate) fn signal_and_wait(&mut self, signal: &str, within: Duration) -> Option<ExitStatus> {
         let sent = Command::new("kill")
             .args(["-s", signal, &self.child.id().to_string()])
             .status()
@@ -207,7 +207,7 @@ fn serving_line(line: &str) -> Option<(SocketAddr, usize)> {
 }
 
 /// Calls `probe` every 100 ms until it returns `Some`, for at most `within`.
-pub fn poll<T>(within: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+pub(crate) fn poll<T>(within: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + within;
     loop {
         if let Some(found) = probe() {

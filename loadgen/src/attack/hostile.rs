@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 /// Bytes that hold an HTTP status line's `HTTP/1.1 NNN`.
 const STATUS_LINE: usize = 12;
 
-pub struct Hostile {
+pub(super) struct Hostile {
     stream: TcpStream,
     /// When the connection was established; `None` while it is connecting.
     opened_at: Option<Nanos>,
@@ -26,7 +26,7 @@ pub struct Hostile {
 }
 
 /// What draining a connection found.
-pub struct Drained {
+pub(super) struct Drained {
     /// The first reply of the connection's life, once its status line is in (`None` inside:
     /// not HTTP).
     pub reply: Option<Option<u16>>,
@@ -36,7 +36,11 @@ pub struct Drained {
 
 impl Hostile {
     /// Starts connecting; the connection is established when [`Hostile::established`] says so.
-    pub fn connect(addr: SocketAddr, registry: &Registry, token: Token) -> io::Result<Hostile> {
+    pub(super) fn connect(
+        addr: SocketAddr,
+        registry: &Registry,
+        token: Token,
+    ) -> io::Result<Hostile> {
         let mut stream = TcpStream::connect(addr)?;
         registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
         Ok(Hostile {
@@ -49,13 +53,13 @@ impl Hostile {
         })
     }
 
-    pub fn is_open(&self) -> bool {
+    pub(super) fn is_open(&self) -> bool {
         self.opened_at.is_some()
     }
 
     /// After a readiness event while connecting: `true` once established, `false` while still
     /// connecting, an error when the attempt failed.
-    pub fn established(&mut self, now: Nanos) -> io::Result<bool> {
+    pub(super) fn established(&mut self, now: Nanos) -> io::Result<bool> {
         if let Some(e) = self.stream.take_error()? {
             return Err(e);
         }
@@ -70,13 +74,13 @@ impl Hostile {
     }
 
     /// How long the connection has been open.
-    pub fn lifetime(&self, now: Nanos) -> Nanos {
+    pub(super) fn lifetime(&self, now: Nanos) -> Nanos {
         self.opened_at.map_or(0, |at| now.saturating_sub(at))
     }
 
     /// Writes what the socket takes of `bytes` and returns how much that was; an error means
     /// the server has closed the connection.
-    pub fn send(&mut self, bytes: &[u8]) -> io::Result<usize> {
+    pub(super) fn send(&mut self, bytes: &[u8]) -> io::Result<usize> {
         match self.stream.write(bytes) {
             Ok(n) => {
                 self.sent += n as u64;
@@ -88,7 +92,7 @@ impl Hostile {
     }
 
     /// Reads everything that has arrived, keeping only the first reply's status line.
-    pub fn drain(&mut self, scratch: &mut [u8]) -> Drained {
+    pub(super) fn drain(&mut self, scratch: &mut [u8]) -> Drained {
         let closed = loop {
             match self.stream.read(scratch) {
                 Ok(0) => break true,
@@ -110,7 +114,7 @@ impl Hostile {
         Drained { reply, closed }
     }
 
-    pub fn close(mut self, registry: &Registry) {
+    pub(super) fn close(mut self, registry: &Registry) {
         // The socket is dropped right after; a failed deregistration changes nothing.
         let _ = registry.deregister(&mut self.stream);
     }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// What one kind's connections went through, counted as it happens.
-pub struct Outcome {
+pub(super) struct Outcome {
     opened: u64,
     connect_failed: u64,
     closed_by_server: u64,
@@ -54,13 +54,13 @@ pub struct Lifetimes {
 }
 
 /// What the first bytes a connection received say: an HTTP status, or `None` for anything else.
-pub fn status_of(bytes: &[u8]) -> Option<u16> {
+pub(super) fn status_of(bytes: &[u8]) -> Option<u16> {
     let rest = bytes.strip_prefix(b"HTTP/1.")?.get(2..5)?;
     std::str::from_utf8(rest).ok()?.parse().ok()
 }
 
 impl Outcome {
-    pub fn new() -> Outcome {
+    pub(super) fn new() -> Outcome {
         Outcome {
             opened: 0,
             connect_failed: 0,
@@ -71,29 +71,29 @@ impl Outcome {
         }
     }
 
-    pub fn opened(&mut self) {
+    pub(super) fn opened(&mut self) {
         self.opened += 1;
     }
 
-    pub fn connect_failed(&mut self) {
+    pub(super) fn connect_failed(&mut self) {
         self.connect_failed += 1;
     }
 
     /// The first reply of a connection's life; `0` stands for bytes that are not HTTP.
-    pub fn reply(&mut self, status: Option<u16>) {
+    pub(super) fn reply(&mut self, status: Option<u16>) {
         *self.replies.entry(status.unwrap_or(0)).or_insert(0) += 1;
     }
 
-    pub fn sent(&mut self, bytes: usize) {
+    pub(super) fn sent(&mut self, bytes: usize) {
         self.bytes_sent += bytes as u64;
     }
 
-    pub fn closed_by_server(&mut self, lifetime: Nanos) {
+    pub(super) fn closed_by_server(&mut self, lifetime: Nanos) {
         self.closed_by_server += 1;
         self.lifetimes.saturating_record(lifetime.max(1));
     }
 
-    pub fn report(&self, attacker: &Attacker, open_at_end: u64) -> AttackerReport {
+    pub(super) fn report(&self, attacker: &Attacker, open_at_end: u64) -> AttackerReport {
         let ms = |nanos: u64| nanos as f64 / 1e6;
         AttackerReport {
             kind: attacker.kind,

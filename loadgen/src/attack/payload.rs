@@ -2,7 +2,7 @@
 //! never finishes, and the bursts of random bytes a garbage connection sends.
 
 /// Bytes of the endless head a slowloris connection sends each time it is due.
-pub const SLOWLORIS_BYTES: usize = 2;
+pub(super) const SLOWLORIS_BYTES: usize = 2;
 
 /// Longest garbage burst; each burst is 1 to this many random bytes.
 const GARBAGE_BURST: usize = 512;
@@ -12,12 +12,12 @@ const GARBAGE_BURST: usize = 512;
 const FILLER: &[u8] = b"X-Slow: 1\r\n";
 
 /// The head a slowloris sends: a real request line and headers, then filler lines forever.
-pub struct EndlessHead {
+pub(super) struct EndlessHead {
     start: Vec<u8>,
 }
 
 impl EndlessHead {
-    pub fn new(host: &str) -> EndlessHead {
+    pub(super) fn new(host: &str) -> EndlessHead {
         EndlessHead {
             start: format!(
                 "POST /api/discovery/service.json HTTP/1.1\r\nHost: {host}\r\n\
@@ -28,7 +28,7 @@ impl EndlessHead {
     }
 
     /// Appends `len` bytes of the head from `offset` on to `out`.
-    pub fn bytes(&self, offset: u64, len: usize, out: &mut Vec<u8>) {
+    pub(super) fn bytes(&self, offset: u64, len: usize, out: &mut Vec<u8>) {
         for at in offset..offset + len as u64 {
             let byte = match usize::try_from(at) {
                 Ok(i) if i < self.start.len() => self.start[i],
@@ -40,7 +40,7 @@ impl EndlessHead {
 }
 
 /// Appends a burst of 1 to `GARBAGE_BURST` random bytes to `out`.
-pub fn garbage(rng: &mut fastrand::Rng, out: &mut Vec<u8>) {
+pub(super) fn garbage(rng: &mut fastrand::Rng, out: &mut Vec<u8>) {
     let len = rng.usize(1..=GARBAGE_BURST);
     out.extend((0..len).map(|_| rng.u8(..)));
 }

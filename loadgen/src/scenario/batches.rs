@@ -6,10 +6,10 @@ use std::iter::StepBy;
 use std::ops::Range;
 
 /// The ids of one request.
-pub type Batch = StepBy<Range<u64>>;
+pub(super) type Batch = StepBy<Range<u64>>;
 
 #[derive(Clone, Debug)]
-pub struct Batches {
+pub(super) struct Batches {
     ids: Range<u64>,
     step: u64,
     next: u64,
@@ -18,16 +18,16 @@ pub struct Batches {
 }
 
 impl Batches {
-    pub fn once(ids: Range<u64>, size: u64) -> Batches {
+    pub(super) fn once(ids: Range<u64>, size: u64) -> Batches {
         Batches::new(ids, size, false)
     }
 
-    pub fn cycle(ids: Range<u64>, size: u64) -> Batches {
+    pub(super) fn cycle(ids: Range<u64>, size: u64) -> Batches {
         Batches::new(ids, size, true)
     }
 
     /// The same walk over every `step`-th id of the slice only, from its first.
-    pub fn every(self, step: u64) -> Batches {
+    pub(super) fn every(self, step: u64) -> Batches {
         Batches { step, ..self }
     }
 
@@ -42,7 +42,7 @@ impl Batches {
     }
 
     /// The next batch; a batch never wraps around the end of the slice.
-    pub fn next_batch(&mut self) -> Option<Batch> {
+    pub(super) fn next_batch(&mut self) -> Option<Batch> {
         if self.next >= self.ids.end {
             if !self.cycle || self.ids.is_empty() {
                 return None;

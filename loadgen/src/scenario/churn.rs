@@ -7,7 +7,7 @@ use crate::body::Population;
 use crate::op::Op;
 use crate::request::{Endpoint, Headers};
 
-pub struct Churn {
+pub(super) struct Churn {
     register: Endpoint,
     unregister: Endpoint,
     population: Population,
@@ -18,7 +18,7 @@ pub struct Churn {
 }
 
 impl Churn {
-    pub fn new(headers: &Headers, population: Population, batches: Batches) -> Churn {
+    pub(super) fn new(headers: &Headers, population: Population, batches: Batches) -> Churn {
         Churn {
             register: endpoint(headers, Op::Register),
             unregister: endpoint(headers, Op::Unregister),

@@ -29,7 +29,7 @@ pub enum Popularity {
     },
 }
 
-pub struct Discover {
+pub(super) struct Discover {
     api: DiscoveryApi,
     endpoint: Endpoint,
     population: Population,
@@ -41,7 +41,7 @@ pub struct Discover {
 }
 
 impl Discover {
-    pub fn new(
+    pub(super) fn new(
         api: DiscoveryApi,
         popularity: Popularity,
         batch: u64,

@@ -7,7 +7,7 @@ use crate::body::Population;
 use crate::op::Op;
 use crate::request::Endpoint;
 
-pub struct InstanceWrites {
+pub(super) struct InstanceWrites {
     op: Op,
     endpoint: Endpoint,
     population: Population,
@@ -16,7 +16,7 @@ pub struct InstanceWrites {
 }
 
 impl InstanceWrites {
-    pub fn new(
+    pub(super) fn new(
         op: Op,
         endpoint: Endpoint,
         population: Population,

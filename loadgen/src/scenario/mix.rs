@@ -4,14 +4,14 @@
 use super::Workload;
 use crate::op::Op;
 
-pub struct Mix {
+pub(super) struct Mix {
     /// Each scenario with the running total of the weights up to and including it.
     parts: Vec<(u32, Box<dyn Workload>)>,
     rng: fastrand::Rng,
 }
 
 impl Mix {
-    pub fn new(weighted: Vec<(u32, Box<dyn Workload>)>, rng: fastrand::Rng) -> Mix {
+    pub(super) fn new(weighted: Vec<(u32, Box<dyn Workload>)>, rng: fastrand::Rng) -> Mix {
         let mut total = 0;
         let parts = weighted
             .into_iter()

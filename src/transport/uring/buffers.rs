@@ -18,7 +18,7 @@ use io_uring::Submitter;
 /// Page alignment the kernel requires of a buffer ring's entries.
 const PAGE: usize = 4096;
 
-pub struct BufRing {
+pub(super) struct BufRing {
     /// `count` entries the kernel reads from; the tail lives in the first entry.
     entries: NonNull<BufRingEntry>,
     /// `count` buffers of `size` bytes, one after the other.
@@ -32,7 +32,7 @@ pub struct BufRing {
 impl BufRing {
     /// Allocates `count` buffers of `size` bytes (`count` a power of two, at most 32768) and
     /// registers them as buffer group `group` of the ring behind `submitter`.
-    pub fn register(
+    pub(super) fn register(
         submitter: &Submitter,
         group: u16,
         count: u16,
@@ -68,7 +68,7 @@ impl BufRing {
     }
 
     /// The first `len` bytes of buffer `bid`, which a completion has just handed over.
-    pub fn get(&self, bid: u16, len: usize) -> &[u8] {
+    pub(super) fn get(&self, bid: u16, len: usize) -> &[u8] {
         assert!(bid < self.count && len <= self.size);
         // SAFETY: buffer `bid` lies inside `memory`; the kernel wrote `len` bytes into it and
         // does not touch it again until `give_back` returns it to the ring.
@@ -78,7 +78,7 @@ impl BufRing {
     }
 
     /// Returns buffer `bid` to the kernel.
-    pub fn give_back(&mut self, bid: u16) {
+    pub(super) fn give_back(&mut self, bid: u16) {
         self.push(bid);
         self.publish();
     }

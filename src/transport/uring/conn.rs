@@ -15,6 +15,9 @@
 //!   dropped mid-send is only freed when the kernel is done with it. Replies are not copied.
 //! - A connection released to another core first stops its receive and waits for the last
 //!   completion, so no byte is received here after its input has been handed over.
+//! - A connection whose task is gone while a send is still in flight (it gave up on a peer that
+//!   does not read) is shut down, so the send ends, its buffer is freed and the socket closed at
+//!   once rather than whenever the peer reads or leaves.
 
 use std::io;
 use std::mem;
@@ -24,13 +27,13 @@ use std::task::{Context, Poll, Waker};
 use crate::transport::ReadBuffer;
 
 /// At most this many received bytes are handed to the task by one read (plus one receive buffer).
-pub const READ_LIMIT: usize = 64 * 1024;
+pub(super) const READ_LIMIT: usize = 64 * 1024;
 /// Receiving stops while this many bytes wait for a busy task.
-pub const INPUT_LIMIT: usize = 64 * 1024;
+pub(super) const INPUT_LIMIT: usize = 64 * 1024;
 
 /// The connection's multishot receive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Recv {
+pub(super) enum Recv {
     /// Not armed: not yet needed, stopped by the kernel, or cancelled and finished.
     Idle,
     Armed,
@@ -47,7 +50,7 @@ enum End {
 
 /// What the ring must do for a connection after a completion or a call from its task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Next {
+pub(super) enum Next {
     Nothing,
     /// Arm a multishot receive.
     Receive,
@@ -57,6 +60,10 @@ pub enum Next {
     Send,
     /// No operation is in flight and the task is gone: drop the state, closing the socket.
     Release,
+    /// The task is gone while a send is still in flight (a peer that does not read): shut the
+    /// socket down, so that the kernel ends the send and the receive at once and the connection
+    /// can be released.
+    Abort,
 }
 
 /// The task's buffer while it waits for input.
@@ -66,7 +73,7 @@ struct Parked {
     room: usize,
 }
 
-pub struct Conn {
+pub(super) struct Conn {
     pub socket: TcpStream,
     /// Bytes that arrived while the task was not waiting (or past the read limit).
     input: ReadBuffer,
@@ -88,7 +95,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(socket: TcpStream) -> Conn {
+    pub(super) fn new(socket: TcpStream) -> Conn {
         Conn {
             socket,
             input: ReadBuffer::default(),
@@ -111,7 +118,7 @@ impl Conn {
 
     /// Moves bytes that arrived meanwhile into `buf` (at most [`READ_LIMIT`] at a time); the end
     /// of input once all are taken. `None` when there is nothing to hand over yet.
-    pub fn take_input(&mut self, buf: &mut ReadBuffer) -> Option<io::Result<usize>> {
+    pub(super) fn take_input(&mut self, buf: &mut ReadBuffer) -> Option<io::Result<usize>> {
         let n = self.input.len().min(READ_LIMIT);
         if n > 0 {
             if buf.is_empty() && n == self.input.len() {
@@ -129,7 +136,7 @@ impl Conn {
     }
 
     /// Keeps `buf` here while the task waits, so that received bytes go straight into it.
-    pub fn park(&mut self, buf: &mut ReadBuffer) -> Next {
+    pub(super) fn park(&mut self, buf: &mut ReadBuffer) -> Next {
         self.parked = Some(Parked {
             buf: mem::take(buf),
             room: READ_LIMIT,
@@ -143,7 +150,7 @@ impl Conn {
     }
 
     /// Gives the parked buffer back to the task.
-    pub fn unpark(&mut self, buf: &mut ReadBuffer) {
+    pub(super) fn unpark(&mut self, buf: &mut ReadBuffer) {
         if let Some(parked) = self.parked.take() {
             *buf = parked.buf;
         }
@@ -151,7 +158,7 @@ impl Conn {
     }
 
     /// Ready once input or the end arrived since `park`.
-    pub fn poll_arrival(&mut self, cx: &Context<'_>) -> Poll<()> {
+    pub(super) fn poll_arrival(&mut self, cx: &Context<'_>) -> Poll<()> {
         if self.arrived {
             return Poll::Ready(());
         }
@@ -162,7 +169,7 @@ impl Conn {
     /// Drives one `write_all` of `output`: waits for an earlier send to finish, then takes the
     /// buffer and starts sending it (`Next::Send`), then hands it back, empty, with the send's
     /// result. `started` belongs to the caller's future.
-    pub fn poll_write(
+    pub(super) fn poll_write(
         &mut self,
         output: &mut Vec<u8>,
         started: &mut bool,
@@ -195,7 +202,7 @@ impl Conn {
     /// Drives one release of the socket to another core: waits for a send in flight, stops the
     /// receive and waits for its last completion, then moves every byte received into `buf`.
     /// `Err` when the peer's side has ended: the connection then stays here, its input intact.
-    pub fn poll_release(
+    pub(super) fn poll_release(
         &mut self,
         buf: &mut ReadBuffer,
         cx: &Context<'_>,
@@ -223,13 +230,17 @@ impl Conn {
         (Poll::Ready(Ok(())), Next::Nothing)
     }
 
-    /// The task dropped the connection: stop receiving, free the input, close once idle.
-    pub fn orphan(&mut self) -> Next {
+    /// The task dropped the connection: stop receiving, free the input, end a send in flight,
+    /// close once idle.
+    pub(super) fn orphan(&mut self) -> Next {
         self.orphaned = true;
         self.input = ReadBuffer::default();
         self.parked = None;
         self.reader = None;
         self.writer = None;
+        if self.sending {
+            return Next::Abort;
+        }
         match self.recv {
             Recv::Armed => Next::Cancel,
             Recv::Cancelling => Next::Nothing,
@@ -240,7 +251,7 @@ impl Conn {
     // --- the ring's side ---
 
     /// A receive completed with `data`.
-    pub fn received(&mut self, data: &[u8]) -> Next {
+    pub(super) fn received(&mut self, data: &[u8]) -> Next {
         if self.orphaned {
             return Next::Nothing;
         }
@@ -260,7 +271,7 @@ impl Conn {
     }
 
     /// The peer closed its side (`errno` 0) or the socket failed.
-    pub fn ended(&mut self, errno: i32) {
+    pub(super) fn ended(&mut self, errno: i32) {
         if self.end.is_none() {
             self.end = Some(if errno == 0 {
                 End::Eof
@@ -272,12 +283,12 @@ impl Conn {
     }
 
     /// The ring has armed a receive, or submitted the cancel of one.
-    pub fn set_recv(&mut self, recv: Recv) {
+    pub(super) fn set_recv(&mut self, recv: Recv) {
         self.recv = recv;
     }
 
     /// The receive will complete no more: re-arm it if the task is waiting for more input.
-    pub fn recv_finished(&mut self) -> Next {
+    pub(super) fn recv_finished(&mut self) -> Next {
         self.recv = Recv::Idle;
         if self.releasing {
             if let Some(reader) = self.reader.take() {
@@ -294,12 +305,12 @@ impl Conn {
     }
 
     /// The part of `output` not yet sent.
-    pub fn unsent(&self) -> &[u8] {
+    pub(super) fn unsent(&self) -> &[u8] {
         &self.output[self.sent..]
     }
 
     /// A send completed with `result` (bytes sent, or a negated errno).
-    pub fn sent(&mut self, result: i32) -> Next {
+    pub(super) fn sent(&mut self, result: i32) -> Next {
         let outcome = match result {
             n if n > 0 => {
                 self.sent += n as usize;
@@ -325,7 +336,7 @@ impl Conn {
 
     /// Bytes held for this connection: waiting input and output in flight.
     #[cfg(test)]
-    pub fn held(&self) -> usize {
+    pub(super) fn held(&self) -> usize {
         self.input.len() + self.output.capacity()
     }
 
@@ -390,6 +401,16 @@ mod tests {
         assert!(poll.is_pending());
         assert_eq!(next, Next::Send);
         assert_eq!(output.capacity(), 0, "the ring has the buffer");
+    }
+
+    #[test]
+    fn a_connection_dropped_mid_send_is_aborted_then_released() {
+        let mut c = conn();
+        let mut started = false;
+        start_write(&mut c, b"a reply the peer never reads", &mut started);
+        assert_eq!(c.orphan(), Next::Abort);
+        // The shut-down socket ends the send with an error; then nothing is in flight.
+        assert_eq!(c.sent(-libc::EPIPE), Next::Release);
     }
 
     #[test]
@@ -539,13 +560,12 @@ mod tests {
         start_write(&mut c, &[0; 100], &mut started);
         c.set_recv(Recv::Armed);
         c.received(b"pipelined");
-        assert_eq!(c.orphan(), Next::Cancel);
+        assert_eq!(c.orphan(), Next::Abort, "a send in flight is ended");
         assert_eq!(
             c.held(),
             100,
             "the input is freed at once, the output is in flight"
         );
-        c.set_recv(Recv::Cancelling);
         assert_eq!(
             c.recv_finished(),
             Next::Nothing,

@@ -23,21 +23,21 @@ use futures_lite::future::or;
 use glommio::timer::sleep;
 use socket2::{Domain, Protocol, Socket, Type};
 
-pub use ring::{Ring, Setup};
+pub(crate) use ring::{Ring, RECV_BUFFER_EXHAUSTED};
 
 use super::{Connection, Listener, ReadBuffer};
 
 /// Connections that may wait to be accepted, per listening socket (glommio's figure).
 const BACKLOG: i32 = 1024;
 
-pub struct UringListener {
+pub(crate) struct UringListener {
     ring: Rc<Ring>,
     key: usize,
 }
 
 impl UringListener {
     /// Binds with `SO_REUSEPORT`, so every core can listen on the same address.
-    pub fn bind(ring: Rc<Ring>, addr: SocketAddr) -> io::Result<Self> {
+    pub(crate) fn bind(ring: Rc<Ring>, addr: SocketAddr) -> io::Result<Self> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_reuse_port(true)?;
         socket.bind(&addr.into())?;
@@ -81,7 +81,7 @@ impl UringListener {
     }
 }
 
-pub struct UringConnection {
+pub(crate) struct UringConnection {
     ring: Rc<Ring>,
     key: usize,
     /// The socket went to another core; the ring no longer knows the key.

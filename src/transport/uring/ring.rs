@@ -32,7 +32,7 @@ use std::io;
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -45,8 +45,11 @@ use slab::Slab;
 
 use super::buffers::BufRing;
 use super::conn::{Conn, Next, Recv};
-use crate::metrics::RECV_BUFFER_EXHAUSTED;
 use crate::transport::ReadBuffer;
+
+/// Multishot receives the kernel ended because a ring's provided-buffer ring was empty (each is
+/// re-armed); process-wide, since the transport knows no core's counters. `/metrics` reads it.
+pub(crate) static RECV_BUFFER_EXHAUSTED: AtomicU64 = AtomicU64::new(0);
 
 /// Submission queue entries; a full queue is submitted early.
 const SQ_ENTRIES: u32 = 1024;
@@ -57,7 +60,7 @@ const BUFFERS: u16 = 2048;
 const BUFFER_SIZE: usize = 2048;
 /// The most one connection's receive can take before its cancel takes effect.
 #[cfg(test)]
-pub const RING_BYTES: usize = BUFFERS as usize * BUFFER_SIZE;
+pub(super) const RING_BYTES: usize = BUFFERS as usize * BUFFER_SIZE;
 /// The provided-buffer group every receive of this ring picks from.
 const GROUP: u16 = 0;
 /// Completions copied out of the queue at a time.
@@ -68,7 +71,7 @@ const MIN_KERNEL: (u32, u32) = (6, 0);
 const NEXT_ITERATION: Duration = Duration::from_micros(1);
 
 /// How the ring was set up, for the start-up log.
-pub enum Setup {
+pub(crate) enum Setup {
     CoopTaskrun,
     /// The kernel refused the flags; the ring works, but every completion interrupts the thread.
     Plain(io::Error),
@@ -116,7 +119,7 @@ struct Accept {
     closed: bool,
 }
 
-pub struct Ring {
+pub(crate) struct Ring {
     inner: RefCell<Inner>,
     setup: Setup,
 }
@@ -135,7 +138,7 @@ struct Inner {
 
 impl Ring {
     /// Creates this core's ring and starts its reactor on the current glommio executor.
-    pub fn start() -> io::Result<Rc<Ring>> {
+    pub(crate) fn start() -> io::Result<Rc<Ring>> {
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")?;
         if !kernel_at_least(release.trim(), MIN_KERNEL) {
             let why = format!(
@@ -167,13 +170,13 @@ impl Ring {
         Ok(ring)
     }
 
-    pub fn setup(&self) -> &Setup {
+    pub(crate) fn setup(&self) -> &Setup {
         &self.setup
     }
 
     // --- listeners ---
 
-    pub fn add_listener(&self, socket: std::net::TcpListener) -> usize {
+    pub(crate) fn add_listener(&self, socket: std::net::TcpListener) -> usize {
         self.inner.borrow_mut().listeners.insert(Accept {
             socket,
             accepted: VecDeque::new(),
@@ -184,12 +187,16 @@ impl Ring {
         })
     }
 
-    pub fn local_addr(&self, listener: usize) -> io::Result<std::net::SocketAddr> {
+    pub(crate) fn local_addr(&self, listener: usize) -> io::Result<std::net::SocketAddr> {
         self.inner.borrow().listeners[listener].socket.local_addr()
     }
 
     /// Ready with the next accepted connection, or the error the accept ended with.
-    pub fn poll_accept(&self, listener: usize, cx: &Context<'_>) -> Poll<io::Result<TcpStream>> {
+    pub(crate) fn poll_accept(
+        &self,
+        listener: usize,
+        cx: &Context<'_>,
+    ) -> Poll<io::Result<TcpStream>> {
         let mut inner = self.inner.borrow_mut();
         let inner = &mut *inner;
         let accept = &mut inner.listeners[listener];
@@ -214,7 +221,7 @@ impl Ring {
     }
 
     /// Stops accepting on `listener`; its socket closes once the accept is cancelled.
-    pub fn close_listener(&self, listener: usize) {
+    pub(crate) fn close_listener(&self, listener: usize) {
         let mut inner = self.inner.borrow_mut();
         let accept = &mut inner.listeners[listener];
         accept.closed = true;
@@ -232,32 +239,36 @@ impl Ring {
 
     // --- connections ---
 
-    pub fn add_conn(&self, socket: TcpStream) -> usize {
+    pub(crate) fn add_conn(&self, socket: TcpStream) -> usize {
         self.inner.borrow_mut().conns.insert(Conn::new(socket))
     }
 
     /// See [`Conn::take_input`].
-    pub fn take_input(&self, conn: usize, buf: &mut ReadBuffer) -> Option<io::Result<usize>> {
+    pub(crate) fn take_input(
+        &self,
+        conn: usize,
+        buf: &mut ReadBuffer,
+    ) -> Option<io::Result<usize>> {
         self.inner.borrow_mut().conns[conn].take_input(buf)
     }
 
     /// See [`Conn::park`]; arms the receive if it is not.
-    pub fn park(&self, conn: usize, buf: &mut ReadBuffer) {
+    pub(crate) fn park(&self, conn: usize, buf: &mut ReadBuffer) {
         let mut inner = self.inner.borrow_mut();
         let next = inner.conns[conn].park(buf);
         inner.follow(conn, next);
     }
 
-    pub fn unpark(&self, conn: usize, buf: &mut ReadBuffer) {
+    pub(crate) fn unpark(&self, conn: usize, buf: &mut ReadBuffer) {
         self.inner.borrow_mut().conns[conn].unpark(buf);
     }
 
-    pub fn poll_arrival(&self, conn: usize, cx: &Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_arrival(&self, conn: usize, cx: &Context<'_>) -> Poll<()> {
         self.inner.borrow_mut().conns[conn].poll_arrival(cx)
     }
 
     /// See [`Conn::poll_write`].
-    pub fn poll_write(
+    pub(crate) fn poll_write(
         &self,
         conn: usize,
         output: &mut Vec<u8>,
@@ -272,7 +283,7 @@ impl Ring {
 
     /// See [`Conn::poll_release`]; once released, the ring forgets the connection and its socket
     /// is the caller's.
-    pub fn poll_release(
+    pub(crate) fn poll_release(
         &self,
         conn: usize,
         buf: &mut ReadBuffer,
@@ -285,7 +296,7 @@ impl Ring {
     }
 
     /// The connection's task is gone; see [`Conn::orphan`].
-    pub fn orphan(&self, conn: usize) {
+    pub(crate) fn orphan(&self, conn: usize) {
         let mut inner = self.inner.borrow_mut();
         let next = inner.conns[conn].orphan();
         inner.follow(conn, next);
@@ -293,7 +304,7 @@ impl Ring {
 
     /// Connections whose state is still held, and the bytes they hold.
     #[cfg(test)]
-    pub fn held(&self) -> (usize, usize) {
+    pub(crate) fn held(&self) -> (usize, usize) {
         let inner = self.inner.borrow();
         let bytes = inner.conns.iter().map(|(_, c)| c.held()).sum();
         (inner.conns.len(), bytes)
@@ -493,6 +504,11 @@ impl Inner {
             }
             Next::Release => {
                 self.conns.remove(key);
+            }
+            Next::Abort => {
+                // The send and any receive complete (with an error and the end of input); the
+                // last completion releases the connection. A socket already shut down is fine.
+                let _ = self.conns[key].socket.shutdown(std::net::Shutdown::Both);
             }
         }
     }

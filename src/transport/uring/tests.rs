@@ -17,8 +17,7 @@ use glommio::{spawn_local, LocalExecutorBuilder, Placement};
 
 use super::conn::{INPUT_LIMIT, READ_LIMIT};
 use super::ring::RING_BYTES;
-use super::{Ring, UringListener};
-use crate::metrics::RECV_BUFFER_EXHAUSTED;
+use super::{Ring, UringListener, RECV_BUFFER_EXHAUSTED};
 use crate::transport::glommio_tcp::GlommioListener;
 use crate::transport::{Connection, Io, Listener, ReadBuffer};
 

@@ -1,0 +1,157 @@
+//! The endpoints through their narrow context, on a node of one shard: no mesh, no executor, no
+//! socket.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use artemis_shards::{Shard, VersionClock};
+use clap::Parser;
+use futures_lite::future::block_on;
+use http::{Method, StatusCode};
+
+use super::{respond, Context, Input, Response};
+use crate::config::{Cli, Command, ServerConfig};
+use crate::metrics::Metrics;
+use crate::node::Node;
+use crate::rate_limit::RateLimits;
+use crate::router::Endpoint;
+use crate::shard_link::ShardLink;
+
+/// One core's state, as the server would give an endpoint.
+struct Core {
+    link: std::rc::Rc<ShardLink>,
+    node: Node,
+    rate_limits: RateLimits,
+    metrics: Metrics,
+}
+
+impl Core {
+    fn new(flags: &[&str]) -> Core {
+        let args = ["artemis", "server", "--region", "SHA", "--zone", "SHAJQ"];
+        let Command::Server(config) = Cli::parse_from(args.iter().chain(flags)).command;
+        let config: ServerConfig = config;
+        let bound: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let node = Node::new(config.clone(), bound);
+        let shard = Shard::new(node.shard_config(), Arc::new(VersionClock::starting_at(1)));
+        Core {
+            link: ShardLink::alone(shard),
+            rate_limits: config.rate_limits(1),
+            node,
+            metrics: Metrics::new(1),
+        }
+    }
+
+    fn context(&self) -> Context<'_> {
+        Context {
+            link: &self.link,
+            node: &self.node,
+            rate_limits: &self.rate_limits,
+            metrics: &self.metrics,
+        }
+    }
+
+    /// The reply to `method` `endpoint` with `body`: status and body text.
+    fn call(&self, method: Method, endpoint: Endpoint, body: &str) -> (StatusCode, String) {
+        let mut body = body.as_bytes().to_vec();
+        let input = Input {
+            method: &method,
+            query: None,
+            body: &mut body,
+        };
+        let Response { status, parts, .. } = block_on(respond(&self.context(), endpoint, input));
+        let text: Vec<u8> = parts.iter().flat_map(|p| p.as_ref().to_vec()).collect();
+        (status, String::from_utf8(text).unwrap())
+    }
+}
+
+const INSTANCE: &str = r#"{"regionId":"SHA","zoneId":"SHAJQ","serviceId":"svc.a","instanceId":"i1","ip":"10.0.0.1","port":8080,"url":"http://10.0.0.1:8080/"}"#;
+
+#[test]
+fn a_registered_instance_is_discovered() {
+    let core = Core::new(&[]);
+    let (status, reply) = core.call(
+        Method::POST,
+        Endpoint::Register,
+        &format!(r#"{{"instances":[{INSTANCE}]}}"#),
+    );
+    assert_eq!(status, StatusCode::OK);
+    assert!(reply.contains(r#""errorCode":"success""#), "{reply}");
+
+    let (status, reply) = core.call(
+        Method::POST,
+        Endpoint::Service,
+        r#"{"discoveryConfig":{"serviceId":"SVC.A"},"regionId":"SHA","zoneId":"SHAJQ"}"#,
+    );
+    assert_eq!(status, StatusCode::OK);
+    assert!(reply.contains(r#""instanceId":"i1""#), "{reply}");
+    assert!(reply.ends_with(r#""serviceId":"SVC.A"}}"#), "{reply}");
+
+    let (_, services) = core.call(Method::GET, Endpoint::Services, "");
+    assert!(services.contains(r#""serviceId":"svc.a""#), "{services}");
+}
+
+#[test]
+fn a_heartbeat_for_an_unknown_instance_is_a_failed_entry() {
+    let core = Core::new(&[]);
+    let (status, reply) = core.call(
+        Method::POST,
+        Endpoint::Heartbeat,
+        &format!(r#"{{"instances":[{INSTANCE}]}}"#),
+    );
+    assert_eq!(status, StatusCode::OK);
+    assert!(reply.contains(r#""errorCode":"data-not-found""#), "{reply}");
+    assert!(reply.contains(r#""status":"partial_fail""#), "{reply}");
+}
+
+#[test]
+fn a_delta_from_before_any_change_is_not_found_and_from_a_known_version_is_found() {
+    let core = Core::new(&[]);
+    let (_, before) = core.call(Method::GET, Endpoint::Services, "");
+    let version: u64 = before
+        .rsplit(r#""version":"#)
+        .next()
+        .unwrap()
+        .trim_end_matches('}')
+        .parse()
+        .unwrap();
+    core.call(
+        Method::POST,
+        Endpoint::Register,
+        &format!(r#"{{"instances":[{INSTANCE}]}}"#),
+    );
+    let (_, delta) = core.call(
+        Method::POST,
+        Endpoint::ServicesDelta,
+        &format!(r#"{{"version":{version}}}"#),
+    );
+    assert!(delta.contains(r#""changeType":"new""#), "{delta}");
+    let (_, gone) = core.call(Method::POST, Endpoint::ServicesDelta, r#"{"version":0}"#);
+    assert!(gone.contains(r#""errorCode":"data-not-found""#), "{gone}");
+}
+
+#[test]
+fn rate_limits_answer_rate_limited() {
+    let core = Core::new(&["--status-rate-limit-map", "get-leases:1"]);
+    let (first, _) = core.call(Method::GET, Endpoint::Leases, "");
+    assert_eq!(first, StatusCode::OK);
+    let limited = (0..5)
+        .map(|_| core.call(Method::GET, Endpoint::Leases, "").1)
+        .any(|reply| reply.contains("rate-limited"));
+    assert!(limited, "a limit of one per second refuses a burst");
+}
+
+#[test]
+fn metrics_count_shard_figures() {
+    let core = Core::new(&[]);
+    core.call(
+        Method::POST,
+        Endpoint::Register,
+        &format!(r#"{{"instances":[{INSTANCE}]}}"#),
+    );
+    let (status, text) = core.call(Method::GET, Endpoint::Metrics, "");
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        text.lines().any(|l| l == "artemis_active_instances 1"),
+        "{text}"
+    );
+}
