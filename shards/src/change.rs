@@ -86,7 +86,7 @@ impl Change {
 pub struct ChangesGone;
 
 #[derive(Debug)]
-pub struct ChangeLog {
+pub(crate) struct ChangeLog {
     retention: Retention,
     /// At most this many bytes of changes are kept (`Change::retained_bytes`), whatever the
     /// retention.
@@ -103,7 +103,7 @@ pub struct ChangeLog {
 impl ChangeLog {
     /// An empty log keeping changes for `retention` and within `max_bytes`; versions before
     /// `start` are unknown to it.
-    pub fn new(retention: Retention, max_bytes: usize, start: u64) -> ChangeLog {
+    pub(crate) fn new(retention: Retention, max_bytes: usize, start: u64) -> ChangeLog {
         ChangeLog {
             retention,
             max_bytes,
@@ -114,7 +114,7 @@ impl ChangeLog {
         }
     }
 
-    pub fn record(&mut self, change: Change) {
+    pub(crate) fn record(&mut self, change: Change) {
         let now_ms = change.time_ms;
         self.unpushed.push(change.clone());
         self.bytes += change.retained_bytes();
@@ -124,14 +124,14 @@ impl ChangeLog {
 
     /// The changes recorded since the last call, oldest first, every one of them (no collapsing):
     /// each register is pushed as `new`, as Java does.
-    pub fn take_unpushed(&mut self) -> Vec<Change> {
+    pub(crate) fn take_unpushed(&mut self) -> Vec<Change> {
         std::mem::take(&mut self.unpushed)
     }
 
     /// Drops, oldest first, what the retention no longer covers and what exceeds the byte
     /// bound. A change larger than the whole bound is dropped too: a delta from before it is
     /// then gone, and the client fetches the full list.
-    pub fn trim(&mut self, now_ms: u64) {
+    pub(crate) fn trim(&mut self, now_ms: u64) {
         while let Some(oldest) = self.entries.front() {
             let keep = self.bytes <= self.max_bytes
                 && match self.retention {
@@ -148,7 +148,7 @@ impl ChangeLog {
     }
 
     /// The latest change of each instance changed after `version`, oldest first.
-    pub fn since(&self, version: u64) -> Result<Vec<Change>, ChangesGone> {
+    pub(crate) fn since(&self, version: u64) -> Result<Vec<Change>, ChangesGone> {
         if version < self.dropped_through {
             return Err(ChangesGone);
         }
@@ -164,12 +164,12 @@ impl ChangeLog {
             .collect())
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// What the kept changes count against the byte bound (`Change::retained_bytes`, summed).
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
 }

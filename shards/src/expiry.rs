@@ -10,7 +10,7 @@ use std::collections::BinaryHeap;
 
 /// A lease to check once `now > due_ms`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Due {
+pub(crate) struct Due {
     pub due_ms: u64,
     pub slot: u32,
     pub generation: u32,
@@ -18,17 +18,17 @@ pub struct Due {
 
 /// Leases ordered by when they may expire.
 #[derive(Default)]
-pub struct ExpiryIndex {
+pub(crate) struct ExpiryIndex {
     heap: BinaryHeap<Reverse<Due>>,
 }
 
 impl ExpiryIndex {
-    pub fn schedule(&mut self, due: Due) {
+    pub(crate) fn schedule(&mut self, due: Due) {
         self.heap.push(Reverse(due));
     }
 
     /// The earliest entry, if it is past due at `now_ms`.
-    pub fn pop_due(&mut self, now_ms: u64) -> Option<Due> {
+    pub(crate) fn pop_due(&mut self, now_ms: u64) -> Option<Due> {
         let Reverse(first) = *self.heap.peek()?;
         (now_ms > first.due_ms).then(|| {
             self.heap.pop();

@@ -142,7 +142,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// Instance `I1` of the reference exchanges in docs/compatibility.md.
-    pub fn i1() -> Instance {
+    pub(crate) fn i1() -> Instance {
         Instance {
             region_id: Some("SHA".into()),
             zone_id: Some("SHAJQ".into()),

@@ -12,7 +12,7 @@ pub const LEGACY_METADATA_KEY: &str = "java_registry";
 
 /// The lease of one registered instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Lease {
+pub(crate) struct Lease {
     pub creation_ms: u64,
     pub renewal_ms: u64,
     pub ttl_ms: u64,
@@ -21,7 +21,7 @@ pub struct Lease {
 
 impl Lease {
     /// A fresh lease: created and renewed at `now_ms`.
-    pub fn new(now_ms: u64, ttl_ms: u64, legacy: bool) -> Lease {
+    pub(crate) fn new(now_ms: u64, ttl_ms: u64, legacy: bool) -> Lease {
         Lease {
             creation_ms: now_ms,
             renewal_ms: now_ms,
@@ -31,21 +31,21 @@ impl Lease {
     }
 
     /// The last moment the lease is still alive.
-    pub fn expires_at_ms(&self) -> u64 {
+    pub(crate) fn expires_at_ms(&self) -> u64 {
         self.renewal_ms.saturating_add(self.ttl_ms)
     }
 
-    pub fn is_expired(&self, now_ms: u64) -> bool {
+    pub(crate) fn is_expired(&self, now_ms: u64) -> bool {
         now_ms > self.expires_at_ms()
     }
 
-    pub fn renew(&mut self, now_ms: u64) {
+    pub(crate) fn renew(&mut self, now_ms: u64) {
         self.renewal_ms = now_ms;
     }
 }
 
 /// Whether `instance` registered through the legacy Java path.
-pub fn is_legacy(instance: &Instance) -> bool {
+pub(crate) fn is_legacy(instance: &Instance) -> bool {
     instance
         .metadata_value(LEGACY_METADATA_KEY)
         .is_some_and(|v| !v.trim().is_empty())

@@ -14,7 +14,7 @@ use crate::instance::{Instance, InstanceKey};
 use crate::lease::Lease;
 
 /// One registered instance with its lease and its position in its service.
-pub struct Registration {
+pub(crate) struct Registration {
     pub key: InstanceKey,
     /// The service id as the instance sent it.
     pub service_id: Box<str>,
@@ -25,7 +25,7 @@ pub struct Registration {
 }
 
 impl Registration {
-    pub fn new(instance: &Instance, lease: Lease, position: usize) -> Registration {
+    pub(crate) fn new(instance: &Instance, lease: Lease, position: usize) -> Registration {
         Registration {
             key: instance.key(),
             service_id: instance.service_id.as_deref().unwrap_or_default().into(),
@@ -44,27 +44,27 @@ struct Slot {
 
 /// Registrations by slot, and slots by instance key.
 #[derive(Default)]
-pub struct Registrations {
+pub(crate) struct Registrations {
     slots: Vec<Slot>,
     free: Vec<u32>,
     by_key: HashMap<InstanceKey, u32>,
 }
 
 impl Registrations {
-    pub fn find(&self, key: &InstanceKey) -> Option<u32> {
+    pub(crate) fn find(&self, key: &InstanceKey) -> Option<u32> {
         self.by_key.get(key).copied()
     }
 
-    pub fn get(&self, slot: u32) -> Option<&Registration> {
+    pub(crate) fn get(&self, slot: u32) -> Option<&Registration> {
         self.slots.get(slot as usize)?.registration.as_ref()
     }
 
-    pub fn get_mut(&mut self, slot: u32) -> Option<&mut Registration> {
+    pub(crate) fn get_mut(&mut self, slot: u32) -> Option<&mut Registration> {
         self.slots.get_mut(slot as usize)?.registration.as_mut()
     }
 
     /// The registration in `slot`, if it is still the one of `generation`.
-    pub fn current(&self, slot: u32, generation: u32) -> Option<&Registration> {
+    pub(crate) fn current(&self, slot: u32, generation: u32) -> Option<&Registration> {
         let slot = self.slots.get(slot as usize)?;
         (slot.generation == generation)
             .then_some(slot.registration.as_ref())
@@ -72,7 +72,7 @@ impl Registrations {
     }
 
     /// Stores a new registration under its key; returns its slot and generation.
-    pub fn insert(&mut self, registration: Registration) -> (u32, u32) {
+    pub(crate) fn insert(&mut self, registration: Registration) -> (u32, u32) {
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots.push(Slot::default());
             (self.slots.len() - 1) as u32
@@ -84,7 +84,7 @@ impl Registrations {
     }
 
     /// Replaces the registration in `slot` (same key, same position); returns the new generation.
-    pub fn replace(&mut self, slot: u32, registration: Registration) -> u32 {
+    pub(crate) fn replace(&mut self, slot: u32, registration: Registration) -> u32 {
         let entry = &mut self.slots[slot as usize];
         entry.generation = entry.generation.wrapping_add(1);
         let current = entry
@@ -96,7 +96,7 @@ impl Registrations {
     }
 
     /// Removes the registration in `slot` and forgets its key.
-    pub fn remove(&mut self, slot: u32) -> Option<Registration> {
+    pub(crate) fn remove(&mut self, slot: u32) -> Option<Registration> {
         let entry = self.slots.get_mut(slot as usize)?;
         let registration = entry.registration.take()?;
         entry.generation = entry.generation.wrapping_add(1);
@@ -105,11 +105,11 @@ impl Registrations {
         Some(registration)
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.by_key.len()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Registration> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Registration> {
         self.slots.iter().filter_map(|s| s.registration.as_ref())
     }
 }

@@ -59,7 +59,7 @@ impl NodeRules {
 }
 
 /// The register executor's argument checks: serviceId, instanceId, then url must be non-blank.
-pub fn check_arguments(instance: &Instance) -> Result<(), Rejection> {
+pub(crate) fn check_arguments(instance: &Instance) -> Result<(), Rejection> {
     let required = [
         ("serviceId", &instance.service_id),
         ("instanceId", &instance.instance_id),

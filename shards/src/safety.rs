@@ -42,7 +42,7 @@ struct Bucket {
 }
 
 /// The checker's state: a ring of one-second buckets and the max count seen.
-pub struct SafeChecker {
+pub(crate) struct SafeChecker {
     config: SafetyConfig,
     buckets: Vec<Bucket>,
     renewals_in_window: u64,
@@ -52,7 +52,7 @@ pub struct SafeChecker {
 }
 
 impl SafeChecker {
-    pub fn new(config: SafetyConfig) -> SafeChecker {
+    pub(crate) fn new(config: SafetyConfig) -> SafeChecker {
         let seconds = config.window_ms.div_ceil(1000).max(1);
         SafeChecker {
             config,
@@ -65,7 +65,7 @@ impl SafeChecker {
     }
 
     /// Counts one successful renewal at `now_ms`.
-    pub fn record(&mut self, now_ms: u64) {
+    pub(crate) fn record(&mut self, now_ms: u64) {
         let second = now_ms / 1000;
         let len = self.buckets.len() as u64;
         let bucket = &mut self.buckets[(second % len) as usize];
@@ -79,7 +79,7 @@ impl SafeChecker {
     }
 
     /// Re-evaluates safety at `now_ms` (Java runs this every second).
-    pub fn check(&mut self, now_ms: u64) {
+    pub(crate) fn check(&mut self, now_ms: u64) {
         let count = self.count_in_window(now_ms);
         self.renewals_in_window = count;
         if count > self.max_renewals {
@@ -107,20 +107,20 @@ impl SafeChecker {
     }
 
     /// Whether expired leases may be removed, as of the last check.
-    pub fn is_safe(&self) -> bool {
+    pub(crate) fn is_safe(&self) -> bool {
         self.safe
     }
 
     /// Renewals counted in the window at the last check.
-    pub fn renewals_in_window(&self) -> u64 {
+    pub(crate) fn renewals_in_window(&self) -> u64 {
         self.renewals_in_window
     }
 
-    pub fn max_renewals(&self) -> u64 {
+    pub(crate) fn max_renewals(&self) -> u64 {
         self.max_renewals
     }
 
-    pub fn max_renewals_updated_ms(&self) -> u64 {
+    pub(crate) fn max_renewals_updated_ms(&self) -> u64 {
         self.max_renewals_updated_ms
     }
 }

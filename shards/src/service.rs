@@ -60,7 +60,7 @@ struct Member {
 }
 
 /// The instances of one service, keyed in the shard by lowercased service id.
-pub struct Service {
+pub(crate) struct Service {
     id: Arc<str>,
     version: u64,
     members: Vec<Member>,
@@ -69,7 +69,7 @@ pub struct Service {
 
 impl Service {
     /// An empty service displayed as `id`.
-    pub fn new(id: &str) -> Service {
+    pub(crate) fn new(id: &str) -> Service {
         Service {
             id: Arc::from(id),
             version: 0,
@@ -79,45 +79,45 @@ impl Service {
     }
 
     /// Adds the registration in `slot` at position `len()`.
-    pub fn add(&mut self, slot: u32, fragment: Arc<[u8]>, version: u64) {
+    pub(crate) fn add(&mut self, slot: u32, fragment: Arc<[u8]>, version: u64) {
         self.members.push(Member { slot, fragment });
         self.version = version;
     }
 
     /// Replaces the fragment at `position` (a re-register).
-    pub fn replace(&mut self, position: usize, fragment: Arc<[u8]>, version: u64) {
+    pub(crate) fn replace(&mut self, position: usize, fragment: Arc<[u8]>, version: u64) {
         self.members[position].fragment = fragment;
         self.version = version;
     }
 
     /// Removes the member at `position`. Returns its fragment, and the slot of the member moved
     /// into `position`, whose recorded position the caller must update.
-    pub fn remove(&mut self, position: usize, version: u64) -> (Arc<[u8]>, Option<u32>) {
+    pub(crate) fn remove(&mut self, position: usize, version: u64) -> (Arc<[u8]>, Option<u32>) {
         let removed = self.members.swap_remove(position);
         self.version = version;
         (removed.fragment, self.members.get(position).map(|m| m.slot))
     }
 
     /// The service id as the service displays it.
-    pub fn id(&self) -> &Arc<str> {
+    pub(crate) fn id(&self) -> &Arc<str> {
         &self.id
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.members.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.members.is_empty()
     }
 
     /// The slots of the service's registrations.
-    pub fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+    pub(crate) fn slots(&self) -> impl Iterator<Item = u32> + '_ {
         self.members.iter().map(|m| m.slot)
     }
 
     /// The discovery bytes at the current version, assembled if this version was not read yet.
-    pub fn snapshot(&mut self) -> ServiceSnapshot {
+    pub(crate) fn snapshot(&mut self) -> ServiceSnapshot {
         match &self.snapshot {
             Some(snapshot) if snapshot.version == self.version => snapshot.clone(),
             _ => {
