@@ -132,7 +132,7 @@ pub struct ServerConfig {
     #[arg(long, env = "ARTEMIS_MAX_CONNECTIONS_PER_CORE")]
     pub max_connections_per_core: Option<usize>,
 
-    /// Rate limiting (contract §8): each limited operation is refused with `rate-limited` once the node served its limit in the last 10 s.
+    /// Rate limiting (Java's `artemis.service.*` rate limiters; see `docs/limits.md`): each limited operation is refused with `rate-limited` once the node served its limit in the last 10 s.
     #[arg(long, env = "ARTEMIS_RATE_LIMIT", default_value_t = true, action = clap::ArgAction::Set)]
     pub rate_limit: bool,
 

@@ -149,16 +149,29 @@ impl Metrics {
     /// The Prometheus text exposition, with `shards[i]` the figures of shard `i`.
     pub(crate) fn render(&self, shards: &[ShardStats]) -> String {
         let mut out = String::with_capacity(16 * 1024);
-        let total = |f: &dyn Fn(&CoreMetrics) -> u64| self.cores.iter().map(f).sum::<u64>();
+        self.render_requests(&mut out);
+        self.render_connections(&mut out);
+        self.render_limits(&mut out);
+        self.render_websocket(&mut out);
+        render_shards(&mut out, shards);
+        out
+    }
 
+    /// A counter summed over every core.
+    fn total(&self, f: impl Fn(&CoreMetrics) -> u64) -> u64 {
+        self.cores.iter().map(f).sum()
+    }
+
+    /// Requests by endpoint (with the older Rust Artemis names), their latency, and refusals.
+    fn render_requests(&self, out: &mut String) {
         family(
-            &mut out,
+            out,
             "artemis_requests_total",
             "counter",
             "Requests answered, by endpoint.",
         );
         for e in Endpoint::ALL {
-            let n = total(&|c| c.requests[e.index()].load(Relaxed));
+            let n = self.total(|c| c.requests[e.index()].load(Relaxed));
             let _ = writeln!(
                 out,
                 "artemis_requests_total{{endpoint=\"{}\"}} {n}",
@@ -182,20 +195,20 @@ impl Metrics {
             ),
         ] {
             family(
-                &mut out,
+                out,
                 name,
                 "counter",
                 "Requests answered (older Rust Artemis name).",
             );
             let n: u64 = endpoints
                 .iter()
-                .map(|e| total(&|c| c.requests[e.index()].load(Relaxed)))
+                .map(|e| self.total(|c| c.requests[e.index()].load(Relaxed)))
                 .sum();
             let _ = writeln!(out, "{name} {n}");
         }
 
         family(
-            &mut out,
+            out,
             "artemis_request_duration_seconds",
             "histogram",
             "Time from a request's last byte to its reply being queued, by endpoint.",
@@ -206,7 +219,7 @@ impl Metrics {
             }
             let mut cumulative = 0;
             for (b, bound) in BUCKETS_US.iter().enumerate() {
-                cumulative += total(&|c| h(c, e).buckets[b].load(Relaxed));
+                cumulative += self.total(|c| h(c, e).buckets[b].load(Relaxed));
                 let _ = writeln!(
                     out,
                     "artemis_request_duration_seconds_bucket{{endpoint=\"{}\",le=\"{}\"}} {cumulative}",
@@ -214,8 +227,8 @@ impl Metrics {
                     *bound as f64 / 1e6
                 );
             }
-            cumulative += total(&|c| h(c, e).buckets[BUCKETS_US.len()].load(Relaxed));
-            let sum = total(&|c| h(c, e).sum_us.load(Relaxed)) as f64 / 1e6;
+            cumulative += self.total(|c| h(c, e).buckets[BUCKETS_US.len()].load(Relaxed));
+            let sum = self.total(|c| h(c, e).sum_us.load(Relaxed)) as f64 / 1e6;
             let name = e.name();
             let _ = writeln!(
                 out,
@@ -226,19 +239,22 @@ impl Metrics {
         }
 
         family(
-            &mut out,
+            out,
             "artemis_http_errors_total",
             "counter",
             "Requests refused before reaching an endpoint, by HTTP status.",
         );
         for (i, status) in PROTOCOL_ERRORS.iter().enumerate() {
-            let n = total(&|c| c.protocol_errors[i].load(Relaxed));
+            let n = self.total(|c| c.protocol_errors[i].load(Relaxed));
             let _ = writeln!(out, "artemis_http_errors_total{{code=\"{status}\"}} {n}");
         }
+    }
 
+    /// Connections by core, and the transport's receive buffers.
+    fn render_connections(&self, out: &mut String) {
         let per_core = |f: fn(&CoreMetrics) -> u64| self.cores.iter().map(f).collect::<Vec<_>>();
         labelled(
-            &mut out,
+            out,
             (
                 "artemis_connections_open",
                 "gauge",
@@ -248,7 +264,7 @@ impl Metrics {
             &per_core(|c| c.connections_open.load(Relaxed)),
         );
         labelled(
-            &mut out,
+            out,
             (
                 "artemis_connections_accepted_total",
                 "counter",
@@ -258,22 +274,25 @@ impl Metrics {
             &per_core(|c| c.connections_accepted.load(Relaxed)),
         );
         family(
-            &mut out,
+            out,
             "artemis_recv_buffer_exhausted_total",
             "counter",
             "Receives re-armed because the io_uring transport's provided-buffer ring was empty.",
         );
         let exhausted = RECV_BUFFER_EXHAUSTED.load(Relaxed);
         let _ = writeln!(out, "artemis_recv_buffer_exhausted_total {exhausted}");
+    }
 
+    /// Requests the rate limiters refused, and limits that bit.
+    fn render_limits(&self, out: &mut String) {
         family(
-            &mut out,
+            out,
             "artemis_rate_limited_total",
             "counter",
             "Requests refused with rate-limited, by rate limiter and operation (Java's rate limiters; see `docs/limits.md`).",
         );
         for op in LimitedOp::ALL {
-            let n = total(&|c| c.rate_limited[op.index()].load(Relaxed));
+            let n = self.total(|c| c.rate_limited[op.index()].load(Relaxed));
             let _ = writeln!(
                 out,
                 "artemis_rate_limited_total{{limiter=\"{}\",op=\"{}\"}} {n}",
@@ -282,22 +301,25 @@ impl Metrics {
             );
         }
         family(
-            &mut out,
+            out,
             "artemis_limit_rejections_total",
             "counter",
             "Connections and requests a limit bit: refused, timed out, or made to wait their turn.",
         );
         for limit in Limit::ALL {
-            let n = total(&|c| c.limits_hit[limit.index()].load(Relaxed));
+            let n = self.total(|c| c.limits_hit[limit.index()].load(Relaxed));
             let _ = writeln!(
                 out,
                 "artemis_limit_rejections_total{{limit=\"{}\"}} {n}",
                 limit.name()
             );
         }
+    }
 
+    /// WebSocket sessions, pushes, moves and refusals.
+    fn render_websocket(&self, out: &mut String) {
         family(
-            &mut out,
+            out,
             "artemis_websocket_sessions",
             "gauge",
             "Open WebSocket sessions, by endpoint (Java handler name).",
@@ -314,104 +336,106 @@ impl Metrics {
             (
                 "artemis_push_messages_total",
                 "Changes written to WebSocket subscribers.",
-                total(&|c| c.pushes.load(Relaxed)),
+                self.total(|c| c.pushes.load(Relaxed)),
             ),
             (
                 "artemis_push_overflow_closes_total",
                 "Subscribers closed because they fell a whole push queue behind.",
-                total(&|c| c.push_overflows.load(Relaxed)),
+                self.total(|c| c.push_overflows.load(Relaxed)),
             ),
             (
                 "artemis_websocket_moves_total",
                 "Heartbeat sessions moved to the core that owns their instances.",
-                total(&|c| c.websocket_moves.load(Relaxed)),
+                self.total(|c| c.websocket_moves.load(Relaxed)),
             ),
         ] {
-            family(&mut out, name, "counter", help);
+            family(out, name, "counter", help);
             let _ = writeln!(out, "{name} {value}");
         }
         family(
-            &mut out,
+            out,
             "artemis_websocket_refusals_total",
             "counter",
             "WebSocket sessions closed for what the client sent: against the protocol (1002, 1003, 1007) or too large (1009).",
         );
         for (i, reason) in ["protocol", "too_large"].into_iter().enumerate() {
-            let n = total(&|c| c.websocket_refusals[i].load(Relaxed));
+            let n = self.total(|c| c.websocket_refusals[i].load(Relaxed));
             let _ = writeln!(
                 out,
                 "artemis_websocket_refusals_total{{reason=\"{reason}\"}} {n}"
             );
         }
+    }
+}
 
-        let instances: usize = shards.iter().map(|s| s.instances).sum();
-        family(
-            &mut out,
-            "artemis_active_instances",
-            "gauge",
-            "Registered instances in the node.",
+/// The registry's figures, node-wide and by shard.
+fn render_shards(out: &mut String, shards: &[ShardStats]) {
+    let instances: usize = shards.iter().map(|s| s.instances).sum();
+    family(
+        out,
+        "artemis_active_instances",
+        "gauge",
+        "Registered instances in the node.",
+    );
+    let _ = writeln!(out, "artemis_active_instances {instances}");
+    type ShardFigure = (Family, fn(&ShardStats) -> u64);
+    let per_shard: [ShardFigure; 6] = [
+        (
+            (
+                "artemis_shard_instances",
+                "gauge",
+                "Registered instances, by shard.",
+            ),
+            |s| s.instances as u64,
+        ),
+        (
+            (
+                "artemis_shard_services",
+                "gauge",
+                "Services with instances, by shard.",
+            ),
+            |s| s.services as u64,
+        ),
+        (
+            (
+                "artemis_leases_expired_total",
+                "counter",
+                "Leases removed because they expired, by shard.",
+            ),
+            |s| s.leases_expired_total,
+        ),
+        (
+            (
+                "artemis_self_preservation_safe",
+                "gauge",
+                "1 while the shard expires leases, 0 while self-preservation holds them.",
+            ),
+            |s| u64::from(s.safe),
+        ),
+        (
+            (
+                "artemis_delta_changes_retained",
+                "gauge",
+                "Changes kept for services-delta.json, by shard.",
+            ),
+            |s| s.changes_retained as u64,
+        ),
+        (
+            (
+                "artemis_delta_bytes_retained",
+                "gauge",
+                "Bytes of the changes kept for services-delta.json, by shard.",
+            ),
+            |s| s.changes_retained_bytes as u64,
+        ),
+    ];
+    for (head, value) in per_shard {
+        labelled(
+            out,
+            head,
+            "shard",
+            &shards.iter().map(value).collect::<Vec<_>>(),
         );
-        let _ = writeln!(out, "artemis_active_instances {instances}");
-        type ShardFigure = (Family, fn(&ShardStats) -> u64);
-        let per_shard: [ShardFigure; 6] = [
-            (
-                (
-                    "artemis_shard_instances",
-                    "gauge",
-                    "Registered instances, by shard.",
-                ),
-                |s| s.instances as u64,
-            ),
-            (
-                (
-                    "artemis_shard_services",
-                    "gauge",
-                    "Services with instances, by shard.",
-                ),
-                |s| s.services as u64,
-            ),
-            (
-                (
-                    "artemis_leases_expired_total",
-                    "counter",
-                    "Leases removed because they expired, by shard.",
-                ),
-                |s| s.leases_expired_total,
-            ),
-            (
-                (
-                    "artemis_self_preservation_safe",
-                    "gauge",
-                    "1 while the shard expires leases, 0 while self-preservation holds them.",
-                ),
-                |s| u64::from(s.safe),
-            ),
-            (
-                (
-                    "artemis_delta_changes_retained",
-                    "gauge",
-                    "Changes kept for services-delta.json, by shard.",
-                ),
-                |s| s.changes_retained as u64,
-            ),
-            (
-                (
-                    "artemis_delta_bytes_retained",
-                    "gauge",
-                    "Bytes of the changes kept for services-delta.json, by shard.",
-                ),
-                |s| s.changes_retained_bytes as u64,
-            ),
-        ];
-        for (head, value) in per_shard {
-            labelled(
-                &mut out,
-                head,
-                "shard",
-                &shards.iter().map(value).collect::<Vec<_>>(),
-            );
-        }
-        out
     }
 }
 

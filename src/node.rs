@@ -136,7 +136,7 @@ impl Node {
         }
     }
 
-    /// Whether a client in `region`/`zone` may be sent to this node (contract §4.4): the node
+    /// Whether a client in `region`/`zone` may be sent to this node (Java's `ClusterController`; see `docs/api.md`): the node
     /// allows other zones, or the zone is exactly this node's.
     pub(crate) fn serves_zone(
         &self,

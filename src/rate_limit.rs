@@ -1,4 +1,4 @@
-//! Rate limiting as Java's limiters do it (contract §8): per operation, for the whole node, over
+//! Rate limiting as Java's limiters do it (see `docs/limits.md`): per operation, for the whole node, over
 //! a sliding window of 10 one-second buckets. A request that would take its operation's count in
 //! the window past the limit is refused (`rate-limited`), and a refused request is not counted.
 //!
@@ -19,7 +19,7 @@
 //! So the node admits at most the limit, except when cores rebalance at the same instant with
 //! fewer than `cores` requests left, each taking one: at most `cores - 1` over, per such race. It
 //! may admit less than the limit while an idle core holds an unused share until its second ends.
-//! The README gives the measured figures.
+//! `docs/benchmarks.md` gives the measured figures.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
