@@ -318,13 +318,6 @@ pub fn instances_request(body: &mut [u8]) -> Result<Option<InstancesRequest>, De
     })
 }
 
-/// Why a register, heartbeat or unregister request listing `count` instances is refused when
-/// at most `max` may be listed (`--max-instances-per-request`); `None` within the limit. It is
-/// refused whole, as one listing none is: `bad-request`, `failedInstances` null, nothing done.
-pub fn instance_count_refusal(count: usize, max: usize) -> Option<String> {
-    (count > max).then(|| format!("request.instances has more than {max} instances."))
-}
-
 pub fn service_request(body: &mut [u8]) -> Result<Option<ServiceRequest>, DecodeError> {
     decode(body, |o| {
         let mut zone = ZoneRequest::default();
@@ -494,16 +487,6 @@ mod tests {
         ] {
             assert!(port(bad).is_err(), "accepted port {bad}");
         }
-    }
-
-    #[test]
-    fn instance_count_limit() {
-        assert_eq!(instance_count_refusal(10_000, 10_000), None);
-        assert_eq!(instance_count_refusal(1, 10_000), None);
-        assert_eq!(
-            instance_count_refusal(10_001, 10_000).as_deref(),
-            Some("request.instances has more than 10000 instances.")
-        );
     }
 
     #[test]
