@@ -164,6 +164,14 @@ pub struct ServerConfig {
     #[arg(long, env = "ARTEMIS_WS_QUEUE", default_value = "4MiB", value_parser = parse_size)]
     pub ws_queue: usize,
 
+    /// Bytes of changes all WebSocket subscribers of the node may have waiting together; past it the slowest subscribers are closed first (code 1013).
+    #[arg(long, env = "ARTEMIS_WS_QUEUE_TOTAL", default_value = "256MiB", value_parser = parse_size)]
+    pub ws_queue_total: usize,
+
+    /// Services one `/ws/discovery/instance-change` session may follow; a subscription beyond closes the session (code 1008).
+    #[arg(long, env = "ARTEMIS_WS_MAX_SUBSCRIPTIONS", default_value_t = 10_000)]
+    pub ws_max_subscriptions: usize,
+
     /// Largest WebSocket frame a client may send; a session sending a larger one is closed (code 1009).
     #[arg(long, env = "ARTEMIS_WS_MAX_FRAME", default_value = "1MiB", value_parser = parse_size)]
     pub ws_max_frame: usize,
@@ -317,16 +325,6 @@ impl ServerConfig {
         }
     }
 
-    /// How many shards the node runs: one per core of --cores, else one per online core (as
-    /// the runtime picks them).
-    pub fn shard_count(&self) -> usize {
-        let count = match &self.cores {
-            Some(cores) => cores.0.len(),
-            None => glommio::CpuSet::online().map_or(1, |online| online.into_iter().count()),
-        };
-        count.max(1)
-    }
-
     /// The URL the cluster endpoints publish for this node.
     pub fn node_url(&self, bound: SocketAddr) -> String {
         self.node_url
@@ -444,15 +442,12 @@ mod tests {
             "0",
             "--max-instances-per-request",
             "5",
-            "--cores",
-            "0-3",
         ])
         .unwrap();
         assert_eq!(c.delta_retention_bytes, 4 << 20);
         assert_eq!(c.max_id_bytes, 1024);
         assert_eq!(c.max_metadata_bytes, 0);
         assert_eq!(c.max_instances_per_request, 5);
-        assert_eq!(c.shard_count(), 4);
         assert!(parse(&["--delta-retention-bytes", "0"]).is_err());
         assert!(parse(&["--max-id-bytes", "0"]).is_err());
         assert!(parse(&["--max-instances-per-request", "0"]).is_err());

@@ -110,13 +110,8 @@ impl Node {
         }
     }
 
-    /// Settings of this core's shard, one of `ServerConfig::shard_count` shards.
-    pub(crate) fn shard_config(&self) -> ShardConfig {
-        self.shard_config_of(self.config.shard_count())
-    }
-
     /// Settings of this core's shard, one of `shards`: node-wide budgets are split evenly.
-    pub(crate) fn shard_config_of(&self, shards: usize) -> ShardConfig {
+    pub(crate) fn shard_config(&self, shards: usize) -> ShardConfig {
         let c = &self.config;
         ShardConfig {
             rules: self.registry_rules.clone(),

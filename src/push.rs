@@ -5,7 +5,10 @@
 //! Each core puts it in the inbox of every session subscribed to that service, or to all
 //! services. An inbox is bounded in bytes (a whole register batch must fit): a session that falls
 //! that far behind is marked overflowed and closed by its own task, so a slow subscriber never
-//! slows the registry or other subscribers.
+//! slows the registry or other subscribers. What all inboxes of the node hold together is bounded
+//! too (`--ws-queue-total`): when a change would pass that bound, this core's slowest subscriber
+//! (the one with the most bytes waiting) is dropped first, so many slow subscribers cannot take
+//! the node's memory one session queue at a time.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -43,9 +46,38 @@ pub(crate) fn serialize(changes: Vec<Change>) -> PushBatch {
         .collect()
 }
 
-/// How many push sessions each core holds, so a core sends changes only to cores that want
-/// them.
-pub(crate) type Presence = Arc<[AtomicUsize]>;
+/// What every core shares about push: which cores hold push sessions (a core sends changes only
+/// to cores that want them), and the bytes waiting in subscribers' inboxes over the node.
+pub(crate) struct Fanout {
+    sessions: Box<[AtomicUsize]>,
+    queued: AtomicUsize,
+    queued_most: usize,
+}
+
+impl Fanout {
+    /// For a node of `cores` cores whose inboxes may hold `queued_most` bytes together.
+    pub(crate) fn new(cores: usize, queued_most: usize) -> Arc<Fanout> {
+        Arc::new(Fanout {
+            sessions: (0..cores).map(|_| AtomicUsize::new(0)).collect(),
+            queued: AtomicUsize::new(0),
+            queued_most,
+        })
+    }
+
+    /// Takes room for `n` more queued bytes, if the node has it.
+    fn take(&self, n: usize) -> bool {
+        let before = self.queued.fetch_add(n, Ordering::Relaxed);
+        if before.saturating_add(n) <= self.queued_most {
+            return true;
+        }
+        self.queued.fetch_sub(n, Ordering::Relaxed);
+        false
+    }
+
+    fn give_back(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::Relaxed);
+    }
+}
 
 /// One session's bounded queue of changes to send.
 pub(crate) struct Inbox {
@@ -55,28 +87,41 @@ pub(crate) struct Inbox {
     capacity: usize,
     overflowed: Cell<bool>,
     waker: RefCell<Option<Waker>>,
+    /// Where the node counts every inbox's bytes.
+    fanout: Arc<Fanout>,
 }
 
 impl Inbox {
-    /// An inbox holding at most `capacity` bytes of changes.
-    pub(crate) fn new(capacity: usize) -> Rc<Inbox> {
-        Rc::new(Inbox {
-            queue: RefCell::new(VecDeque::new()),
-            queued: Cell::new(0),
-            capacity,
-            overflowed: Cell::new(false),
-            waker: RefCell::new(None),
-        })
-    }
-
-    fn offer(&self, json: &Arc<[u8]>) {
+    /// Queues `json` if this inbox and the node have room for it; overflows this inbox when it
+    /// has none itself (what it holds is still sent, then its session closes). False when the
+    /// node has no room: the caller makes some.
+    fn offer(&self, json: &Arc<[u8]>) -> bool {
+        if self.overflowed() {
+            return true;
+        }
         let queued = self.queued.get() + json.len();
-        if queued <= self.capacity {
+        if queued > self.capacity {
+            self.overflowed.set(true);
+        } else if self.fanout.take(json.len()) {
             self.queue.borrow_mut().push_back(json.clone());
             self.queued.set(queued);
         } else {
-            self.overflowed.set(true);
+            return false;
         }
+        self.wake();
+        true
+    }
+
+    /// Drops what is queued, giving its bytes back to the node, and marks the inbox overflowed:
+    /// its session closes with 1013.
+    fn evict(&self) {
+        self.overflowed.set(true);
+        self.queue.borrow_mut().clear();
+        self.fanout.give_back(self.queued.replace(0));
+        self.wake();
+    }
+
+    fn wake(&self) {
         if let Some(waker) = self.waker.borrow_mut().take() {
             waker.wake();
         }
@@ -86,6 +131,7 @@ impl Inbox {
     pub(crate) fn pop(&self) -> Option<Arc<[u8]>> {
         let json = self.queue.borrow_mut().pop_front()?;
         self.queued.set(self.queued.get() - json.len());
+        self.fanout.give_back(json.len());
         Some(json)
     }
 
@@ -117,31 +163,50 @@ impl Inbox {
     }
 }
 
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        self.fanout.give_back(self.queued.get());
+    }
+}
+
 /// This core's push sessions, by subscribed service and for all services.
 pub(crate) struct Subscribers {
     by_service: RefCell<HashMap<Box<str>, Vec<Rc<Inbox>>>>,
     everything: RefCell<Vec<Rc<Inbox>>>,
-    presence: Presence,
+    fanout: Arc<Fanout>,
     me: usize,
 }
 
 impl Subscribers {
-    pub(crate) fn new(presence: Presence, me: usize) -> Subscribers {
+    pub(crate) fn new(fanout: Arc<Fanout>, me: usize) -> Subscribers {
         Subscribers {
             by_service: RefCell::new(HashMap::new()),
             everything: RefCell::new(Vec::new()),
-            presence,
+            fanout,
             me,
         }
     }
 
-    /// `inbox` gets the changes of the service with lowercased id `service_key`.
+    /// A new session's inbox, holding at most `capacity` bytes of changes.
+    pub(crate) fn inbox(&self, capacity: usize) -> Rc<Inbox> {
+        Rc::new(Inbox {
+            queue: RefCell::new(VecDeque::new()),
+            queued: Cell::new(0),
+            capacity,
+            overflowed: Cell::new(false),
+            waker: RefCell::new(None),
+            fanout: self.fanout.clone(),
+        })
+    }
+
+    /// `inbox` gets the changes of the service with lowercased id `service_key`; the caller
+    /// subscribes an inbox to a service once.
     pub(crate) fn subscribe(&self, service_key: &str, inbox: &Rc<Inbox>) {
         let mut by_service = self.by_service.borrow_mut();
-        let inboxes = by_service.entry(service_key.into()).or_default();
-        if !inboxes.iter().any(|i| Rc::ptr_eq(i, inbox)) {
-            inboxes.push(inbox.clone());
-        }
+        by_service
+            .entry(service_key.into())
+            .or_default()
+            .push(inbox.clone());
     }
 
     /// `inbox` gets every change.
@@ -151,12 +216,12 @@ impl Subscribers {
 
     /// Counts a session that may subscribe; other cores send changes here while any is open.
     pub(crate) fn session_opened(&self) {
-        self.presence[self.me].fetch_add(1, Ordering::Relaxed);
+        self.fanout.sessions[self.me].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Forgets `inbox` everywhere; `services` are the keys it subscribed to.
     pub(crate) fn session_closed(&self, inbox: &Rc<Inbox>, services: &[Box<str>]) {
-        self.presence[self.me].fetch_sub(1, Ordering::Relaxed);
+        self.fanout.sessions[self.me].fetch_sub(1, Ordering::Relaxed);
         let mut by_service = self.by_service.borrow_mut();
         for key in services {
             if let Some(inboxes) = by_service.get_mut(key) {
@@ -173,7 +238,7 @@ impl Subscribers {
 
     /// Whether core `core` has push sessions.
     pub(crate) fn wanted_by(&self, core: usize) -> bool {
-        self.presence[core].load(Ordering::Relaxed) > 0
+        self.fanout.sessions[core].load(Ordering::Relaxed) > 0
     }
 
     /// Queues each change for the sessions that want it.
@@ -183,7 +248,15 @@ impl Subscribers {
         for change in batch {
             let subscribed = by_service.get(&change.service_key).into_iter().flatten();
             for inbox in subscribed.chain(everything.iter()) {
-                inbox.offer(&change.json);
+                while !inbox.offer(&change.json) {
+                    // The node is full: the slowest subscriber here goes first (perhaps this one).
+                    let inboxes = by_service.values().flatten().chain(everything.iter());
+                    let slowest = inboxes.max_by_key(|i| i.queued.get());
+                    slowest
+                        .filter(|i| i.queued.get() > 0)
+                        .unwrap_or(inbox)
+                        .evict();
+                }
             }
         }
     }
@@ -193,8 +266,9 @@ impl Subscribers {
 mod tests {
     use super::*;
 
-    fn presence(cores: usize) -> Presence {
-        (0..cores).map(|_| AtomicUsize::new(0)).collect()
+    /// A node of `cores` cores whose inboxes have no bound together.
+    fn fanout(cores: usize) -> Arc<Fanout> {
+        Fanout::new(cores, usize::MAX)
     }
 
     fn pushed(service: &str, json: &str) -> Pushed {
@@ -212,11 +286,10 @@ mod tests {
 
     #[test]
     fn changes_reach_service_and_all_subscribers() {
-        let subscribers = Subscribers::new(presence(2), 1);
-        let (a, all) = (Inbox::new(64), Inbox::new(64));
+        let subscribers = Subscribers::new(fanout(2), 1);
+        let (a, all) = (subscribers.inbox(64), subscribers.inbox(64));
         subscribers.session_opened();
         subscribers.session_opened();
-        subscribers.subscribe("svc.a", &a);
         subscribers.subscribe("svc.a", &a);
         subscribers.subscribe_all(&all);
         assert!(subscribers.wanted_by(1) && !subscribers.wanted_by(0));
@@ -233,8 +306,8 @@ mod tests {
 
     #[test]
     fn a_full_inbox_overflows_without_growing() {
-        let subscribers = Subscribers::new(presence(1), 0);
-        let (slow, fast) = (Inbox::new(2), Inbox::new(64));
+        let subscribers = Subscribers::new(fanout(1), 0);
+        let (slow, fast) = (subscribers.inbox(2), subscribers.inbox(64));
         subscribers.subscribe_all(&slow);
         subscribers.subscribe_all(&fast);
         let batch: Vec<Pushed> = (0..3).map(|i| pushed("s", &i.to_string())).collect();
@@ -243,6 +316,37 @@ mod tests {
         assert_eq!(drain(&slow), ["0", "1"]);
         assert!(!fast.overflowed());
         assert_eq!(drain(&fast), ["0", "1", "2"]);
+    }
+
+    #[test]
+    fn a_full_node_drops_its_slowest_subscriber_first() {
+        let fanout = Fanout::new(1, 6);
+        let subscribers = Subscribers::new(fanout.clone(), 0);
+        let (slow, fast) = (subscribers.inbox(64), subscribers.inbox(64));
+        subscribers.subscribe("a", &slow);
+        subscribers.subscribe_all(&fast);
+        subscribers.deliver(&[pushed("a", "12"), pushed("a", "3")]);
+        assert_eq!(drain(&fast), ["12", "3"], "the fast one reads");
+        assert_eq!(
+            fanout.queued.load(Ordering::Relaxed),
+            3,
+            "the slow one holds 3"
+        );
+        subscribers.deliver(&[pushed("b", "4567")]);
+        assert!(slow.overflowed(), "the slowest gives way");
+        assert!(drain(&slow).is_empty(), "and its bytes go back");
+        assert!(!fast.overflowed());
+        assert_eq!(drain(&fast), ["4567"]);
+        assert_eq!(fanout.queued.load(Ordering::Relaxed), 0);
+
+        let alone = subscribers.inbox(64);
+        subscribers.subscribe_all(&alone);
+        subscribers.deliver(&[pushed("c", "too large")]);
+        assert!(
+            alone.overflowed(),
+            "a change the node cannot hold closes who cannot take it"
+        );
+        assert_eq!(fanout.queued.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -20,7 +20,8 @@ pub(crate) enum Route {
     WebSocket(WsEndpoint),
     /// A CORS preflight (`OPTIONS`) of an HTTP endpoint; see [`write_preflight_reply`].
     Preflight,
-    /// No endpoint at the path (404), or not with this method (405): the status and why.
+    /// No endpoint at the path (404), not with this method (405), or a POST body that is not
+    /// JSON (415): the status and why.
     Refused(StatusCode, Refusal),
 }
 
@@ -30,6 +31,8 @@ pub(crate) enum Refusal {
     NoEndpoint,
     /// The endpoint takes only these methods.
     Method(&'static str),
+    /// A POST without `Content-Type: application/json`.
+    MediaType,
 }
 
 impl Refusal {
@@ -39,12 +42,18 @@ impl Refusal {
             Refusal::Method(allowed) => {
                 format!("Method not allowed; this endpoint takes {allowed}")
             }
+            Refusal::MediaType => {
+                "Unsupported media type; send the body with Content-Type: application/json".into()
+            }
         }
     }
 }
 
-/// Routes a request by its path and method.
-pub(crate) fn route(method: &Method, path: &[u8]) -> Route {
+/// Routes a request by its path and method. As Java's POST handlers, which consume only
+/// `application/json`, a POST without that media type is refused before its body is read: this
+/// is also what keeps a web page from POSTing `text/plain` cross-site without a preflight.
+pub(crate) fn route(request: &Request, path: &[u8]) -> Route {
+    let method = &request.method;
     if let Some(ws) = WsEndpoint::from_path(path) {
         return Route::WebSocket(ws);
     }
@@ -55,6 +64,9 @@ pub(crate) fn route(method: &Method, path: &[u8]) -> Route {
             StatusCode::METHOD_NOT_ALLOWED,
             Refusal::Method(endpoint.allowed_methods()),
         ),
+        Some(_) if method == Method::POST && !request.content_type_json => {
+            Route::Refused(StatusCode::UNSUPPORTED_MEDIA_TYPE, Refusal::MediaType)
+        }
         Some(endpoint) => Route::Endpoint(endpoint),
     }
 }
@@ -233,6 +245,7 @@ impl WsEndpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::{parse_request, Limits, Parse};
 
     #[test]
     fn every_endpoint_routes_back_to_itself() {
@@ -274,27 +287,57 @@ mod tests {
         assert!(!Endpoint::Metrics.allows(&Method::POST));
     }
 
+    /// Routes `method path` with a JSON body, or with `content_type` when given.
+    fn routed(method: &str, path: &str, content_type: Option<&str>) -> Route {
+        let content_type = content_type.unwrap_or("application/json");
+        let raw = format!("{method} {path} HTTP/1.1\r\nContent-Type: {content_type}\r\n\r\n");
+        let Ok(Parse::Complete(request)) = parse_request(raw.as_bytes(), &Limits::default()) else {
+            panic!("{raw}");
+        };
+        route(&request, path.as_bytes())
+    }
+
+    #[test]
+    fn a_post_must_be_json() {
+        assert_eq!(
+            routed("POST", "/api/registry/register.json", Some("text/plain")),
+            Route::Refused(StatusCode::UNSUPPORTED_MEDIA_TYPE, Refusal::MediaType)
+        );
+        assert_eq!(
+            routed(
+                "POST",
+                "/api/discovery/service.json",
+                Some("application/json; charset=utf-8")
+            ),
+            Route::Endpoint(Endpoint::Service)
+        );
+        assert_eq!(
+            routed("GET", "/api/discovery/service.json", Some("text/plain")),
+            Route::Endpoint(Endpoint::Service)
+        );
+    }
+
     #[test]
     fn routes_by_path_then_method() {
-        let route = |method: Method, path: &[u8]| route(&method, path);
+        let route = |method: Method, path: &str| routed(method.as_str(), path, None);
         assert_eq!(
-            route(Method::POST, b"/api/registry/register.json"),
+            route(Method::POST, "/api/registry/register.json"),
             Route::Endpoint(Endpoint::Register)
         );
         assert_eq!(
-            route(Method::GET, b"/api/registry/register.json"),
+            route(Method::GET, "/api/registry/register.json"),
             Route::Refused(StatusCode::METHOD_NOT_ALLOWED, Refusal::Method("POST"))
         );
         assert_eq!(
-            route(Method::OPTIONS, b"/api/registry/register.json"),
+            route(Method::OPTIONS, "/api/registry/register.json"),
             Route::Preflight
         );
         assert_eq!(
-            route(Method::GET, b"/api/nothing.json"),
+            route(Method::GET, "/api/nothing.json"),
             Route::Refused(StatusCode::NOT_FOUND, Refusal::NoEndpoint)
         );
         assert_eq!(
-            route(Method::GET, b"/ws/discovery/all-instance-change"),
+            route(Method::GET, "/ws/discovery/all-instance-change"),
             Route::WebSocket(WsEndpoint::AllInstanceChange)
         );
         assert_eq!(WsEndpoint::from_path(b"/ws/other"), None);

@@ -26,7 +26,7 @@ use crate::http::{self as h1, Body, BodyPart, Limits, Reply, Request};
 use crate::limits::{ConnectionCap, ConnectionLimits, Limit};
 use crate::metrics::{CoreMetrics, Metrics};
 use crate::node::Node;
-use crate::push::Presence;
+use crate::push::Fanout;
 use crate::rate_limit::RateLimits;
 use crate::router::{self, Route};
 use crate::runtime::App;
@@ -46,10 +46,12 @@ pub struct Server {
     handoffs: HandoffMesh<Moved>,
     metrics: Arc<Metrics>,
     versions: Arc<VersionClock>,
-    presence: Presence,
+    fanout: Arc<Fanout>,
     rate_limits: Arc<RateLimits>,
     /// Open connections on the node, for `--max-connections`.
     open_connections: Arc<AtomicUsize>,
+    /// Cores, each with its shard.
+    cores: usize,
 }
 
 impl Server {
@@ -57,12 +59,13 @@ impl Server {
         Server {
             rate_limits: Arc::new(config.rate_limits(cores)),
             open_connections: Arc::new(AtomicUsize::new(0)),
+            fanout: Fanout::new(cores, config.ws_queue_total),
+            cores,
             config,
             shards: ShardMesh::new(cores),
             handoffs: HandoffMesh::new(cores),
             metrics: Arc::new(Metrics::new(cores)),
             versions: Arc::new(VersionClock::starting_at(now_ms())),
-            presence: (0..cores).map(|_| AtomicUsize::new(0)).collect(),
         }
     }
 }
@@ -82,8 +85,8 @@ impl App for Server {
             self.open_connections,
         );
         let node = Node::new(self.config, bound);
-        let shard_config = node.shard_config();
-        let link = ShardLink::join(self.shards, self.presence, |_| {
+        let shard_config = node.shard_config(self.cores);
+        let link = ShardLink::join(self.shards, self.fanout, |_| {
             Shard::new(shard_config, self.versions)
         })
         .await;
@@ -219,7 +222,7 @@ impl Handler for CoreServer {
         output: &mut Vec<u8>,
     ) -> Outcome<Start> {
         let started = Instant::now();
-        let endpoint = match router::route(&request.method, &buf[request.path.clone()]) {
+        let endpoint = match router::route(&request, &buf[request.path.clone()]) {
             Route::Endpoint(endpoint) => endpoint,
             Route::WebSocket(ws) => {
                 if websocket::accept(&request, buf, output) {

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use artemis_shards::{
@@ -23,7 +24,7 @@ use glommio::spawn_local;
 
 use crate::clock::now_ms;
 use crate::mesh;
-use crate::push::{self, Presence, PushBatch, Subscribers};
+use crate::push::{self, Fanout, PushBatch, Subscribers};
 
 /// Work for another core's shard, given the owner's clock reading.
 type Job = Box<dyn FnOnce(&mut Shard, u64) -> Reply + Send>;
@@ -112,7 +113,7 @@ impl ShardLink {
     /// `make_shard` gets this core's shard index.
     pub(crate) async fn join(
         mesh: ShardMesh,
-        presence: Presence,
+        fanout: Arc<Fanout>,
         make_shard: impl FnOnce(usize) -> Shard,
     ) -> Rc<ShardLink> {
         let (peers, mut inbox) = mesh::join(mesh.0).await;
@@ -121,7 +122,7 @@ impl ShardLink {
             me,
             shards: peers.nr_consumers(),
             shard: RefCell::new(make_shard(me)),
-            subscribers: Subscribers::new(presence, me),
+            subscribers: Subscribers::new(fanout, me),
             peers: Some(Rc::new(peers)),
             pending: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
@@ -141,12 +142,11 @@ impl ShardLink {
     /// A node of one shard and no mesh: every call is local. For tests of what sits above.
     #[cfg(test)]
     pub(crate) fn alone(shard: Shard) -> Rc<ShardLink> {
-        let presence: Presence = std::sync::Arc::from([std::sync::atomic::AtomicUsize::new(0)]);
         Rc::new(ShardLink {
             me: 0,
             shards: 1,
             shard: RefCell::new(shard),
-            subscribers: Subscribers::new(presence, 0),
+            subscribers: Subscribers::new(Fanout::new(1, usize::MAX), 0),
             peers: None,
             pending: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),

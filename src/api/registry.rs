@@ -48,7 +48,7 @@ pub(super) async fn serve(
     if let Some(refused) = rate_limited(ctx, limited(op)) {
         return (refused, None);
     }
-    let refusal = |message| {
+    let refusal = |message: &str| {
         let response = failure(ErrorCode::BadRequest, Some(message), &["failedInstances"]);
         (response, None)
     };
@@ -59,6 +59,14 @@ pub(super) async fn serve(
         }) if !list.is_empty() => list,
         Some(_) => return refusal("request.instances is null or empty."),
     };
+    // Each failed entry echoes its instance: a bound on the list bounds the reply too.
+    let most = ctx.node.config.max_instances_per_request as usize;
+    if instances.len() > most {
+        return refusal(&format!(
+            "request.instances has {} instances; at most {most} per request",
+            instances.len()
+        ));
+    }
 
     let shards = ctx.link.shards();
     let mut batches: Vec<Vec<(u32, Instance)>> = vec![Vec::new(); shards];

@@ -32,7 +32,7 @@ impl Core {
         let config: ServerConfig = config;
         let bound: SocketAddr = "127.0.0.1:8080".parse().unwrap();
         let node = Node::new(config.clone(), bound);
-        let shard = Shard::new(node.shard_config(), Arc::new(VersionClock::starting_at(1)));
+        let shard = Shard::new(node.shard_config(1), Arc::new(VersionClock::starting_at(1)));
         Core {
             link: ShardLink::alone(shard),
             rate_limits: config.rate_limits(1),
@@ -153,5 +153,24 @@ fn metrics_count_shard_figures() {
     assert!(
         text.lines().any(|l| l == "artemis_active_instances 1"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_request_with_too_many_instances_is_refused_whole() {
+    let core = Core::new(&["--max-instances-per-request", "2"]);
+    let list = [INSTANCE; 3].join(",");
+    let (status, reply) = core.call(
+        Method::POST,
+        Endpoint::Register,
+        &format!(r#"{{"instances":[{list}]}}"#),
+    );
+    assert_eq!(status, StatusCode::OK);
+    assert!(reply.contains(r#""errorCode":"bad-request""#), "{reply}");
+    assert!(reply.contains("at most 2 per request"), "{reply}");
+    let (_, services) = core.call(Method::GET, Endpoint::Services, "");
+    assert!(
+        !services.contains("svc.a"),
+        "nothing registered: {services}"
     );
 }

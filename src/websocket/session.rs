@@ -115,7 +115,7 @@ impl<'a> Task<'a> {
             endpoint,
             session,
             moves_left,
-            inbox: Inbox::new(config.ws_queue),
+            inbox: ctx.api.link.subscribers().inbox(config.ws_queue),
             services: HashSet::new(),
             output: Vec::with_capacity(connection::OUTPUT_START),
             overflow_counted: Cell::new(false),
@@ -182,15 +182,11 @@ impl<'a> Task<'a> {
                 }
             };
             let (ctx, endpoint, inbox) = (self.ctx.api, self.endpoint, &self.inbox);
-            outcome.1 = on_text(
-                ctx,
-                endpoint,
-                text,
-                inbox,
-                &mut self.services,
-                &mut self.output,
-            )
-            .await;
+            let output = &mut self.output;
+            match on_text(ctx, endpoint, text, inbox, &mut self.services, output).await {
+                Ok(owner) => outcome.1 = owner,
+                Err(ending) => outcome.0 = Some(ending),
+            }
         }
         input.consume(consumed);
         outcome
@@ -339,7 +335,8 @@ fn count_overflow(counted: &Cell<bool>, counters: &CoreMetrics) {
 }
 
 /// Answers one text message: a heartbeat reply, or nothing for a subscription. For a heartbeat,
-/// also names the shard owning the most of its instances, when that is another core's.
+/// also names the shard owning the most of its instances, when that is another core's. A
+/// subscription past `--ws-max-subscriptions` ends the session.
 async fn on_text(
     ctx: api::Context<'_>,
     endpoint: WsEndpoint,
@@ -347,17 +344,20 @@ async fn on_text(
     inbox: &Rc<Inbox>,
     services: &mut HashSet<Box<str>>,
     output: &mut Vec<u8>,
-) -> Option<usize> {
+) -> Result<Option<usize>, Ending> {
     match endpoint {
         WsEndpoint::Heartbeat => {
             let (reply, owner) = api::heartbeat_frame(&ctx, text).await;
             frame::write_text(output, &reply);
-            return owner;
+            return Ok(owner);
         }
         WsEndpoint::InstanceChange => {
             if let Some(service_id) = api::subscribed_service(text) {
                 let key: Box<str> = service_id.to_lowercase().into();
                 if !services.contains(&key) {
+                    if services.len() >= ctx.node.config.ws_max_subscriptions {
+                        return Err((CloseCode::Policy, "too many subscriptions"));
+                    }
                     ctx.link.subscribers().subscribe(&key, inbox);
                     services.insert(key);
                 }
@@ -365,5 +365,5 @@ async fn on_text(
         }
         WsEndpoint::AllInstanceChange => {}
     }
-    None
+    Ok(None)
 }
