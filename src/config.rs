@@ -120,7 +120,7 @@ pub struct ServerConfig {
     #[arg(long, env = "ARTEMIS_MAX_PIPELINE", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_pipeline: u32,
 
-    /// Unsent reply bytes a connection may have before its further pipelined requests wait for the client to read; with one reply at most beyond, this bounds what a connection holds.
+    /// Unsent reply bytes a connection may have before its further pipelined requests wait for the client to read (a service's instances are sent from the shared snapshot, not copied).
     #[arg(long, env = "ARTEMIS_MAX_OUTPUT", default_value = "256KiB", value_parser = parse_size)]
     pub max_output: usize,
 

@@ -23,7 +23,7 @@ use http::StatusCode;
 use crate::http::{self as h1, HttpError, Limits, Parse, Request};
 use crate::limits::{ConnectionLimits, Limit};
 use crate::shutdown::Shutdown;
-use crate::transport::{Connection, ReadBuffer};
+use crate::transport::{Connection, Output, ReadBuffer};
 
 /// A connection's output buffer starts this large, and keeps at most [`OUTPUT_KEPT`] between
 /// batches: a discovery reply can take tens of KiB, and thousands of connections can sit idle
@@ -32,11 +32,8 @@ pub(crate) const OUTPUT_START: usize = 4096;
 const OUTPUT_KEPT: usize = 16 * 1024;
 
 /// Makes a written `output` ready for the next batch, giving back the memory of a large one.
-pub(crate) fn recycle(output: &mut Vec<u8>) {
-    output.clear();
-    if output.capacity() > OUTPUT_KEPT {
-        *output = Vec::with_capacity(OUTPUT_START);
-    }
+pub(crate) fn recycle(output: &mut Output) {
+    output.recycle(OUTPUT_KEPT);
 }
 
 /// What happens to a connection after a request was answered.
@@ -71,7 +68,7 @@ pub trait Handler {
         &self,
         request: Request,
         buf: &mut [u8],
-        output: &mut Vec<u8>,
+        output: &mut Output,
     ) -> Outcome<Self::Upgrade>;
     /// Serves a connection after `answer` upgraded it, or after another core moved it here;
     /// `buffered` holds the bytes received and not yet read.
@@ -83,12 +80,12 @@ pub trait Handler {
     }
     /// Appends the answer to a request refused before reaching `answer` (the connection closes
     /// after it), and counts it.
-    fn refuse(&self, status: StatusCode, message: &str, output: &mut Vec<u8>);
+    fn refuse(&self, status: StatusCode, message: &str, output: &mut Output);
     /// A limit bit this connection.
     fn limit_hit(&self, limit: Limit);
     /// Takes a place for a new connection. When there is none, counts the limit, appends the
     /// answer to send before closing and returns false (`connection_closed` is then not called).
-    fn admit(&self, output: &mut Vec<u8>) -> bool;
+    fn admit(&self, output: &mut Output) -> bool;
     /// Takes a place for a connection moved here from another core, which gave its place back:
     /// it was admitted once and is not refused now.
     fn connection_moved_in(&self);
@@ -109,7 +106,7 @@ pub(crate) async fn resume<C: Connection, H: Handler>(
 
 /// Serves `conn` until the peer closes, a protocol error, a timeout, or shutdown.
 pub(crate) async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
-    let mut output = Vec::new();
+    let mut output = Output::default();
     if !handler.admit(&mut output) {
         let _ = conn.write_all(&mut output).await;
         return;
@@ -118,7 +115,7 @@ pub(crate) async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
         handler,
         limits: *handler.connection_limits(),
         input: ReadBuffer::default(),
-        output: Vec::with_capacity(OUTPUT_START),
+        output: Output::with_capacity(OUTPUT_START),
         request_started: None,
         continue_sent: false,
     };
@@ -154,7 +151,7 @@ struct Client<'h, H: Handler> {
     handler: &'h H,
     limits: ConnectionLimits,
     input: ReadBuffer,
-    output: Vec<u8>,
+    output: Output,
     /// When the oldest unanswered byte arrived: the deadline of a request in progress.
     request_started: Option<Instant>,
     continue_sent: bool,

@@ -44,7 +44,7 @@ pub use connection::{Handler, Outcome};
 pub use http::{parse_request, write_response, Body, HttpError, Limits, Parse, Reply, Request};
 pub use limits::{ConnectionLimits, Limit};
 pub use shutdown::Shutdown;
-pub use transport::{Connection, Io, ReadBuffer};
+pub use transport::{Connection, Io, Output, ReadBuffer};
 
 // What the fuzz targets drive directly: the request decoders and the WebSocket frame reader.
 pub use api::decode;

@@ -32,7 +32,7 @@ use crate::router::{self, Route};
 use crate::runtime::App;
 use crate::shard_link::{ShardLink, ShardMesh};
 use crate::shutdown::{Shutdown, StopSignal};
-use crate::transport::{Connection, ReadBuffer};
+use crate::transport::{Connection, Output, ReadBuffer};
 use crate::websocket::{self, Moved, SessionContext, Start};
 
 /// How often self-preservation re-evaluates (Java: every 1000 ms).
@@ -102,6 +102,7 @@ impl App for Server {
             connections,
             shutdown,
             stop: StopSignal::default(),
+            kept: api::KeptReplies::default(),
         });
         keep_leases(&core);
         core
@@ -157,6 +158,7 @@ pub struct CoreServer {
     connections: ConnectionCap,
     shutdown: Shutdown,
     stop: StopSignal,
+    kept: api::KeptReplies,
 }
 
 impl CoreServer {
@@ -167,6 +169,7 @@ impl CoreServer {
             node: &self.node,
             rate_limits: &self.rate_limits,
             metrics: &self.metrics,
+            kept: &self.kept,
         }
     }
 
@@ -176,7 +179,7 @@ impl CoreServer {
     }
 
     /// Appends `response` framed as HTTP, and counts a refusal.
-    fn write(&self, response: &Response, request: &Request, output: &mut Vec<u8>) {
+    fn write(&self, response: &Response, request: &Request, output: &mut Output) {
         if !response.status.is_success() {
             self.counters()
                 .record_protocol_error(response.status.as_u16());
@@ -186,7 +189,7 @@ impl CoreServer {
 }
 
 /// Appends `response` framed as HTTP.
-fn frame(output: &mut Vec<u8>, response: &Response, gzip: bool, keep_alive: bool) {
+fn frame(output: &mut Output, response: &Response, gzip: bool, keep_alive: bool) {
     let parts: Vec<BodyPart> = response.parts.iter().map(Part::body_part).collect();
     h1::write_response(
         output,
@@ -219,7 +222,7 @@ impl Handler for CoreServer {
         &self,
         mut request: Request,
         buf: &mut [u8],
-        output: &mut Vec<u8>,
+        output: &mut Output,
     ) -> Outcome<Start> {
         let started = Instant::now();
         let endpoint = match router::route(&request, &buf[request.path.clone()]) {
@@ -281,7 +284,7 @@ impl Handler for CoreServer {
         (moved.socket, Start::Moved(moved.session), moved.input)
     }
 
-    fn refuse(&self, status: StatusCode, message: &str, output: &mut Vec<u8>) {
+    fn refuse(&self, status: StatusCode, message: &str, output: &mut Output) {
         self.counters().record_protocol_error(status.as_u16());
         frame(output, &Response::refusal(status, message), false, false);
     }
@@ -290,7 +293,7 @@ impl Handler for CoreServer {
         self.counters().record_limit(limit);
     }
 
-    fn admit(&self, output: &mut Vec<u8>) -> bool {
+    fn admit(&self, output: &mut Output) -> bool {
         match self.connections.open() {
             Ok(()) => {
                 self.counters().connection_opened();

@@ -176,6 +176,11 @@ impl ShardLink {
         result
     }
 
+    /// The node's version clock now: every change up to it is in what any shard answers next.
+    pub(crate) fn version(&self) -> u64 {
+        self.shard.borrow().version()
+    }
+
     // --- the typed calls ---
 
     /// Applies `op` to each shard's batch (`batches[shard]`, empty ones skipped), all shards at

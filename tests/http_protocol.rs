@@ -474,7 +474,15 @@ fn expect_100_continue_with_a_body_over_the_limit_is_refused_without_continue() 
 fn a_chunked_body_trickling_in_is_read() {
     let server = Server::start(&[]);
     let body = instances(&[instance("trickle.svc", "i1")]);
-    let mut wire = request("POST", REGISTER, &[("Transfer-Encoding", "chunked")], b"");
+    let mut wire = request(
+        "POST",
+        REGISTER,
+        &[
+            ("Transfer-Encoding", "chunked"),
+            ("Content-Type", "application/json"),
+        ],
+        b"",
+    );
     wire.extend_from_slice(&chunked(body.as_bytes(), 10));
     let mut client = server.connect();
     client.send_in_pieces(&wire, 7, Duration::from_millis(2));

@@ -14,7 +14,8 @@ use std::convert::Infallible;
 
 use artemis::{
     parse_core_list, parse_duration, write_response, App, Connection, ConnectionLimits, CoreList,
-    Failure, Handler, Io, Layout, Limit, Limits, Outcome, ReadBuffer, Reply, Request, Shutdown,
+    Failure, Handler, Io, Layout, Limit, Limits, Outcome, Output, ReadBuffer, Reply, Request,
+    Shutdown,
 };
 use clap::Parser;
 use http::StatusCode;
@@ -88,7 +89,7 @@ impl Handler for NoopCore {
         &self,
         request: Request,
         _buf: &mut [u8],
-        output: &mut Vec<u8>,
+        output: &mut Output,
     ) -> Outcome<Infallible> {
         write_response(
             output,
@@ -107,7 +108,7 @@ impl Handler for NoopCore {
         match upgrade {}
     }
 
-    fn refuse(&self, status: StatusCode, _message: &str, output: &mut Vec<u8>) {
+    fn refuse(&self, status: StatusCode, _message: &str, output: &mut Output) {
         write_response(
             output,
             &Reply {
@@ -122,7 +123,7 @@ impl Handler for NoopCore {
 
     fn limit_hit(&self, _limit: Limit) {}
 
-    fn admit(&self, _output: &mut Vec<u8>) -> bool {
+    fn admit(&self, _output: &mut Output) -> bool {
         true
     }
 

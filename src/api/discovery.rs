@@ -6,6 +6,7 @@
 //! null-list shape; `lookup.json` masks per-service problems (wrong region, blank id) as that
 //! same shape under an overall success, and answers an unknown service with empty lists.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -14,7 +15,8 @@ use artemis_shards::{Change, ErrorCode, InstancesJson};
 
 use super::decode::{self, LookupRequest, ServiceRequest};
 use super::envelope::{fail_status, failure, malformed, object, write_by_service, SUCCESS};
-use super::{Context, Input, Part, Response};
+use super::{Context, Input, Kept, Part, Response};
+use crate::transport::SharedBytes;
 
 /// How a `Service` object is filled.
 enum Shape {
@@ -175,7 +177,10 @@ pub(super) async fn services(ctx: &Context<'_>, input: Input<'_>) -> Response {
 /// `services-delta.json`: the latest change of each instance changed since the client's version,
 /// grouped by service. A version the shards no longer cover, an unknown one, or the current one
 /// gets Java's `data-not-found`, and the client fetches `services.json` instead.
-pub(super) async fn services_delta(ctx: &Context<'_>, input: Input<'_>) -> Response {
+///
+/// A reply is built once per (client's version, current version) and kept while no change
+/// follows: clients of one node poll from the same few versions, and a delta can be tens of MB.
+pub(crate) async fn services_delta(ctx: &Context<'_>, input: Input<'_>) -> Response {
     let since = match decode::delta_request(input.body) {
         Err(e) => return malformed(e),
         Ok(request) => request.map_or(0, |r| r.version),
@@ -191,10 +196,16 @@ pub(super) async fn services_delta(ctx: &Context<'_>, input: Input<'_>) -> Respo
     let Ok(since) = u64::try_from(since) else {
         return not_found();
     };
+    if let Some(kept) = ctx.kept.deltas.get(since, ctx.link.version()) {
+        return Response::json(vec![Part::Kept(kept)]);
+    }
     let Ok(delta) = ctx.link.delta(since).await else {
         return not_found();
     };
     let version = delta.version;
+    if since >= version {
+        return not_found();
+    }
     let mut by_service: BTreeMap<Arc<str>, Vec<Change>> = BTreeMap::new();
     for change in delta.changes {
         by_service
@@ -202,16 +213,52 @@ pub(super) async fn services_delta(ctx: &Context<'_>, input: Input<'_>) -> Respo
             .or_default()
             .push(change);
     }
-    if since >= version {
-        return not_found();
-    }
-    let mut delta = Vec::new();
-    write_by_service(&mut delta, &by_service, |out, change| {
+    let mut changes = Vec::new();
+    write_by_service(&mut changes, &by_service, |out, change| {
         change.write_json(out)
     });
-    Response::json(vec![Part::Owned(object(&[
-        ("delta", &delta),
+    let body = object(&[
+        ("delta", &changes),
         ("responseStatus", SUCCESS),
         ("version", version.to_string().as_bytes()),
-    ]))])
+    ]);
+    let kept = ctx.kept.deltas.keep(since, version, body);
+    Response::json(vec![Part::Kept(kept)])
+}
+
+/// Most delta replies a core keeps at once, and the most bytes they may hold together (the
+/// newest is kept whatever its size).
+const KEPT_DELTAS: usize = 8;
+const KEPT_DELTA_BYTES: usize = 64 << 20;
+
+/// The delta replies of the current version, by the version they start from.
+#[derive(Default)]
+pub(crate) struct KeptDeltas {
+    /// `(since, version, reply)`, newest last.
+    replies: RefCell<Vec<(u64, u64, Arc<Kept>)>>,
+}
+
+impl KeptDeltas {
+    /// The reply from `since` to `version`, if kept.
+    fn get(&self, since: u64, version: u64) -> Option<Arc<Kept>> {
+        let replies = self.replies.borrow();
+        let found = replies
+            .iter()
+            .find(|(s, v, _)| (*s, *v) == (since, version));
+        found.map(|(_, _, reply)| reply.clone())
+    }
+
+    /// Keeps `body`, the reply from `since` to `version`, dropping replies of older versions
+    /// and the oldest beyond the bounds.
+    fn keep(&self, since: u64, version: u64, body: Vec<u8>) -> Arc<Kept> {
+        let kept = Arc::new(Kept(body));
+        let mut replies = self.replies.borrow_mut();
+        replies.retain(|(_, v, _)| *v == version);
+        replies.push((since, version, kept.clone()));
+        let mut bytes: usize = replies.iter().map(|(_, _, r)| r.bytes().len()).sum();
+        while replies.len() > KEPT_DELTAS || (replies.len() > 1 && bytes > KEPT_DELTA_BYTES) {
+            bytes -= replies.remove(0).2.bytes().len();
+        }
+        kept
+    }
 }

@@ -30,15 +30,23 @@ use crate::node::Node;
 use crate::rate_limit::{LimitedOp, RateLimits};
 use crate::router::Endpoint;
 use crate::shard_link::{ShardLink, WriteOp};
+use crate::transport::SharedBytes;
 
-/// What an endpoint may use: this core's link to the shards, the node, the rate limits and the
-/// counters.
+/// What an endpoint may use: this core's link to the shards, the node, the rate limits, the
+/// counters, and the replies this core keeps.
 #[derive(Clone, Copy)]
 pub(crate) struct Context<'a> {
     pub link: &'a ShardLink,
     pub node: &'a Node,
     pub rate_limits: &'a RateLimits,
     pub metrics: &'a Metrics,
+    pub kept: &'a KeptReplies,
+}
+
+/// Replies a core builds once and keeps while they hold: deltas between two versions.
+#[derive(Default)]
+pub(crate) struct KeptReplies {
+    pub(crate) deltas: discovery::KeptDeltas,
 }
 
 impl Context<'_> {
@@ -54,7 +62,18 @@ pub(crate) enum Part {
     Shared(Arc<[u8]>),
     /// A service's instances at one version, with their deflated form for gzip replies.
     Instances(Arc<InstancesJson>),
+    /// A body kept for the replies that follow (a delta between two versions).
+    Kept(Arc<Kept>),
     Owned(Vec<u8>),
+}
+
+/// Bytes built once and sent to every reply that asks for the same, from where they are.
+pub(crate) struct Kept(Vec<u8>);
+
+impl SharedBytes for Kept {
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 impl AsRef<[u8]> for Part {
@@ -63,6 +82,7 @@ impl AsRef<[u8]> for Part {
             Part::Static(b) => b,
             Part::Shared(b) => b,
             Part::Instances(b) => b,
+            Part::Kept(b) => b.bytes(),
             Part::Owned(b) => b,
         }
     }
@@ -74,7 +94,13 @@ impl Part {
         match self {
             Part::Instances(json) => BodyPart {
                 bytes: json,
+                shared: Some(json.clone()),
                 deflated: Some(&json.deflated),
+            },
+            Part::Kept(kept) => BodyPart {
+                bytes: kept.bytes(),
+                shared: Some(kept.clone()),
+                deflated: None,
             },
             other => other.as_ref().into(),
         }
@@ -90,6 +116,13 @@ impl DeflateCache for OnceLock<Deflated> {
             Deflated { blocks, crc32 }
         });
         (&kept.blocks, kept.crc32)
+    }
+}
+
+/// A service's instance array is sent from where it is kept, whatever the number of replies.
+impl SharedBytes for InstancesJson {
+    fn bytes(&self) -> &[u8] {
+        self
     }
 }
 

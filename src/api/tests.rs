@@ -9,7 +9,7 @@ use clap::Parser;
 use futures_lite::future::block_on;
 use http::{Method, StatusCode};
 
-use super::{respond, Context, Input, Response};
+use super::{respond, Context, Input, KeptReplies, Response};
 use crate::config::{Cli, Command, ServerConfig};
 use crate::metrics::Metrics;
 use crate::node::Node;
@@ -23,6 +23,7 @@ struct Core {
     node: Node,
     rate_limits: RateLimits,
     metrics: Metrics,
+    kept: KeptReplies,
 }
 
 impl Core {
@@ -38,6 +39,7 @@ impl Core {
             rate_limits: config.rate_limits(1),
             node,
             metrics: Metrics::new(1),
+            kept: KeptReplies::default(),
         }
     }
 
@@ -47,6 +49,7 @@ impl Core {
             node: &self.node,
             rate_limits: &self.rate_limits,
             metrics: &self.metrics,
+            kept: &self.kept,
         }
     }
 
@@ -173,4 +176,40 @@ fn a_request_with_too_many_instances_is_refused_whole() {
         !services.contains("svc.a"),
         "nothing registered: {services}"
     );
+}
+
+#[test]
+fn a_delta_reply_is_built_once_per_pair_of_versions() {
+    let core = Core::new(&[]);
+    let version = core.link.version();
+    let register = |id: &str| {
+        let instance = INSTANCE.replace("\"i1\"", &format!("\"{id}\""));
+        let body = format!(r#"{{"instances":[{instance}]}}"#);
+        core.call(Method::POST, Endpoint::Register, &body);
+    };
+    register("i1");
+    let kept = || {
+        let mut body = format!(r#"{{"version":{version}}}"#).into_bytes();
+        let input = Input {
+            method: &Method::POST,
+            query: None,
+            body: &mut body,
+        };
+        let response = block_on(respond(&core.context(), Endpoint::ServicesDelta, input));
+        match response.parts.as_slice() {
+            [super::Part::Kept(kept)] => kept.clone(),
+            _ => panic!("a delta reply is kept"),
+        }
+    };
+    let first = kept();
+    assert!(Arc::ptr_eq(&first, &kept()), "the same bytes again");
+    register("i2");
+    let after_a_change = kept();
+    assert!(
+        !Arc::ptr_eq(&first, &after_a_change),
+        "built anew after a change"
+    );
+    assert!(crate::transport::SharedBytes::bytes(&*after_a_change)
+        .windows(4)
+        .any(|w| w == b"\"i2\""));
 }

@@ -3,7 +3,10 @@
 //! small bomb cannot take the memory. Large replies are deflated for clients that accept it,
 //! and what many replies carry is deflated once.
 
+use std::sync::Arc;
+
 use super::HttpError;
+use crate::transport::SharedBytes;
 use flate2::read::MultiGzDecoder;
 use flate2::{Compress, Compression, FlushCompress, Status};
 use std::io::Read;
@@ -25,11 +28,12 @@ pub(super) fn gunzip(packed: &[u8], max_body: usize) -> Result<Vec<u8>, HttpErro
     Ok(plain)
 }
 
-/// One slice of a reply body, and where the deflated form of a slice that many replies carry
-/// (a service's instances at one version) is kept.
-#[derive(Clone, Copy)]
+/// One slice of a reply body; for a slice that many replies carry (a service's instances at one
+/// version), the bytes to send from where they are and where their deflated form is kept.
+#[derive(Clone)]
 pub struct BodyPart<'a> {
     pub bytes: &'a [u8],
+    pub shared: Option<Arc<dyn SharedBytes>>,
     pub deflated: Option<&'a dyn DeflateCache>,
 }
 
@@ -48,6 +52,7 @@ impl<'a> From<&'a [u8]> for BodyPart<'a> {
     fn from(bytes: &'a [u8]) -> BodyPart<'a> {
         BodyPart {
             bytes,
+            shared: None,
             deflated: None,
         }
     }
@@ -187,11 +192,13 @@ mod tests {
             BodyPart::from(&b"{\"a\":"[..]),
             BodyPart {
                 bytes: &instances,
+                shared: None,
                 deflated: Some(&kept),
             },
             BodyPart::from(&stored[..]),
             BodyPart {
                 bytes: &instances,
+                shared: None,
                 deflated: Some(&kept),
             },
             BodyPart::from(&b"}"[..]),
@@ -213,11 +220,13 @@ mod tests {
         let parts = [
             BodyPart {
                 bytes: b"[first]",
+                shared: None,
                 deflated: Some(&a),
             },
             BodyPart::from(&b""[..]),
             BodyPart {
                 bytes: b"",
+                shared: None,
                 deflated: Some(&b),
             },
         ];
@@ -254,7 +263,8 @@ mod tests {
                 .zip(&cells)
                 .map(|(bytes, cell)| BodyPart {
                     bytes,
-                    deflated: (next(2) == 0).then_some(cell),
+                    shared: None,
+                    deflated: (next(2) == 0).then_some(cell as &dyn DeflateCache),
                 })
                 .collect();
             let packed = gzip(&parts);

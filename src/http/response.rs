@@ -5,6 +5,7 @@
 //! Java's caravan `CrossDomainFilter` adds.
 
 use super::gzip::{self, BodyPart};
+use crate::transport::Output;
 use http::StatusCode;
 
 /// The interim reply to `Expect: 100-continue`.
@@ -36,7 +37,7 @@ pub struct Reply<'a> {
 }
 
 /// Appends `reply` to `out`.
-pub fn write_response(out: &mut Vec<u8>, reply: &Reply) {
+pub fn write_response(out: &mut Output, reply: &Reply) {
     let len: usize = reply.body.iter().map(|part| part.bytes.len()).sum();
     start_head(out, reply.status);
     if let Some(content_type) = reply.content_type {
@@ -48,10 +49,19 @@ pub fn write_response(out: &mut Vec<u8>, reply: &Reply) {
         end_head(out, packed.len(), reply.keep_alive);
         out.extend_from_slice(&packed);
     } else {
-        out.reserve(len + 64);
+        let shared: usize = reply
+            .body
+            .iter()
+            .filter(|p| p.shared.is_some())
+            .map(|p| p.bytes.len())
+            .sum();
+        out.reserve(len - shared + 64);
         end_head(out, len, reply.keep_alive);
         for part in reply.body {
-            out.extend_from_slice(part.bytes);
+            match &part.shared {
+                Some(shared) => out.share(shared.clone()),
+                None => out.extend_from_slice(part.bytes),
+            }
         }
     }
 }
@@ -125,7 +135,7 @@ mod tests {
     use super::*;
 
     fn written(reply: Reply) -> String {
-        let mut out = Vec::new();
+        let mut out = Output::default();
         write_response(&mut out, &reply);
         String::from_utf8_lossy(&out).into_owned()
     }
@@ -175,7 +185,7 @@ mod tests {
         let big = vec![b'x'; 5000];
         let slices: &[&[u8]] = &[b"[", &big, b"]"];
         let body = &parts(slices);
-        let mut out = Vec::new();
+        let mut out = Output::default();
         write_response(
             &mut out,
             &Reply {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 
-use super::{Connection, Listener, ReadBuffer};
+use super::{Connection, Listener, Output, ReadBuffer};
 
 /// How much a single read may add to a connection's buffer: a request usually fits in the first
 /// read's, so a connection waiting for its next request holds only that; a longer one reads on
@@ -65,8 +65,14 @@ impl Connection for GlommioConnection {
         Ok(n)
     }
 
-    async fn write_all(&mut self, output: &mut Vec<u8>) -> io::Result<()> {
-        let written = AsyncWriteExt::write_all(&mut self.0, output).await;
+    async fn write_all(&mut self, output: &mut Output) -> io::Result<()> {
+        let mut written = Ok(());
+        for piece in output.pieces(0) {
+            written = AsyncWriteExt::write_all(&mut self.0, piece).await;
+            if written.is_err() {
+                break;
+            }
+        }
         output.clear();
         written
     }

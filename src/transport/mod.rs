@@ -1,14 +1,18 @@
 //! The seam between the network and everything above it.
 //!
 //! Connection handling needs only a few things from a transport: accept a connection, read more
-//! bytes into the connection's buffer, write a batch of replies in one go, and hand a connection
-//! over to another core (a WebSocket heartbeat session moves to the core that owns its
-//! instances). HTTP, routing and
+//! bytes into the connection's buffer, write a batch of replies in one go (large shared bytes
+//! sent from where they are, see [`Output`]), and hand a connection over to another core (a
+//! WebSocket heartbeat session moves to the core that owns its instances). HTTP, routing and
 //! shards sit above this seam, so the two transports — glommio's `TcpStream` and a ring of our
 //! own (`uring`) — serve the very same connection loop, and `--io` picks one.
 
 pub(crate) mod glommio_tcp;
+mod output;
 pub(crate) mod uring;
+
+pub use output::Output;
+pub(crate) use output::SharedBytes;
 
 use std::io;
 use std::net::SocketAddr;
@@ -45,7 +49,7 @@ pub trait Connection {
     /// Writes all of `output` (every reply of one batch) before returning, and leaves it empty.
     /// A transport may keep the buffer itself while the kernel sends from it, and hands it back
     /// when done; if the future is dropped first, the buffer stays with the transport.
-    async fn write_all(&mut self, output: &mut Vec<u8>) -> io::Result<()>;
+    async fn write_all(&mut self, output: &mut Output) -> io::Result<()>;
     /// Lets go of the socket so that another core can serve it: waits until this core has no
     /// operation in flight on it, then appends to `buf` every byte received and not yet read.
     /// A connection whose peer has already closed, or that failed, is given back instead.

@@ -33,7 +33,7 @@ use crate::limits::Limit;
 use crate::metrics::CoreMetrics;
 use crate::push::Inbox;
 use crate::router::WsEndpoint;
-use crate::transport::{Connection, ReadBuffer};
+use crate::transport::{Connection, Output, ReadBuffer};
 
 /// What a session's task knows between frames: all that a heartbeat session takes along when it
 /// moves to another core (its socket and unread bytes travel beside it).
@@ -90,7 +90,7 @@ struct Task<'a> {
     inbox: Rc<Inbox>,
     /// The lowercased ids of the services this session follows.
     services: HashSet<Box<str>>,
-    output: Vec<u8>,
+    output: Output,
     overflow_counted: Cell<bool>,
 }
 
@@ -117,7 +117,7 @@ impl<'a> Task<'a> {
             moves_left,
             inbox: ctx.api.link.subscribers().inbox(config.ws_queue),
             services: HashSet::new(),
-            output: Vec::with_capacity(connection::OUTPUT_START),
+            output: Output::with_capacity(connection::OUTPUT_START),
             overflow_counted: Cell::new(false),
         };
         let subscribers = ctx.api.link.subscribers();

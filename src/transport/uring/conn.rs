@@ -24,7 +24,7 @@ use std::mem;
 use std::net::TcpStream;
 use std::task::{Context, Poll, Waker};
 
-use crate::transport::ReadBuffer;
+use crate::transport::{Output, ReadBuffer};
 
 /// At most this many received bytes are handed to the task by one read (plus one receive buffer).
 pub(super) const READ_LIMIT: usize = 64 * 1024;
@@ -66,6 +66,24 @@ pub(super) enum Next {
     Abort,
 }
 
+/// Most pieces one vectored send takes (the kernel's `UIO_MAXIOV`); the rest go in later sends.
+const MAX_PIECES: usize = 1024;
+
+/// What the next send of a connection's output takes.
+pub(super) enum Unsent<'a> {
+    /// The output is one buffer: send from here.
+    Plain(&'a [u8]),
+    /// The output has shared pieces: send the message, which lists them.
+    Vectored(*const libc::msghdr),
+}
+
+/// A vectored send's message and the pieces it lists, boxed so that they stay where the kernel
+/// reads them until the send completes.
+struct Vectored {
+    message: libc::msghdr,
+    pieces: Vec<libc::iovec>,
+}
+
 /// The task's buffer while it waits for input.
 struct Parked {
     buf: ReadBuffer,
@@ -83,7 +101,9 @@ pub(super) struct Conn {
     recv: Recv,
     end: Option<End>,
     reader: Option<Waker>,
-    output: Vec<u8>,
+    output: Output,
+    /// The message of a vectored send in flight.
+    vectored: Option<Box<Vectored>>,
     sent: usize,
     sending: bool,
     send_result: Option<io::Result<()>>,
@@ -104,7 +124,8 @@ impl Conn {
             recv: Recv::Idle,
             end: None,
             reader: None,
-            output: Vec::new(),
+            output: Output::default(),
+            vectored: None,
             sent: 0,
             sending: false,
             send_result: None,
@@ -171,7 +192,7 @@ impl Conn {
     /// result. `started` belongs to the caller's future.
     pub(super) fn poll_write(
         &mut self,
-        output: &mut Vec<u8>,
+        output: &mut Output,
         started: &mut bool,
         cx: &Context<'_>,
     ) -> (Poll<io::Result<()>>, Next) {
@@ -304,9 +325,27 @@ impl Conn {
         }
     }
 
-    /// The part of `output` not yet sent.
-    pub(super) fn unsent(&self) -> &[u8] {
-        &self.output[self.sent..]
+    /// What the next send takes: the part of `output` not yet sent.
+    pub(super) fn unsent(&mut self) -> Unsent<'_> {
+        if self.output.is_contiguous() {
+            return Unsent::Plain(&self.output[self.sent..]);
+        }
+        let vectored = self.vectored.get_or_insert_with(|| {
+            Box::new(Vectored {
+                // SAFETY: an all-zero `msghdr` is valid: null pointers and zero lengths.
+                message: unsafe { mem::zeroed() },
+                pieces: Vec::new(),
+            })
+        });
+        vectored.pieces.clear();
+        let pieces = self.output.pieces(self.sent).take(MAX_PIECES);
+        vectored.pieces.extend(pieces.map(|piece| libc::iovec {
+            iov_base: piece.as_ptr() as *mut libc::c_void,
+            iov_len: piece.len(),
+        }));
+        vectored.message.msg_iov = vectored.pieces.as_mut_ptr();
+        vectored.message.msg_iovlen = vectored.pieces.len();
+        Unsent::Vectored(&vectored.message)
     }
 
     /// A send completed with `result` (bytes sent, or a negated errno).
@@ -317,6 +356,7 @@ impl Conn {
                 if self.sent < self.output.len() {
                     return Next::Send;
                 }
+                self.vectored = None;
                 Ok(())
             }
             0 => Err(io::ErrorKind::WriteZero.into()),
@@ -396,7 +436,7 @@ mod tests {
 
     /// Starts a `write_all` of `bytes`, which must take the buffer and ask the ring for a send.
     fn start_write(c: &mut Conn, bytes: &[u8], started: &mut bool) {
-        let mut output = bytes.to_vec();
+        let mut output = Output::from(bytes.to_vec());
         let (poll, next) = c.poll_write(&mut output, started, &cx());
         assert!(poll.is_pending());
         assert_eq!(next, Next::Send);
@@ -530,9 +570,9 @@ mod tests {
         let mut started = false;
         start_write(&mut c, b"hello world", &mut started);
         assert_eq!(c.sent(5), Next::Send);
-        assert_eq!(c.unsent(), b" world");
+        assert!(matches!(c.unsent(), Unsent::Plain(b" world")));
         assert_eq!(c.sent(6), Next::Nothing);
-        let mut output = Vec::new();
+        let mut output = Output::default();
         let (poll, _) = c.poll_write(&mut output, &mut started, &cx());
         assert!(matches!(poll, Poll::Ready(Ok(()))));
         // The very buffer comes back, empty, for the next batch.
@@ -541,12 +581,48 @@ mod tests {
     }
 
     #[test]
+    fn shared_pieces_go_out_in_one_vectored_send_and_its_rest() {
+        struct Shared(Vec<u8>);
+        impl crate::transport::SharedBytes for Shared {
+            fn bytes(&self) -> &[u8] {
+                &self.0
+            }
+        }
+        let mut c = conn();
+        let mut output = Output::default();
+        output.extend_from_slice(b"head");
+        output.share(std::sync::Arc::new(Shared(vec![b'x'; 20_000])));
+        output.extend_from_slice(b"tail");
+        let mut started = false;
+        let (poll, next) = c.poll_write(&mut output, &mut started, &cx());
+        assert!(poll.is_pending() && next == Next::Send);
+        let lengths = |c: &mut Conn| match c.unsent() {
+            Unsent::Vectored(message) => {
+                // SAFETY: the message and its pieces live in `c` until the next call.
+                let message = unsafe { &*message };
+                // SAFETY: `msg_iov` points at `msg_iovlen` pieces made by `unsent`.
+                let pieces =
+                    unsafe { std::slice::from_raw_parts(message.msg_iov, message.msg_iovlen) };
+                pieces.iter().map(|piece| piece.iov_len).collect::<Vec<_>>()
+            }
+            Unsent::Plain(_) => panic!("shared pieces need a vectored send"),
+        };
+        assert_eq!(lengths(&mut c), [4, 20_000, 4]);
+        assert_eq!(c.sent(10), Next::Send);
+        assert_eq!(lengths(&mut c), [19_994, 4]);
+        assert_eq!(c.sent(19_998), Next::Nothing);
+        let (poll, _) = c.poll_write(&mut output, &mut started, &cx());
+        assert!(matches!(poll, Poll::Ready(Ok(()))));
+        assert!(output.is_empty());
+    }
+
+    #[test]
     fn a_failed_send_is_reported_once() {
         let mut c = conn();
         let mut started = false;
         start_write(&mut c, b"reply", &mut started);
         assert_eq!(c.sent(-libc::EPIPE), Next::Nothing);
-        let (poll, _) = c.poll_write(&mut Vec::new(), &mut started, &cx());
+        let (poll, _) = c.poll_write(&mut Output::default(), &mut started, &cx());
         let Poll::Ready(Err(e)) = poll else {
             panic!("the send's error is returned")
         };

@@ -25,7 +25,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 pub(crate) use ring::{Ring, RECV_BUFFER_EXHAUSTED};
 
-use super::{Connection, Listener, ReadBuffer};
+use super::{Connection, Listener, Output, ReadBuffer};
 
 /// Connections that may wait to be accepted, per listening socket (glommio's figure).
 const BACKLOG: i32 = 1024;
@@ -116,7 +116,7 @@ impl Connection for UringConnection {
         }
     }
 
-    async fn write_all(&mut self, output: &mut Vec<u8>) -> io::Result<()> {
+    async fn write_all(&mut self, output: &mut Output) -> io::Result<()> {
         let mut started = false;
         poll_fn(|cx| self.ring.poll_write(self.key, output, &mut started, cx)).await
     }

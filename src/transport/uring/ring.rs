@@ -44,8 +44,8 @@ use log::warn;
 use slab::Slab;
 
 use super::buffers::BufRing;
-use super::conn::{Conn, Next, Recv};
-use crate::transport::ReadBuffer;
+use super::conn::{Conn, Next, Recv, Unsent};
+use crate::transport::{Output, ReadBuffer};
 
 /// Multishot receives the kernel ended because a ring's provided-buffer ring was empty (each is
 /// re-armed); process-wide, since the transport knows no core's counters. `/metrics` reads it.
@@ -271,7 +271,7 @@ impl Ring {
     pub(crate) fn poll_write(
         &self,
         conn: usize,
-        output: &mut Vec<u8>,
+        output: &mut Output,
         started: &mut bool,
         cx: &Context<'_>,
     ) -> Poll<io::Result<()>> {
@@ -364,9 +364,10 @@ impl Inner {
     fn push(&mut self, entry: squeue::Entry) {
         loop {
             // SAFETY: every entry built in this module refers only to memory that outlives its
-            // operation: sends point into a connection's `output`, which is neither changed nor
-            // freed until the send completes (`Conn::poll_write`, `Conn::orphan`); receives
-            // pick provided buffers, which live as long as the ring.
+            // operation: sends point into a connection's `output` (and a vectored send into the
+            // message and pieces `Conn::unsent` made from it, boxed beside it), none of which is
+            // changed or freed until the send completes (`Conn::poll_write`, `Conn::orphan`);
+            // receives pick provided buffers, which live as long as the ring.
             if unsafe { self.uring.submission().push(&entry) }.is_ok() {
                 break;
             }
@@ -491,16 +492,21 @@ impl Inner {
                 );
             }
             Next::Send => {
-                let conn = &self.conns[key];
-                let unsent = conn.unsent();
-                // A longer reply goes out in several sends.
-                let len = unsent.len().min(u32::MAX as usize) as u32;
+                let conn = &mut self.conns[key];
                 let fd = types::Fd(conn.socket.as_raw_fd());
-                let entry = opcode::Send::new(fd, unsent.as_ptr(), len)
-                    .flags(libc::MSG_NOSIGNAL)
-                    .build()
-                    .user_data(token(Op::Send, key));
-                self.push(entry);
+                let entry = match conn.unsent() {
+                    Unsent::Plain(unsent) => {
+                        // A longer reply goes out in several sends.
+                        let len = unsent.len().min(u32::MAX as usize) as u32;
+                        opcode::Send::new(fd, unsent.as_ptr(), len)
+                            .flags(libc::MSG_NOSIGNAL)
+                            .build()
+                    }
+                    Unsent::Vectored(message) => opcode::SendMsg::new(fd, message)
+                        .flags(libc::MSG_NOSIGNAL as u32)
+                        .build(),
+                };
+                self.push(entry.user_data(token(Op::Send, key)));
             }
             Next::Release => {
                 self.conns.remove(key);

@@ -19,7 +19,7 @@ use super::conn::{INPUT_LIMIT, READ_LIMIT};
 use super::ring::RING_BYTES;
 use super::{Ring, UringListener, RECV_BUFFER_EXHAUSTED};
 use crate::transport::glommio_tcp::GlommioListener;
-use crate::transport::{Connection, Io, Listener, ReadBuffer};
+use crate::transport::{Connection, Io, Listener, Output, ReadBuffer};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -181,7 +181,7 @@ async fn serve<C: Connection>(mut conn: C, reply: Reply, idle: Duration) {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
-        let mut output = reply(input.filled_mut());
+        let mut output = Output::from(reply(input.filled_mut()));
         input.consume(input.len());
         if conn.write_all(&mut output).await.is_err() {
             return;
