@@ -173,4 +173,31 @@ impl Server {
         );
         samples.iter().sum()
     }
+
+    /// [`Server::metric`] read on a connection of its own ([`Server::get_once`]); `None` when
+    /// the metric is absent.
+    pub(crate) fn metric_once(&self, series: &str) -> Option<f64> {
+        let reply = self.get_once("/metrics");
+        assert_eq!(reply.status, 200, "{reply:?}");
+        sample(reply.text(), series)
+    }
+}
+
+/// `name{labels}` exactly in a `/metrics` text, or for a bare `name` the sum of all its samples;
+/// `None` when there is no such sample.
+pub(crate) fn sample(metrics: &str, series: &str) -> Option<f64> {
+    let samples: Vec<f64> = metrics
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.rsplit_once(' '))
+        .filter(|(name, _)| {
+            *name == series
+                || (!series.contains('{')
+                    && name
+                        .strip_prefix(series)
+                        .is_some_and(|l| l.starts_with('{')))
+        })
+        .map(|(_, value)| value.parse().expect("a sample value is a number"))
+        .collect();
+    (!samples.is_empty()).then(|| samples.iter().sum())
 }

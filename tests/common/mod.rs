@@ -192,6 +192,60 @@ impl Server {
     }
 }
 
+/// What the tests read of the server process itself: its id, memory and descriptors.
+impl Server {
+    /// The server's process id, for `/proc/PID/...`.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's resident set in KiB (`VmRSS` of `/proc/PID/status`).
+    pub(crate) fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the server runs");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line")
+    }
+
+    /// How many descriptors the server holds open (entries of `/proc/PID/fd`).
+    pub(crate) fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("the server runs")
+            .count()
+    }
+
+    /// `GET path` with `Connection: close` on a connection of its own: for servers whose idle
+    /// timeout would close the shared keep-alive connection of [`Server::get`] between requests,
+    /// or whose connection limit that connection would take part of.
+    pub(crate) fn get_once(&self, path: &str) -> Reply {
+        let mut client = self.connect();
+        client.send(&client::request(
+            "GET",
+            path,
+            &[("Connection", "close")],
+            b"",
+        ));
+        client.read_reply()
+    }
+}
+
+/// Waits up to `within` for `child` to exit; `None` if it still runs.
+pub(crate) fn wait_for_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
