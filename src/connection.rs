@@ -55,14 +55,21 @@ impl<U> Outcome<U> {
     }
 }
 
+/// What every connection of a core is served under.
+pub struct Terms {
+    /// Request sizes.
+    pub limits: Limits,
+    /// Time and turn limits.
+    pub connection: ConnectionLimits,
+    pub shutdown: Shutdown,
+}
+
 /// What a server does with the requests a connection brings: the registry, or the benchmark's
 /// no-op reference, which share everything below this trait.
 pub trait Handler {
     /// What an upgraded connection becomes.
     type Upgrade;
-    fn limits(&self) -> &Limits;
-    fn connection_limits(&self) -> &ConnectionLimits;
-    fn shutdown(&self) -> &Shutdown;
+    fn terms(&self) -> &Terms;
     /// Appends the reply to one request (`buf` is the buffer it was parsed from).
     async fn answer(
         &self,
@@ -113,7 +120,7 @@ pub(crate) async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
     }
     let mut client = Client {
         handler,
-        limits: *handler.connection_limits(),
+        limits: handler.terms().connection,
         input: ReadBuffer::default(),
         output: Output::with_capacity(OUTPUT_START),
         request_started: None,
@@ -125,7 +132,7 @@ pub(crate) async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
         if !cut_short && !client.read(&mut conn).await {
             break;
         }
-        let answering = handler.shutdown().answering();
+        let answering = handler.terms().shutdown.answering();
         let turn = client.answer_buffered().await;
         let written = client.write_within(&mut conn).await;
         drop(answering);
@@ -135,7 +142,7 @@ pub(crate) async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
                 handler.take_over(conn, to, client.input).await;
                 break;
             }
-            _ if !written || handler.shutdown().is_stopping() => break,
+            _ if !written || handler.terms().shutdown.is_stopping() => break,
             After::Close | After::Upgrade(_) => break,
             After::More => {}
         }
@@ -218,7 +225,7 @@ impl<H: Handler> Client<'_, H> {
                 break;
             }
             let buf = &mut self.input.filled_mut()[consumed..];
-            match h1::parse_request(buf, self.handler.limits()) {
+            match h1::parse_request(buf, &self.handler.terms().limits) {
                 Ok(Parse::Complete(request)) => {
                     let len = request.len;
                     let outcome = self.handler.answer(request, buf, &mut self.output).await;

@@ -20,10 +20,10 @@ use http::StatusCode;
 use crate::api::{self, Input, Part, Response};
 use crate::clock::now_ms;
 use crate::config::ServerConfig;
-use crate::connection::{Handler, Outcome};
+use crate::connection::{Handler, Outcome, Terms};
 use crate::handoff::{HandoffMesh, Handoffs};
 use crate::http::{self as h1, Body, BodyPart, Limits, Reply, Request};
-use crate::limits::{ConnectionCap, ConnectionLimits, Limit};
+use crate::limits::{ConnectionCap, Limit};
 use crate::metrics::{CoreMetrics, Metrics};
 use crate::node::Node;
 use crate::push::Fanout;
@@ -74,11 +74,14 @@ impl App for Server {
     type Core = CoreServer;
 
     async fn start_core(self, bound: SocketAddr, shutdown: Shutdown) -> Rc<CoreServer> {
-        let limits = Limits {
-            max_head: self.config.max_head,
-            max_body: self.config.max_body,
+        let terms = Terms {
+            limits: Limits {
+                max_head: self.config.max_head,
+                max_body: self.config.max_body,
+            },
+            connection: self.config.connection_limits(),
+            shutdown,
         };
-        let connection_limits = self.config.connection_limits();
         let connections = ConnectionCap::new(
             self.config.max_connections_per_core.unwrap_or(usize::MAX),
             self.config.max_connections,
@@ -97,10 +100,8 @@ impl App for Server {
             moves,
             metrics: self.metrics,
             rate_limits: self.rate_limits,
-            limits,
-            connection_limits,
+            terms,
             connections,
-            shutdown,
             stop: StopSignal::default(),
             kept: api::KeptReplies::default(),
         });
@@ -153,10 +154,8 @@ pub struct CoreServer {
     moves: Handoffs<Moved>,
     metrics: Arc<Metrics>,
     rate_limits: Arc<RateLimits>,
-    limits: Limits,
-    connection_limits: ConnectionLimits,
+    terms: Terms,
     connections: ConnectionCap,
-    shutdown: Shutdown,
     stop: StopSignal,
     kept: api::KeptReplies,
 }
@@ -206,16 +205,8 @@ fn frame(output: &mut Output, response: &Response, gzip: bool, keep_alive: bool)
 impl Handler for CoreServer {
     type Upgrade = Start;
 
-    fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
-    fn connection_limits(&self) -> &ConnectionLimits {
-        &self.connection_limits
-    }
-
-    fn shutdown(&self) -> &Shutdown {
-        &self.shutdown
+    fn terms(&self) -> &Terms {
+        &self.terms
     }
 
     async fn answer(
@@ -273,7 +264,7 @@ impl Handler for CoreServer {
         let ctx = SessionContext {
             api: self.context(),
             moves: &self.moves,
-            shutdown: &self.shutdown,
+            shutdown: &self.terms.shutdown,
             stop: &self.stop,
         };
         websocket::serve(conn, ctx, start, buffered).await;

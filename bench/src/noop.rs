@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use artemis::{
     parse_core_list, parse_duration, write_response, App, Connection, ConnectionLimits, CoreList,
     Failure, Handler, Io, Layout, Limit, Limits, Outcome, Output, ReadBuffer, Reply, Request,
-    Shutdown,
+    Shutdown, Terms,
 };
 use clap::Parser;
 use http::StatusCode;
@@ -47,9 +47,7 @@ struct Cli {
 struct Noop;
 
 struct NoopCore {
-    limits: Limits,
-    connection_limits: ConnectionLimits,
-    shutdown: Shutdown,
+    terms: Terms,
 }
 
 impl App for Noop {
@@ -57,9 +55,11 @@ impl App for Noop {
 
     async fn start_core(self, _bound: SocketAddr, shutdown: Shutdown) -> Rc<NoopCore> {
         Rc::new(NoopCore {
-            limits: Limits::default(),
-            connection_limits: ConnectionLimits::default(),
-            shutdown,
+            terms: Terms {
+                limits: Limits::default(),
+                connection: ConnectionLimits::default(),
+                shutdown,
+            },
         })
     }
 
@@ -73,16 +73,8 @@ impl App for Noop {
 impl Handler for NoopCore {
     type Upgrade = Infallible;
 
-    fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
-    fn connection_limits(&self) -> &ConnectionLimits {
-        &self.connection_limits
-    }
-
-    fn shutdown(&self) -> &Shutdown {
-        &self.shutdown
+    fn terms(&self) -> &Terms {
+        &self.terms
     }
 
     async fn answer(

@@ -152,26 +152,8 @@ impl Server {
     pub(crate) fn metric(&self, series: &str) -> f64 {
         let reply = self.get("/metrics");
         assert_eq!(reply.status, 200);
-        let samples: Vec<f64> = reply
-            .text()
-            .lines()
-            .filter(|line| !line.starts_with('#'))
-            .filter_map(|line| line.rsplit_once(' '))
-            .filter(|(name, _)| {
-                *name == series
-                    || (!series.contains('{')
-                        && name
-                            .strip_prefix(series)
-                            .is_some_and(|l| l.starts_with('{')))
-            })
-            .map(|(_, value)| value.parse().expect("a sample value is a number"))
-            .collect();
-        assert!(
-            !samples.is_empty(),
-            "no metric {series} in:\n{}",
-            reply.text()
-        );
-        samples.iter().sum()
+        sample(reply.text(), series)
+            .unwrap_or_else(|| panic!("no metric {series} in:\n{}", reply.text()))
     }
 
     /// [`Server::metric`] read on a connection of its own ([`Server::get_once`]); `None` when
