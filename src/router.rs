@@ -3,8 +3,11 @@
 //!
 //! Paths are matched as bytes (a `match`, no allocation, no regex): the Java controllers' paths
 //! relative to the context root (see `docs/api.md`), `/health`, `/metrics`, and the three
-//! WebSocket paths of Java's `WebSocketConfig`.
+//! WebSocket paths of Java's `WebSocketConfig`. A path is first taken as Java's container takes
+//! it: `;` parameters dropped, runs of `/` read as one, a trailing `/` ignored (a base URL ending
+//! in `/` plus `/api/...` is the commonest hand-written client mistake).
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use http::{Method, StatusCode};
@@ -18,7 +21,8 @@ pub(crate) enum Route {
     Endpoint(Endpoint),
     /// A WebSocket path: the request must be an upgrade.
     WebSocket(WsEndpoint),
-    /// A CORS preflight (`OPTIONS`) of an HTTP endpoint; see [`write_preflight_reply`].
+    /// A CORS preflight (`OPTIONS`, on any path, as Java's filter answers it before any
+    /// endpoint); see [`write_preflight_reply`].
     Preflight,
     /// No endpoint at the path (404), not with this method (405), or a POST body that is not
     /// JSON (415): the status and why.
@@ -36,6 +40,14 @@ pub(crate) enum Refusal {
 }
 
 impl Refusal {
+    /// The `Allow` header of a 405.
+    pub(crate) fn allowed(self) -> Option<&'static str> {
+        match self {
+            Refusal::Method(allowed) => Some(allowed),
+            _ => None,
+        }
+    }
+
     pub(crate) fn message(self) -> String {
         match self {
             Refusal::NoEndpoint => "No endpoint at this path".into(),
@@ -54,12 +66,15 @@ impl Refusal {
 /// is also what keeps a web page from POSTing `text/plain` cross-site without a preflight.
 pub(crate) fn route(request: &Request, path: &[u8]) -> Route {
     let method = &request.method;
-    if let Some(ws) = WsEndpoint::from_path(path) {
+    if method == Method::OPTIONS {
+        return Route::Preflight;
+    }
+    let path = normalized(path);
+    if let Some(ws) = WsEndpoint::from_path(&path) {
         return Route::WebSocket(ws);
     }
-    match Endpoint::from_path(path) {
+    match Endpoint::from_path(&path) {
         None => Route::Refused(StatusCode::NOT_FOUND, Refusal::NoEndpoint),
-        Some(_) if method == Method::OPTIONS => Route::Preflight,
         Some(endpoint) if !endpoint.allows(method) => Route::Refused(
             StatusCode::METHOD_NOT_ALLOWED,
             Refusal::Method(endpoint.allowed_methods()),
@@ -69,6 +84,29 @@ pub(crate) fn route(request: &Request, path: &[u8]) -> Route {
         }
         Some(endpoint) => Route::Endpoint(endpoint),
     }
+}
+
+/// The path as Java's container matches it: `;` parameters dropped from each segment, runs of
+/// `/` read as one, and a trailing `/` ignored. Borrowed as it is in the common case.
+fn normalized(path: &[u8]) -> Cow<'_, [u8]> {
+    let plain = !path.contains(&b';')
+        && !path.windows(2).any(|pair| pair == b"//")
+        && (path.len() == 1 || !path.ends_with(b"/"));
+    if plain {
+        return Cow::Borrowed(path);
+    }
+    let mut clean = Vec::with_capacity(path.len());
+    for segment in path.split(|&b| b == b'/') {
+        let segment = segment.split(|&b| b == b';').next().unwrap_or_default();
+        if !segment.is_empty() {
+            clean.push(b'/');
+            clean.extend_from_slice(segment);
+        }
+    }
+    if clean.is_empty() {
+        clean.push(b'/');
+    }
+    Cow::Owned(clean)
 }
 
 /// Appends the answer to a CORS preflight: the method and headers the request asked for.
@@ -183,22 +221,33 @@ impl Endpoint {
 
     /// The methods the endpoint takes, as an `Allow` / preflight list.
     pub(crate) fn allowed_methods(self) -> &'static str {
+        match self.takes() {
+            (false, _) => "POST",
+            (true, false) => "GET, HEAD",
+            (true, true) => "GET, HEAD, POST",
+        }
+    }
+
+    /// Whether the endpoint takes GET (and so HEAD, answered as GET without the body), and
+    /// POST.
+    fn takes(self) -> (bool, bool) {
         match self {
             Endpoint::Register
             | Endpoint::Heartbeat
             | Endpoint::Unregister
             | Endpoint::Lookup
-            | Endpoint::ServicesDelta => "POST",
-            Endpoint::WebSocketSessions | Endpoint::Health | Endpoint::Metrics => "GET",
-            _ => "GET, POST",
+            | Endpoint::ServicesDelta => (false, true),
+            Endpoint::WebSocketSessions | Endpoint::Health | Endpoint::Metrics => (true, false),
+            _ => (true, true),
         }
     }
 
     pub(crate) fn allows(self, method: &Method) -> bool {
-        match self.allowed_methods() {
-            "POST" => method == Method::POST,
-            "GET" => method == Method::GET,
-            _ => method == Method::GET || method == Method::POST,
+        let (get, post) = self.takes();
+        match *method {
+            Method::GET | Method::HEAD => get,
+            Method::POST => post,
+            _ => false,
         }
     }
 }
@@ -345,5 +394,46 @@ mod tests {
             Refusal::Method("GET, POST").message(),
             "Method not allowed; this endpoint takes GET, POST"
         );
+    }
+
+    #[test]
+    fn head_goes_where_get_goes_and_options_anywhere_is_a_preflight() {
+        let route = |method: Method, path: &str| routed(method.as_str(), path, None);
+        assert_eq!(
+            route(Method::HEAD, "/api/status/node.json"),
+            Route::Endpoint(Endpoint::NodeStatus)
+        );
+        assert_eq!(
+            route(Method::HEAD, "/api/registry/register.json"),
+            Route::Refused(StatusCode::METHOD_NOT_ALLOWED, Refusal::Method("POST"))
+        );
+        assert_eq!(route(Method::OPTIONS, "/no/such/path"), Route::Preflight);
+        assert_eq!(
+            Refusal::Method("GET, HEAD").allowed(),
+            Some("GET, HEAD"),
+            "a 405 says what is allowed"
+        );
+        assert_eq!(Endpoint::Service.allowed_methods(), "GET, HEAD, POST");
+    }
+
+    #[test]
+    fn paths_are_taken_as_java_takes_them() {
+        for path in [
+            "/api/status/node.json",
+            "//api/status/node.json",
+            "/api//status/node.json",
+            "/api/status/node.json/",
+            "/api/status/node.json;jsessionid=abc",
+            "/api;x=1/status/node.json",
+        ] {
+            assert_eq!(
+                routed("GET", path, None),
+                Route::Endpoint(Endpoint::NodeStatus),
+                "{path}"
+            );
+        }
+        assert_eq!(&*normalized(b"/"), b"/");
+        assert_eq!(&*normalized(b"//"), b"/");
+        assert!(matches!(normalized(b"/health"), Cow::Borrowed(_)));
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use artemis_shards::{Shard, VersionClock};
 use glommio::spawn_local;
 use glommio::timer::sleep;
-use http::StatusCode;
+use http::{Method, StatusCode};
 
 use crate::api::{self, Input, Part, Response};
 use crate::clock::now_ms;
@@ -177,18 +177,40 @@ impl CoreServer {
         self.metrics.core(self.link.me())
     }
 
-    /// Appends `response` framed as HTTP, and counts a refusal.
-    fn write(&self, response: &Response, request: &Request, output: &mut Output) {
+    /// Appends `response` to `request` framed as HTTP (`allow`: a 405's `Allow`), and counts a
+    /// refusal.
+    fn write(
+        &self,
+        response: &Response,
+        request: &Request,
+        allow: Option<&'static str>,
+        output: &mut Output,
+    ) {
         if !response.status.is_success() {
             self.counters()
                 .record_protocol_error(response.status.as_u16());
         }
-        frame(output, response, request.accepts_gzip, request.keep_alive);
+        let framing = Framing {
+            gzip: request.accepts_gzip,
+            keep_alive: request.keep_alive,
+            head_only: request.method == Method::HEAD,
+            allow,
+        };
+        frame(output, response, framing);
     }
 }
 
-/// Appends `response` framed as HTTP.
-fn frame(output: &mut Output, response: &Response, gzip: bool, keep_alive: bool) {
+/// How a reply is framed beside its status and body.
+#[derive(Default)]
+struct Framing {
+    gzip: bool,
+    keep_alive: bool,
+    head_only: bool,
+    allow: Option<&'static str>,
+}
+
+/// Appends `response` framed as HTTP; with the default framing, the last reply of a connection.
+fn frame(output: &mut Output, response: &Response, framing: Framing) {
     let parts: Vec<BodyPart> = response.parts.iter().map(Part::body_part).collect();
     h1::write_response(
         output,
@@ -196,8 +218,10 @@ fn frame(output: &mut Output, response: &Response, gzip: bool, keep_alive: bool)
             status: response.status,
             content_type: Some(response.content_type),
             body: &parts,
-            gzip,
-            keep_alive,
+            gzip: framing.gzip,
+            keep_alive: framing.keep_alive,
+            head_only: framing.head_only,
+            allow: framing.allow,
         },
     );
 }
@@ -226,7 +250,7 @@ impl Handler for CoreServer {
                     Response::refusal(StatusCode::BAD_REQUEST, "Expected a WebSocket upgrade");
                 self.counters()
                     .record_protocol_error(refusal.status.as_u16());
-                frame(output, &refusal, false, false);
+                frame(output, &refusal, Framing::default());
                 return Outcome::Close;
             }
             Route::Preflight => {
@@ -234,7 +258,8 @@ impl Handler for CoreServer {
                 return Outcome::after(&request);
             }
             Route::Refused(status, why) => {
-                self.write(&Response::refusal(status, &why.message()), &request, output);
+                let refusal = Response::refusal(status, &why.message());
+                self.write(&refusal, &request, why.allowed(), output);
                 return Outcome::after(&request);
             }
         };
@@ -247,8 +272,13 @@ impl Handler for CoreServer {
             }
             Body::Owned(bytes) => (&*buf, &mut bytes[..]),
         };
+        // A HEAD is answered as its GET, without the body.
+        let method = match request.method {
+            Method::HEAD => &Method::GET,
+            ref method => method,
+        };
         let input = Input {
-            method: &request.method,
+            method,
             query: request.query.clone().map(|q| &head[q]),
             body,
         };
@@ -256,7 +286,7 @@ impl Handler for CoreServer {
         if response.status.is_success() {
             self.counters().record_request(endpoint, started.elapsed());
         }
-        self.write(&response, &request, output);
+        self.write(&response, &request, None, output);
         Outcome::after(&request)
     }
 
@@ -277,7 +307,11 @@ impl Handler for CoreServer {
 
     fn refuse(&self, status: StatusCode, message: &str, output: &mut Output) {
         self.counters().record_protocol_error(status.as_u16());
-        frame(output, &Response::refusal(status, message), false, false);
+        frame(
+            output,
+            &Response::refusal(status, message),
+            Framing::default(),
+        );
     }
 
     fn limit_hit(&self, limit: Limit) {
@@ -293,7 +327,7 @@ impl Handler for CoreServer {
             Err(limit) => {
                 self.limit_hit(limit);
                 let busy = "Too many connections on this node; try another node.";
-                frame(output, &Response::unavailable(busy), false, false);
+                frame(output, &Response::unavailable(busy), Framing::default());
                 false
             }
         }

@@ -56,17 +56,29 @@ pub(crate) enum WriteOp {
     Unregister,
 }
 
+/// How a write names its instances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Named {
+    /// Whole instances, as Java's clients send them: checked as Java's executor checks them.
+    Instances,
+    /// Their keys alone (the older Rust API's `instance_keys`): only ids to check.
+    Keys,
+}
+
 impl WriteOp {
     fn apply(
         self,
         shard: &mut Shard,
+        named: Named,
         batch: Vec<(u32, Instance)>,
         now: u64,
     ) -> Vec<FailedInstance> {
-        match self {
-            WriteOp::Register => shard.register(batch, now),
-            WriteOp::Heartbeat => shard.heartbeat(batch, now),
-            WriteOp::Unregister => shard.unregister(batch, now),
+        match (self, named) {
+            (WriteOp::Register, _) => shard.register(batch, now),
+            (WriteOp::Heartbeat, Named::Instances) => shard.heartbeat(batch, now),
+            (WriteOp::Heartbeat, Named::Keys) => shard.heartbeat_by_key(batch, now),
+            (WriteOp::Unregister, Named::Instances) => shard.unregister(batch, now),
+            (WriteOp::Unregister, Named::Keys) => shard.unregister_by_key(batch, now),
         }
     }
 }
@@ -188,6 +200,7 @@ impl ShardLink {
     pub(crate) async fn write(
         &self,
         op: WriteOp,
+        named: Named,
         batches: Vec<Vec<(u32, Instance)>>,
     ) -> Vec<FailedInstance> {
         let jobs = batches
@@ -196,7 +209,7 @@ impl ShardLink {
             .filter(|(_, batch)| !batch.is_empty())
             .map(|(owner, batch)| {
                 (owner, move |shard: &mut Shard, now| {
-                    op.apply(shard, batch, now)
+                    op.apply(shard, named, batch, now)
                 })
             })
             .collect();
@@ -276,10 +289,10 @@ impl ShardLink {
         T: Send + 'static,
         F: FnOnce(&mut Shard, u64) -> T + Send + 'static,
     {
-        self.on_each(vec![(owner, job)])
-            .await
-            .pop()
-            .expect("one job, one result")
+        match self.start(owner, job).await {
+            Ok(local) => local,
+            Err(answer) => answer.await,
+        }
     }
 
     /// The job `make()` builds, on every shard; results in shard order.
@@ -301,10 +314,7 @@ impl ShardLink {
     {
         let mut outcomes = Vec::with_capacity(jobs.len());
         for (owner, job) in jobs {
-            outcomes.push(match &self.peers {
-                Some(peers) if owner != self.me => Err(self.send(peers, owner, job).await),
-                _ => Ok(self.with_local(|shard| job(shard, now_ms()))),
-            });
+            outcomes.push(self.start(owner, job).await);
         }
         let mut results = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
@@ -314,6 +324,19 @@ impl ShardLink {
             });
         }
         results
+    }
+
+    /// Runs `job` at once when `owner` is this core's shard; otherwise sends it, and its result
+    /// is awaited from the answer returned.
+    async fn start<T, F>(&self, owner: usize, job: F) -> Result<T, Answer<'_, T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Shard, u64) -> T + Send + 'static,
+    {
+        match &self.peers {
+            Some(peers) if owner != self.me => Err(self.send(peers, owner, job).await),
+            _ => Ok(self.with_local(|shard| job(shard, now_ms()))),
+        }
     }
 
     async fn send<T, F>(&self, peers: &Senders<Message>, owner: usize, job: F) -> Answer<'_, T>

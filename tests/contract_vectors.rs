@@ -7,9 +7,10 @@ use common::artemis::{
     with, without, HEARTBEAT, I1, I1_SERVICE, LOOKUP, PARTIAL_FAIL, REGISTER, REGISTRY_SUCCESS,
     SERVICE, UNREGISTER,
 };
+use common::client::{get_request, request};
 use common::json::{assert_body, fail_status, SUCCESS};
 use common::Server;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Vector 3's reply: the heartbeat of an instance without a lease.
 fn heartbeat_not_found() -> String {
@@ -164,4 +165,173 @@ fn vector_9_unregister_removes_the_instance_from_discovery_at_once() {
     assert!(server.instance_ids(I1_SERVICE).is_empty());
     let lookup = server.post(LOOKUP, &lookup_from("SHA")).json();
     assert_eq!(lookup["services"][0]["instances"], json!([]));
+}
+
+// ---- what a differential test against Java Artemis 1.5.16 found (docs/compatibility.md) ----
+
+/// The one failed entry of a registry reply: its error code and message.
+fn only_failure(reply: &common::client::Reply) -> (String, String) {
+    let body = reply.json();
+    assert_eq!(
+        body["responseStatus"],
+        serde_json::from_str::<Value>(PARTIAL_FAIL).unwrap(),
+        "{body}"
+    );
+    let failed = body["failedInstances"].as_array().expect("failedInstances");
+    assert_eq!(failed.len(), 1, "{body}");
+    let code = failed[0]["errorCode"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let message = failed[0]["errorMessage"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (code, message)
+}
+
+#[test]
+fn head_is_answered_as_get_without_a_body() {
+    let server = Server::start(&[]);
+    let get = server.get("/api/status/node.json");
+    let mut client = server.connect();
+    for path in [
+        "/api/status/node.json",
+        "/api/discovery/service.json?serviceId=no.such.service",
+    ] {
+        client.send(&request("HEAD", path, &[], b""));
+        let head = client.read_head_reply();
+        assert_eq!(head.status, 200, "{path}: {head:?}");
+        assert!(head.body.is_empty());
+        if path == "/api/status/node.json" {
+            let length = get.body.len().to_string();
+            assert_eq!(head.header("Content-Length"), Some(length.as_str()));
+        }
+    }
+    client.send(&request("HEAD", REGISTER, &[], b""));
+    let refused = client.read_head_reply();
+    assert_eq!(refused.status, 405);
+    assert_eq!(refused.header("Allow"), Some("POST"));
+    // Nothing was written after the heads: the next reply on the connection is the next one.
+    client.send(&get_request("/health"));
+    assert_eq!(client.read_reply().text(), r#"{"status":"up"}"#);
+}
+
+#[test]
+fn heartbeat_and_unregister_check_the_instance_as_register_does() {
+    let server = Server::start(&[]);
+    assert_body(
+        &server.post(REGISTER, &format!(r#"{{"instances":[{I1}]}}"#)),
+        REGISTRY_SUCCESS,
+    );
+    for (path, field) in [
+        (HEARTBEAT, "url"),
+        (HEARTBEAT, "instanceId"),
+        (UNREGISTER, "instanceId"),
+    ] {
+        let body = format!(r#"{{"instances":[{}]}}"#, without(I1, field));
+        let (code, message) = only_failure(&server.post(path, &body));
+        assert_eq!(code, "internal-service-error", "{path} without {field}");
+        let reason = format!(": Exception: argument instance.{field} is null or whitespace");
+        assert!(message.ends_with(&reason), "{path}: {message}");
+    }
+    assert_eq!(server.instance_ids(I1_SERVICE), ["10.2.3.4:8080"]);
+}
+
+#[test]
+fn a_legacy_lease_is_not_renewed_by_a_heartbeat_without_its_marker() {
+    let server = Server::start(&[]);
+    let legacy = with(I1, "metadata", json!({"java_registry": "1"}));
+    assert_body(
+        &server.post(REGISTER, &format!(r#"{{"instances":[{legacy}]}}"#)),
+        REGISTRY_SUCCESS,
+    );
+    let reply = server.post(HEARTBEAT, &format!(r#"{{"instances":[{I1}]}}"#));
+    assert_body(&reply, &heartbeat_not_found());
+    assert_body(
+        &server.post(HEARTBEAT, &format!(r#"{{"instances":[{legacy}]}}"#)),
+        REGISTRY_SUCCESS,
+    );
+}
+
+#[test]
+fn paths_and_bodies_java_tolerates() {
+    let server = Server::start(&[]);
+    for path in [
+        "//api/status/node.json",
+        "/api/status/node.json/",
+        "/api/status/node.json;jsessionid=abc",
+    ] {
+        assert_eq!(server.get(path).status, 200, "{path}");
+    }
+    // A byte-order mark before the JSON, and bytes after a complete value, as Jackson reads them.
+    let trailing = server.post(REGISTER, r#"{"instances":[]} xyz"#);
+    assert_body(
+        &trailing,
+        &format!(
+            r#"{{"failedInstances":null,"responseStatus":{}}}"#,
+            fail_status("bad-request", "request.instances is null or empty.")
+        ),
+    );
+    let bom = format!("\u{FEFF}{{\"instances\":[{I1}]}}");
+    assert_body(&server.post(REGISTER, &bom), REGISTRY_SUCCESS);
+    assert_eq!(server.instance_ids(I1_SERVICE), ["10.2.3.4:8080"]);
+}
+
+#[test]
+fn a_blank_service_id_is_echoed_as_sent() {
+    let server = Server::start(&[]);
+    let reply = server.post(
+        LOOKUP,
+        r#"{"regionId":"SHA","zoneId":"SHAJQ","discoveryConfigs":[{"serviceId":""},{"serviceId":null}]}"#,
+    );
+    let unfiltered = |id: &str| {
+        format!(
+            r#"{{"instances":null,"logicInstances":null,"metadata":null,"routeRules":null,"serviceId":{id}}}"#
+        )
+    };
+    assert_body(
+        &reply,
+        &format!(
+            r#"{{"responseStatus":{SUCCESS},"services":[{},{}]}}"#,
+            unfiltered(r#""""#),
+            unfiltered("null"),
+        ),
+    );
+}
+
+#[test]
+fn replies_carry_java_s_headers() {
+    let server = Server::start(&[]);
+    let reply = server.get("/api/status/node.json");
+    assert_eq!(
+        reply.header("Content-Type"),
+        Some("application/json;charset=UTF-8")
+    );
+    assert_eq!(reply.header("Vary"), Some("Accept-Encoding"));
+
+    let refused = server.exchange(&request("PUT", "/api/status/node.json", &[], b"{}"));
+    assert_eq!(refused.status, 405);
+    assert_eq!(refused.header("Allow"), Some("GET, HEAD, POST"));
+
+    let preflight = server.exchange(&request(
+        "OPTIONS",
+        "/any/path/at/all",
+        &[
+            ("Origin", "http://example.com"),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "content-type"),
+        ],
+        b"",
+    ));
+    assert_eq!(preflight.status, 200);
+    assert_eq!(preflight.header("Access-Control-Allow-Origin"), Some("*"));
+    assert_eq!(
+        preflight.header("Access-Control-Allow-Methods"),
+        Some("POST")
+    );
+    assert_eq!(
+        preflight.header("Access-Control-Allow-Headers"),
+        Some("content-type")
+    );
 }

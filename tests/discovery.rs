@@ -155,12 +155,8 @@ fn lookup_masks_blank_service_ids_and_keeps_request_order() {
     let ids: Vec<&Value> = services.iter().map(|s| &s["serviceId"]).collect();
     assert_eq!(
         ids,
-        [
-            &json!("look.a"),
-            &Value::Null,
-            &Value::Null,
-            &json!("look.b")
-        ]
+        [&json!("look.a"), &json!(""), &Value::Null, &json!("look.b")],
+        "a blank id is echoed as sent, as Java does"
     );
     assert_eq!(services[0]["instances"], json!([]));
     assert_eq!(services[1]["instances"], Value::Null);

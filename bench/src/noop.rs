@@ -91,6 +91,8 @@ impl Handler for NoopCore {
                 body: &[REPLY.into()],
                 gzip: false,
                 keep_alive: request.keep_alive,
+                head_only: false,
+                allow: None,
             },
         );
         Outcome::after(&request)
@@ -109,6 +111,8 @@ impl Handler for NoopCore {
                 body: &[],
                 gzip: false,
                 keep_alive: false,
+                head_only: false,
+                allow: None,
             },
         );
     }

@@ -4,8 +4,8 @@
 //! Every body goes through every decoder the API has (simd-json parses in place, so each gets its
 //! own copy). Beyond "no panic": an instance list decoded, written back as the registry serves
 //! instances (`Instance::write_json`) and decoded again is the same list; a `DiscoveryConfig`
-//! reads the same bare (WebSocket subscriptions), inside `service.json` and inside
-//! `lookup.json`; and `regionId`/`zoneId` read alike in every request that has them.
+//! (the first value of a body, as every decoder reads it) reads the same bare (WebSocket
+//! subscriptions), inside `service.json` and inside `lookup.json`; and `regionId`/`zoneId` read alike in every request that has them.
 
 use artemis::decode::{self, DiscoveryConfig};
 use artemis_shards::Instance;
@@ -18,7 +18,9 @@ pub fn decode_body(body: &[u8]) {
         }
     }
     if let Ok(Some(config)) = decode::discovery_config_request(&mut body.to_vec()) {
-        nested_config_reads_alike(body, &config);
+        // What a decoder reads of a body is its first value, byte-order mark and tail left out.
+        let first = decode::first_value(&mut body.to_vec()).to_vec();
+        nested_config_reads_alike(&first, &config);
     }
     let zone = decode::zone_request(&mut body.to_vec());
     let service = decode::service_request(&mut body.to_vec());

@@ -109,30 +109,67 @@ impl Shard {
         )
     }
 
-    /// Renews each instance's lease; fails for a missing or expired one.
+    /// Renews each instance's lease; fails for a missing or expired one. As Java's executor, it
+    /// checks the instance's arguments first.
     pub fn heartbeat(&mut self, batch: Vec<(u32, Instance)>, now_ms: u64) -> Vec<FailedInstance> {
-        self.apply(
-            batch,
-            now_ms,
-            InstanceLimits::check_ids,
-            Shard::live_lease,
-            |shard, _, slot, now_ms| shard.renew(slot, now_ms),
-        )
+        self.renew_each(batch, now_ms, |shard, instance, now_ms| {
+            check_arguments(instance)?;
+            shard.live_lease(instance, now_ms)
+        })
+    }
+
+    /// [`Shard::heartbeat`] of instances named by their keys alone (the older Rust API's
+    /// `instance_keys`), which carry nothing but ids to check.
+    pub fn heartbeat_by_key(
+        &mut self,
+        batch: Vec<(u32, Instance)>,
+        now_ms: u64,
+    ) -> Vec<FailedInstance> {
+        self.renew_each(batch, now_ms, Shard::live_lease)
     }
 
     /// Removes each instance from the registry and discovery at once; unknown ones are no-ops.
+    /// As Java's executor, it checks the instance's arguments first.
     pub fn unregister(&mut self, batch: Vec<(u32, Instance)>, now_ms: u64) -> Vec<FailedInstance> {
-        self.apply(
-            batch,
-            now_ms,
-            InstanceLimits::check_ids,
-            |shard, instance, _| Ok(shard.registrations.find(&instance.key())),
-            |shard, _, slot, now_ms| {
-                if let Some(slot) = slot {
-                    shard.remove(slot, now_ms);
-                }
-            },
-        )
+        self.remove_each(batch, now_ms, |shard, instance, _| {
+            check_arguments(instance)?;
+            Ok(shard.lease_of_kind(instance))
+        })
+    }
+
+    /// [`Shard::unregister`] of instances named by their keys alone.
+    pub fn unregister_by_key(
+        &mut self,
+        batch: Vec<(u32, Instance)>,
+        now_ms: u64,
+    ) -> Vec<FailedInstance> {
+        self.remove_each(batch, now_ms, |shard, instance, _| {
+            Ok(shard.lease_of_kind(instance))
+        })
+    }
+
+    fn renew_each(
+        &mut self,
+        batch: Vec<(u32, Instance)>,
+        now_ms: u64,
+        find: fn(&Shard, &Instance, u64) -> Result<u32, Rejection>,
+    ) -> Vec<FailedInstance> {
+        let renew = |shard: &mut Shard, _, slot, now_ms| shard.renew(slot, now_ms);
+        self.apply(batch, now_ms, InstanceLimits::check_ids, find, renew)
+    }
+
+    fn remove_each(
+        &mut self,
+        batch: Vec<(u32, Instance)>,
+        now_ms: u64,
+        find: fn(&Shard, &Instance, u64) -> Result<Option<u32>, Rejection>,
+    ) -> Vec<FailedInstance> {
+        let remove = |shard: &mut Shard, _, slot: Option<u32>, now_ms| {
+            if let Some(slot) = slot {
+                shard.remove(slot, now_ms);
+            }
+        };
+        self.apply(batch, now_ms, InstanceLimits::check_ids, find, remove)
     }
 
     /// The discovery bytes of a service (id matched case-insensitively); `None` when it has no
@@ -273,10 +310,21 @@ impl Shard {
         failed
     }
 
-    /// The slot of the instance's lease, if it exists and has not expired.
+    /// The slot of the instance's lease, if it exists and is of the instance's kind. Java keeps
+    /// legacy leases (`java_registry` metadata) and the others apart: an instance sent without
+    /// the marker is looked for among the others only, and the other way round.
+    fn lease_of_kind(&self, instance: &Instance) -> Option<u32> {
+        let legacy = is_legacy(instance);
+        self.registrations.find(&instance.key()).filter(|&slot| {
+            self.registrations
+                .get(slot)
+                .is_some_and(|r| r.lease.legacy == legacy)
+        })
+    }
+
+    /// The slot of the instance's lease, if it exists, is of its kind and has not expired.
     fn live_lease(&self, instance: &Instance, now_ms: u64) -> Result<u32, Rejection> {
-        self.registrations
-            .find(&instance.key())
+        self.lease_of_kind(instance)
             .filter(|&slot| {
                 self.registrations
                     .get(slot)

@@ -18,6 +18,9 @@ pub struct DecodeError(pub String);
 /// `RegisterRequest` / `HeartbeatRequest` / `UnregisterRequest`: `{"instances":[Instance]}`.
 pub struct InstancesRequest {
     pub instances: Option<Vec<Option<Instance>>>,
+    /// The list came as `instance_keys` (the older Rust API's spelling): the instances are
+    /// named by their keys alone.
+    pub by_key: bool,
 }
 
 /// `DiscoveryConfig`, of which the server uses the service id.
@@ -63,6 +66,7 @@ fn decode<T>(
     body: &mut [u8],
     read: impl FnOnce(Object) -> Result<T, DecodeError>,
 ) -> Result<Option<T>, DecodeError> {
+    let body = first_value(body);
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(DecodeError("Required request body is missing".into()));
     }
@@ -76,6 +80,45 @@ fn decode<T>(
             type_name(other)
         ))),
     }
+}
+
+/// The first JSON value of `body`, read as Jackson reads a request body: a leading UTF-8
+/// byte-order mark is skipped, and whatever follows a complete object or array is ignored.
+pub fn first_value(body: &mut [u8]) -> &mut [u8] {
+    let body = match body {
+        [0xEF, 0xBB, 0xBF, rest @ ..] => rest,
+        all => all,
+    };
+    let Some(start) = body.iter().position(|b| !b.is_ascii_whitespace()) else {
+        return body;
+    };
+    if !matches!(body[start], b'{' | b'[') {
+        return body;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in body.iter().enumerate().skip(start) {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &mut body[..=i];
+                }
+            }
+            _ => {}
+        }
+    }
+    body
 }
 
 /// Whether the property `key` names `field` (given in lowercase without underscores).
@@ -308,10 +351,15 @@ fn zone_field(zone: &mut ZoneRequest, key: &str, v: Value) -> Result<bool, Decod
 
 pub fn instances_request(body: &mut [u8]) -> Result<Option<InstancesRequest>, DecodeError> {
     decode(body, |o| {
-        let mut request = InstancesRequest { instances: None };
+        let mut request = InstancesRequest {
+            instances: None,
+            by_key: false,
+        };
         for (key, v) in o.iter() {
-            if names(key, "instances") || names(key, "instancekeys") {
+            let by_key = names(key, "instancekeys");
+            if by_key || names(key, "instances") {
                 request.instances = array(key, v, |x| object(key, x, instance))?;
+                request.by_key = by_key;
             }
         }
         Ok(request)
@@ -401,6 +449,28 @@ mod tests {
 
     fn body(s: &str) -> Vec<u8> {
         s.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_what_follows_the_first_value_are_ignored() {
+        let first = |s: &[u8]| String::from_utf8(first_value(&mut s.to_vec()).to_vec()).unwrap();
+        assert_eq!(first(b"\xEF\xBB\xBF{\"a\":1}"), r#"{"a":1}"#);
+        assert_eq!(first(br#"{"instances":[]} xyz"#), r#"{"instances":[]}"#);
+        assert_eq!(first(br#" {"s":"}]\"{"} {}"#), r#" {"s":"}]\"{"}"#);
+        assert_eq!(first(br#"[{"a":[1,{}]}],"#), r#"[{"a":[1,{}]}]"#);
+        assert_eq!(
+            first(b"null junk"),
+            "null junk",
+            "not an object: left to the parser"
+        );
+        assert_eq!(
+            first(br#"{"open":"#),
+            r#"{"open":"#,
+            "incomplete: left to the parser"
+        );
+        let mut b = body("\u{FEFF}{\"instances\":[]} trailing");
+        let request = instances_request(&mut b).unwrap().unwrap();
+        assert_eq!(request.instances.map(|list| list.len()), Some(0));
     }
 
     #[test]

@@ -134,15 +134,16 @@ pub(super) async fn lookup(ctx: &Context<'_>, input: Input<'_>) -> Response {
         if i > 0 {
             parts.push(Part::Static(b","));
         }
-        let service_id = non_blank(config.and_then(|c| c.service_id));
-        let shape = match &service_id {
-            Some(id) if admitted => match snapshot(ctx, id).await {
+        // A blank id is echoed as sent, as Java's `new Service(serviceId)` does.
+        let sent = config.and_then(|c| c.service_id);
+        let shape = match non_blank(sent.clone()) {
+            Some(id) if admitted => match snapshot(ctx, &id).await {
                 Some(instances) => Shape::Found(instances),
                 None => Shape::Empty,
             },
             _ => Shape::Unfiltered,
         };
-        push_service(&mut parts, shape, service_id.as_deref());
+        push_service(&mut parts, shape, sent.as_deref());
     }
     parts.push(Part::Static(b"]}"));
     Response::json(parts)

@@ -94,12 +94,12 @@ impl Part {
         match self {
             Part::Instances(json) => BodyPart {
                 bytes: json,
-                shared: Some(json.clone()),
+                shared: Some(json),
                 deflated: Some(&json.deflated),
             },
             Part::Kept(kept) => BodyPart {
                 bytes: kept.bytes(),
-                shared: Some(kept.clone()),
+                shared: Some(kept),
                 deflated: None,
             },
             other => other.as_ref().into(),
@@ -133,7 +133,7 @@ pub(crate) struct Response {
     pub parts: Vec<Part>,
 }
 
-pub(crate) const JSON: &str = "application/json";
+pub(crate) const JSON: &str = "application/json;charset=UTF-8";
 
 impl Response {
     /// 200 with a JSON body.

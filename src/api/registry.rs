@@ -11,7 +11,7 @@ use super::decode::{self, InstancesRequest};
 use super::envelope::{failure, malformed};
 use super::{rate_limited, Context, Input, Part, Response};
 use crate::rate_limit::LimitedOp;
-use crate::shard_link::WriteOp;
+use crate::shard_link::{Named, WriteOp};
 
 /// Java's identity of the operation in the `artemis.service.registry` limiter.
 fn limited(op: WriteOp) -> LimitedOp {
@@ -52,11 +52,19 @@ pub(super) async fn serve(
         let response = failure(ErrorCode::BadRequest, Some(message), &["failedInstances"]);
         (response, None)
     };
-    let instances = match request {
+    let (instances, named) = match request {
         None => return refusal("request is null"),
         Some(InstancesRequest {
             instances: Some(list),
-        }) if !list.is_empty() => list,
+            by_key,
+        }) if !list.is_empty() => (
+            list,
+            if by_key {
+                Named::Keys
+            } else {
+                Named::Instances
+            },
+        ),
         Some(_) => return refusal("request.instances is null or empty."),
     };
     // Each failed entry echoes its instance: a bound on the list bounds the reply too.
@@ -80,7 +88,7 @@ pub(super) async fn serve(
     let main_owner = (0..shards)
         .max_by_key(|&shard| (batches[shard].len(), std::cmp::Reverse(shard)))
         .filter(|&shard| batches[shard].len() > here);
-    let mut failed = ctx.link.write(op, batches).await;
+    let mut failed = ctx.link.write(op, named, batches).await;
     let body = if failed.is_empty() {
         Part::Static(SUCCESS_REPLY)
     } else {

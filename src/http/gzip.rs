@@ -3,10 +3,8 @@
 //! small bomb cannot take the memory. Large replies are deflated for clients that accept it,
 //! and what many replies carry is deflated once.
 
-use std::sync::Arc;
-
 use super::HttpError;
-use crate::transport::SharedBytes;
+use crate::transport::Shareable;
 use flate2::read::MultiGzDecoder;
 use flate2::{Compress, Compression, FlushCompress, Status};
 use std::io::Read;
@@ -30,10 +28,10 @@ pub(super) fn gunzip(packed: &[u8], max_body: usize) -> Result<Vec<u8>, HttpErro
 
 /// One slice of a reply body; for a slice that many replies carry (a service's instances at one
 /// version), the bytes to send from where they are and where their deflated form is kept.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 pub struct BodyPart<'a> {
     pub bytes: &'a [u8],
-    pub shared: Option<Arc<dyn SharedBytes>>,
+    pub shared: Option<&'a dyn Shareable>,
     pub deflated: Option<&'a dyn DeflateCache>,
 }
 

@@ -34,6 +34,10 @@ pub struct Reply<'a> {
     pub gzip: bool,
     /// False adds `Connection: close`; the server closes after writing.
     pub keep_alive: bool,
+    /// A reply to `HEAD`: the headers the reply would have (its plain `Content-Length`), no body.
+    pub head_only: bool,
+    /// The `Allow` header of a 405: the methods the endpoint takes.
+    pub allow: Option<&'static str>,
 }
 
 /// Appends `reply` to `out`.
@@ -42,24 +46,24 @@ pub fn write_response(out: &mut Output, reply: &Reply) {
     start_head(out, reply.status);
     if let Some(content_type) = reply.content_type {
         header(out, b"Content-Type: ", content_type.as_bytes());
+        // As Java's compressing filter: the body may differ with `Accept-Encoding`.
+        out.extend_from_slice(b"Vary: Accept-Encoding\r\n");
     }
-    if reply.gzip && len >= GZIP_MIN_BODY {
+    if let Some(allow) = reply.allow {
+        header(out, b"Allow: ", allow.as_bytes());
+    }
+    if reply.head_only {
+        end_head(out, len, reply.keep_alive);
+    } else if reply.gzip && len >= GZIP_MIN_BODY {
         let packed = gzip::gzip(reply.body);
-        out.extend_from_slice(b"Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
+        out.extend_from_slice(b"Content-Encoding: gzip\r\n");
         end_head(out, packed.len(), reply.keep_alive);
         out.extend_from_slice(&packed);
     } else {
-        let shared: usize = reply
-            .body
-            .iter()
-            .filter(|p| p.shared.is_some())
-            .map(|p| p.bytes.len())
-            .sum();
-        out.reserve(len - shared + 64);
         end_head(out, len, reply.keep_alive);
         for part in reply.body {
-            match &part.shared {
-                Some(shared) => out.share(shared.clone()),
+            match part.shared {
+                Some(from) => out.share(part.bytes, from),
                 None => out.extend_from_slice(part.bytes),
             }
         }
@@ -154,6 +158,8 @@ mod tests {
             body: &parts(&[b"{\"a\":", b"1}"]),
             gzip: true,
             keep_alive: true,
+            head_only: false,
+            allow: None,
         });
         assert_eq!(
             text,
@@ -161,9 +167,38 @@ mod tests {
              Access-Control-Allow-Origin: *\r\n\
              Access-Control-Expose-Headers: *\r\n\
              Content-Type: application/json;charset=UTF-8\r\n\
+             Vary: Accept-Encoding\r\n\
              Content-Length: 7\r\n\r\n\
              {\"a\":1}"
         );
+    }
+
+    #[test]
+    fn a_head_reply_has_the_headers_without_the_body() {
+        let text = written(Reply {
+            status: StatusCode::OK,
+            content_type: JSON,
+            body: &parts(&[b"{\"a\":", b"1}"]),
+            gzip: true,
+            keep_alive: true,
+            head_only: true,
+            allow: None,
+        });
+        assert!(text.ends_with("Content-Length: 7\r\n\r\n"), "{text}");
+    }
+
+    #[test]
+    fn a_405_says_what_is_allowed() {
+        let text = written(Reply {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            content_type: JSON,
+            body: &parts(&[b"{}"]),
+            gzip: false,
+            keep_alive: true,
+            head_only: false,
+            allow: Some("GET, HEAD, POST"),
+        });
+        assert!(text.contains("\r\nAllow: GET, HEAD, POST\r\n"), "{text}");
     }
 
     #[test]
@@ -174,6 +209,8 @@ mod tests {
             body: &[],
             gzip: false,
             keep_alive: false,
+            head_only: false,
+            allow: None,
         });
         assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n"));
         assert!(!text.contains("Content-Type"));
@@ -194,11 +231,14 @@ mod tests {
                 body,
                 gzip: true,
                 keep_alive: true,
+                head_only: false,
+                allow: None,
             },
         );
         let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
         let head = std::str::from_utf8(&out[..split]).unwrap();
-        assert!(head.contains("Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n"));
+        assert!(head.contains("Vary: Accept-Encoding\r\n"));
+        assert!(head.contains("Content-Encoding: gzip\r\n"));
         let packed = &out[split..];
         assert!(head.contains(&format!("Content-Length: {}\r\n", packed.len())));
         assert_eq!(gzip::gunzip(packed, 10_000).unwrap(), slices.concat());
@@ -209,6 +249,8 @@ mod tests {
             body,
             gzip: false,
             keep_alive: true,
+            head_only: false,
+            allow: None,
         });
         assert!(plain.contains("Content-Length: 5002\r\n") && !plain.contains("gzip"));
     }
@@ -222,6 +264,8 @@ mod tests {
             body: &parts(&[&body]),
             gzip: true,
             keep_alive: true,
+            head_only: false,
+            allow: None,
         };
         assert!(!written(reply).contains("gzip"));
         let body = vec![b'y'; GZIP_MIN_BODY];

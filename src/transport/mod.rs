@@ -12,7 +12,7 @@ mod output;
 pub(crate) mod uring;
 
 pub use output::Output;
-pub(crate) use output::SharedBytes;
+pub(crate) use output::{Shareable, SharedBytes};
 
 use std::io;
 use std::net::SocketAddr;

@@ -12,6 +12,18 @@ pub trait SharedBytes: Send + Sync {
     fn bytes(&self) -> &[u8];
 }
 
+/// What hands out a reference to shared bytes: an `Arc` of them. Taken only for a piece large
+/// enough to be sent from where it is, so a small reply touches no reference count.
+pub trait Shareable: Sync {
+    fn handle(&self) -> Arc<dyn SharedBytes>;
+}
+
+impl<T: SharedBytes + 'static> Shareable for Arc<T> {
+    fn handle(&self) -> Arc<dyn SharedBytes> {
+        self.clone()
+    }
+}
+
 /// Shared bytes shorter than this are copied: a reference costs a separate piece to send.
 pub(super) const SHARE_MIN: usize = 16 * 1024;
 
@@ -32,12 +44,12 @@ impl Output {
         }
     }
 
-    /// Appends `part`: as a reference when it is large, else copied.
-    pub fn share(&mut self, part: Arc<dyn SharedBytes>) {
-        if part.bytes().len() < SHARE_MIN {
-            self.written.extend_from_slice(part.bytes());
+    /// Appends `bytes`, which `from` shares: as a reference when they are large, else copied.
+    pub fn share(&mut self, bytes: &[u8], from: &dyn Shareable) {
+        if bytes.len() < SHARE_MIN {
+            self.written.extend_from_slice(bytes);
         } else {
-            self.shared.push((self.written.len(), part));
+            self.shared.push((self.written.len(), from.handle()));
         }
     }
 
@@ -127,8 +139,13 @@ mod tests {
         }
     }
 
-    fn big(byte: u8) -> Arc<dyn SharedBytes> {
-        Arc::new(vec![byte; SHARE_MIN])
+    fn share(output: &mut Output, part: Vec<u8>) {
+        let part = Arc::new(part);
+        output.share(part.bytes(), &part);
+    }
+
+    fn big(byte: u8) -> Vec<u8> {
+        vec![byte; SHARE_MIN]
     }
 
     fn sent(output: &Output, skip: usize) -> Vec<u8> {
@@ -139,10 +156,10 @@ mod tests {
     fn shared_pieces_go_where_they_were_put() {
         let mut output = Output::default();
         output.extend_from_slice(b"head1");
-        output.share(big(b'a'));
+        share(&mut output, big(b'a'));
         output.extend_from_slice(b"tail1head2");
-        output.share(big(b'b'));
-        output.share(Arc::new(b"small".to_vec()));
+        share(&mut output, big(b'b'));
+        share(&mut output, b"small".to_vec());
         let expected = [
             &b"head1"[..],
             &vec![b'a'; SHARE_MIN],

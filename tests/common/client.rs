@@ -141,6 +141,15 @@ impl Client {
 
     /// Reads one response: a `1xx` has no body; any other must carry `Content-Length`.
     pub(crate) fn read_reply(&mut self) -> Reply {
+        self.read_reply_with_body(true)
+    }
+
+    /// Reads the response to a `HEAD`: its head only, whatever its `Content-Length` says.
+    pub(crate) fn read_head_reply(&mut self) -> Reply {
+        self.read_reply_with_body(false)
+    }
+
+    fn read_reply_with_body(&mut self, with_body: bool) -> Reply {
         let head_len = loop {
             if let Some(end) = find(&self.pending, b"\r\n\r\n") {
                 break end + 4;
@@ -170,7 +179,7 @@ impl Client {
             headers,
             body: Vec::new(),
         };
-        let body_len = if (100..200).contains(&status) {
+        let body_len = if !with_body || (100..200).contains(&status) {
             0
         } else {
             reply

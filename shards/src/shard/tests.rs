@@ -218,14 +218,57 @@ fn region_rule_applies_to_heartbeat_and_unregister() {
 }
 
 #[test]
-fn arguments_are_not_checked_on_heartbeat_or_unregister() {
+fn arguments_are_checked_on_heartbeat_and_unregister_as_on_register() {
     let mut shard = shard();
     shard.register(one(i1()), T0);
-    let mut no_url = i1();
-    no_url.url = None;
-    assert!(shard.heartbeat(one(no_url.clone()), T0 + 1).is_empty());
-    assert!(shard.unregister(one(no_url), T0 + 2).is_empty());
-    assert!(shard.service(SERVICE).is_none());
+    for (field, clear) in [
+        (
+            "url",
+            (|i: &mut Instance| i.url = None) as fn(&mut Instance),
+        ),
+        ("instanceId", |i| i.instance_id = Some(" ".into())),
+    ] {
+        let mut bad = i1();
+        clear(&mut bad);
+        for failed in [
+            shard.heartbeat(one(bad.clone()), T0 + 1),
+            shard.unregister(one(bad), T0 + 1),
+        ] {
+            let (_, code, message) = failure(&failed);
+            assert_eq!(code, ErrorCode::InternalServiceError);
+            let reason = format!(": Exception: argument instance.{field} is null or whitespace");
+            assert!(message.ends_with(&reason), "{message}");
+        }
+    }
+    assert_eq!(shard.stats().instances, 1, "nothing was unregistered");
+}
+
+#[test]
+fn a_heartbeat_finds_only_a_lease_of_its_own_kind() {
+    let mut legacy = i1();
+    legacy
+        .metadata
+        .get_or_insert_with(Vec::new)
+        .push((LEGACY_METADATA_KEY.into(), Some("1".into())));
+    let mut shard = shard();
+    shard.register(one(legacy.clone()), T0);
+    let failed = shard.heartbeat(one(i1()), T0 + 1);
+    let (_, code, message) = failure(&failed);
+    assert_eq!(code, ErrorCode::DataNotFound);
+    assert!(message.ends_with(NO_LEASE), "{message}");
+    assert!(shard.heartbeat(one(legacy.clone()), T0 + 1).is_empty());
+    // Unregistering through the other kind's lease set finds nothing to remove.
+    assert!(shard.unregister(one(i1()), T0 + 2).is_empty());
+    assert_eq!(shard.stats().instances, 1);
+    assert!(shard.unregister(one(legacy), T0 + 3).is_empty());
+    assert_eq!(shard.stats().instances, 0);
+
+    shard.register(one(i1()), T0 + 4);
+    let mut marked = i1();
+    marked.metadata = Some(vec![(LEGACY_METADATA_KEY.into(), Some("1".into()))]);
+    let failed = shard.heartbeat(one(marked), T0 + 5);
+    let (_, code, _) = failure(&failed);
+    assert_eq!(code, ErrorCode::DataNotFound);
 }
 
 // ---- size limits ----

@@ -582,8 +582,9 @@ mod tests {
 
     #[test]
     fn shared_pieces_go_out_in_one_vectored_send_and_its_rest() {
+        use crate::transport::SharedBytes;
         struct Shared(Vec<u8>);
-        impl crate::transport::SharedBytes for Shared {
+        impl SharedBytes for Shared {
             fn bytes(&self) -> &[u8] {
                 &self.0
             }
@@ -591,7 +592,8 @@ mod tests {
         let mut c = conn();
         let mut output = Output::default();
         output.extend_from_slice(b"head");
-        output.share(std::sync::Arc::new(Shared(vec![b'x'; 20_000])));
+        let shared = std::sync::Arc::new(Shared(vec![b'x'; 20_000]));
+        output.share(&shared.0, &shared);
         output.extend_from_slice(b"tail");
         let mut started = false;
         let (poll, next) = c.poll_write(&mut output, &mut started, &cx());
