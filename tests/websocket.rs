@@ -1,8 +1,8 @@
 //! The WebSocket endpoints with a real WebSocket client over TCP: pushes of `new` and `delete`
 //! changes, all-instance-change, heartbeats over WebSocket, a stalled subscriber closed while
-//! another keeps receiving, the session counts, a heartbeat session moving to the core that owns
-//! its instances, and what the server does with frames that break the protocol or its size
-//! limits.
+//! another keeps receiving, the node-wide queue bound and the subscription cap, the session
+//! counts, a heartbeat session moving to the core that owns its instances, and what the server
+//! does with frames that break the protocol or its size limits.
 
 mod common;
 
@@ -65,8 +65,14 @@ fn next_change(socket: &mut Socket) -> Value {
 fn subscribed(server: &Server, path: &str, service_id: &str) -> Socket {
     let mut socket = connect(server, path);
     subscribe(&mut socket, service_id);
+    await_subscription(server, &mut socket, service_id);
+    socket
+}
+
+/// Waits until `socket` receives the changes of `service_id`, as [`subscribed`] describes.
+fn await_subscription(server: &Server, socket: &mut Socket, service_id: &str) {
     let probe = instance(service_id, "probe");
-    read_timeout(&socket, Duration::from_millis(200));
+    read_timeout(socket, Duration::from_millis(200));
     let started = Instant::now();
     loop {
         assert!(started.elapsed() < WAIT, "pushes never started");
@@ -78,10 +84,9 @@ fn subscribed(server: &Server, path: &str, service_id: &str) -> Socket {
             Err(e) => panic!("{e}"),
         }
     }
-    read_timeout(&socket, WAIT);
+    read_timeout(socket, WAIT);
     server.unregister(&[&probe]);
-    while next_change(&mut socket)["changeType"] != "delete" {}
-    socket
+    while next_change(socket)["changeType"] != "delete" {}
 }
 
 #[test]
@@ -243,6 +248,79 @@ fn a_stalled_subscriber_is_closed_while_another_keeps_receiving() {
     assert_eq!(close.expect("a close frame").code, CloseCode::Again);
     drop(server);
     let _ = fast.join();
+}
+
+/// Subscribers that do not read hold at most `--ws-queue-total` of changes together, however
+/// large each one's own queue may be: past it the slowest is closed (1013), and a subscriber
+/// that reads keeps receiving every change.
+#[test]
+fn the_node_wide_queue_bound_closes_the_slowest_subscriber_first() {
+    let server = Server::start(&["--ws-queue", "64MiB", "--ws-queue-total", "512KiB"]);
+    let stalled: Vec<Socket> = (0..2)
+        .map(|_| subscribed(&server, "/ws/discovery/instance-change", "node.busy"))
+        .collect();
+    let mut reader = subscribed(&server, "/ws/discovery/instance-change", "node.busy");
+    let (counted, count) = mpsc::channel();
+    let fast = thread::spawn(move || {
+        let mut n = 0u64;
+        loop {
+            match reader.read() {
+                Ok(Message::Text(_)) => n += 1,
+                Ok(Message::Close(frame)) => panic!("the reading subscriber was closed: {frame:?}"),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+            let _ = counted.send(n);
+        }
+    });
+    let mut sent = 0u64;
+    for batch in 0..2_000 {
+        let list: Vec<String> = (0..50)
+            .map(|i| instance("node.busy", &format!("n{batch}-{i}")))
+            .collect();
+        server.register_ok(&list);
+        sent += 50;
+        if batch % 20 == 19 && server.metric("artemis_push_overflow_closes_total") >= 1.0 {
+            break;
+        }
+    }
+    assert!(
+        server.metric("artemis_push_overflow_closes_total") >= 1.0,
+        "no subscriber was closed after {sent} changes, though no queue may reach 64 MiB"
+    );
+    let received = poll(WAIT, || count.try_iter().last().filter(|&n| n >= sent))
+        .expect("the reader got every change");
+    assert_eq!(received, sent);
+    let closed = stalled
+        .into_iter()
+        .filter_map(|mut socket| {
+            read_timeout(&socket, Duration::from_secs(2));
+            loop {
+                match socket.read() {
+                    Ok(Message::Close(frame)) => return frame.map(|f| f.code),
+                    Ok(_) => continue,
+                    Err(_) => return None,
+                }
+            }
+        })
+        .collect::<Vec<_>>();
+    assert!(closed.contains(&CloseCode::Again), "{closed:?}");
+    drop(server);
+    let _ = fast.join();
+}
+
+#[test]
+fn a_session_following_too_many_services_is_closed_with_1008() {
+    let server = Server::start(&["--ws-max-subscriptions", "3"]);
+    let mut socket = subscribed(&server, "/ws/discovery/instance-change", "cap.a");
+    // Following a service again takes no new place.
+    for service in ["cap.a", "cap.a", "cap.b", "cap.c", "cap.a"] {
+        subscribe(&mut socket, service);
+    }
+    await_subscription(&server, &mut socket, "cap.c");
+    subscribe(&mut socket, "cap.d");
+    assert_eq!(close_code(&mut socket), CloseCode::Policy);
+    assert_eq!(server.get("/health").status, 200);
 }
 
 #[test]
