@@ -65,10 +65,12 @@ pub struct OpReport {
 pub struct Percentiles {
     pub p50: f64,
     pub p90: f64,
+    pub p95: f64,
     pub p99: f64,
     pub p999: f64,
     pub max: f64,
     pub mean: f64,
+    pub min: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -182,8 +184,12 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<11} {:>10} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            "operation", "ok", "failed", "rate", "p50", "p90", "p99", "p99.9", "max"
+            "{:<11} {:>10} {:>8} {:>10} {}",
+            "operation",
+            "ok",
+            "failed",
+            "rate",
+            latency_columns()
         );
         let rows = self
             .ops
@@ -225,8 +231,12 @@ impl Report {
         if !self.probes.is_empty() {
             let _ = writeln!(
                 out,
-                "\n{:<11} {:>10} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
-                "probe", "ok", "failed", "", "p50", "p90", "p99", "p99.9", "max"
+                "\n{:<11} {:>10} {:>8} {:>10} {}",
+                "probe",
+                "ok",
+                "failed",
+                "",
+                latency_columns()
             );
             for p in &self.probes {
                 let _ = writeln!(
@@ -297,15 +307,27 @@ impl Report {
     }
 }
 
-/// `p50 p90 p99 p99.9 max` in table columns.
+/// The heads of the latency columns, as [`percentiles`] fills them.
+fn latency_columns() -> String {
+    let heads = ["min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"];
+    let heads: Vec<String> = heads.iter().map(|h| format!("{h:>8}")).collect();
+    heads.join(" ")
+}
+
+/// `min mean p50 p90 p95 p99 p99.9 max` in table columns (the order vegeta prints them in).
 fn percentiles(l: Option<&Percentiles>) -> String {
     let p = |f: fn(&Percentiles) -> f64| {
-        l.map_or("-".to_owned(), |l| display::latency((f(l) * 1e3) as u64))
+        l.map_or("-".to_owned(), |l| {
+            display::latency((f(l) * 1e3).round() as u64)
+        })
     };
     format!(
-        "{:>9} {:>9} {:>9} {:>9} {:>9}",
+        "{:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        p(|l| l.min),
+        p(|l| l.mean),
         p(|l| l.p50),
         p(|l| l.p90),
+        p(|l| l.p95),
         p(|l| l.p99),
         p(|l| l.p999),
         p(|l| l.max)
@@ -338,10 +360,12 @@ impl Percentiles {
         Percentiles {
             p50: us(0.5),
             p90: us(0.9),
+            p95: us(0.95),
             p99: us(0.99),
             p999: us(0.999),
             max: h.max() as f64 / 1e3,
             mean: h.mean() / 1e3,
+            min: h.min() as f64 / 1e3,
         }
     }
 }
@@ -384,6 +408,52 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["config"]["duration"], "2s");
         assert_eq!(json["ops"][0]["op"], "discover");
+    }
+
+    #[test]
+    fn min_mean_and_p95_beside_the_percentiles() {
+        let mut tally = Tally::default();
+        for us in 1..=100 {
+            tally.success(Op::Heartbeat, us * 1000, us * 1000);
+        }
+        let r = Report::new(Config::default(), None, &tally);
+        let l = r.op("heartbeat").unwrap().latency_us.clone().unwrap();
+        let near = |got: f64, want: f64| (got - want).abs() <= want * 0.01;
+        assert!(near(l.min, 1.0), "{l:?}");
+        assert!(near(l.mean, 50.5), "{l:?}");
+        assert!(near(l.p95, 95.0), "{l:?}");
+        assert!(near(l.p90, 90.0) && near(l.p99, 99.0) && near(l.max, 100.0));
+        let json = serde_json::to_value(&r).unwrap();
+        let latency = &json["ops"][0]["latency_us"];
+        for key in ["min", "mean", "p50", "p90", "p95", "p99", "p999", "max"] {
+            assert!(latency[key].is_f64(), "{key} missing: {latency}");
+        }
+        let table = r.table();
+        let head = table.lines().find(|l| l.starts_with("operation")).unwrap();
+        let heads: Vec<_> = head.split_whitespace().collect();
+        assert_eq!(
+            heads,
+            [
+                "operation",
+                "ok",
+                "failed",
+                "rate",
+                "min",
+                "mean",
+                "p50",
+                "p90",
+                "p95",
+                "p99",
+                "p99.9",
+                "max"
+            ]
+        );
+        let row = table.lines().find(|l| l.starts_with("heartbeat")).unwrap();
+        let cells: Vec<_> = row.split_whitespace().collect();
+        assert_eq!(&cells[4..6], ["1µs", "50µs"]);
+        assert_eq!(cells[8], "95µs");
+        // Every column lines up under its head.
+        assert_eq!(row.len() - row.matches('µ').count(), head.len());
     }
 
     #[test]

@@ -289,7 +289,15 @@ impl Worker {
             Ok(None) => {}
             Ok(Some(reply)) => {
                 let verdict = reply::judge(reply.status, reply.body);
-                self.finish(c, now, verdict);
+                // A reply read in the same pass that sent its request (a server on the same
+                // core may answer before the write returns) came after `now`, which was read
+                // before the send: time it afresh instead of counting zero.
+                let done = if now <= flight.sent {
+                    clock::now()
+                } else {
+                    now
+                };
+                self.finish(c, done, verdict);
             }
             Err(e) => self.finish(c, now, Err(Failure::of_read(&e))),
         }
