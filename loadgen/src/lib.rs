@@ -52,4 +52,4 @@ pub use probe::ProbeReport;
 pub use report::{OpReport, Percentiles, Prefill, Report, Verdict};
 pub use run::{prefill, run};
 pub use scenario::{DiscoveryApi, Kind, Popularity, Share};
-pub use slo::{Bound, Slo, Violation};
+pub use slo::{Bound, Slo, Unit, Violation};

@@ -469,6 +469,20 @@ mod tests {
             slow.verdict_lines().last().unwrap(),
             "SLO violated: discover p99 = 200µs > 100µs"
         );
+        let json = serde_json::to_value(&slow).unwrap();
+        let v = &json["slo"]["violations"][0];
+        assert_eq!(
+            (v["op"].as_str(), v["metric"].as_str()),
+            (Some("discover"), Some("p99"))
+        );
+        assert_eq!(
+            (v["percentile"].as_f64(), v["limit"].as_f64()),
+            (Some(99.0), Some(100.0))
+        );
+        assert!(
+            (199.0..=201.0).contains(&v["measured"].as_f64().unwrap()),
+            "{v}"
+        );
         assert_eq!(report("p99=1ms", Some(0.0001)).exit_code(), 1);
     }
 }

@@ -25,18 +25,58 @@ pub struct Bound {
     pub limit: Duration,
 }
 
-/// One broken promise, printed as `discover p99 = 812µs > 500µs`.
+/// One broken promise, printed as `discover p99 = 812µs > 500µs` and written to the JSON report
+/// with its figures as numbers: `{"what": "discover p99", "op": "discover", "metric": "p99",
+/// "percentile": 99.0, "unit": "us", "measured": 812.4, "limit": 500.0}`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Violation {
+    /// The operation and the metric, as the table names them: `discover p99`, `error rate`.
     pub what: String,
-    pub measured: String,
-    pub limit: String,
+    /// The operation whose figure broke the bound (`discover`, ...); `all` for the error rate,
+    /// which is over all operations.
+    pub op: String,
+    /// The bound's metric as written in `--slo` (`p99`, `p999`, `max`), or `error_rate`.
+    pub metric: String,
+    /// The latency percentile the bound is on (99.9 for `p999`, 100 for `max`); `None` for the
+    /// error rate.
+    pub percentile: Option<f64>,
+    /// What `measured` and `limit` are in.
+    pub unit: Unit,
+    /// The measured figure; `None` when there is none (no successful reply to take a latency
+    /// from).
+    pub measured: Option<f64>,
+    /// The largest figure the bound allows.
+    pub limit: f64,
+}
+
+/// The unit of a violation's figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Unit {
+    /// Latency in microseconds.
+    #[serde(rename = "us")]
+    Micros,
+    /// A share of the requests, between 0 and 1.
+    #[serde(rename = "ratio")]
+    Ratio,
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} = {} > {}", self.what, self.measured, self.limit)
+        let (measured, limit) = match self.unit {
+            Unit::Micros => (self.measured.map(micros), micros(self.limit)),
+            Unit::Ratio => (
+                self.measured.map(|m| format!("{m:.6}")),
+                format!("{}", self.limit),
+            ),
+        };
+        let measured = measured.unwrap_or_else(|| "no successful reply".to_owned());
+        write!(f, "{} = {measured} > {limit}", self.what)
     }
+}
+
+/// Microseconds as the table writes a latency.
+fn micros(us: f64) -> String {
+    display::latency((us * 1e3).round() as u64)
 }
 
 impl Slo {
@@ -69,19 +109,22 @@ impl Slo {
         self.latency
             .iter()
             .filter_map(|b| {
-                let limit = display::latency(crate::clock::nanos(b.limit));
-                if latency.is_empty() {
-                    return Some(Violation {
-                        what: format!("{op} {}", b.name),
-                        measured: "no successful reply".to_owned(),
-                        limit,
-                    });
+                let limit = crate::clock::nanos(b.limit);
+                let measured = match latency.is_empty() {
+                    true => None,
+                    false => Some(latency.value_at_quantile(b.percentile / 100.0)),
+                };
+                if measured.is_some_and(|m| m <= limit) {
+                    return None;
                 }
-                let measured = latency.value_at_quantile(b.percentile / 100.0);
-                (measured > crate::clock::nanos(b.limit)).then(|| Violation {
+                Some(Violation {
                     what: format!("{op} {}", b.name),
-                    measured: display::latency(measured),
-                    limit,
+                    op: op.to_owned(),
+                    metric: b.name.clone(),
+                    percentile: Some(b.percentile),
+                    unit: Unit::Micros,
+                    measured: measured.map(|m| m as f64 / 1e3),
+                    limit: limit as f64 / 1e3,
                 })
             })
             .collect()
@@ -97,8 +140,12 @@ impl Slo {
         };
         (rate > max).then(|| Violation {
             what: "error rate".to_owned(),
-            measured: format!("{rate:.6}"),
-            limit: format!("{max}"),
+            op: "all".to_owned(),
+            metric: "error_rate".to_owned(),
+            percentile: None,
+            unit: Unit::Ratio,
+            measured: Some(rate),
+            limit: max,
         })
     }
 }
@@ -197,12 +244,40 @@ mod tests {
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].what, "discover p999");
         assert_eq!(v[0].to_string(), "discover p999 = 2.00ms > 1.00ms");
+        assert_eq!(
+            (v[0].op.as_str(), v[0].metric.as_str()),
+            ("discover", "p999")
+        );
+        assert_eq!((v[0].percentile, v[0].unit), (Some(99.9), Unit::Micros));
+        assert_eq!(v[0].limit, 1000.0);
+        // The histogram keeps three significant digits.
+        assert!((v[0].measured.unwrap() - 2000.0).abs() <= 2.0, "{v:?}");
+        assert_eq!(
+            serde_json::to_value(&v[0]).unwrap(),
+            serde_json::json!({
+                "what": "discover p999",
+                "op": "discover",
+                "metric": "p999",
+                "percentile": 99.9,
+                "unit": "us",
+                "measured": v[0].measured.unwrap(),
+                "limit": 1000.0,
+            })
+        );
     }
 
     #[test]
     fn no_successful_reply_breaks_latency_bounds() {
         let h = histogram(&[]);
-        assert_eq!(slo("p99=1s").check_latency("heartbeat", &h).len(), 1);
+        let v = slo("p99=1s").check_latency("heartbeat", &h);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].measured, None);
+        assert_eq!(v[0].limit, 1e6);
+        assert_eq!(
+            v[0].to_string(),
+            "heartbeat p99 = no successful reply > 1.00s"
+        );
+        assert!(serde_json::to_value(&v[0]).unwrap()["measured"].is_null());
     }
 
     #[test]
@@ -212,7 +287,16 @@ mod tests {
             max_error_rate: Some(0.001),
         };
         assert!(s.check_errors(10_000, 10).is_none());
-        assert!(s.check_errors(10_000, 11).is_some());
+        let v = s.check_errors(10_000, 11).unwrap();
+        assert_eq!((v.op.as_str(), v.metric.as_str()), ("all", "error_rate"));
+        assert_eq!((v.percentile, v.unit, v.limit), (None, Unit::Ratio, 0.001));
+        assert_eq!(v.measured, Some(11.0 / 10_011.0));
+        assert_eq!(v.to_string(), "error rate = 0.001099 > 0.001");
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(
+            (json["unit"].as_str(), json["limit"].as_f64()),
+            (Some("ratio"), Some(0.001))
+        );
         assert!(s.check_errors(0, 0).is_none());
         assert!(Slo::default().check_errors(0, 5).is_none());
     }
