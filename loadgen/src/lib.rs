@@ -49,7 +49,7 @@ pub use attack::{Attacker, AttackerReport, Hostility};
 pub use config::{Config, Pacing};
 pub use error::Error;
 pub use probe::ProbeReport;
-pub use report::{OpReport, Percentiles, Prefill, Report, Verdict};
+pub use report::{OpReport, Percentiles, Prefill, Report, Second, Verdict};
 pub use run::{prefill, run};
 pub use scenario::{DiscoveryApi, Kind, Popularity, Share};
 pub use slo::{Bound, Slo, Unit, Violation};

@@ -34,6 +34,29 @@ pub struct Report {
     pub attack: Vec<AttackerReport>,
     /// `/health` and `/metrics` under `--probe`, over the whole run (warm-up included).
     pub probes: Vec<ProbeReport>,
+    /// The measured time second by second, all operations together (pushes, which are not
+    /// requests, left out): what completed in each second.
+    pub per_second: Vec<Second>,
+}
+
+/// One second of the measured time: the requests that completed in it. A request counts in the
+/// second its reply (or failure) came in; those still in flight when the measured time ends
+/// count in its last second, so the seconds add up to the report's counts.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Second {
+    /// 1 for the first second of the measured time.
+    pub second: u64,
+    /// How long this second is, in seconds: 1, but for a last one cut short by a `--duration`
+    /// that is not whole seconds.
+    pub seconds: f64,
+    /// Requests completed, successful or not.
+    pub requests: u64,
+    /// Requests that failed (any kind of failure).
+    pub errors: u64,
+    /// Latency of this second's successful replies (from the intended send time), from a
+    /// histogram of this second alone; `None` when none succeeded.
+    pub p50_us: Option<f64>,
+    pub p99_us: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -128,6 +151,7 @@ impl Report {
             config,
             attack: Vec::new(),
             probes: Vec::new(),
+            per_second: Vec::new(),
         }
     }
 

@@ -11,7 +11,7 @@ use crate::descriptors;
 use crate::error::Error;
 use crate::probe::Probe;
 use crate::progress;
-use crate::report::{Prefill, Report};
+use crate::report::{Prefill, Report, Second};
 use crate::scenario::{self, Part, Workloads};
 use crate::tally::Tally;
 use crate::worker::{self, Plan};
@@ -38,12 +38,14 @@ pub fn run(config: Config) -> Result<Report, Error> {
         .probe
         .map(|every| Probe::start(every, &target, config.timeout))
         .transpose()?;
-    let tally = phase(&config, &target, Phase::Measure);
+    let measured = phase(&config, &target, Phase::Measure);
     let probes = probe.map(Probe::stop).unwrap_or_default();
     let attack = siege.map(Siege::stop).transpose()?.unwrap_or_default();
-    let mut report = Report::new(config, prefill, &tally?);
+    let (tally, per_second) = measured?;
+    let mut report = Report::new(config, prefill, &tally);
     report.attack = attack;
     report.probes = probes;
+    report.per_second = per_second;
     Ok(report)
 }
 
@@ -77,8 +79,13 @@ fn register_population(config: &Config, target: &Target) -> Result<Option<Prefil
     if config.prefilled >= config.prefill {
         return Ok(None);
     }
+    let instances = config.prefill - config.prefilled;
+    if !config.quiet {
+        // The report gives how long it took; this says what the wait is.
+        eprintln!("registering {instances} instances (--prefill) ...");
+    }
     let started = clock::now();
-    let tally = phase(config, target, Phase::Prefill)?;
+    let (tally, _) = phase(config, target, Phase::Prefill)?;
     let failures: Vec<String> = tally
         .ops()
         .flat_map(|(_, t)| t.failures.iter().map(|(f, n)| format!("{f} x{n}")))
@@ -87,18 +94,15 @@ fn register_population(config: &Config, target: &Target) -> Result<Option<Prefil
         return Err(Error::Prefill(failures.join(", ")));
     }
     let seconds = (clock::now() - started) as f64 / 1e9;
-    let instances = config.prefill - config.prefilled;
-    if !config.quiet {
-        eprintln!("prefilled {instances} instances in {seconds:.2}s");
-    }
     Ok(Some(Prefill { instances, seconds }))
 }
 
-/// Runs one phase on every core and merges the workers' tallies.
-fn phase(config: &Config, target: &Target, phase: Phase) -> Result<Tally, Error> {
+/// Runs one phase on every core and merges the workers' tallies; the measured phase also
+/// gives its seconds (and prints them as they go, unless quiet).
+fn phase(config: &Config, target: &Target, phase: Phase) -> Result<(Tally, Vec<Second>), Error> {
     let workers = config.cores.len();
     let ready = Arc::new(Barrier::new(workers));
-    let show_progress = matches!(phase, Phase::Measure) && !config.quiet;
+    let measured = matches!(phase, Phase::Measure);
     let (tx, rx) = crossbeam_channel::unbounded();
     let mut handles = Vec::with_capacity(workers);
     for (index, &core) in config.cores.iter().enumerate() {
@@ -143,7 +147,7 @@ fn phase(config: &Config, target: &Target, phase: Phase) -> Result<Tally, Error>
             warmup,
             duration,
             timeout: config.timeout,
-            progress: show_progress.then(|| tx.clone()),
+            seconds: measured.then(|| tx.clone()),
             ready: ready.clone(),
         };
         handles.push(
@@ -153,9 +157,10 @@ fn phase(config: &Config, target: &Target, phase: Phase) -> Result<Tally, Error>
         );
     }
     drop(tx);
-    if show_progress {
-        progress::print(rx, workers);
-    }
+    let seconds = match measured {
+        true => progress::collect(rx, workers, config.quiet, config.warmup, config.duration),
+        false => Vec::new(),
+    };
     let mut tally = Tally::default();
     let mut first_error = None;
     for handle in handles {
@@ -164,7 +169,7 @@ fn phase(config: &Config, target: &Target, phase: Phase) -> Result<Tally, Error>
             Err(e) => first_error = first_error.or(Some(e)),
         }
     }
-    first_error.map_or(Ok(tally), Err)
+    first_error.map_or(Ok((tally, seconds)), Err)
 }
 
 /// Worker `index`'s share of `total` connections.

@@ -57,7 +57,9 @@ pub(crate) struct Plan {
     /// How long to send after the warm-up; `None` to send until the workload runs out.
     pub duration: Option<Duration>,
     pub timeout: Duration,
-    pub progress: Option<Sender<Snapshot>>,
+    /// Where the periods of the measured phase go (progress lines and the per-second series);
+    /// `None` in the prefill.
+    pub seconds: Option<Sender<Snapshot>>,
     /// Every worker connects first, then all start together.
     pub ready: Arc<Barrier>,
 }
@@ -79,7 +81,8 @@ struct InFlight {
     written: bool,
 }
 
-/// Where verdicts go: the tally (measured requests only) and the progress second.
+/// Where verdicts go: the tally (measured requests only) and the current second (see
+/// `progress`).
 struct Recorder {
     tally: Tally,
     interval: Option<Interval>,
@@ -157,10 +160,10 @@ impl Worker {
         let measure_from = start + clock::nanos(plan.warmup);
         let stop_at = plan.duration.map(|d| measure_from + clock::nanos(d));
         self.recorder.measure_from = measure_from;
-        self.recorder.interval = plan
-            .progress
-            .take()
-            .map(|tx| Interval::new(tx, start, measure_from));
+        self.recorder.interval = match (plan.seconds.take(), stop_at) {
+            (Some(tx), Some(stop_at)) => Some(Interval::new(tx, start, measure_from, stop_at)),
+            _ => None,
+        };
         let mut pacer = match plan.rate {
             Some(rate) => Pacer::open_loop(start, rate, plan.phase),
             None => Pacer::closed_loop(),
@@ -209,8 +212,8 @@ impl Worker {
                 }
             }
         }
-        if let Some(interval) = &mut self.recorder.interval {
-            interval.tick(clock::now());
+        if let Some(interval) = self.recorder.interval.take() {
+            interval.finish();
         }
         Ok(self.recorder.tally)
     }
@@ -373,22 +376,24 @@ impl Recorder {
         verdict: Result<(), Failure>,
     ) {
         let measured = counted_from >= self.measure_from;
+        // Pushes are not requests: the progress and the per-second series leave them out.
+        let interval = self.interval.as_mut().filter(|_| op != Op::Push);
         match verdict {
             Ok(()) => {
                 let waited = latency(counted_from, done);
                 if measured {
                     self.tally.success(op, waited, latency(sent, done));
                 }
-                if let Some(i) = &mut self.interval {
-                    i.success(waited);
+                if let Some(i) = interval {
+                    i.success(done, waited, measured);
                 }
             }
             Err(failure) => {
                 if measured {
                     self.tally.failure(op, failure);
                 }
-                if let Some(i) = &mut self.interval {
-                    i.failure();
+                if let Some(i) = interval {
+                    i.failure(done, measured);
                 }
             }
         }

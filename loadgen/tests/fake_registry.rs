@@ -397,3 +397,64 @@ fn the_binary_exits_1_on_violation_and_2_on_bad_arguments() {
         .unwrap();
     assert_eq!(refused.status.code(), Some(2));
 }
+
+#[test]
+fn the_per_second_series_adds_up_to_the_report() {
+    let fake = Fake::start(false);
+    let report = run(Config {
+        duration: Duration::from_millis(2500),
+        ..config(&fake)
+    })
+    .unwrap();
+    let seconds: Vec<_> = report
+        .per_second
+        .iter()
+        .map(|s| (s.second, s.seconds))
+        .collect();
+    assert_eq!(seconds, vec![(1, 1.0), (2, 1.0), (3, 0.5)]);
+    let sum = |f: fn(&artemis_loadgen::Second) -> u64| report.per_second.iter().map(f).sum::<u64>();
+    assert_eq!(sum(|s| s.requests), report.total.ok + report.total.failed);
+    assert_eq!(sum(|s| s.errors), report.total.failed);
+    assert!(report.per_second.iter().all(|s| s.p50_us <= s.p99_us));
+    let json = serde_json::to_value(&report).unwrap();
+    assert!(json["per_second"][0]["p99_us"].as_f64().unwrap() > 0.0);
+    assert!(json["per_second"][2]["requests"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn the_binary_prints_each_line_once() {
+    let fake = Fake::start(false);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_artemis-loadgen"))
+        .args(["--target", &fake.url, "--prefill", "100", "--rate", "200"])
+        .args(["--duration", "2s", "--warmup", "1s", "--connections", "2"])
+        .args(["--cores", &core_zero().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let progress: Vec<_> = stderr
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.contains('/') && w.ends_with('s'))
+        })
+        .collect();
+    assert_eq!(progress, ["1s/1s", "1s/2s", "2s/2s"], "{stderr}");
+    assert!(
+        stderr.lines().next().unwrap().starts_with("warm-up") || stderr.contains("registering")
+    );
+    let mut seen = HashSet::new();
+    for line in stdout.lines().chain(stderr.lines()) {
+        assert!(
+            line.trim().is_empty() || seen.insert(line),
+            "printed twice: {line:?}\n{stdout}\n{stderr}"
+        );
+    }
+    assert_eq!(
+        stdout.matches("prefilled 100 instances").count(),
+        1,
+        "{stdout}"
+    );
+    assert!(!stderr.contains("prefilled"), "{stderr}");
+}
