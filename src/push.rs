@@ -6,9 +6,9 @@
 //! services. An inbox is bounded in bytes (a whole register batch must fit): a session that falls
 //! that far behind is marked overflowed and closed by its own task, so a slow subscriber never
 //! slows the registry or other subscribers. What all inboxes of the node hold together is bounded
-//! too (`--ws-queue-total`): when a change would pass that bound, this core's slowest subscriber
-//! (the one with the most bytes waiting) is dropped first, so many slow subscribers cannot take
-//! the node's memory one session queue at a time.
+//! too (`--ws-queue-total`, an even share on each core): when a change would pass its core's
+//! share, that core's slowest subscriber (the one with the most bytes waiting) is dropped first,
+//! so many slow subscribers cannot take the node's memory one session queue at a time.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -47,35 +47,48 @@ pub(crate) fn serialize(changes: Vec<Change>) -> PushBatch {
 }
 
 /// What every core shares about push: which cores hold push sessions (a core sends changes only
-/// to cores that want them), and the bytes waiting in subscribers' inboxes over the node.
+/// to cores that want them), and how many bytes the node's inboxes may hold together.
 pub(crate) struct Fanout {
     sessions: Box<[AtomicUsize]>,
-    queued: AtomicUsize,
     queued_most: usize,
 }
 
 impl Fanout {
-    /// For a node of `cores` cores whose inboxes may hold `queued_most` bytes together.
+    /// For a node of `cores` cores whose inboxes may hold `queued_most` bytes together, an even
+    /// share of it on each core.
     pub(crate) fn new(cores: usize, queued_most: usize) -> Arc<Fanout> {
         Arc::new(Fanout {
             sessions: (0..cores).map(|_| AtomicUsize::new(0)).collect(),
-            queued: AtomicUsize::new(0),
             queued_most,
         })
     }
 
-    /// Takes room for `n` more queued bytes, if the node has it.
+    /// What one core's inboxes may hold together. Each core bounds its own share, so a core
+    /// only ever closes its own slowest subscribers, never a reader for another core's laggard.
+    fn share(&self) -> usize {
+        (self.queued_most / self.sessions.len().max(1)).max(1)
+    }
+}
+
+/// The bytes this core's inboxes hold together, and the most they may.
+struct Budget {
+    queued: Cell<usize>,
+    most: usize,
+}
+
+impl Budget {
+    /// Takes room for `n` more queued bytes, if there is any.
     fn take(&self, n: usize) -> bool {
-        let before = self.queued.fetch_add(n, Ordering::Relaxed);
-        if before.saturating_add(n) <= self.queued_most {
-            return true;
+        let queued = self.queued.get().saturating_add(n);
+        let room = queued <= self.most;
+        if room {
+            self.queued.set(queued);
         }
-        self.queued.fetch_sub(n, Ordering::Relaxed);
-        false
+        room
     }
 
     fn give_back(&self, n: usize) {
-        self.queued.fetch_sub(n, Ordering::Relaxed);
+        self.queued.set(self.queued.get() - n);
     }
 }
 
@@ -87,14 +100,14 @@ pub(crate) struct Inbox {
     capacity: usize,
     overflowed: Cell<bool>,
     waker: RefCell<Option<Waker>>,
-    /// Where the node counts every inbox's bytes.
-    fanout: Arc<Fanout>,
+    /// Where this core counts every inbox's bytes.
+    budget: Rc<Budget>,
 }
 
 impl Inbox {
-    /// Queues `json` if this inbox and the node have room for it; overflows this inbox when it
+    /// Queues `json` if this inbox and its core have room for it; overflows this inbox when it
     /// has none itself (what it holds is still sent, then its session closes). False when the
-    /// node has no room: the caller makes some.
+    /// core has no room: the caller makes some.
     fn offer(&self, json: &Arc<[u8]>) -> bool {
         if self.overflowed() {
             return true;
@@ -102,7 +115,7 @@ impl Inbox {
         let queued = self.queued.get() + json.len();
         if queued > self.capacity {
             self.overflowed.set(true);
-        } else if self.fanout.take(json.len()) {
+        } else if self.budget.take(json.len()) {
             self.queue.borrow_mut().push_back(json.clone());
             self.queued.set(queued);
         } else {
@@ -112,12 +125,12 @@ impl Inbox {
         true
     }
 
-    /// Drops what is queued, giving its bytes back to the node, and marks the inbox overflowed:
+    /// Drops what is queued, giving its bytes back to its core, and marks the inbox overflowed:
     /// its session closes with 1013.
     fn evict(&self) {
         self.overflowed.set(true);
         self.queue.borrow_mut().clear();
-        self.fanout.give_back(self.queued.replace(0));
+        self.budget.give_back(self.queued.replace(0));
         self.wake();
     }
 
@@ -131,7 +144,7 @@ impl Inbox {
     pub(crate) fn pop(&self) -> Option<Arc<[u8]>> {
         let json = self.queue.borrow_mut().pop_front()?;
         self.queued.set(self.queued.get() - json.len());
-        self.fanout.give_back(json.len());
+        self.budget.give_back(json.len());
         Some(json)
     }
 
@@ -165,7 +178,7 @@ impl Inbox {
 
 impl Drop for Inbox {
     fn drop(&mut self) {
-        self.fanout.give_back(self.queued.get());
+        self.budget.give_back(self.queued.get());
     }
 }
 
@@ -174,6 +187,7 @@ pub(crate) struct Subscribers {
     by_service: RefCell<HashMap<Box<str>, Vec<Rc<Inbox>>>>,
     everything: RefCell<Vec<Rc<Inbox>>>,
     fanout: Arc<Fanout>,
+    budget: Rc<Budget>,
     me: usize,
 }
 
@@ -182,6 +196,10 @@ impl Subscribers {
         Subscribers {
             by_service: RefCell::new(HashMap::new()),
             everything: RefCell::new(Vec::new()),
+            budget: Rc::new(Budget {
+                queued: Cell::new(0),
+                most: fanout.share(),
+            }),
             fanout,
             me,
         }
@@ -195,7 +213,7 @@ impl Subscribers {
             capacity,
             overflowed: Cell::new(false),
             waker: RefCell::new(None),
-            fanout: self.fanout.clone(),
+            budget: self.budget.clone(),
         })
     }
 
@@ -249,7 +267,7 @@ impl Subscribers {
             let subscribed = by_service.get(&change.service_key).into_iter().flatten();
             for inbox in subscribed.chain(everything.iter()) {
                 while !inbox.offer(&change.json) {
-                    // The node is full: the slowest subscriber here goes first (perhaps this one).
+                    // The core's share is full: its slowest subscriber goes first (perhaps this one).
                     let inboxes = by_service.values().flatten().chain(everything.iter());
                     let slowest = inboxes.max_by_key(|i| i.queued.get());
                     slowest
@@ -319,34 +337,29 @@ mod tests {
     }
 
     #[test]
-    fn a_full_node_drops_its_slowest_subscriber_first() {
-        let fanout = Fanout::new(1, 6);
-        let subscribers = Subscribers::new(fanout.clone(), 0);
+    fn a_full_core_drops_its_slowest_subscriber_first() {
+        let subscribers = Subscribers::new(Fanout::new(1, 6), 0);
         let (slow, fast) = (subscribers.inbox(64), subscribers.inbox(64));
         subscribers.subscribe("a", &slow);
         subscribers.subscribe_all(&fast);
         subscribers.deliver(&[pushed("a", "12"), pushed("a", "3")]);
         assert_eq!(drain(&fast), ["12", "3"], "the fast one reads");
-        assert_eq!(
-            fanout.queued.load(Ordering::Relaxed),
-            3,
-            "the slow one holds 3"
-        );
+        assert_eq!(subscribers.budget.queued.get(), 3, "the slow one holds 3");
         subscribers.deliver(&[pushed("b", "4567")]);
         assert!(slow.overflowed(), "the slowest gives way");
         assert!(drain(&slow).is_empty(), "and its bytes go back");
         assert!(!fast.overflowed());
         assert_eq!(drain(&fast), ["4567"]);
-        assert_eq!(fanout.queued.load(Ordering::Relaxed), 0);
+        assert_eq!(subscribers.budget.queued.get(), 0);
 
         let alone = subscribers.inbox(64);
         subscribers.subscribe_all(&alone);
         subscribers.deliver(&[pushed("c", "too large")]);
         assert!(
             alone.overflowed(),
-            "a change the node cannot hold closes who cannot take it"
+            "a change the core cannot hold closes who cannot take it"
         );
-        assert_eq!(fanout.queued.load(Ordering::Relaxed), 0);
+        assert_eq!(subscribers.budget.queued.get(), 0);
     }
 
     #[test]

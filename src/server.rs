@@ -250,7 +250,11 @@ impl Handler for CoreServer {
                     Response::refusal(StatusCode::BAD_REQUEST, "Expected a WebSocket upgrade");
                 self.counters()
                     .record_protocol_error(refusal.status.as_u16());
-                frame(output, &refusal, Framing::default());
+                let framing = Framing {
+                    head_only: request.method == Method::HEAD,
+                    ..Framing::default()
+                };
+                frame(output, &refusal, framing);
                 return Outcome::Close;
             }
             Route::Preflight => {

@@ -250,12 +250,12 @@ fn a_stalled_subscriber_is_closed_while_another_keeps_receiving() {
     let _ = fast.join();
 }
 
-/// Subscribers that do not read hold at most `--ws-queue-total` of changes together, however
-/// large each one's own queue may be: past it the slowest is closed (1013), and a subscriber
-/// that reads keeps receiving every change.
+/// Subscribers that do not read hold at most `--ws-queue-total` of changes together (an even
+/// share per core), however large each one's own queue may be: past it the slowest is closed
+/// (1013), and a subscriber that reads keeps receiving every change.
 #[test]
 fn the_node_wide_queue_bound_closes_the_slowest_subscriber_first() {
-    let server = Server::start(&["--ws-queue", "64MiB", "--ws-queue-total", "512KiB"]);
+    let server = Server::start(&["--ws-queue", "64MiB", "--ws-queue-total", "2MiB"]);
     let stalled: Vec<Socket> = (0..2)
         .map(|_| subscribed(&server, "/ws/discovery/instance-change", "node.busy"))
         .collect();
