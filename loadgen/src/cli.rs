@@ -139,6 +139,12 @@ pub struct Cli {
     #[arg(long)]
     pub json: Option<PathBuf>,
 
+    /// Also write the latency histogram of all operations (from the intended send time) to this
+    /// file in HdrHistogram's percentile-distribution format (.hgrm, milliseconds), for
+    /// HdrHistogram's plotter.
+    #[arg(long)]
+    pub hgrm: Option<PathBuf>,
+
     /// No progress lines.
     #[arg(long)]
     pub quiet: bool,

@@ -28,6 +28,7 @@ mod descriptors;
 mod display;
 mod error;
 mod failure;
+mod hgrm;
 mod op;
 mod pacing;
 mod probe;

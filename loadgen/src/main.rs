@@ -1,5 +1,6 @@
-//! The `artemis-loadgen` binary: parse the flags, run, print the table (and the JSON file),
-//! and exit 0 (SLO met), 1 (violated, the violation printed last) or 2 (could not run).
+//! The `artemis-loadgen` binary: parse the flags, run, print the table (and write the JSON and
+//! `.hgrm` files), and exit 0 (SLO met), 1 (violated, the violation printed last) or 2 (could
+//! not run).
 
 use artemis_loadgen::cli::Cli;
 use artemis_loadgen::{run, Error};
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let json = cli.json.clone();
+    let (json, hgrm) = (cli.json.clone(), cli.hgrm.clone());
     let report = match cli.into_config().and_then(run) {
         Ok(report) => report,
         Err(e) => {
@@ -17,11 +18,16 @@ fn main() -> ExitCode {
         }
     };
     print!("{}", report.table());
+    let mut files = Vec::new();
     if let Some(path) = json {
-        let written = std::fs::File::create(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|f| serde_json::to_writer_pretty(f, &report).map_err(|e| e.to_string()));
-        if let Err(e) = written {
+        let text = serde_json::to_vec_pretty(&report).expect("a report serializes");
+        files.push((path, text));
+    }
+    if let Some(path) = hgrm {
+        files.push((path, report.hgrm().into_bytes()));
+    }
+    for (path, contents) in files {
+        if let Err(e) = std::fs::write(&path, contents) {
             eprintln!("artemis-loadgen: cannot write {}: {e}", path.display());
             return ExitCode::from(Error::EXIT_CODE);
         }

@@ -13,7 +13,7 @@ use crate::tally::{OpTally, Tally};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::fmt::{self, Write};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -37,6 +37,19 @@ pub struct Report {
     /// The measured time second by second, all operations together (pushes, which are not
     /// requests, left out): what completed in each second.
     pub per_second: Vec<Second>,
+    /// The `total` row's latency histogram, for `--hgrm`.
+    #[serde(skip)]
+    latency: Samples,
+}
+
+/// A latency histogram that `{:?}` shows as its count rather than its thousands of buckets.
+#[derive(Clone)]
+struct Samples(Histogram<u64>);
+
+impl fmt::Debug for Samples {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Histogram({} samples)", self.0.len())
+    }
 }
 
 /// One second of the measured time: the requests that completed in it. A request counts in the
@@ -152,6 +165,7 @@ impl Report {
             attack: Vec::new(),
             probes: Vec::new(),
             per_second: Vec::new(),
+            latency: Samples(all.latency),
         }
     }
 
@@ -162,6 +176,19 @@ impl Report {
         } else {
             1
         }
+    }
+
+    /// The latency of every successful reply in the measured time, all operations together:
+    /// nanoseconds from the intended send time, the histogram of the `total` row's figures.
+    pub fn latency_histogram(&self) -> &Histogram<u64> {
+        &self.latency.0
+    }
+
+    /// [`Report::latency_histogram`] in HdrHistogram's percentile-distribution text format (the
+    /// `.hgrm` that wrk2 prints and HdrHistogram's plotter reads), values in milliseconds: what
+    /// `--hgrm FILE` writes.
+    pub fn hgrm(&self) -> String {
+        crate::hgrm::write(&self.latency.0)
     }
 
     /// The row of operation `name` (`register`, `heartbeat`, `unregister`, `discover`).

@@ -351,6 +351,7 @@ fn the_binary_exits_1_on_violation_and_2_on_bad_arguments() {
     let fake = Fake::start(false);
     let bin = env!("CARGO_BIN_EXE_artemis-loadgen");
     let json = std::env::temp_dir().join(format!("loadgen-{}.json", std::process::id()));
+    let hgrm = json.with_extension("hgrm");
     let out = std::process::Command::new(bin)
         .args([
             "--target",
@@ -370,6 +371,8 @@ fn the_binary_exits_1_on_violation_and_2_on_bad_arguments() {
             "--json",
         ])
         .arg(&json)
+        .arg("--hgrm")
+        .arg(&hgrm)
         .args(["--cores", &core_zero().to_string(), "--quiet"])
         .output()
         .unwrap();
@@ -386,6 +389,28 @@ fn the_binary_exits_1_on_violation_and_2_on_bad_arguments() {
     assert_eq!(report["config"]["prefill"], 1000);
     assert_eq!(report["config"]["pacing"]["rate"], 2000.0);
     assert!(report["ops"][0]["latency_us"]["p99"].as_f64().unwrap() > 0.0);
+    // The .hgrm: Java's header, ticks up to 100 %, the trailer counting every successful reply.
+    let hgrm = {
+        let text = std::fs::read_to_string(&hgrm).unwrap();
+        std::fs::remove_file(&hgrm).unwrap();
+        text
+    };
+    assert!(hgrm.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)\n\n"));
+    let ok = report["total"]["ok"].as_u64().unwrap();
+    let last = hgrm.lines().rfind(|l| !l.starts_with('#')).unwrap();
+    let last: Vec<&str> = last.split_whitespace().collect();
+    assert_eq!(last[1..], ["1.000000000000".to_owned(), ok.to_string()]);
+    assert!(
+        hgrm.contains(&format!("Total count    = {ok:>12}]")),
+        "{hgrm}"
+    );
+    // Latencies in milliseconds, as the report's microseconds say.
+    let max_ms: f64 = last[0].parse().unwrap();
+    let max_us = report["total"]["latency_us"]["max"].as_f64().unwrap();
+    assert!(
+        (max_ms * 1e3 - max_us).abs() <= 1.0,
+        "{max_ms} ms, {max_us} µs"
+    );
     let bad = std::process::Command::new(bin)
         .args(["--rate", "fast"])
         .output()
