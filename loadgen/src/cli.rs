@@ -33,8 +33,9 @@ pub struct Cli {
     #[arg(long, value_parser = scenario::parse_mix)]
     pub mix: Option<std::vec::Vec<Share>>,
 
-    /// Open loop: requests per second in all, spread evenly over the connections.
-    #[arg(long, conflicts_with_all = ["max", "interval"])]
+    /// Open loop: requests in all per second (100 or 100/s), or per any time (100/1s, 6000/m,
+    /// 50/500ms), spread evenly over the connections.
+    #[arg(long, value_parser = parse_rate, conflicts_with_all = ["max", "interval"])]
     pub rate: Option<f64>,
 
     /// Closed loop: every connection sends again as soon as its reply is in (saturation).
@@ -168,6 +169,72 @@ pub struct Cli {
 /// The cores `--cores` defaults to: every core this process may run on.
 pub fn available_cores() -> Vec<usize> {
     crate::cores::available()
+}
+
+/// The name errors are printed under.
+const NAME: &str = "artemis-loadgen";
+
+/// The one line a command-line error is printed as, whether clap found it or the run's own
+/// checks did: `artemis-loadgen: <what> (see --help)`. It exits with status 2.
+pub fn usage_line(what: &str) -> String {
+    format!("{NAME}: {what} (see --help)")
+}
+
+/// The line an error that stopped the run is printed as: a bad argument as [`usage_line`]
+/// does, the others (an unreachable target, a failed prefill) as `artemis-loadgen: <error>`.
+pub fn error_line(e: &Error) -> String {
+    match e {
+        Error::Argument(what) => usage_line(what),
+        e => format!("{NAME}: {e}"),
+    }
+}
+
+/// What a clap error says, on one line for [`usage_line`]: its message without the `error:`
+/// before it and the usage and `try '--help'` after it, and its tips (`a similar argument
+/// exists: '--rate'`) after a `;`.
+pub fn clap_error(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut paragraphs = text.split("\n\n");
+    let message = paragraphs.next().unwrap_or_default();
+    let message = message.strip_prefix("error:").unwrap_or(message);
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut what = lines.join(" ");
+    for tip in paragraphs
+        .flat_map(str::lines)
+        .filter_map(|l| l.trim().strip_prefix("tip:"))
+    {
+        what = format!("{what}; {}", tip.trim());
+    }
+    what
+}
+
+/// `--rate`: `100` or `100/s` a second, `100/1s`, `6000/m`, `50/500ms` (any humantime
+/// duration, its `1` left out or not), as requests per second.
+fn parse_rate(spec: &str) -> Result<f64, String> {
+    let wrong = || format!("{spec:?} is not a rate like 100, 100/s, 100/1s or 6000/m");
+    let (count, per) = match spec.split_once('/') {
+        Some((count, per)) => (count, Some(per.trim())),
+        None => (spec, None),
+    };
+    let count: f64 = count.trim().parse().map_err(|_| wrong())?;
+    if !(count.is_finite() && count > 0.0) {
+        return Err(format!("rate {spec:?} is not a positive number"));
+    }
+    let per = match per {
+        None => Duration::from_secs(1),
+        Some(per) if per.starts_with(|c: char| c.is_ascii_digit()) => {
+            humantime::parse_duration(per).map_err(|_| wrong())?
+        }
+        Some(per) => humantime::parse_duration(&format!("1{per}")).map_err(|_| wrong())?,
+    };
+    if per.is_zero() {
+        return Err(format!("rate {spec:?} is per no time at all"));
+    }
+    Ok(count / per.as_secs_f64())
 }
 
 /// `--scenario`: one kind of request, or a weighted mix of kinds (`--mix`).
@@ -355,6 +422,87 @@ mod tests {
         assert!(config("").unwrap().attack.is_empty());
         let argv = ["artemis-loadgen", "--attack", "flood=1"];
         assert!(Cli::try_parse_from(argv).is_err());
+    }
+
+    #[test]
+    fn rates_per_second_or_per_any_time() {
+        for (spec, rate) in [
+            ("100", 100.0),
+            ("100/s", 100.0),
+            ("100/1s", 100.0),
+            ("6000/m", 100.0),
+            ("6000/1m", 100.0),
+            ("50/500ms", 100.0),
+            ("360000/h", 100.0),
+            ("1/10s", 0.1),
+            ("2.5/s", 2.5),
+            (" 100 / s ", 100.0),
+        ] {
+            assert_eq!(parse_rate(spec), Ok(rate), "{spec}");
+        }
+        for bad in [
+            "", "fast", "100/", "100/x", "100/0s", "0/s", "-5", "/s", "inf", "1/2/s",
+        ] {
+            assert!(parse_rate(bad).is_err(), "{bad:?} was accepted");
+        }
+        let c = config("--rate 6000/m").unwrap();
+        assert_eq!(c.pacing, Pacing::Rate(100.0));
+    }
+
+    /// The one line `args` are refused with, as the binary prints it.
+    fn refusal(args: &str) -> String {
+        let argv = std::iter::once("artemis-loadgen").chain(args.split_whitespace());
+        match Cli::try_parse_from(argv) {
+            Err(e) => usage_line(&clap_error(&e)),
+            Ok(cli) => error_line(&cli.into_config().and_then(|c| c.validate()).unwrap_err()),
+        }
+    }
+
+    #[test]
+    fn every_command_line_error_is_one_line_in_one_style() {
+        for (args, what) in [
+            (
+                "--rate fast",
+                r#"invalid value 'fast' for '--rate <RATE>': "fast" is not a rate like 100, 100/s, 100/1s or 6000/m"#,
+            ),
+            (
+                "--rat 5",
+                "unexpected argument '--rat' found; a similar argument exists: '--rate'",
+            ),
+            (
+                "--rate 10 --max",
+                "the argument '--rate <RATE>' cannot be used with '--max'",
+            ),
+            (
+                "--discovery-api foo",
+                "invalid value 'foo' for '--discovery-api <DISCOVERY_API>' \
+                 [possible values: post, get, lookup]",
+            ),
+            (
+                "--connections",
+                "a value is required for '--connections <CONNECTIONS>' but none was supplied",
+            ),
+            ("--scenario mix", "--scenario mix needs --mix"),
+            (
+                "--scenario heartbeat",
+                "heartbeat needs --prefill of at least one instance per core (1)",
+            ),
+        ] {
+            let line = refusal(&format!("{args} --cores {}", available_cores()[0]));
+            assert_eq!(
+                line,
+                format!("artemis-loadgen: {what} (see --help)"),
+                "{args}"
+            );
+        }
+        let unreachable = Error::Unreachable {
+            target: "http://h:1".into(),
+            reason: "refused".into(),
+        };
+        assert_eq!(
+            error_line(&unreachable),
+            "artemis-loadgen: cannot reach http://h:1: refused"
+        );
     }
 
     #[test]

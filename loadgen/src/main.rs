@@ -2,18 +2,26 @@
 //! `.hgrm` files), and exit 0 (SLO met), 1 (violated, the violation printed last) or 2 (could
 //! not run).
 
-use artemis_loadgen::cli::Cli;
+use artemis_loadgen::cli::{self, Cli};
 use artemis_loadgen::{run, Error};
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("{}", cli::usage_line(&cli::clap_error(&e)));
+            return ExitCode::from(Error::EXIT_CODE);
+        }
+    };
     let (json, hgrm) = (cli.json.clone(), cli.hgrm.clone());
     let report = match cli.into_config().and_then(run) {
         Ok(report) => report,
         Err(e) => {
-            eprintln!("artemis-loadgen: {e}");
+            eprintln!("{}", cli::error_line(&e));
             return ExitCode::from(Error::EXIT_CODE);
         }
     };

@@ -363,7 +363,7 @@ fn the_binary_exits_1_on_violation_and_2_on_bad_arguments() {
         ])
         .args([
             "--rate",
-            "2000",
+            "120000/m",
             "--duration",
             "1s",
             "--slo",
@@ -411,11 +411,24 @@ fn the_binary_exits_1_on_violation_and_2_on_bad_arguments() {
         (max_ms * 1e3 - max_us).abs() <= 1.0,
         "{max_ms} ms, {max_us} µs"
     );
-    let bad = std::process::Command::new(bin)
-        .args(["--rate", "fast"])
-        .output()
-        .unwrap();
-    assert_eq!(bad.status.code(), Some(2));
+    // Clap's refusals and the run's own are one line in one style, and exit 2.
+    for (args, what) in [
+        (
+            &["--rate", "fast"][..],
+            "invalid value 'fast' for '--rate <RATE>'",
+        ),
+        (&["--scenario", "mix"][..], "--scenario mix needs --mix"),
+    ] {
+        let bad = std::process::Command::new(bin).args(args).output().unwrap();
+        assert_eq!(bad.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&bad.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with(&format!("artemis-loadgen: {what}")),
+            "{stderr}"
+        );
+        assert!(stderr.ends_with(" (see --help)\n"), "{stderr}");
+    }
     let refused = std::process::Command::new(bin)
         .args(["--target", "http://127.0.0.1:1", "--quiet"])
         .output()
