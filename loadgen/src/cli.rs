@@ -74,8 +74,9 @@ pub struct Cli {
     #[arg(long, default_value_t = 0)]
     pub prefill: u64,
 
-    /// How many of the --prefill instances an earlier run already registered; only the rest
-    /// are registered now.
+    /// Instances an earlier run already registered: with --prefill, the first N of them, so
+    /// only the rest are registered now; alone, the population the run works on, registering
+    /// nothing (e.g. --scenario heartbeat --prefilled 2000).
     #[arg(long, default_value_t = 0)]
     pub prefilled: u64,
 
@@ -277,15 +278,18 @@ impl Cli {
                     self.scenario,
                     Scenario::One(Kind::Heartbeat | Kind::WsHeartbeat)
                 );
-                if !heartbeats || self.prefill == 0 {
-                    return bad("--interval goes with a heartbeat scenario and a --prefill");
+                let population = self.prefill.max(self.prefilled);
+                if !heartbeats || population == 0 {
+                    return bad(
+                        "--interval goes with a heartbeat scenario and a --prefill (or --prefilled)",
+                    );
                 }
                 if self.own_service {
                     // Only the connections' own services are heartbeated: the population's
                     // interval says nothing about their rate.
                     return bad("--interval does not go with --own-service; give a --rate");
                 }
-                let requests = self.prefill.div_ceil(self.batch.max(1));
+                let requests = population.div_ceil(self.batch.max(1));
                 Pacing::Rate(requests as f64 / interval.as_secs_f64())
             }
             (None, false, None) => Config::default().pacing,
@@ -382,6 +386,12 @@ mod tests {
         );
         assert_eq!((c.prefill, c.prefilled), (1000, 1000));
         assert_eq!(config("").unwrap().prefilled, 0);
+        // Alone, --prefilled is the population, and --interval paces its heartbeats.
+        let alone = config("--scenario heartbeat --prefilled 2000 --batch 10 --interval 5s");
+        let alone = alone.unwrap();
+        assert_eq!((alone.prefill, alone.population()), (0, 2000));
+        assert_eq!(alone.pacing, Pacing::Rate(40.0));
+        alone.validate().unwrap();
     }
 
     #[test]
@@ -485,7 +495,7 @@ mod tests {
             ("--scenario mix", "--scenario mix needs --mix"),
             (
                 "--scenario heartbeat",
-                "heartbeat needs --prefill of at least one instance per core (1)",
+                "heartbeat needs --prefill (or --prefilled) of at least one instance per core (1)",
             ),
         ] {
             let line = refusal(&format!("{args} --cores {}", available_cores()[0]));

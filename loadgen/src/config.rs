@@ -36,7 +36,8 @@ pub struct Config {
     /// Instances registered before measuring; heartbeat, re-register and discovery work on them.
     pub prefill: u64,
     /// How many of the first `prefill` instances an earlier run already registered: the prefill
-    /// registers only `prefilled..prefill`, so runs can share one population.
+    /// registers only `prefilled..prefill`, so runs can share one population. With no `prefill`
+    /// (0), the population is these `prefilled` instances and nothing is registered.
     pub prefilled: u64,
     /// Instances per register request during the prefill.
     pub prefill_batch: u64,
@@ -153,6 +154,12 @@ impl Config {
         })
     }
 
+    /// The instances heartbeat, re-register, push and discovery work on, `0..population()`:
+    /// those of the prefill, or with none, those an earlier run registered (`prefilled`).
+    pub fn population(&self) -> u64 {
+        self.prefill.max(self.prefilled)
+    }
+
     /// Sockets the run opens at once: the workers' connections and subscribers, the attackers'
     /// and the probe's.
     pub fn sockets(&self) -> u64 {
@@ -196,19 +203,22 @@ impl Config {
                 return bad(format!("region or zone {name:?} is not a plain identifier"));
             }
         }
-        if self.prefilled > self.prefill {
+        if self.prefill > 0 && self.prefilled > self.prefill {
             return bad(format!(
-                "{} instances already registered is more than the prefill of {}",
+                "--prefilled {} is more than --prefill {} (give --prefilled alone for a \
+                 population an earlier run registered)",
                 self.prefilled, self.prefill
             ));
         }
+        let population = self.population();
         for share in self.scenario.iter().filter(|s| s.weight > 0) {
             match share.kind {
                 Kind::Heartbeat | Kind::WsHeartbeat | Kind::Reregister | Kind::Push
-                    if self.prefill < workers =>
+                    if population < workers =>
                 {
                     return bad(format!(
-                        "{} needs --prefill of at least one instance per core ({workers})",
+                        "{} needs --prefill (or --prefilled) of at least one instance per core \
+                         ({workers})",
                         share.kind.name()
                     ))
                 }
@@ -231,11 +241,11 @@ impl Config {
             if !heartbeats {
                 return bad("--own-service goes with --scenario heartbeat or ws-heartbeat".into());
             }
-            if self.services > self.prefill {
+            if self.services > population {
                 return bad(format!(
                     "--own-service needs an instance in every service: --services {} is more \
-                     than --prefill {}",
-                    self.services, self.prefill
+                     than the {population} instances of --prefill (or --prefilled)",
+                    self.services
                 ));
             }
         }
@@ -366,7 +376,36 @@ mod tests {
             ..config()
         };
         c.validate().unwrap();
+        assert_eq!(c.population(), 10);
         assert!(Config { prefilled: 11, ..c }.validate().is_err());
+    }
+
+    #[test]
+    fn prefilled_alone_is_the_population() {
+        let heartbeat = |prefilled| Config {
+            scenario: vec![Share {
+                kind: Kind::Heartbeat,
+                weight: 1,
+            }],
+            prefilled,
+            ..config()
+        };
+        let c = heartbeat(2000);
+        c.validate().unwrap();
+        assert_eq!((c.prefill, c.population()), (0, 2000));
+        assert!(matches!(heartbeat(0).validate(), Err(Error::Argument(_))));
+        let own = Config {
+            own_service: true,
+            services: 100,
+            ..heartbeat(100)
+        };
+        own.validate().unwrap();
+        assert!(Config {
+            services: 101,
+            ..own
+        }
+        .validate()
+        .is_err());
     }
 
     #[test]

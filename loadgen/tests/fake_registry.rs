@@ -24,9 +24,28 @@ struct Fake {
     registry: Arc<Mutex<Registry>>,
 }
 
+/// How the fake answers.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// As the registry would.
+    Registry,
+    /// Every request with a Java `fail` status.
+    Failing,
+    /// Every request with the one fixed success reply of `artemis-noop` (bench/src/noop.rs),
+    /// which holds no instance and checks nothing.
+    Noop,
+}
+
 impl Fake {
     /// `failing`: answer every request with a Java `fail` status instead.
     fn start(failing: bool) -> Fake {
+        Fake::serving(match failing {
+            true => Mode::Failing,
+            false => Mode::Registry,
+        })
+    }
+
+    fn serving(mode: Mode) -> Fake {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let registry = Arc::new(Mutex::new(Registry::default()));
@@ -34,7 +53,7 @@ impl Fake {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let registry = shared.clone();
-                std::thread::spawn(move || serve(stream.unwrap(), &registry, failing));
+                std::thread::spawn(move || serve(stream.unwrap(), &registry, mode));
             }
         });
         Fake { url, registry }
@@ -46,9 +65,12 @@ impl Fake {
     }
 }
 
+/// `artemis-noop`'s reply to every request: the registry's success reply to a heartbeat.
+const NOOP_REPLY: &str = r#"{"failedInstances":null,"responseStatus":{"errorCode":"success","message":"","status":"success"}}"#;
+
 const SUCCESS: &str = r#"{"errorCode":"success","message":"","status":"success"}"#;
 
-fn serve(stream: TcpStream, registry: &Mutex<Registry>, failing: bool) {
+fn serve(stream: TcpStream, registry: &Mutex<Registry>, mode: Mode) {
     stream.set_nodelay(true).unwrap();
     let mut out = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
@@ -74,8 +96,10 @@ fn serve(stream: TcpStream, registry: &Mutex<Registry>, failing: bool) {
         reader.read_exact(&mut body).unwrap();
         let target = request_line.split(' ').nth(1).unwrap().to_owned();
         let path = target.split('?').next().unwrap().to_owned();
-        let (status, reply) = if failing {
+        let (status, reply) = if mode == Mode::Failing {
             (200, r#"{"responseStatus":{"errorCode":"service-unavailable","message":"down","status":"fail"},"service":null}"#.to_owned())
+        } else if mode == Mode::Noop {
+            (200, NOOP_REPLY.to_owned())
         } else if request_line.starts_with("POST") && !json {
             (415, String::new())
         } else {
@@ -495,4 +519,43 @@ fn the_binary_prints_each_line_once() {
         "{stdout}"
     );
     assert!(!stderr.contains("prefilled"), "{stderr}");
+}
+
+#[test]
+fn prefilled_alone_heartbeats_a_population_registered_earlier_without_registering() {
+    // Against the no-op, which needs no prefill: nothing is registered, every heartbeat passes.
+    let noop = Fake::serving(Mode::Noop);
+    let report = run(Config {
+        scenario: shares(&[(Kind::Heartbeat, 1)]),
+        prefilled: 2000,
+        batch: 10,
+        ..config(&noop)
+    })
+    .unwrap();
+    assert!(report.prefill.is_none());
+    assert_eq!(noop.requests("/api/registry/register.json"), 0);
+    let h = report.op("heartbeat").unwrap();
+    assert_eq!(h.failed, 0, "{:?}", h.failures);
+    assert!((100..=401).contains(&h.ok), "{}", h.ok);
+    assert_eq!(report.exit_code(), 0);
+    // Against a registry, the population a first run registered: a second heartbeats all of
+    // it (none unknown) and registers nothing more.
+    let fake = Fake::start(false);
+    prefill(&Config {
+        prefill: 300,
+        ..config(&fake)
+    })
+    .unwrap();
+    let registers = fake.requests("/api/registry/register.json");
+    let report = run(Config {
+        scenario: shares(&[(Kind::Heartbeat, 1)]),
+        prefilled: 300,
+        batch: 7,
+        ..config(&fake)
+    })
+    .unwrap();
+    let h = report.op("heartbeat").unwrap();
+    assert_eq!(h.failed, 0, "{:?}", h.failures);
+    assert!(h.ok > 0);
+    assert_eq!(fake.requests("/api/registry/register.json"), registers);
 }

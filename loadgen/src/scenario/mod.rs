@@ -8,8 +8,9 @@
 //! registered application does. Connections that own the same service heartbeat the same
 //! instances.
 //!
-//! Instance ids are laid out once for the whole run: `0..prefill` is the registered population
-//! (heartbeat, re-register and discovery work on it), the register scenario writes the next
+//! Instance ids are laid out once for the whole run: `0..population` is the registered
+//! population (heartbeat, re-register and discovery work on it; `Config::population`, the
+//! prefill or, with none, the `prefilled` instances), the register scenario writes the next
 //! `instances`, the churn scenario the `instances` after those. The prefill registers
 //! `prefilled..prefill`: the first `prefilled` are left to an earlier run that registered them.
 
@@ -155,7 +156,7 @@ impl Part {
 
 /// The ids each scenario writes.
 fn ids(config: &Config, kind: Kind) -> Range<u64> {
-    let (p, n) = (config.prefill, config.instances);
+    let (p, n) = (config.population(), config.instances);
     match kind {
         Kind::Heartbeat | Kind::WsHeartbeat | Kind::Reregister | Kind::Push | Kind::Discover => {
             0..p
@@ -192,7 +193,7 @@ fn own_service(config: &Config, target: &Target, kind: Kind, connection: u64) ->
         Op::Heartbeat,
         heartbeat_endpoint(kind, &headers(config, target)),
         population(config),
-        Batches::cycle(service..config.prefill, config.batch).every(config.services),
+        Batches::cycle(service..config.population(), config.batch).every(config.services),
     ))
 }
 
@@ -276,7 +277,7 @@ pub fn prefill(config: &Config, target: &Target, part: Part) -> Box<dyn Workload
         endpoint(&headers(config, target), Op::Register),
         population(config),
         Batches::once(
-            part.of(config.prefilled..config.prefill),
+            part.of(config.prefilled.min(config.prefill)..config.prefill),
             config.prefill_batch,
         ),
     ))
@@ -360,6 +361,28 @@ mod tests {
             ..config
         };
         assert!(instance_ips(prefill(&done, &target(), part).as_mut()).is_empty());
+        let earlier = Config {
+            prefill: 0,
+            prefilled: 5,
+            ..done
+        };
+        assert!(instance_ips(prefill(&earlier, &target(), part).as_mut()).is_empty());
+    }
+
+    #[test]
+    fn prefilled_alone_is_the_population_that_is_heartbeated() {
+        let config = Config {
+            scenario: vec![Share {
+                kind: Kind::Heartbeat,
+                weight: 1,
+            }],
+            prefilled: 3,
+            instances: 10,
+            ..Config::default()
+        };
+        let ips = instance_ips(measurement(&config, &target(), ONE, 1).of(0));
+        assert_eq!(&ips[..4], ["10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.0"]);
+        assert_eq!(ids(&config, Kind::Register), 3..13);
     }
 
     #[test]
