@@ -42,6 +42,15 @@ pub(crate) struct Cli {
     #[arg(long, value_parser = parse_core_list)]
     pub cores: Option<CoreList>,
 
+    /// Cores of the servers alone, e.g. 1 [default: --cores]: with `--loadgen-cores`, the load
+    /// generator and the server it drives do not share cores.
+    #[arg(long, value_parser = parse_core_list)]
+    pub server_cores: Option<CoreList>,
+
+    /// Cores of the load generator alone, e.g. 0 [default: --cores].
+    #[arg(long, value_parser = parse_core_list)]
+    pub loadgen_cores: Option<CoreList>,
+
     /// Measured time of each run.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
     pub duration: Duration,
@@ -92,16 +101,26 @@ pub(crate) struct Cli {
 }
 
 impl Cli {
-    pub(crate) fn cores(&self) -> Vec<usize> {
-        self.cores
-            .as_ref()
+    /// The servers' cores: `--server-cores`, else `--cores`, else every core.
+    pub(crate) fn server_cores(&self) -> Vec<usize> {
+        self.cores_or(self.server_cores.as_ref())
+    }
+
+    /// The load generator's cores: `--loadgen-cores`, else `--cores`, else every core.
+    pub(crate) fn loadgen_cores(&self) -> Vec<usize> {
+        self.cores_or(self.loadgen_cores.as_ref())
+    }
+
+    fn cores_or(&self, own: Option<&CoreList>) -> Vec<usize> {
+        own.or(self.cores.as_ref())
             .map_or_else(artemis_loadgen::cli::available_cores, |c| c.0.clone())
     }
 
     pub(crate) fn settings(&self) -> Settings {
         let human = |d: Duration| humantime::format_duration(d).to_string();
         Settings {
-            cores: self.cores(),
+            cores: self.server_cores(),
+            loadgen_cores: self.loadgen_cores(),
             duration: human(self.duration),
             warmup: human(self.warmup),
             rounds: self.rounds as usize,
@@ -147,7 +166,7 @@ impl Cli {
                 duration: self.duration,
                 warmup: self.warmup,
                 connections: self.connections,
-                cores: self.cores(),
+                cores: self.loadgen_cores(),
                 instances_per_service: self.instances_per_service,
             },
             rounds: settings.rounds,
@@ -234,6 +253,18 @@ mod tests {
         );
         assert_eq!(cli("").noop(Io::Uring).args[2..], ["--io", "uring"]);
         assert_eq!(c.sweep(Io::Glommio).load.cores, vec![0, 1]);
+    }
+
+    #[test]
+    fn servers_and_load_generator_may_take_cores_apart() {
+        let c = cli("--server-cores 1 --loadgen-cores 0 --populations 1000");
+        assert_eq!(c.noop(Io::Uring).args[..2], ["--cores", "1"]);
+        assert_eq!(c.sweep(Io::Uring).registry.args[1..3], ["--cores", "1"]);
+        assert_eq!(c.sweep(Io::Uring).load.cores, vec![0]);
+        assert_eq!(c.settings().loadgen_cores, vec![0]);
+        let shared = cli("--cores 0-1 --loadgen-cores 0");
+        assert_eq!(shared.server_cores(), vec![0, 1]);
+        assert_eq!(shared.loadgen_cores(), vec![0]);
     }
 
     #[test]

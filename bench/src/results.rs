@@ -45,8 +45,10 @@ pub(crate) struct HeartbeatCost {
 /// How the benchmark was run.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct Settings {
-    /// Cores of both servers and of the load generator: they share them.
+    /// Cores of both servers.
     pub cores: Vec<usize>,
+    /// Cores of the load generator: the same as the servers' unless `--loadgen-cores` is given.
+    pub loadgen_cores: Vec<usize>,
     pub duration: String,
     pub warmup: String,
     /// Saturation runs per server and point, alternating between the servers.

@@ -24,9 +24,14 @@ const HEADER: [&str; 12] = [
 const WIDTHS: [usize; 12] = [10, 9, 9, 5, 8, 9, 9, 8, 9, 6, 11, 6];
 
 pub(crate) fn preamble(settings: &Settings, online_cores: usize, load: LoadAverage) {
+    let shared = if settings.loadgen_cores == settings.cores {
+        "the load generator runs on the same cores, so it shares them with the server it drives"
+            .to_owned()
+    } else {
+        format!("the load generator on cores {:?}", settings.loadgen_cores)
+    };
     println!(
-        "artemis-bench: artemis-noop and artemis server on cores {:?} ({online_cores} online); \
-         the load generator runs on the same cores, so it shares them with the server it drives",
+        "artemis-bench: artemis-noop and artemis server on cores {:?} ({online_cores} online); {shared}",
         settings.cores
     );
     println!(
