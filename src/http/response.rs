@@ -150,17 +150,22 @@ mod tests {
         slices.iter().map(|&bytes| bytes.into()).collect()
     }
 
-    #[test]
-    fn small_reply() {
-        let text = written(Reply {
+    /// A 200 JSON reply of `body`, kept alive, to a client that accepts gzip.
+    fn json_reply<'a>(body: &'a [BodyPart<'a>]) -> Reply<'a> {
+        Reply {
             status: StatusCode::OK,
             content_type: JSON,
-            body: &parts(&[b"{\"a\":", b"1}"]),
+            body,
             gzip: true,
             keep_alive: true,
             head_only: false,
             allow: None,
-        });
+        }
+    }
+
+    #[test]
+    fn small_reply() {
+        let text = written(json_reply(&parts(&[b"{\"a\":", b"1}"])));
         assert_eq!(
             text,
             "HTTP/1.1 200 OK\r\n\
@@ -175,28 +180,21 @@ mod tests {
 
     #[test]
     fn a_head_reply_has_the_headers_without_the_body() {
+        let body = parts(&[b"{\"a\":", b"1}"]);
         let text = written(Reply {
-            status: StatusCode::OK,
-            content_type: JSON,
-            body: &parts(&[b"{\"a\":", b"1}"]),
-            gzip: true,
-            keep_alive: true,
             head_only: true,
-            allow: None,
+            ..json_reply(&body)
         });
         assert!(text.ends_with("Content-Length: 7\r\n\r\n"), "{text}");
     }
 
     #[test]
     fn a_405_says_what_is_allowed() {
+        let body = parts(&[b"{}"]);
         let text = written(Reply {
             status: StatusCode::METHOD_NOT_ALLOWED,
-            content_type: JSON,
-            body: &parts(&[b"{}"]),
-            gzip: false,
-            keep_alive: true,
-            head_only: false,
             allow: Some("GET, HEAD, POST"),
+            ..json_reply(&body)
         });
         assert!(text.contains("\r\nAllow: GET, HEAD, POST\r\n"), "{text}");
     }
@@ -223,18 +221,7 @@ mod tests {
         let slices: &[&[u8]] = &[b"[", &big, b"]"];
         let body = &parts(slices);
         let mut out = Output::default();
-        write_response(
-            &mut out,
-            &Reply {
-                status: StatusCode::OK,
-                content_type: JSON,
-                body,
-                gzip: true,
-                keep_alive: true,
-                head_only: false,
-                allow: None,
-            },
-        );
+        write_response(&mut out, &json_reply(body));
         let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
         let head = std::str::from_utf8(&out[..split]).unwrap();
         assert!(head.contains("Vary: Accept-Encoding\r\n"));
@@ -244,13 +231,8 @@ mod tests {
         assert_eq!(gzip::gunzip(packed, 10_000).unwrap(), slices.concat());
 
         let plain = written(Reply {
-            status: StatusCode::OK,
-            content_type: JSON,
-            body,
             gzip: false,
-            keep_alive: true,
-            head_only: false,
-            allow: None,
+            ..json_reply(body)
         });
         assert!(plain.contains("Content-Length: 5002\r\n") && !plain.contains("gzip"));
     }
