@@ -208,6 +208,20 @@ def close_all(socks):
             pass
 
 
+def growth_under_non_readers(srv, wire, connections):
+    """Opens `connections` non-readers sending `wire`, watches the server for SAMPLE_S, closes
+    them and lets it settle; returns the watch and the RSS growth at the peak, in MB."""
+    watch = Watch(srv)
+    attackers = []
+    try:
+        attackers = [non_reader(srv.port, wire) for _ in range(connections)]
+        watch.run(SAMPLE_S)
+    finally:
+        close_all(attackers)
+    watch.settle()
+    return watch, watch.rss_peak - watch.before["rss"]
+
+
 # ---------------------------------------------------------------- WebSocket, by hand
 
 def ws_open(port, path):
@@ -525,16 +539,8 @@ def attack_pipelined_service(binary):
     with Server(binary, "pipelined-service") as srv:
         register_service(srv.port, service, BIG_INSTANCES)
         reply_len, listed = listing(srv.port, service)
-        watch = Watch(srv)
         wire = http_request("GET", listing_path(service)) * PIPE_DEPTH
-        attackers = []
-        try:
-            attackers = [non_reader(srv.port, wire) for _ in range(PIPE_CONNS)]
-            watch.run(SAMPLE_S)
-        finally:
-            close_all(attackers)
-        watch.settle()
-        grown = watch.rss_peak - watch.before["rss"]
+        watch, grown = growth_under_non_readers(srv, wire, PIPE_CONNS)
         facts = {"service.json reply": f"{mb(reply_len):.1f} MB, {listed} instances",
                  "asked for": f"{mb(reply_len * PIPE_CONNS * PIPE_DEPTH):.0f} MB of replies",
                  "peak growth": f"{grown:.0f} MB = {grown / mb(reply_len):.1f} replies"}
@@ -554,16 +560,8 @@ def attack_pipelined_delta(binary):
         body = dumps({"version": version})
         delta = once(srv.port, "POST", "/api/discovery/services-delta.json", body)
         changes = sum(len(v) for v in ((delta.json() or {}).get("delta") or {}).values())
-        watch = Watch(srv)
         wire = http_request("POST", "/api/discovery/services-delta.json", body) * DELTA_DEPTH
-        attackers = []
-        try:
-            attackers = [non_reader(srv.port, wire) for _ in range(DELTA_CONNS)]
-            watch.run(SAMPLE_S)
-        finally:
-            close_all(attackers)
-        watch.settle()
-        grown = watch.rss_peak - watch.before["rss"]
+        watch, grown = growth_under_non_readers(srv, wire, DELTA_CONNS)
         size = mb(len(delta.body))
         facts = {"delta reply": f"{delta.status} {delta.error_code()}, {size:.1f} MB, "
                                 f"{changes} changes",
