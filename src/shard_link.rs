@@ -219,6 +219,10 @@ impl ShardLink {
     /// The service's current snapshot, from the shard that owns it.
     pub(crate) async fn service(&self, service_id: &str) -> Option<ServiceSnapshot> {
         let owner = artemis_shards::shard_for(service_id, self.shards);
+        if self.is_local(owner) {
+            // The most frequent read: no copy of the id when it need not travel.
+            return self.with_local(|shard| shard.service(service_id));
+        }
         let id = service_id.to_string();
         self.on(owner, move |shard: &mut Shard, _| shard.service(&id))
             .await
@@ -334,9 +338,14 @@ impl ShardLink {
         F: FnOnce(&mut Shard, u64) -> T + Send + 'static,
     {
         match &self.peers {
-            Some(peers) if owner != self.me => Err(self.send(peers, owner, job).await),
+            Some(peers) if !self.is_local(owner) => Err(self.send(peers, owner, job).await),
             _ => Ok(self.with_local(|shard| job(shard, now_ms()))),
         }
+    }
+
+    /// Whether shard `owner` is this core's own (always, in a node of one shard without a mesh).
+    fn is_local(&self, owner: usize) -> bool {
+        self.peers.is_none() || owner == self.me
     }
 
     async fn send<T, F>(&self, peers: &Senders<Message>, owner: usize, job: F) -> Answer<'_, T>

@@ -19,6 +19,14 @@ fn heartbeat_not_found() -> String {
     )
 }
 
+/// Vector 2's reply: a register without instances.
+fn empty_register_reply() -> String {
+    format!(
+        r#"{{"failedInstances":null,"responseStatus":{}}}"#,
+        fail_status("bad-request", "request.instances is null or empty.")
+    )
+}
+
 /// The lookup request of vectors 6 and 7, from `region`.
 fn lookup_from(region: &str) -> String {
     format!(
@@ -45,13 +53,7 @@ fn vector_1_register_succeeds() {
 fn vector_2_empty_register_is_a_bad_request() {
     let server = Server::start(&[]);
     let reply = server.post(REGISTER, r#"{"instances":[]}"#);
-    assert_body(
-        &reply,
-        &format!(
-            r#"{{"failedInstances":null,"responseStatus":{}}}"#,
-            fail_status("bad-request", "request.instances is null or empty.")
-        ),
-    );
+    assert_body(&reply, &empty_register_reply());
 }
 
 #[test]
@@ -266,13 +268,7 @@ fn paths_and_bodies_java_tolerates() {
     }
     // A byte-order mark before the JSON, and bytes after a complete value, as Jackson reads them.
     let trailing = server.post(REGISTER, r#"{"instances":[]} xyz"#);
-    assert_body(
-        &trailing,
-        &format!(
-            r#"{{"failedInstances":null,"responseStatus":{}}}"#,
-            fail_status("bad-request", "request.instances is null or empty.")
-        ),
-    );
+    assert_body(&trailing, &empty_register_reply());
     let bom = format!("\u{FEFF}{{\"instances\":[{I1}]}}");
     assert_body(&server.post(REGISTER, &bom), REGISTRY_SUCCESS);
     assert_eq!(server.instance_ids(I1_SERVICE), ["10.2.3.4:8080"]);
