@@ -13,7 +13,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use crate::instance::InstanceKey;
+use crate::instance::{Instance, InstanceKey};
 use crate::json::{write_int, write_str};
 
 /// How long changes are kept.
@@ -34,6 +34,9 @@ pub const CHANGE_OVERHEAD_BYTES: usize = 128;
 pub enum ChangeKind {
     New,
     Delete,
+    /// A service's management data (route rules, groups, logical instances) changed; the change
+    /// carries Java's placeholder instance and the client looks the service up again.
+    Reload,
 }
 
 impl ChangeKind {
@@ -41,6 +44,7 @@ impl ChangeKind {
         match self {
             ChangeKind::New => "new",
             ChangeKind::Delete => "delete",
+            ChangeKind::Reload => "reload",
         }
     }
 }
@@ -59,6 +63,30 @@ pub struct Change {
 }
 
 impl Change {
+    /// Java's reload event for a service (`InstanceChanges.newReloadInstanceChange`): a fake
+    /// instance with id `reload`, keyed so that a delta keeps only a service's latest reload.
+    pub fn reload(version: u64, time_ms: u64, service_id: Arc<str>) -> Change {
+        let fake = Instance {
+            instance_id: Some("reload".into()),
+            ip: Some("0.0.0.0".into()),
+            url: Some("http://serviceId/reload".into()),
+            service_id: Some(service_id.to_string()),
+            ..Instance::default()
+        };
+        Change {
+            version,
+            kind: ChangeKind::Reload,
+            time_ms,
+            key: InstanceKey {
+                region_id: "".into(),
+                service_id: service_id.to_lowercase().into(),
+                instance_id: "reload".into(),
+            },
+            service_id,
+            instance_json: fake.to_json().into(),
+        }
+    }
+
     /// Appends Java's `InstanceChange`: `{"changeTime":..,"changeType":..,"instance":{..}}`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"changeTime\":");

@@ -12,6 +12,7 @@ pub mod instance;
 pub mod json;
 mod lease;
 mod limits;
+pub mod management;
 mod registration;
 mod rules;
 mod safety;
@@ -28,7 +29,7 @@ pub use limits::InstanceLimits;
 pub use rules::{NodeRules, Rejection};
 pub use safety::SafetyConfig;
 pub use service::{Deflated, InstancesJson, ServiceSnapshot};
-pub use shard::{Shard, ShardConfig, ShardStats};
+pub use shard::{ManagedInstance, ManagedService, Shard, ShardConfig, ShardStats};
 pub use version::VersionClock;
 
 /// The shard that owns `service_id`: FNV-1a of the lowercased id, modulo the shard count.

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use crate::instance::{Instance, InstanceKey};
 use crate::lease::Lease;
+use crate::management::InstanceFacts;
 
 /// One registered instance with its lease and its position in its service.
 pub(crate) struct Registration {
@@ -20,6 +21,9 @@ pub(crate) struct Registration {
     pub service_id: Box<str>,
     /// `Instance::display_name()`.
     pub name: Box<str>,
+    pub zone_id: Option<Box<str>>,
+    pub ip: Option<Box<str>>,
+    pub group_id: Option<Box<str>>,
     pub lease: Lease,
     pub position: usize,
 }
@@ -30,8 +34,24 @@ impl Registration {
             key: instance.key(),
             service_id: instance.service_id.as_deref().unwrap_or_default().into(),
             name: instance.display_name().into(),
+            zone_id: instance.zone_id.as_deref().map(Into::into),
+            ip: instance.ip.as_deref().map(Into::into),
+            group_id: instance.group_id.as_deref().map(Into::into),
             lease,
             position,
+        }
+    }
+}
+
+impl Registration {
+    /// What management operations match the instance by.
+    pub(crate) fn facts(&self) -> InstanceFacts<'_> {
+        InstanceFacts {
+            key: &self.key,
+            service_id: &self.service_id,
+            zone_id: self.zone_id.as_deref(),
+            ip: self.ip.as_deref(),
+            group_id: self.group_id.as_deref(),
         }
     }
 }

@@ -5,7 +5,9 @@
 //! someone reads it, so a burst of 10 000 registrations costs one rebuild. Reads at the same
 //! version share one `Arc`, and with it the array's compressed form, which the HTTP layer makes
 //! once for every gzip reply of that version. Members are kept in a vector with O(1)
-//! swap-removal: the order of instances in the array carries no meaning.
+//! swap-removal: the order of instances in the array carries no meaning. A member pulled out by
+//! management stays a member, marked down, and is left out of the array; the lists management
+//! adds (logical instances, route rules) are assembled with it.
 
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
@@ -16,8 +18,13 @@ pub struct ServiceSnapshot {
     /// The service id as first registered.
     pub service_id: Arc<str>,
     pub version: u64,
-    /// The JSON array `[fragment,fragment,...]` of the service's instances.
+    /// The JSON array `[fragment,fragment,...]` of the service's instances in discovery.
     pub instances_json: Arc<InstancesJson>,
+    /// What follows the array in a `Service` object, up to its id:
+    /// `,"logicInstances":[..],"metadata":null,"routeRules":[..],"serviceId":`.
+    pub lists: Arc<[u8]>,
+    /// Whether the service has registered instances (otherwise only management data names it).
+    pub registered: bool,
 }
 
 /// The JSON array of a service's instances at one version, read as its bytes.
@@ -53,10 +60,12 @@ impl Deref for InstancesJson {
     }
 }
 
-/// One instance of the service: where its registration lives, and its JSON.
-struct Member {
-    slot: u32,
-    fragment: Arc<[u8]>,
+/// One instance of the service: where its registration lives, its JSON, and whether management
+/// has pulled it out of discovery.
+pub(crate) struct Member {
+    pub slot: u32,
+    pub fragment: Arc<[u8]>,
+    pub down: bool,
 }
 
 /// The instances of one service, keyed in the shard by lowercased service id.
@@ -78,24 +87,41 @@ impl Service {
         }
     }
 
-    /// Adds the registration in `slot` at position `len()`.
-    pub(crate) fn add(&mut self, slot: u32, fragment: Arc<[u8]>, version: u64) {
-        self.members.push(Member { slot, fragment });
+    /// Adds `member` at position `len()`.
+    pub(crate) fn add(&mut self, member: Member, version: u64) {
+        self.members.push(member);
         self.version = version;
     }
 
-    /// Replaces the fragment at `position` (a re-register).
-    pub(crate) fn replace(&mut self, position: usize, fragment: Arc<[u8]>, version: u64) {
-        self.members[position].fragment = fragment;
+    /// Replaces the member at `position` (a re-register); returns the one replaced.
+    pub(crate) fn replace(&mut self, position: usize, member: Member, version: u64) -> Member {
         self.version = version;
+        std::mem::replace(&mut self.members[position], member)
     }
 
-    /// Removes the member at `position`. Returns its fragment, and the slot of the member moved
-    /// into `position`, whose recorded position the caller must update.
-    pub(crate) fn remove(&mut self, position: usize, version: u64) -> (Arc<[u8]>, Option<u32>) {
+    /// Removes the member at `position`. Returns it, and the slot of the member moved into
+    /// `position`, whose recorded position the caller must update.
+    pub(crate) fn remove(&mut self, position: usize, version: u64) -> (Member, Option<u32>) {
         let removed = self.members.swap_remove(position);
         self.version = version;
-        (removed.fragment, self.members.get(position).map(|m| m.slot))
+        let moved = self.members.get(position).map(|m| m.slot);
+        (removed, moved)
+    }
+
+    /// Marks the member at `position` pulled out of discovery (or back in).
+    pub(crate) fn set_down(&mut self, position: usize, down: bool, version: u64) {
+        self.members[position].down = down;
+        self.version = version;
+    }
+
+    /// Moves the service to `version` without a change of its members (its management lists
+    /// changed).
+    pub(crate) fn touch(&mut self, version: u64) {
+        self.version = version;
+    }
+
+    pub(crate) fn members(&self) -> &[Member] {
+        &self.members
     }
 
     /// The service id as the service displays it.
@@ -116,8 +142,12 @@ impl Service {
         self.members.iter().map(|m| m.slot)
     }
 
-    /// The discovery bytes at the current version, assembled if this version was not read yet.
-    pub(crate) fn snapshot(&mut self) -> ServiceSnapshot {
+    /// The discovery bytes at the current version, assembled if this version was not read yet;
+    /// `lists` makes what follows the instance array.
+    pub(crate) fn snapshot(
+        &mut self,
+        lists: impl FnOnce(&Service) -> Arc<[u8]>,
+    ) -> ServiceSnapshot {
         match &self.snapshot {
             Some(snapshot) if snapshot.version == self.version => snapshot.clone(),
             _ => {
@@ -125,6 +155,8 @@ impl Service {
                     service_id: self.id.clone(),
                     version: self.version,
                     instances_json: Arc::new(InstancesJson::new(self.assemble())),
+                    lists: lists(self),
+                    registered: true,
                 };
                 self.snapshot = Some(snapshot.clone());
                 snapshot
@@ -133,15 +165,11 @@ impl Service {
     }
 
     fn assemble(&self) -> Vec<u8> {
-        let len = self
-            .members
-            .iter()
-            .map(|m| m.fragment.len() + 1)
-            .sum::<usize>()
-            + 2;
+        let shown = || self.members.iter().filter(|m| !m.down);
+        let len = shown().map(|m| m.fragment.len() + 1).sum::<usize>() + 2;
         let mut out = Vec::with_capacity(len);
         out.push(b'[');
-        for (i, member) in self.members.iter().enumerate() {
+        for (i, member) in shown().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
@@ -160,33 +188,47 @@ mod tests {
         s.as_bytes().into()
     }
 
+    fn member(slot: u32, json: &str) -> Member {
+        Member {
+            slot,
+            fragment: fragment(json),
+            down: false,
+        }
+    }
+
+    fn snapshot(service: &mut Service) -> ServiceSnapshot {
+        service.snapshot(|_| Arc::from(&b""[..]))
+    }
+
     fn json(service: &mut Service) -> String {
-        String::from_utf8(service.snapshot().instances_json.to_vec()).unwrap()
+        String::from_utf8(snapshot(service).instances_json.to_vec()).unwrap()
     }
 
     #[test]
     fn assembles_fragments_into_an_array() {
         let mut service = Service::new("My.Service");
-        service.add(7, fragment("{\"a\":1}"), 1);
-        service.add(9, fragment("{\"b\":2}"), 2);
+        service.add(member(7, "{\"a\":1}"), 1);
+        service.add(member(9, "{\"b\":2}"), 2);
         assert_eq!(service.len(), 2);
-        let snapshot = service.snapshot();
+        let snapshot = snapshot(&mut service);
         assert_eq!(&*snapshot.service_id, "My.Service");
         assert_eq!(snapshot.version, 2);
         assert_eq!(json(&mut service), "[{\"a\":1},{\"b\":2}]");
-        service.replace(0, fragment("{\"a\":3}"), 3);
+        service.replace(0, member(7, "{\"a\":3}"), 3);
         assert_eq!(json(&mut service), "[{\"a\":3},{\"b\":2}]");
+        service.set_down(0, true, 4);
+        assert_eq!(json(&mut service), "[{\"b\":2}]");
     }
 
     #[test]
     fn rebuilt_once_per_version() {
         let mut service = Service::new("s");
-        service.add(0, fragment("{}"), 1);
-        let first = service.snapshot();
-        let again = service.snapshot();
+        service.add(member(0, "{}"), 1);
+        let first = snapshot(&mut service);
+        let again = snapshot(&mut service);
         assert!(Arc::ptr_eq(&first.instances_json, &again.instances_json));
-        service.add(1, fragment("{}"), 2);
-        let after = service.snapshot();
+        service.add(member(1, "{}"), 2);
+        let after = snapshot(&mut service);
         assert!(!Arc::ptr_eq(&first.instances_json, &after.instances_json));
         assert_eq!(&**after.instances_json, b"[{},{}]");
     }
@@ -195,10 +237,10 @@ mod tests {
     fn swap_remove_reports_moved_slot() {
         let mut service = Service::new("s");
         for slot in 0..3 {
-            service.add(slot, fragment(&format!("{slot}")), u64::from(slot) + 1);
+            service.add(member(slot, &format!("{slot}")), u64::from(slot) + 1);
         }
         let (removed, moved) = service.remove(0, 4);
-        assert_eq!((&*removed, moved), (&b"0"[..], Some(2)));
+        assert_eq!((&*removed.fragment, moved), (&b"0"[..], Some(2)));
         assert_eq!(service.slots().collect::<Vec<_>>(), [2, 1]);
         assert_eq!(json(&mut service), "[2,1]");
         assert_eq!(service.remove(1, 5).1, None);

@@ -5,6 +5,10 @@
 //! touches only its own registration and service. Eviction does bounded work per call. Every
 //! change visible to discovery takes the next version of the node's clock (the changed service
 //! takes it as its own) and goes into the shard's change log, from which deltas are answered.
+//! Management state arrives as a whole new view; the shard compares it with the one it had and
+//! re-checks only the services the difference touches: pulled-out instances leave discovery as
+//! `delete`s, pulled-in ones come back as `new`s, and services whose route rules or logical
+//! instances changed get a `reload`. A pulled-out instance's re-registers publish nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,10 +19,11 @@ use crate::failed_instance::FailedInstance;
 use crate::instance::Instance;
 use crate::lease::{is_legacy, Lease, LeaseStatus};
 use crate::limits::InstanceLimits;
+use crate::management::{InstanceFacts, ManagementView, NO_LISTS};
 use crate::registration::{Registration, Registrations};
 use crate::rules::{check_arguments, NodeRules, Rejection};
 use crate::safety::{SafeChecker, SafetyConfig};
-use crate::service::{Service, ServiceSnapshot};
+use crate::service::{InstancesJson, Member, Service, ServiceSnapshot};
 use crate::version::VersionClock;
 use crate::ErrorCode;
 
@@ -77,6 +82,30 @@ pub struct Shard {
     clock: Arc<VersionClock>,
     changes: ChangeLog,
     leases_expired_total: u64,
+    /// The management state applied last.
+    view: Arc<ManagementView>,
+    /// The lists of a service without management data, shared by all its snapshots.
+    no_lists: Arc<[u8]>,
+}
+
+/// A service as the management view shows it: every leased instance, pulled out or not.
+#[derive(Clone, Debug)]
+pub struct ManagedService {
+    pub service_id: Arc<str>,
+    pub instances: Vec<ManagedInstance>,
+    /// As `ServiceSnapshot::lists`, pulled-out logical instances included.
+    pub lists: Vec<u8>,
+}
+
+/// One leased instance of a [`ManagedService`].
+#[derive(Clone, Debug)]
+pub struct ManagedInstance {
+    /// The instance's JSON as registered.
+    pub json: Arc<[u8]>,
+    pub down: bool,
+    pub creation_ms: u64,
+    pub renewal_ms: u64,
+    pub ttl_ms: u64,
 }
 
 impl Shard {
@@ -95,6 +124,8 @@ impl Shard {
             services: HashMap::new(),
             expiry: ExpiryIndex::default(),
             leases_expired_total: 0,
+            view: Arc::default(),
+            no_lists: NO_LISTS.into(),
         }
     }
 
@@ -172,17 +203,157 @@ impl Shard {
         self.apply(batch, now_ms, InstanceLimits::check_ids, find, remove)
     }
 
-    /// The discovery bytes of a service (id matched case-insensitively); `None` when it has no
-    /// instances.
+    /// The discovery bytes of a service (id matched case-insensitively); `None` when it has
+    /// neither instances nor management data.
     pub fn service(&mut self, service_id: &str) -> Option<ServiceSnapshot> {
-        self.services
-            .get_mut(&service_id.to_lowercase())
-            .map(Service::snapshot)
+        let key = service_id.to_lowercase();
+        match self.services.get_mut(&key) {
+            Some(service) => Some(snapshot(
+                service,
+                &self.view,
+                &self.registrations,
+                &self.no_lists,
+            )),
+            None => self.unregistered(&key, service_id),
+        }
+    }
+
+    /// The snapshot of a service only management data names: no instances, its lists.
+    fn unregistered(&self, key: &str, service_id: &str) -> Option<ServiceSnapshot> {
+        if !self.view.has_rules(key) {
+            return None;
+        }
+        let mut lists = Vec::new();
+        self.view.write_lists(&mut lists, key, &[], true);
+        Some(ServiceSnapshot {
+            service_id: service_id.into(),
+            version: self.clock.current(),
+            instances_json: Arc::new(InstancesJson::new(b"[]".to_vec())),
+            lists: lists.into(),
+            registered: false,
+        })
     }
 
     /// The discovery bytes of every service with instances, in no particular order.
     pub fn services(&mut self) -> Vec<ServiceSnapshot> {
-        self.services.values_mut().map(Service::snapshot).collect()
+        let (view, registrations, no_lists) = (&self.view, &self.registrations, &self.no_lists);
+        self.services
+            .values_mut()
+            .map(|service| snapshot(service, view, registrations, no_lists))
+            .collect()
+    }
+
+    /// The management state applied last.
+    pub fn management_view(&self) -> &Arc<ManagementView> {
+        &self.view
+    }
+
+    /// Applies a new management state: instances it pulls out leave discovery (`delete`), those
+    /// it lets back in return (`new`), and services whose lists changed get a `reload`.
+    pub fn apply_management(&mut self, view: Arc<ManagementView>, now_ms: u64) {
+        let before = std::mem::replace(&mut self.view, view);
+        let affected = self.view.affected(&before);
+        let keys: Vec<String> = if affected.every_service {
+            self.services.keys().cloned().collect()
+        } else {
+            let known = affected.services.into_iter();
+            known.filter(|k| self.services.contains_key(k)).collect()
+        };
+        for key in keys {
+            self.filter_again(&key, now_ms);
+        }
+        for key in affected.reload {
+            let version = self.clock.next();
+            let service_id = match self.services.get_mut(&key) {
+                Some(service) => {
+                    service.touch(version);
+                    service.id().clone()
+                }
+                None => Arc::from(self.view.service_id(&key).unwrap_or(&key)),
+            };
+            self.changes
+                .record(Change::reload(version, now_ms, service_id));
+        }
+    }
+
+    /// Checks each instance of the service against the view, recording those that flip.
+    fn filter_again(&mut self, key: &str, now_ms: u64) {
+        let Some(service) = self.services.get_mut(key) else {
+            return;
+        };
+        for position in 0..service.len() {
+            let member = &service.members()[position];
+            let Some(registration) = self.registrations.get(member.slot) else {
+                continue;
+            };
+            let down = self.view.is_down(&registration.facts());
+            if down == member.down {
+                continue;
+            }
+            let version = self.clock.next();
+            let instance_json = member.fragment.clone();
+            service.set_down(position, down, version);
+            self.changes.record(Change {
+                version,
+                kind: if down {
+                    ChangeKind::Delete
+                } else {
+                    ChangeKind::New
+                },
+                time_ms: now_ms,
+                service_id: service.id().clone(),
+                key: registration.key.clone(),
+                instance_json,
+            });
+        }
+    }
+
+    /// Every leased instance of one service (or of all), pulled out or not, with its lease.
+    pub fn managed(&self, service_id: Option<&str>) -> Vec<ManagedService> {
+        let managed = |(key, service): (&String, &Service)| {
+            let instances = service
+                .members()
+                .iter()
+                .filter_map(|member| {
+                    let lease = &self.registrations.get(member.slot)?.lease;
+                    Some(ManagedInstance {
+                        json: member.fragment.clone(),
+                        down: member.down,
+                        creation_ms: lease.creation_ms,
+                        renewal_ms: lease.renewal_ms,
+                        ttl_ms: lease.ttl_ms,
+                    })
+                })
+                .collect();
+            let mut lists = Vec::new();
+            let facts = self.facts_of(service, key);
+            self.view.write_lists(&mut lists, key, &facts, false);
+            ManagedService {
+                service_id: service.id().clone(),
+                instances,
+                lists,
+            }
+        };
+        match service_id {
+            Some(id) => {
+                let key = id.to_lowercase();
+                self.services
+                    .get_key_value(&key)
+                    .map(managed)
+                    .into_iter()
+                    .collect()
+            }
+            None => self.services.iter().map(managed).collect(),
+        }
+    }
+
+    /// The facts and JSON of every member, for a view that needs them (a canary rule).
+    fn facts_of<'a>(
+        &'a self,
+        service: &'a Service,
+        key: &str,
+    ) -> Vec<(InstanceFacts<'a>, &'a [u8])> {
+        members_facts(service, key, &self.view, &self.registrations)
     }
 
     /// Removes up to `eviction_batch` expired leases, only while the safe checker reports safe
@@ -357,7 +528,13 @@ impl Shard {
         let lease = Lease::new(now_ms, ttl_ms, legacy);
         let fragment: Arc<[u8]> = instance.to_json().into();
         let version = self.clock.next();
-        let (slot, generation) = match self.registrations.find(&key) {
+        let down = self.view.is_instance_down(&instance);
+        let member = |slot| Member {
+            slot,
+            fragment: fragment.clone(),
+            down,
+        };
+        let (slot, generation, was_shown) = match self.registrations.find(&key) {
             Some(slot) => {
                 let service = self
                     .services
@@ -368,9 +545,10 @@ impl Shard {
                     .get(slot)
                     .expect("indexed slot is live")
                     .position;
-                service.replace(position, fragment.clone(), version);
+                let replaced = service.replace(position, member(slot), version);
                 let registration = Registration::new(&instance, lease, position);
-                (slot, self.registrations.replace(slot, registration))
+                let generation = self.registrations.replace(slot, registration);
+                (slot, generation, !replaced.down)
             }
             None => {
                 let service = self
@@ -380,19 +558,28 @@ impl Shard {
                 let position = service.len();
                 let registration = Registration::new(&instance, lease, position);
                 let (slot, generation) = self.registrations.insert(registration);
-                service.add(slot, fragment.clone(), version);
-                (slot, generation)
+                service.add(member(slot), version);
+                (slot, generation, false)
             }
         };
-        let service_id = self.services[&*key.service_id].id().clone();
-        self.changes.record(Change {
-            version,
-            kind: ChangeKind::New,
-            time_ms: now_ms,
-            service_id,
-            key,
-            instance_json: fragment,
-        });
+        // A pulled-out instance's re-register publishes nothing (Java's publisher drops `new`s
+        // of down instances); one that moved under a pull-out leaves discovery.
+        let kind = match (down, was_shown) {
+            (false, _) => Some(ChangeKind::New),
+            (true, true) => Some(ChangeKind::Delete),
+            (true, false) => None,
+        };
+        if let Some(kind) = kind {
+            let service_id = self.services[&*key.service_id].id().clone();
+            self.changes.record(Change {
+                version,
+                kind,
+                time_ms: now_ms,
+                service_id,
+                key,
+                instance_json: fragment,
+            });
+        }
         self.expiry.schedule(Due {
             due_ms: lease.expires_at_ms(),
             slot,
@@ -411,7 +598,7 @@ impl Shard {
             .services
             .get_mut(&*key.service_id)
             .expect("a registration's service exists");
-        let (fragment, moved) = service.remove(registration.position, version);
+        let (Member { fragment, .. }, moved) = service.remove(registration.position, version);
         let service_id = service.id().clone();
         if service.is_empty() {
             self.services.remove(&*key.service_id);
@@ -432,6 +619,42 @@ impl Shard {
     fn is_safe(&self) -> bool {
         self.safety.as_ref().is_none_or(SafeChecker::is_safe)
     }
+}
+
+/// The service's snapshot, its lists written by the management view.
+fn snapshot(
+    service: &mut Service,
+    view: &ManagementView,
+    registrations: &Registrations,
+    no_lists: &Arc<[u8]>,
+) -> ServiceSnapshot {
+    let key = service.id().to_lowercase();
+    service.snapshot(|service| {
+        if !view.has_rules(&key) {
+            return no_lists.clone();
+        }
+        let facts = members_facts(service, &key, view, registrations);
+        let mut lists = Vec::new();
+        view.write_lists(&mut lists, &key, &facts, true);
+        lists.into()
+    })
+}
+
+/// The facts and JSON of every member when the view needs them (a canary rule), else none.
+fn members_facts<'a>(
+    service: &'a Service,
+    key: &str,
+    view: &ManagementView,
+    registrations: &'a Registrations,
+) -> Vec<(InstanceFacts<'a>, &'a [u8])> {
+    if !view.needs_instances(key) {
+        return Vec::new();
+    }
+    service
+        .members()
+        .iter()
+        .filter_map(|m| Some((registrations.get(m.slot)?.facts(), &*m.fragment)))
+        .collect()
 }
 
 #[cfg(test)]

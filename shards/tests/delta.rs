@@ -116,6 +116,8 @@ fn apply(list: &FullList, shards: &[Shard], version: u64) -> Option<FullList> {
                 ChangeKind::Delete => {
                     list.remove(&change.key);
                 }
+                // No management state here, so no reloads.
+                ChangeKind::Reload => unreachable!("a reload without management state"),
             }
         }
     }
