@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::*;
+use crate::management::ManagementView;
 use crate::change::CHANGE_OVERHEAD_BYTES;
 use crate::instance::tests::i1;
 use crate::lease::LEGACY_METADATA_KEY;
@@ -968,4 +969,126 @@ fn register_unregister_and_expiry_are_pushed_in_order() {
         ]
     );
     assert!(shard.take_unpushed().is_empty());
+}
+
+// --- management state ---
+
+fn pulled_out(instances: &[&Instance]) -> Arc<ManagementView> {
+    let data = crate::management::ManagementData {
+        instance_operations: instances
+            .iter()
+            .map(|i| crate::management::InstanceOperation {
+                region_id: i.region_id.clone().unwrap(),
+                service_id: i.service_id.clone().unwrap(),
+                instance_id: i.instance_id.clone().unwrap(),
+                operation: "pullout".into(),
+                operator_id: "ops".into(),
+                token: None,
+            })
+            .collect(),
+        ..Default::default()
+    };
+    Arc::new(ManagementView::new(&data))
+}
+
+fn kinds_of(changes: &[Change]) -> Vec<(&str, &str)> {
+    changes
+        .iter()
+        .map(|c| (c.kind.as_str(), &*c.key.instance_id))
+        .collect()
+}
+
+#[test]
+fn a_pull_out_leaves_discovery_as_a_delete_and_a_pull_in_returns_as_a_new() {
+    let mut shard = shard();
+    shard.register(batch([nth(1), nth(2)]), T0);
+    shard.take_unpushed();
+    let before = shard.service(SERVICE).unwrap().version;
+
+    shard.apply_management(pulled_out(&[&nth(1)]), T0 + 1);
+    assert_eq!(fragments(&mut shard, SERVICE), vec![json(&nth(2))]);
+    assert!(shard.service(SERVICE).unwrap().version > before);
+    assert_eq!(kinds_of(&shard.take_unpushed()), [("delete", "10.2.3.1:8080")]);
+
+    // Its re-registers and heartbeats publish nothing while it is out.
+    shard.register(one(nth(1)), T0 + 2);
+    assert!(shard.heartbeat(one(nth(1)), T0 + 3).is_empty());
+    assert!(shard.take_unpushed().is_empty());
+    assert_eq!(fragments(&mut shard, SERVICE), vec![json(&nth(2))]);
+
+    // Pulled back in while it still holds a lease.
+    shard.apply_management(Arc::default(), T0 + 4);
+    assert_eq!(fragments(&mut shard, SERVICE).len(), 2);
+    assert_eq!(kinds_of(&shard.take_unpushed()), [("new", "10.2.3.1:8080")]);
+    let delta = shard.changes_since(0).unwrap();
+    assert_eq!(delta.last().unwrap().kind, ChangeKind::New);
+}
+
+#[test]
+fn a_pulled_out_instance_is_listed_down_by_the_management_view() {
+    let mut shard = shard();
+    shard.register(batch([nth(1), nth(2)]), T0);
+    shard.apply_management(pulled_out(&[&nth(2)]), T0 + 1);
+    let managed = shard.managed(Some(&SERVICE.to_uppercase()));
+    assert_eq!(managed.len(), 1);
+    let mut down: Vec<(String, bool)> = managed[0]
+        .instances
+        .iter()
+        .map(|i| (String::from_utf8(i.json.to_vec()).unwrap(), i.down))
+        .collect();
+    down.sort();
+    assert_eq!(down, [(json(&nth(1)), false), (json(&nth(2)), true)]);
+    assert_eq!(managed[0].instances[0].ttl_ms, TTL);
+    assert_eq!(shard.managed(None).len(), 1);
+    assert!(shard.managed(Some("nope")).is_empty());
+}
+
+#[test]
+fn route_rules_reload_their_service_and_reach_its_discovery_bytes() {
+    use crate::management::{Group, ManagementData, RouteRule, RouteRuleGroup};
+    let mut shard = shard();
+    shard.register(one(i1()), T0);
+    shard.take_unpushed();
+    let data = ManagementData {
+        groups: vec![Group {
+            group_id: 1,
+            service_id: SERVICE.into(),
+            region_id: "SHA".into(),
+            zone_id: "SHAJQ".into(),
+            name: "g".into(),
+            status: Some("active".into()),
+            ..Group::default()
+        }],
+        route_rules: vec![RouteRule {
+            route_rule_id: 1,
+            service_id: SERVICE.into(),
+            name: "r".into(),
+            status: Some("active".into()),
+            ..RouteRule::default()
+        }],
+        route_rule_groups: vec![RouteRuleGroup {
+            route_rule_group_id: 1,
+            route_rule_id: 1,
+            group_id: 1,
+            ..RouteRuleGroup::default()
+        }],
+        ..ManagementData::default()
+    };
+    shard.apply_management(Arc::new(ManagementView::new(&data)), T0 + 1);
+    let pushed = shard.take_unpushed();
+    assert_eq!(kinds_of(&pushed), [("reload", "reload")]);
+    let mut reload = Vec::new();
+    pushed[0].write_json(&mut reload);
+    assert!(String::from_utf8(reload).unwrap().ends_with(&format!(
+        r#""instance":{{"groupId":null,"healthCheckUrl":null,"instanceId":"reload","ip":"0.0.0.0","machineName":null,"metadata":null,"port":0,"protocol":null,"regionId":null,"serviceId":"{SERVICE}","status":null,"url":"http://serviceId/reload","zoneId":null}}}}"#
+    )));
+    let lists = shard.service(SERVICE).unwrap().lists;
+    assert!(std::str::from_utf8(&lists)
+        .unwrap()
+        .contains(r#""routeRules":[{"groups":[{"groupKey":"#));
+    // A service only management data names is found, without instances.
+    shard.unregister(one(i1()), T0 + 2);
+    let only_rules = shard.service(SERVICE).unwrap();
+    assert!(!only_rules.registered);
+    assert_eq!(&**only_rules.instances_json, b"[]");
 }
