@@ -943,9 +943,14 @@ fn postgres_node_starts_while_the_database_is_down_and_reconnects() {
         return;
     };
     let port = closed_port();
-    let url = database.url.replace(
-        &format!(":{}/", server_address(&database).port()),
-        &format!(":{port}/"),
+    // The test database, reached through the forwarder's port.
+    let config: postgres::Config = database.url.parse().expect("test URL");
+    let user = config.get_user().unwrap_or("postgres");
+    let password = config.get_password().map(String::from_utf8_lossy);
+    let password = password.map_or(String::new(), |password| format!(":{password}"));
+    let url = format!(
+        "postgres://{user}{password}@127.0.0.1:{port}/{}",
+        database.name
     );
     let mut store = open(&StoreLocation::Postgres(url)).expect("open while the database is down");
     assert!(matches!(store.load(), Err(StoreError::Unavailable(_))));
