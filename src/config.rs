@@ -4,12 +4,15 @@
 //! ranges (`0-3,6`). Parsing stops at the first bad flag with a one-line error and exit code 2.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use artemis_shards::Retention;
 use clap::{Args, Parser, Subcommand};
 
 use crate::limits::ConnectionLimits;
+use crate::management::store::StoreLocation;
+use crate::management::ManagementSettings;
 use crate::rate_limit::{parse_overrides, Limiter, LimiterConfig, Overrides, RateLimits};
 use crate::transport::Io;
 
@@ -160,6 +163,18 @@ pub struct ServerConfig {
     #[arg(long, env = "ARTEMIS_STATUS_RATE_LIMIT_MAP", default_value = "get-leases:10", value_parser = status_overrides)]
     pub status_rate_limit_map: Overrides,
 
+    /// Requests per 10 s of each `artemis.service.management.group` operation: get.route-rules, get.route-rule-groups, get.groups.
+    #[arg(
+        long,
+        env = "ARTEMIS_MANAGEMENT_GROUP_RATE_LIMIT",
+        default_value_t = 30
+    )]
+    pub management_group_rate_limit: u64,
+
+    /// Per-operation overrides of --management-group-rate-limit (`op:limit,...`).
+    #[arg(long, env = "ARTEMIS_MANAGEMENT_GROUP_RATE_LIMIT_MAP", default_value = "", value_parser = management_group_overrides)]
+    pub management_group_rate_limit_map: Overrides,
+
     /// Bytes of changes a WebSocket subscriber may have waiting; one that falls further behind is closed (code 1013) and resubscribes.
     #[arg(long, env = "ARTEMIS_WS_QUEUE", default_value = "4MiB", value_parser = parse_size)]
     pub ws_queue: usize,
@@ -195,6 +210,33 @@ pub struct ServerConfig {
     /// URL peers and clients use to reach this node, as listed by the cluster endpoints [default: http://ADDR/].
     #[arg(long, env = "ARTEMIS_NODE_URL")]
     pub node_url: Option<String>,
+
+    /// Directory of the embedded management database (`management.db`, SQLite), created if missing; unused with --management-db.
+    #[arg(long, env = "ARTEMIS_DATA_DIR", default_value = "artemis-data")]
+    pub data_dir: PathBuf,
+
+    /// A PostgreSQL database for management data instead of the embedded one, shared by the nodes of a cluster: `postgres://user:password@host:5432/db`.
+    #[arg(long, env = "ARTEMIS_MANAGEMENT_DB", value_parser = parse_management_db)]
+    pub management_db: Option<String>,
+
+    /// Management writes must carry this token (`Authorization: Bearer TOKEN` or the request's `token` field); without one, they are accepted from loopback clients only.
+    #[arg(long, env = "ARTEMIS_MANAGEMENT_TOKEN", hide_env_values = true)]
+    pub management_token: Option<String>,
+
+    /// How often management data is reloaded in full from the store, the safety net for a missed change notice from another node.
+    #[arg(long, env = "ARTEMIS_MANAGEMENT_RELOAD", default_value = "30s", value_parser = parse_duration)]
+    pub management_reload: Duration,
+}
+
+/// Accepts only PostgreSQL URLs (the embedded store needs no flag).
+fn parse_management_db(s: &str) -> Result<String, String> {
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}` is not a postgres:// URL (the embedded store is the default; see --data-dir)"
+        ))
+    }
 }
 
 /// A set of CPU ids in the order given, without duplicates.
@@ -291,6 +333,10 @@ fn status_overrides(s: &str) -> Result<Overrides, String> {
     parse_overrides(s, Limiter::Status)
 }
 
+fn management_group_overrides(s: &str) -> Result<Overrides, String> {
+    parse_overrides(s, Limiter::ManagementGroup)
+}
+
 impl ServerConfig {
     /// The settings of one of Java's rate limiters.
     pub fn limiter(&self, limiter: Limiter) -> LimiterConfig {
@@ -298,6 +344,10 @@ impl ServerConfig {
             Limiter::Registry => (self.registry_rate_limit, &self.registry_rate_limit_map),
             Limiter::Cluster => (self.cluster_rate_limit, &self.cluster_rate_limit_map),
             Limiter::Status => (self.status_rate_limit, &self.status_rate_limit_map),
+            Limiter::ManagementGroup => (
+                self.management_group_rate_limit,
+                &self.management_group_rate_limit_map,
+            ),
         };
         LimiterConfig {
             default_limit,
@@ -313,6 +363,18 @@ impl ServerConfig {
             .collect();
         let limiters: Vec<_> = limiters.iter().map(|(l, c)| (*l, c)).collect();
         RateLimits::new(self.rate_limit, &limiters, cores)
+    }
+
+    /// Where management data is kept, and how often it is reloaded.
+    pub(crate) fn management(&self) -> ManagementSettings {
+        let location = match &self.management_db {
+            Some(url) => StoreLocation::Postgres(url.clone()),
+            None => StoreLocation::Sqlite(self.data_dir.clone()),
+        };
+        ManagementSettings {
+            location,
+            reload_every: self.management_reload,
+        }
     }
 
     /// The time and turn limits of every connection.
@@ -405,6 +467,8 @@ mod tests {
         let status = c.limiter(Limiter::Status);
         assert_eq!(status.limit(LimitedOp::GetLeases), 10);
         assert_eq!(status.limit(LimitedOp::GetConfig), 30);
+        let management = c.limiter(Limiter::ManagementGroup);
+        assert_eq!(management.limit(LimitedOp::GetGroups), 30);
     }
 
     #[test]

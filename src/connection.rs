@@ -120,6 +120,7 @@ pub(crate) async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
     }
     let mut client = Client {
         handler,
+        from_loopback: conn.peer_is_loopback(),
         limits: handler.terms().connection,
         input: ReadBuffer::default(),
         output: Output::with_capacity(OUTPUT_START),
@@ -156,6 +157,8 @@ pub(crate) async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
 /// A connection's buffers and the state of its request in progress.
 struct Client<'h, H: Handler> {
     handler: &'h H,
+    /// The peer is on this host: every request says so.
+    from_loopback: bool,
     limits: ConnectionLimits,
     input: ReadBuffer,
     output: Output,
@@ -226,7 +229,8 @@ impl<H: Handler> Client<'_, H> {
             }
             let buf = &mut self.input.filled_mut()[consumed..];
             match h1::parse_request(buf, &self.handler.terms().limits) {
-                Ok(Parse::Complete(request)) => {
+                Ok(Parse::Complete(mut request)) => {
+                    request.from_loopback = self.from_loopback;
                     let len = request.len;
                     let outcome = self.handler.answer(request, buf, &mut self.output).await;
                     consumed += len;

@@ -4,7 +4,9 @@
 //! A request's way through, by module: `runtime` (pinned executors, one listener per core) →
 //! `transport` (the socket) → `connection` (read, answer, write) → `http` (parse, frame) →
 //! `router` (every path, the method check) → `api` (the endpoints) → `shard_link` (a typed call
-//! to the owning core's shard) → the `artemis-shards` crate (the registry state). `server` ties
+//! to the owning core's shard) → the `artemis-shards` crate (the registry state). `management`
+//! keeps pull-outs, groups and route rules in a store, off the cores, and hands the shards the
+//! state they filter discovery with. `server` ties
 //! one core's pieces together; `websocket` and `push` serve sessions and the changes they
 //! follow; `handoff` moves a session to another core; `mesh` is the cross-core channels;
 //! `shutdown` is how everything stops. What a client may take is bounded by `limits` and
@@ -21,6 +23,7 @@ mod connection;
 mod handoff;
 mod http;
 mod limits;
+mod management;
 mod mesh;
 mod metrics;
 mod node;

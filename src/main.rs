@@ -36,7 +36,7 @@ fn serve(config: ServerConfig) -> Result<(), Failure> {
         spin_before_park: config.spin_before_park,
         io: config.io,
     };
-    let server = Server::new(config, layout.cores.len());
+    let server = Server::new(config, layout.cores.len())?;
     raise_descriptor_limit();
     artemis::run(layout, server)
 }

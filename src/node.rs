@@ -1,8 +1,9 @@
 //! This node: its identity (region, zone, URL), its settings, and the status documents built from
 //! them once at start.
 //!
-//! A single node is always `up` and can serve both registry and discovery; the cluster and status
-//! endpoints describe it from the bytes prepared here.
+//! A single node is `up` once its management state is loaded (until then it is `starting`: it
+//! serves the registry but not discovery, as Java's `ManagementInitializer` has it); the cluster
+//! and status endpoints describe it from the bytes prepared here.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,16 +27,25 @@ pub(crate) struct Node {
 
 /// The reply bodies of the status and cluster endpoints, built once.
 pub(crate) struct Documents {
-    /// `status/node.json`.
-    pub node_status: Arc<[u8]>,
-    /// `status/cluster.json`.
-    pub cluster_status: Arc<[u8]>,
+    /// `status/node.json` and `status/cluster.json`, up and starting.
+    pub up: StatusDocuments,
+    pub starting: StatusDocuments,
     /// `status/config.json`.
     pub config: Arc<[u8]>,
     /// `status/deployment.json`.
     pub deployment: Arc<[u8]>,
     /// `cluster/up-*-nodes.json` when this node qualifies.
     pub up_nodes: Arc<[u8]>,
+}
+
+/// The bodies that tell this node's status.
+pub(crate) struct StatusDocuments {
+    /// `status/node.json`.
+    pub node_status: Arc<[u8]>,
+    /// `status/cluster.json`.
+    pub cluster_status: Arc<[u8]>,
+    /// `service-unavailable`'s message for discovery: Java's text, typo included.
+    pub discovery_refusal: String,
 }
 
 /// Config sources as `status/config.json` reports them (Java: source id → priority).
@@ -61,32 +71,38 @@ impl Node {
         write_str(&mut service_node_json, &config.zone);
         service_node_json.extend_from_slice(b"}}");
 
-        let flag = |b: bool| if b { "true" } else { "false" };
-        let mut status_json = format!(
-            r#"{{"allowDiscoveryFromOtherZone":{},"allowRegistryFromOtherZone":{},"canServiceDiscovery":true,"canServiceRegistry":true,"node":"#,
-            flag(config.allow_discovery_from_other_zone),
-            flag(config.allow_registry_from_other_zone)
-        )
-        .into_bytes();
-        status_json.extend_from_slice(&service_node_json);
-        status_json.extend_from_slice(br#","status":"up"}"#);
-
-        let status = String::from_utf8(status_json).expect("JSON is UTF-8");
         let service_node = String::from_utf8(service_node_json).expect("JSON is UTF-8");
+        let flag = |b: bool| if b { "true" } else { "false" };
+        let doc = |s: String| Arc::<[u8]>::from(s.into_bytes());
+        let status_documents = |up: bool| {
+            let state = if up { "up" } else { "starting" };
+            let status = format!(
+                r#"{{"allowDiscoveryFromOtherZone":{},"allowRegistryFromOtherZone":{},"canServiceDiscovery":{},"canServiceRegistry":true,"node":{service_node},"status":"{state}"}}"#,
+                flag(config.allow_discovery_from_other_zone),
+                flag(config.allow_registry_from_other_zone),
+                flag(up),
+            );
+            StatusDocuments {
+                node_status: doc(format!(
+                    r#"{{"nodeStatus":{status},"responseStatus":{SUCCESS}}}"#
+                )),
+                cluster_status: doc(format!(
+                    r#"{{"nodeCount":1,"nodesStatus":[{status}],"responseStatus":{SUCCESS}}}"#
+                )),
+                discovery_refusal: format!(
+                    "Serivce discovery is not in up state. Current status: {{ node: {url}, status: {state}, canServiceRegistry: true, canServiceDiscovery: {up} }}"
+                ),
+            }
+        };
         let properties = properties(&config, &url);
         let text = |s: &str| {
             let mut out = Vec::new();
             write_str(&mut out, s);
             String::from_utf8(out).expect("JSON is UTF-8")
         };
-        let doc = |s: String| Arc::<[u8]>::from(s.into_bytes());
         let documents = Documents {
-            node_status: doc(format!(
-                r#"{{"nodeStatus":{status},"responseStatus":{SUCCESS}}}"#
-            )),
-            cluster_status: doc(format!(
-                r#"{{"nodeCount":1,"nodesStatus":[{status}],"responseStatus":{SUCCESS}}}"#
-            )),
+            up: status_documents(true),
+            starting: status_documents(false),
             config: doc(format!(
                 r#"{{"properties":{properties},"responseStatus":{SUCCESS},"sources":{SOURCES_JSON}}}"#
             )),

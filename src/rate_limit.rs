@@ -33,10 +33,16 @@ pub enum Limiter {
     Registry,
     Cluster,
     Status,
+    ManagementGroup,
 }
 
 impl Limiter {
-    pub const ALL: [Limiter; 3] = [Limiter::Registry, Limiter::Cluster, Limiter::Status];
+    pub const ALL: [Limiter; 4] = [
+        Limiter::Registry,
+        Limiter::Cluster,
+        Limiter::Status,
+        Limiter::ManagementGroup,
+    ];
 
     /// The rate limiter id, e.g. `artemis.service.registry`.
     pub fn id(self) -> &'static str {
@@ -44,6 +50,7 @@ impl Limiter {
             Limiter::Registry => "artemis.service.registry",
             Limiter::Cluster => "artemis.service.cluster",
             Limiter::Status => "artemis.service.status",
+            Limiter::ManagementGroup => "artemis.service.management.group",
         }
     }
 
@@ -68,10 +75,13 @@ pub enum LimitedOp {
     GetLegacyLeases,
     GetConfig,
     GetDeployment,
+    GetRouteRules,
+    GetRouteRuleGroups,
+    GetGroups,
 }
 
 impl LimitedOp {
-    pub const ALL: [LimitedOp; 10] = [
+    pub const ALL: [LimitedOp; 13] = [
         LimitedOp::Register,
         LimitedOp::Heartbeat,
         LimitedOp::Unregister,
@@ -82,17 +92,27 @@ impl LimitedOp {
         LimitedOp::GetLegacyLeases,
         LimitedOp::GetConfig,
         LimitedOp::GetDeployment,
+        LimitedOp::GetRouteRules,
+        LimitedOp::GetRouteRuleGroups,
+        LimitedOp::GetGroups,
     ];
 
     pub fn limiter(self) -> Limiter {
         match self {
             LimitedOp::Register | LimitedOp::Heartbeat | LimitedOp::Unregister => Limiter::Registry,
             LimitedOp::UpRegistryNodes | LimitedOp::UpDiscoveryNodes => Limiter::Cluster,
-            _ => Limiter::Status,
+            LimitedOp::GetCluster
+            | LimitedOp::GetLeases
+            | LimitedOp::GetLegacyLeases
+            | LimitedOp::GetConfig
+            | LimitedOp::GetDeployment => Limiter::Status,
+            LimitedOp::GetRouteRules | LimitedOp::GetRouteRuleGroups | LimitedOp::GetGroups => {
+                Limiter::ManagementGroup
+            }
         }
     }
 
-    /// Java's identity of the operation in its limiter, e.g. `get-leases`.
+    /// Java's identity of the operation in its limiter, e.g. `get-leases` or `get.groups`.
     pub fn name(self) -> &'static str {
         match self {
             LimitedOp::Register => "register",
@@ -105,6 +125,9 @@ impl LimitedOp {
             LimitedOp::GetLegacyLeases => "get-legacy-leases",
             LimitedOp::GetConfig => "get-config",
             LimitedOp::GetDeployment => "get-deployment",
+            LimitedOp::GetRouteRules => "get.route-rules",
+            LimitedOp::GetRouteRuleGroups => "get.route-rule-groups",
+            LimitedOp::GetGroups => "get.groups",
         }
     }
 
@@ -429,5 +452,10 @@ mod tests {
         assert_eq!(config.map_text(), "get-leases:10");
         assert_eq!(config.limit(LimitedOp::GetLeases), 10);
         assert_eq!(config.limit(LimitedOp::GetConfig), 30);
+        assert_eq!(
+            parse_overrides("get.groups:3", Limiter::ManagementGroup).unwrap(),
+            Overrides(vec![(LimitedOp::GetGroups, 3)])
+        );
+        assert!(parse_overrides("get.groups:3", Limiter::Status).is_err());
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Paths are matched as bytes (a `match`, no allocation, no regex): the Java controllers' paths
 //! relative to the context root (see `docs/api.md`), `/health`, `/metrics`, and the three
-//! WebSocket paths of Java's `WebSocketConfig`. A path is first taken as Java's container takes
+//! WebSocket paths of Java's `WebSocketConfig`. The management paths (`/api/management/...`,
+//! rarely called) are one table of their own, searched only under their prefix. A path is first taken as Java's container takes
 //! it: `;` parameters dropped, runs of `/` read as one, a trailing `/` ignored (a base URL ending
 //! in `/` plus `/api/...` is the commonest hand-written client mistake).
 
@@ -141,30 +142,48 @@ pub(crate) enum Endpoint {
     WebSocketSessions,
     Health,
     Metrics,
+    /// One of Java's management endpoints (operations, zones, groups, canary, logs).
+    Management(ManagementEndpoint),
 }
 
+/// The endpoints other than management, in metric-index order.
+const CORE: [Endpoint; 18] = [
+    Endpoint::Register,
+    Endpoint::Heartbeat,
+    Endpoint::Unregister,
+    Endpoint::Service,
+    Endpoint::Lookup,
+    Endpoint::Services,
+    Endpoint::ServicesDelta,
+    Endpoint::NodeStatus,
+    Endpoint::ClusterStatus,
+    Endpoint::Leases,
+    Endpoint::LegacyLeases,
+    Endpoint::ConfigStatus,
+    Endpoint::DeploymentStatus,
+    Endpoint::UpRegistryNodes,
+    Endpoint::UpDiscoveryNodes,
+    Endpoint::WebSocketSessions,
+    Endpoint::Health,
+    Endpoint::Metrics,
+];
+
 impl Endpoint {
-    /// All endpoints, in metric-index order.
-    pub(crate) const ALL: [Endpoint; 18] = [
-        Endpoint::Register,
-        Endpoint::Heartbeat,
-        Endpoint::Unregister,
-        Endpoint::Service,
-        Endpoint::Lookup,
-        Endpoint::Services,
-        Endpoint::ServicesDelta,
-        Endpoint::NodeStatus,
-        Endpoint::ClusterStatus,
-        Endpoint::Leases,
-        Endpoint::LegacyLeases,
-        Endpoint::ConfigStatus,
-        Endpoint::DeploymentStatus,
-        Endpoint::UpRegistryNodes,
-        Endpoint::UpDiscoveryNodes,
-        Endpoint::WebSocketSessions,
-        Endpoint::Health,
-        Endpoint::Metrics,
-    ];
+    /// One endpoint per metric slot, in metric-index order: every core endpoint, then one
+    /// endpoint of each management family (a family's endpoints share its slot).
+    pub(crate) const ALL: [Endpoint; CORE.len() + MetricFamily::ALL.len()] = {
+        let mut all = [Endpoint::Health; CORE.len() + MetricFamily::ALL.len()];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = if i < CORE.len() {
+                CORE[i]
+            } else {
+                Endpoint::Management(MetricFamily::ALL[i - CORE.len()].first())
+            };
+            i += 1;
+        }
+        all
+    };
 
     pub(crate) fn from_path(path: &[u8]) -> Option<Endpoint> {
         Some(match path {
@@ -186,13 +205,19 @@ impl Endpoint {
             b"/api/status/message/connections.json" => Endpoint::WebSocketSessions,
             b"/health" => Endpoint::Health,
             b"/metrics" => Endpoint::Metrics,
-            _ => return None,
+            _ => return ManagementEndpoint::from_path(path).map(Endpoint::Management),
         })
     }
 
-    /// Position in `ALL`, for per-endpoint metrics.
+    /// Position in `ALL` (for a management endpoint, its family's), for per-endpoint metrics.
     pub(crate) fn index(self) -> usize {
-        self as usize
+        match self {
+            Endpoint::Management(endpoint) => CORE.len() + endpoint.family() as usize,
+            core => CORE
+                .iter()
+                .position(|&e| e == core)
+                .expect("every other endpoint is in CORE"),
+        }
     }
 
     /// The metric label.
@@ -216,6 +241,7 @@ impl Endpoint {
             Endpoint::WebSocketSessions => "status_message_connections",
             Endpoint::Health => "health",
             Endpoint::Metrics => "metrics",
+            Endpoint::Management(endpoint) => endpoint.family().name(),
         }
     }
 
@@ -238,6 +264,7 @@ impl Endpoint {
             | Endpoint::Lookup
             | Endpoint::ServicesDelta => (false, true),
             Endpoint::WebSocketSessions | Endpoint::Health | Endpoint::Metrics => (true, false),
+            Endpoint::Management(endpoint) => (endpoint.takes_get(), true),
             _ => (true, true),
         }
     }
@@ -249,6 +276,156 @@ impl Endpoint {
             Method::POST => post,
             _ => false,
         }
+    }
+}
+
+/// Declares [`ManagementEndpoint`] from one table: each variant with its path under
+/// `/api/management/`, its metric family, and whether it also takes GET (all take POST).
+macro_rules! management_endpoints {
+    ($($variant:ident = $path:literal, $family:ident, $get:literal;)*) => {
+        /// Java's management endpoints (`ManagementController`, `ManagementZoneController`,
+        /// `ManagementGroupController`, `CanaryController`, `ManagementLogController`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub(crate) enum ManagementEndpoint {
+            $($variant,)*
+        }
+
+        impl ManagementEndpoint {
+            pub(crate) const ALL: [ManagementEndpoint; [$(stringify!($variant)),*].len()] =
+                [$(ManagementEndpoint::$variant,)*];
+
+            /// `(path under /api/management/, family, takes GET)`, in `ALL`'s order.
+            const TABLE: [(&'static [u8], MetricFamily, bool); Self::ALL.len()] =
+                [$(($path.as_slice(), MetricFamily::$family, $get),)*];
+        }
+    };
+}
+
+management_endpoints! {
+    OperateInstance = b"operate-instance.json", Operations, false;
+    OperateServer = b"operate-server.json", Operations, false;
+    InstanceOperations = b"instance-operations.json", Operations, false;
+    ServerOperations = b"server-operations.json", Operations, false;
+    AllInstanceOperations = b"all-instance-operations.json", Operations, true;
+    AllServerOperations = b"all-server-operations.json", Operations, true;
+    InstanceDown = b"instance-down.json", Operations, false;
+    ServerDown = b"server-down.json", Operations, false;
+    Services = b"services.json", Views, true;
+    Service = b"service.json", Views, false;
+    OperateZoneOperations = b"zone/operate-zone-operations.json", Zones, false;
+    GetAllZoneOperations = b"zone/get-all-zone-operations.json", Zones, false;
+    GetZoneOperations = b"zone/get-zone-operations.json", Zones, false;
+    GetZoneOperationsList = b"zone/get-zone-operations-list.json", Zones, false;
+    IsZoneDown = b"zone/is-zone-down.json", Zones, false;
+    InsertRouteRules = b"group/insert-route-rules.json", RouteRules, false;
+    UpdateRouteRules = b"group/update-route-rules.json", RouteRules, false;
+    DeleteRouteRules = b"group/delete-route-rules.json", RouteRules, false;
+    GetAllRouteRules = b"group/get-all-route-rules.json", RouteRules, false;
+    GetRouteRules = b"group/get-route-rules.json", RouteRules, false;
+    CreateRouteRule = b"group/create-route-rule.json", RouteRules, false;
+    InsertRouteRuleGroups = b"group/insert-route-rule-groups.json", RouteRules, false;
+    UpdateRouteRuleGroups = b"group/update-route-rule-groups.json", RouteRules, false;
+    ReleaseRouteRuleGroups = b"group/release-route-rule-groups.json", RouteRules, false;
+    DeleteRouteRuleGroups = b"group/delete-route-rule-groups.json", RouteRules, false;
+    GetAllRouteRuleGroups = b"group/get-all-route-rule-groups.json", RouteRules, false;
+    GetRouteRuleGroups = b"group/get-route-rule-groups.json", RouteRules, false;
+    InsertGroups = b"group/insert-groups.json", Groups, false;
+    UpdateGroups = b"group/update-groups.json", Groups, false;
+    DeleteGroups = b"group/delete-groups.json", Groups, false;
+    GetAllGroups = b"group/get-all-groups.json", Groups, false;
+    GetGroups = b"group/get-groups.json", Groups, false;
+    InsertGroupTags = b"group/insert-group-tags.json", Groups, false;
+    UpdateGroupTags = b"group/update-group-tags.json", Groups, false;
+    DeleteGroupTags = b"group/delete-group-tags.json", Groups, false;
+    GetAllGroupTags = b"group/get-all-group-tags.json", Groups, false;
+    GetGroupTags = b"group/get-group-tags.json", Groups, false;
+    OperateGroupOperations = b"group/operate-group-operations.json", Groups, false;
+    OperateGroupOperation = b"group/operate-group-operation.json", Groups, false;
+    GetAllGroupOperations = b"group/get-all-group-operations.json", Groups, false;
+    GetGroupOperations = b"group/get-group-operations.json", Groups, false;
+    InsertGroupInstances = b"group/insert-group-instances.json", Groups, false;
+    DeleteGroupInstances = b"group/delete-group-instances.json", Groups, false;
+    GetGroupInstances = b"group/get-group-instances.json", Groups, false;
+    InsertServiceInstances = b"group/insert-service-instances.json", ServiceInstances, false;
+    DeleteServiceInstances = b"group/delete-service-instances.json", ServiceInstances, false;
+    GetServiceInstances = b"group/get-service-instances.json", ServiceInstances, false;
+    UpdateCanaryIps = b"canary/update-canary-ips.json", Canary, false;
+    InstanceOperationLogs = b"log/instance-operation-logs.json", Logs, false;
+    ServerOperationLogs = b"log/server-operation-logs.json", Logs, false;
+    GroupOperationLogs = b"log/group-operation-logs.json", Logs, false;
+    GroupLogs = b"log/group-logs.json", Logs, false;
+    RouteRuleLogs = b"log/route-rule-logs.json", Logs, false;
+    RouteRuleGroupLogs = b"log/route-rule-group-logs.json", Logs, false;
+    ZoneOperationLogs = b"log/zone-operation-logs.json", Logs, false;
+    GroupInstanceLogs = b"log/group-instance-logs.json", Logs, false;
+    ServiceInstanceLogs = b"log/service-instance-logs.json", Logs, false;
+}
+
+/// The management endpoints' shares of the per-endpoint metrics: one per family. Fifty-seven
+/// rarely called endpoints would each add a latency histogram to every scrape, and the
+/// per-endpoint arrays of `metrics` take at most 32 slots (`Default` of an array).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MetricFamily {
+    Operations,
+    Views,
+    Zones,
+    RouteRules,
+    Groups,
+    ServiceInstances,
+    Canary,
+    Logs,
+}
+
+impl MetricFamily {
+    const ALL: [MetricFamily; 8] = [
+        MetricFamily::Operations,
+        MetricFamily::Views,
+        MetricFamily::Zones,
+        MetricFamily::RouteRules,
+        MetricFamily::Groups,
+        MetricFamily::ServiceInstances,
+        MetricFamily::Canary,
+        MetricFamily::Logs,
+    ];
+
+    /// The metric label.
+    fn name(self) -> &'static str {
+        match self {
+            MetricFamily::Operations => "management_operations",
+            MetricFamily::Views => "management_services",
+            MetricFamily::Zones => "management_zones",
+            MetricFamily::RouteRules => "management_route_rules",
+            MetricFamily::Groups => "management_groups",
+            MetricFamily::ServiceInstances => "management_service_instances",
+            MetricFamily::Canary => "management_canary",
+            MetricFamily::Logs => "management_logs",
+        }
+    }
+
+    /// The first endpoint of the family, which stands for it in [`Endpoint::ALL`].
+    const fn first(self) -> ManagementEndpoint {
+        let mut i = 0;
+        while ManagementEndpoint::TABLE[i].1 as usize != self as usize {
+            i += 1;
+        }
+        ManagementEndpoint::ALL[i]
+    }
+}
+
+impl ManagementEndpoint {
+    fn from_path(path: &[u8]) -> Option<ManagementEndpoint> {
+        let path = path.strip_prefix(b"/api/management/")?;
+        let i = Self::TABLE.iter().position(|(p, _, _)| *p == path)?;
+        Some(Self::ALL[i])
+    }
+
+    fn family(self) -> MetricFamily {
+        Self::TABLE[self as usize].1
+    }
+
+    /// Whether Java also answers GET here (query parameters in place of the body).
+    fn takes_get(self) -> bool {
+        Self::TABLE[self as usize].2
     }
 }
 
@@ -325,6 +502,43 @@ mod tests {
         }
         assert_eq!(Endpoint::from_path(b"/api/registry/register"), None);
         assert_eq!(Endpoint::from_path(b"/"), None);
+    }
+
+    #[test]
+    fn management_endpoints_route_back_and_share_their_familys_metric_slot() {
+        for (i, &endpoint) in ManagementEndpoint::ALL.iter().enumerate() {
+            let (path, family, get) = ManagementEndpoint::TABLE[i];
+            let full = [b"/api/management/".as_slice(), path].concat();
+            let routed = Endpoint::from_path(&full);
+            assert_eq!(routed, Some(Endpoint::Management(endpoint)), "{full:?}");
+            let e = Endpoint::Management(endpoint);
+            assert_eq!(
+                Endpoint::ALL[e.index()],
+                Endpoint::Management(family.first())
+            );
+            assert_eq!(e.name(), family.name());
+            assert_eq!(
+                (e.allows(&Method::GET), e.allows(&Method::POST)),
+                (get, true)
+            );
+        }
+        for (i, endpoint) in Endpoint::ALL.iter().enumerate() {
+            assert_eq!(endpoint.index(), i, "{endpoint:?}");
+        }
+        assert_eq!(Endpoint::from_path(b"/api/management/nothing.json"), None);
+        assert_eq!(Endpoint::from_path(b"/api/management/group/"), None);
+        assert_eq!(
+            routed("POST", "/api/management//group/get-groups.json/", None),
+            Route::Endpoint(Endpoint::Management(ManagementEndpoint::GetGroups))
+        );
+        assert_eq!(
+            routed("GET", "/api/management/operate-instance.json", None),
+            Route::Refused(StatusCode::METHOD_NOT_ALLOWED, Refusal::Method("POST"))
+        );
+        assert_eq!(
+            Endpoint::Management(ManagementEndpoint::Services).allowed_methods(),
+            "GET, HEAD, POST"
+        );
     }
 
     #[test]

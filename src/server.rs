@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use artemis_shards::{Shard, VersionClock};
@@ -24,12 +24,13 @@ use crate::connection::{Handler, Outcome, Terms};
 use crate::handoff::{HandoffMesh, Handoffs};
 use crate::http::{self as h1, Body, BodyPart, Limits, Reply, Request};
 use crate::limits::{ConnectionCap, Limit};
+use crate::management::{self, Applier, Management};
 use crate::metrics::{CoreMetrics, Metrics};
 use crate::node::Node;
 use crate::push::Fanout;
 use crate::rate_limit::RateLimits;
 use crate::router::{self, Route};
-use crate::runtime::App;
+use crate::runtime::{App, Failure};
 use crate::shard_link::{ShardLink, ShardMesh};
 use crate::shutdown::{Shutdown, StopSignal};
 use crate::transport::{Connection, Output, ReadBuffer};
@@ -52,11 +53,29 @@ pub struct Server {
     open_connections: Arc<AtomicUsize>,
     /// Cores, each with its shard.
     cores: usize,
+    management: Management,
+    /// Each core's end of management state updates, taken by the core that owns the shard.
+    appliers: Arc<Mutex<Vec<Option<Applier>>>>,
 }
 
 impl Server {
-    pub fn new(config: ServerConfig, cores: usize) -> Server {
-        Server {
+    /// The node's shared parts; starts the management thread over its store, and fails when
+    /// the store cannot be opened.
+    pub fn new(config: ServerConfig, cores: usize) -> Result<Server, Failure> {
+        let (management, appliers) = management::spawn(config.management(), cores)
+            .map_err(|e| Failure::Runtime(format!("cannot open the management store: {e}")))?;
+        let store = match &config.management_db {
+            Some(_) => "PostgreSQL (--management-db)".to_string(),
+            None => format!("{}/management.db", config.data_dir.display()),
+        };
+        let writers = match config.management_token {
+            Some(_) => "clients with the management token",
+            None => "loopback clients only (no --management-token)",
+        };
+        log::info!("management data in {store}; writes accepted from {writers}");
+        Ok(Server {
+            management,
+            appliers: Arc::new(Mutex::new(appliers.into_iter().map(Some).collect())),
             rate_limits: Arc::new(config.rate_limits(cores)),
             open_connections: Arc::new(AtomicUsize::new(0)),
             fanout: Fanout::new(cores, config.ws_queue_total),
@@ -66,7 +85,7 @@ impl Server {
             handoffs: HandoffMesh::new(cores),
             metrics: Arc::new(Metrics::new(cores)),
             versions: Arc::new(VersionClock::starting_at(now_ms())),
-        }
+        })
     }
 }
 
@@ -94,9 +113,13 @@ impl App for Server {
         })
         .await;
         let moves = Handoffs::join(self.handoffs).await;
+        let applier = self.appliers.lock().expect("no core panics holding it")[link.me()]
+            .take()
+            .expect("each core takes its own applier once");
         let core = Rc::new(CoreServer {
             node,
             link,
+            management: self.management,
             moves,
             metrics: self.metrics,
             rate_limits: self.rate_limits,
@@ -106,6 +129,8 @@ impl App for Server {
             kept: api::KeptReplies::default(),
         });
         keep_leases(&core);
+        let applying = core.clone();
+        spawn_local(async move { applier.serve(&applying.link).await }).detach();
         core
     }
 
@@ -151,6 +176,7 @@ fn keep_leases(core: &Rc<CoreServer>) {
 pub struct CoreServer {
     node: Node,
     link: Rc<ShardLink>,
+    management: Management,
     moves: Handoffs<Moved>,
     metrics: Arc<Metrics>,
     rate_limits: Arc<RateLimits>,
@@ -166,6 +192,7 @@ impl CoreServer {
         api::Context {
             link: &self.link,
             node: &self.node,
+            management: &self.management,
             rate_limits: &self.rate_limits,
             metrics: &self.metrics,
             kept: &self.kept,
@@ -285,6 +312,8 @@ impl Handler for CoreServer {
             method,
             query: request.query.clone().map(|q| &head[q]),
             body,
+            from_loopback: request.from_loopback,
+            authorization: request.authorization.clone().map(|a| &head[a]),
         };
         let response = api::respond(&self.context(), endpoint, input).await;
         if response.status.is_success() {

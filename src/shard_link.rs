@@ -16,6 +16,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use artemis_shards::management::{ManagedService, ManagementView};
 use artemis_shards::{
     Change, ChangesGone, FailedInstance, Instance, LeaseStatus, ServiceSnapshot, Shard, ShardStats,
 };
@@ -278,6 +279,27 @@ impl ShardLink {
             all.stats.push(stats);
         }
         all
+    }
+
+    /// The management state this core's shard applied last; every shard applies each state
+    /// before a management write is answered, so all of them hold the same one.
+    pub(crate) fn management_view(&self) -> Arc<ManagementView> {
+        self.shard.borrow().management_view().clone()
+    }
+
+    /// Every leased instance of one service (or of all, from every shard), pulled out or not.
+    pub(crate) async fn managed_services(&self, service_id: Option<String>) -> Vec<ManagedService> {
+        match service_id {
+            Some(id) => {
+                let owner = artemis_shards::shard_for(&id, self.shards);
+                self.on(owner, move |shard: &mut Shard, _| shard.managed(Some(&id)))
+                    .await
+            }
+            None => {
+                let all = self.on_all(|| |shard: &mut Shard, _| shard.managed(None));
+                all.await.into_iter().flatten().collect()
+            }
+        }
     }
 
     /// Every shard's figures, in shard order.

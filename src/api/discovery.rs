@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use artemis_shards::json::write_opt_str;
-use artemis_shards::{Change, ErrorCode, InstancesJson};
+use artemis_shards::{Change, ErrorCode, ServiceSnapshot};
 
 use super::decode::{self, LookupRequest, ServiceRequest};
 use super::envelope::{fail_status, failure, malformed, object, write_by_service, SUCCESS};
@@ -20,8 +20,8 @@ use crate::transport::SharedBytes;
 
 /// How a `Service` object is filled.
 enum Shape {
-    /// Registered: the shard's instance array, filtered lists empty.
-    Found(Arc<InstancesJson>),
+    /// Passed the filters: the shard's instance array and the lists management adds.
+    Found(ServiceSnapshot),
     /// Passed the filters but has no instances: empty lists.
     Empty,
     /// `new Service(serviceId)`: every list `null`.
@@ -30,18 +30,19 @@ enum Shape {
 
 /// Appends a Java `Service` object for `service_id`.
 fn push_service(parts: &mut Vec<Part>, shape: Shape, service_id: Option<&str>) {
-    let lists: &'static [u8] = match shape {
-        Shape::Found(instances) => {
+    match shape {
+        Shape::Found(snapshot) => {
             parts.push(Part::Static(br#"{"instances":"#));
-            parts.push(Part::Instances(instances));
-            br#","logicInstances":[],"metadata":null,"routeRules":[],"serviceId":"#
+            parts.push(Part::Instances(snapshot.instances_json));
+            parts.push(Part::Shared(snapshot.lists));
         }
-        Shape::Empty => br#"{"instances":[],"logicInstances":[],"metadata":null,"routeRules":[],"serviceId":"#,
-        Shape::Unfiltered => {
-            br#"{"instances":null,"logicInstances":null,"metadata":null,"routeRules":null,"serviceId":"#
-        }
-    };
-    parts.push(Part::Static(lists));
+        Shape::Empty => parts.push(Part::Static(
+            br#"{"instances":[],"logicInstances":[],"metadata":null,"routeRules":[],"serviceId":"#,
+        )),
+        Shape::Unfiltered => parts.push(Part::Static(
+            br#"{"instances":null,"logicInstances":null,"metadata":null,"routeRules":null,"serviceId":"#,
+        )),
+    }
     let mut id = Vec::with_capacity(service_id.map_or(4, str::len) + 3);
     write_opt_str(&mut id, service_id);
     id.push(b'}');
@@ -61,9 +62,18 @@ fn non_blank(id: Option<String>) -> Option<String> {
     id.filter(|s| !s.trim().is_empty())
 }
 
-async fn snapshot(ctx: &Context<'_>, service_id: &str) -> Option<Arc<InstancesJson>> {
-    let found = ctx.link.service(service_id).await;
-    found.map(|snapshot| snapshot.instances_json)
+/// Java's discovery status check: until the node's management state is loaded, discovery is
+/// refused with `service-unavailable`, which the SDK takes as "try another node".
+fn not_ready(ctx: &Context<'_>, null_fields: &[&str]) -> Option<Response> {
+    if ctx.management.is_loaded() {
+        return None;
+    }
+    let message = &ctx.status().discovery_refusal;
+    Some(failure(
+        ErrorCode::ServiceUnavailable,
+        Some(message),
+        null_fields,
+    ))
 }
 
 pub(super) async fn service(ctx: &Context<'_>, input: Input<'_>) -> Response {
@@ -94,15 +104,19 @@ pub(super) async fn service(ctx: &Context<'_>, input: Input<'_>) -> Response {
             &["service"],
         );
     };
+    if let Some(refused) = not_ready(ctx, &["service"]) {
+        return refused;
+    }
     let rules = &ctx.node.discovery_rules;
     if let Err(rejection) =
         rules.admit_origin(request.region_id.as_deref(), request.zone_id.as_deref())
     {
         return failure(rejection.code, Some(&rejection.reason), &["service"]);
     }
-    let shape = match snapshot(ctx, &service_id).await {
-        Some(instances) => Shape::Found(instances),
-        None => Shape::Unfiltered,
+    // A service only management data names is unknown to the registry: Java's unfiltered shape.
+    let shape = match ctx.link.service(&service_id).await {
+        Some(snapshot) if snapshot.registered => Shape::Found(snapshot),
+        _ => Shape::Unfiltered,
     };
     let mut parts = success_head(br#","service":"#);
     push_service(&mut parts, shape, Some(&service_id));
@@ -124,6 +138,9 @@ pub(super) async fn lookup(ctx: &Context<'_>, input: Input<'_>) -> Response {
         // Java's controller dereferences the missing list: an exception without a message.
         return failure(ErrorCode::InternalServiceError, None, &["services"]);
     };
+    if let Some(refused) = not_ready(ctx, &["services"]) {
+        return refused;
+    }
     let admitted = ctx
         .node
         .discovery_rules
@@ -137,8 +154,8 @@ pub(super) async fn lookup(ctx: &Context<'_>, input: Input<'_>) -> Response {
         // A blank id is echoed as sent, as Java's `new Service(serviceId)` does.
         let sent = config.and_then(|c| c.service_id);
         let shape = match non_blank(sent.clone()) {
-            Some(id) if admitted => match snapshot(ctx, &id).await {
-                Some(instances) => Shape::Found(instances),
+            Some(id) if admitted => match ctx.link.service(&id).await {
+                Some(snapshot) => Shape::Found(snapshot),
                 None => Shape::Empty,
             },
             _ => Shape::Unfiltered,
@@ -156,6 +173,9 @@ pub(super) async fn services(ctx: &Context<'_>, input: Input<'_>) -> Response {
             return malformed(e);
         }
     }
+    if let Some(refused) = not_ready(ctx, &["services", "version"]) {
+        return refused;
+    }
     // The list holds every change up to the smallest version a shard reported (VersionClock).
     let all = ctx.link.services().await;
     let mut parts = success_head(br#","services":["#);
@@ -163,11 +183,8 @@ pub(super) async fn services(ctx: &Context<'_>, input: Input<'_>) -> Response {
         if i > 0 {
             parts.push(Part::Static(b","));
         }
-        push_service(
-            &mut parts,
-            Shape::Found(snapshot.instances_json),
-            Some(&snapshot.service_id),
-        );
+        let service_id = snapshot.service_id.clone();
+        push_service(&mut parts, Shape::Found(snapshot), Some(&service_id));
     }
     parts.push(Part::Owned(
         format!(r#"],"version":{}}}"#, all.version).into_bytes(),
@@ -194,6 +211,9 @@ pub(crate) async fn services_delta(ctx: &Context<'_>, input: Input<'_>) -> Respo
             ("version", b"0"),
         ]))])
     };
+    if let Some(refused) = not_ready(ctx, &["delta", "version"]) {
+        return refused;
+    }
     let Ok(since) = u64::try_from(since) else {
         return not_found();
     };

@@ -98,6 +98,9 @@ pub(super) fn rate_limited(op: LimitedOp) -> Response {
             ("leases", b"null"),
         ],
         LimitedOp::GetConfig => &[("properties", b"null"), ("sources", b"null")],
+        LimitedOp::GetRouteRules => &[("routeRules", b"null")],
+        LimitedOp::GetRouteRuleGroups => &[("routeRuleGroups", b"null")],
+        LimitedOp::GetGroups => &[("groups", b"null")],
         LimitedOp::GetDeployment => &[
             ("appId", b"null"),
             ("ip", b"null"),
@@ -164,6 +167,16 @@ mod tests {
             r.parts[0].as_ref(),
             br#"{"nodeCount":0,"nodesStatus":null,"responseStatus":{"errorCode":"rate-limited","message":"Request is rate limited.","status":"fail"}}"#
         );
+        let r = rate_limited(LimitedOp::GetGroups);
+        assert_eq!(
+            r.parts[0].as_ref(),
+            br#"{"groups":null,"responseStatus":{"errorCode":"rate-limited","message":"Request is rate limited.","status":"fail"}}"#
+        );
+        let r = rate_limited(LimitedOp::GetRouteRules);
+        assert!(r.parts[0]
+            .as_ref()
+            .starts_with(br#"{"responseStatus":{"errorCode":"rate-limited""#));
+        assert!(r.parts[0].as_ref().ends_with(br#","routeRules":null}"#));
         let r = failure(ErrorCode::BadRequest, Some("x"), &["failedInstances"]);
         assert!(r.parts[0]
             .as_ref()

@@ -13,6 +13,7 @@ mod cluster;
 pub mod decode;
 mod discovery;
 mod envelope;
+mod management;
 mod ops;
 mod registry;
 mod status;
@@ -25,19 +26,21 @@ use artemis_shards::{Deflated, InstancesJson};
 use http::{Method, StatusCode};
 
 use crate::http::{BodyPart, DeflateCache};
+use crate::management::Management;
 use crate::metrics::{CoreMetrics, Metrics};
-use crate::node::Node;
+use crate::node::{Node, StatusDocuments};
 use crate::rate_limit::{LimitedOp, RateLimits};
 use crate::router::Endpoint;
 use crate::shard_link::{ShardLink, WriteOp};
 use crate::transport::SharedBytes;
 
-/// What an endpoint may use: this core's link to the shards, the node, the rate limits, the
-/// counters, and the replies this core keeps.
+/// What an endpoint may use: this core's link to the shards, the node, the way to the
+/// management store, the rate limits, the counters, and the replies this core keeps.
 #[derive(Clone, Copy)]
 pub(crate) struct Context<'a> {
     pub link: &'a ShardLink,
     pub node: &'a Node,
+    pub management: &'a Management,
     pub rate_limits: &'a RateLimits,
     pub metrics: &'a Metrics,
     pub kept: &'a KeptReplies,
@@ -50,6 +53,14 @@ pub(crate) struct KeptReplies {
 }
 
 impl Context<'_> {
+    /// How this node describes its status now: `starting` until its management state is loaded.
+    pub(crate) fn status(&self) -> &StatusDocuments {
+        match self.management.is_loaded() {
+            true => &self.node.documents.up,
+            false => &self.node.documents.starting,
+        }
+    }
+
     /// This core's own counters.
     pub(crate) fn counters(&self) -> &CoreMetrics {
         self.metrics.core(self.link.me())
@@ -173,6 +184,10 @@ pub(crate) struct Input<'a> {
     pub query: Option<&'a [u8]>,
     /// The body, decoded from chunked and gzip framing; simd-json parses it in place.
     pub body: &'a mut [u8],
+    /// The client connected from a loopback address.
+    pub from_loopback: bool,
+    /// The raw `Authorization` header, if any.
+    pub authorization: Option<&'a [u8]>,
 }
 
 impl Input<'_> {
@@ -201,6 +216,8 @@ pub(crate) async fn heartbeat_frame(
         method: &Method::POST,
         query: None,
         body: payload,
+        from_loopback: false,
+        authorization: None,
     };
     let (response, owner) = registry::serve(ctx, WriteOp::Heartbeat, input).await;
     if response.status != StatusCode::OK {
@@ -241,11 +258,11 @@ pub(crate) async fn respond(ctx: &Context<'_>, endpoint: Endpoint, input: Input<
         Endpoint::Lookup => discovery::lookup(ctx, input).await,
         Endpoint::Services => discovery::services(ctx, input).await,
         Endpoint::ServicesDelta => discovery::services_delta(ctx, input).await,
-        Endpoint::NodeStatus => status::document(ctx, input, &ctx.node.documents.node_status, None),
+        Endpoint::NodeStatus => status::document(ctx, input, &ctx.status().node_status, None),
         Endpoint::ClusterStatus => status::document(
             ctx,
             input,
-            &ctx.node.documents.cluster_status,
+            &ctx.status().cluster_status,
             Some(LimitedOp::GetCluster),
         ),
         Endpoint::Leases => status::leases(ctx, input, LimitedOp::GetLeases).await,
@@ -267,5 +284,6 @@ pub(crate) async fn respond(ctx: &Context<'_>, endpoint: Endpoint, input: Input<
         Endpoint::WebSocketSessions => status::websocket_sessions(ctx),
         Endpoint::Health => ops::health(),
         Endpoint::Metrics => ops::metrics(ctx).await,
+        Endpoint::Management(endpoint) => management::respond(ctx, endpoint, input).await,
     }
 }

@@ -11,6 +11,7 @@ use http::{Method, StatusCode};
 
 use super::{respond, Context, Input, KeptReplies, Response};
 use crate::config::{Cli, Command, ServerConfig};
+use crate::management::Management;
 use crate::metrics::Metrics;
 use crate::node::Node;
 use crate::rate_limit::RateLimits;
@@ -24,6 +25,7 @@ struct Core {
     rate_limits: RateLimits,
     metrics: Metrics,
     kept: KeptReplies,
+    management: Management,
 }
 
 impl Core {
@@ -40,6 +42,7 @@ impl Core {
             node,
             metrics: Metrics::new(1),
             kept: KeptReplies::default(),
+            management: Management::without_store(),
         }
     }
 
@@ -47,6 +50,7 @@ impl Core {
         Context {
             link: &self.link,
             node: &self.node,
+            management: &self.management,
             rate_limits: &self.rate_limits,
             metrics: &self.metrics,
             kept: &self.kept,
@@ -60,6 +64,8 @@ impl Core {
             method: &method,
             query: None,
             body: &mut body,
+            from_loopback: true,
+            authorization: None,
         };
         let Response { status, parts, .. } = block_on(respond(&self.context(), endpoint, input));
         let text: Vec<u8> = parts.iter().flat_map(|p| p.as_ref().to_vec()).collect();
@@ -194,6 +200,8 @@ fn a_delta_reply_is_built_once_per_pair_of_versions() {
             method: &Method::POST,
             query: None,
             body: &mut body,
+            from_loopback: true,
+            authorization: None,
         };
         let response = block_on(respond(&core.context(), Endpoint::ServicesDelta, input));
         match response.parts.as_slice() {

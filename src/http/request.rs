@@ -35,6 +35,10 @@ pub struct Request {
     pub upgrade_websocket: bool,
     /// `Sec-WebSocket-Key`, for the handshake's accept key.
     pub websocket_key: Option<Range<usize>>,
+    /// `Authorization`, for the management token.
+    pub authorization: Option<Range<usize>>,
+    /// The connection's peer is on this host (set by the connection, not the parser).
+    pub from_loopback: bool,
     /// De-chunked and gunzipped.
     pub body: Body,
     /// Bytes this request takes in the buffer, head and framed body; the next one starts here.
@@ -130,6 +134,8 @@ fn read_head(parsed: &httparse::Request, buf: &[u8]) -> Result<Head, HttpError> 
         cors_request_method: None,
         upgrade_websocket: false,
         websocket_key: None,
+        authorization: None,
+        from_loopback: false,
         body: Body::Empty,
         len: 0,
     };
@@ -173,6 +179,8 @@ fn read_head(parsed: &httparse::Request, buf: &[u8]) -> Result<Head, HttpError> 
                 version == 1 && value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
         } else if name.eq_ignore_ascii_case(b"upgrade") {
             request.upgrade_websocket |= headers::has_item(value, "websocket");
+        } else if name.eq_ignore_ascii_case(b"authorization") {
+            request.authorization = Some(range_of(buf, value.trim_ascii()));
         } else if name.eq_ignore_ascii_case(b"sec-websocket-key") {
             request.websocket_key = Some(range_of(buf, value.trim_ascii()));
         } else if name.eq_ignore_ascii_case(b"access-control-request-headers") {

@@ -51,6 +51,10 @@ impl Listener for GlommioListener {
 pub(crate) struct GlommioConnection(TcpStream);
 
 impl Connection for GlommioConnection {
+    fn peer_is_loopback(&self) -> bool {
+        self.0.peer_addr().is_ok_and(|a| a.ip().is_loopback())
+    }
+
     async fn read_into(&mut self, buf: &mut ReadBuffer, timeout: Duration) -> io::Result<usize> {
         self.0
             .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))

@@ -42,6 +42,8 @@ pub(crate) trait Listener {
 
 /// One accepted connection, owned by the core that accepted it.
 pub trait Connection {
+    /// The peer connected from a loopback address (this host).
+    fn peer_is_loopback(&self) -> bool;
     /// Appends newly arrived bytes to `buf` and returns how many; 0 means the peer closed.
     /// Fails with `TimedOut` when nothing arrives within `timeout`. If the future is dropped
     /// first, bytes that had already arrived may be in `buf` all the same.

@@ -2,8 +2,9 @@
 //! over plain `TcpStream`s.
 //!
 //! Every test starts its own [`Server`] (`--addr 127.0.0.1:0`, region `SHA`, zone `SHAJQ`, the
-//! set-up of docs/compatibility.md's reference exchanges), learns the bound address from the
-//! `serving on` log line, and kills the child when the `Server` drops; tests therefore run in
+//! set-up of docs/compatibility.md's reference exchanges, and a management store in a fresh
+//! temporary `--data-dir`), learns the bound address from the `serving on` log line, and kills
+//! the child (and removes its directory) when the `Server` drops; tests therefore run in
 //! parallel without sharing state. Requests are written by hand ([`client`]) so that pipelining,
 //! chunked bodies and malformed input go out byte for byte; [`json`] compares replies, [`artemis`]
 //! knows the registry's endpoints and instances.
@@ -14,11 +15,14 @@
 pub(crate) mod artemis;
 pub(crate) mod client;
 pub(crate) mod json;
+pub(crate) mod postgres;
 
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -44,11 +48,43 @@ pub(crate) struct Server {
     log: Arc<Mutex<String>>,
     /// The keep-alive connection behind [`Server::post`] and [`Server::get`].
     conn: RefCell<Option<Client>>,
+    /// The server's own `--data-dir`, removed after the server is killed (none when the test
+    /// named the store itself).
+    data_dir: Option<TempDir>,
+}
+
+/// Numbers the directories this process makes for its servers.
+static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
+
+/// A directory of its own under the system's temporary directory, removed on drop.
+pub(crate) struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new empty directory named after `prefix`, this process and a counter.
+    pub(crate) fn new(prefix: &str) -> TempDir {
+        let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("a temporary directory is created");
+        TempDir(path)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// `artemis ARGS` with a clean environment: no `ARTEMIS_*` variable of the caller leaks in, and
 /// the log level is the one that prints the `serving on` line. `ARTEMIS_TEST_IO` (`uring` or
-/// `glommio`) names the transport the suite runs over; the server's default otherwise.
+/// `glommio`) names the transport the suite runs over; the server's default otherwise. A server
+/// started this way, with no [`Server`] to clean up after it, keeps its management store in a
+/// directory of its own under Cargo's scratch directory for tests, never in the working tree.
 pub(crate) fn artemis(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_artemis"));
     for (name, _) in std::env::vars_os() {
@@ -56,6 +92,12 @@ pub(crate) fn artemis(args: &[&str]) -> Command {
             command.env_remove(name);
         }
     }
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "artemis-data-{}-{}",
+        std::process::id(),
+        NEXT_DIR.fetch_add(1, Ordering::Relaxed)
+    ));
+    command.env("ARTEMIS_DATA_DIR", scratch);
     if let Some(io) = std::env::var_os("ARTEMIS_TEST_IO") {
         command.env("ARTEMIS_IO", io);
     }
@@ -72,8 +114,9 @@ fn default_cores() -> &'static str {
 }
 
 impl Server {
-    /// Starts `artemis server --addr 127.0.0.1:0 --cores 0-1 --region SHA --zone SHAJQ EXTRA`;
-    /// `--cores`, `--region` and `--zone` in `extra` replace the defaults.
+    /// Starts `artemis server --addr 127.0.0.1:0 --cores 0-1 --region SHA --zone SHAJQ
+    /// --data-dir <fresh temporary directory> EXTRA`; `--cores`, `--region` and `--zone` in
+    /// `extra` replace the defaults, and `--data-dir` or `--management-db` the directory.
     pub(crate) fn start(extra: &[&str]) -> Server {
         Server::start_with_env(extra, &[])
     }
@@ -90,13 +133,23 @@ impl Server {
                 args.extend([flag, value]);
             }
         }
+        let names_store = extra
+            .iter()
+            .any(|a| a.starts_with("--data-dir") || a.starts_with("--management-db"));
+        let data_dir = (!names_store).then(|| TempDir::new("artemis-test-data"));
+        let dir = data_dir
+            .as_ref()
+            .map(|d| d.path().to_string_lossy().into_owned());
+        if let Some(dir) = &dir {
+            args.extend(["--data-dir", dir]);
+        }
         args.extend_from_slice(extra);
         let mut command = artemis(&args);
         command.envs(env.iter().copied());
-        Server::spawn(command)
+        Server::spawn(command, data_dir)
     }
 
-    fn spawn(mut command: Command) -> Server {
+    fn spawn(mut command: Command, data_dir: Option<TempDir>) -> Server {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -128,6 +181,7 @@ impl Server {
                 shards,
                 log,
                 conn: RefCell::new(None),
+                data_dir,
             },
             Err(why) => {
                 let _ = child.kill();

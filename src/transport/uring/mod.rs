@@ -73,7 +73,9 @@ impl Listener for UringListener {
 
 impl UringListener {
     fn serve(&self, stream: TcpStream) -> UringConnection {
+        let from_loopback = stream.peer_addr().is_ok_and(|a| a.ip().is_loopback());
         UringConnection {
+            from_loopback,
             ring: self.ring.clone(),
             key: self.ring.add_conn(stream),
             released: false,
@@ -86,6 +88,7 @@ pub(crate) struct UringConnection {
     key: usize,
     /// The socket went to another core; the ring no longer knows the key.
     released: bool,
+    from_loopback: bool,
 }
 
 impl Drop for UringConnection {
@@ -97,6 +100,10 @@ impl Drop for UringConnection {
 }
 
 impl Connection for UringConnection {
+    fn peer_is_loopback(&self) -> bool {
+        self.from_loopback
+    }
+
     async fn read_into(&mut self, buf: &mut ReadBuffer, timeout: Duration) -> io::Result<usize> {
         if let Some(taken) = self.ring.take_input(self.key, buf) {
             return taken;

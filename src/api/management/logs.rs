@@ -1,0 +1,149 @@
+//! §4.10's operation logs: who changed what and when, one log per kind of management data,
+//! queried in the store by the filters Java's requests carry.
+
+use super::json::{write_list, write_object, Field};
+use super::requests::{self, Props};
+use super::{found, Refusal};
+use crate::api::decode::DecodeError;
+use crate::api::envelope::malformed;
+use crate::api::{Context, Input, Response};
+use crate::management::store::{LogKind, LogQuery, LogValue};
+use crate::management::LogRow;
+
+/// Most rows one query answers, the newest first: logs grow without end, and Java's query had
+/// no bound at all (a deliberate deviation).
+const LIMIT: usize = 1000;
+
+/// The JSON type of a filter field.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Long,
+    Boolean,
+}
+
+/// The filter fields of each log's request (Java's `Get*LogsRequest`), by their JSON names.
+fn filters(log: LogKind) -> &'static [(&'static str, Kind)] {
+    use Kind::{Boolean, Long, Text};
+    match log {
+        LogKind::Instance => &[
+            ("regionId", Text),
+            ("serviceId", Text),
+            ("instanceId", Text),
+            ("operation", Text),
+            ("operatorId", Text),
+            ("complete", Boolean),
+        ],
+        LogKind::Server => &[
+            ("regionId", Text),
+            ("serverId", Text),
+            ("operation", Text),
+            ("operatorId", Text),
+            ("complete", Boolean),
+        ],
+        LogKind::GroupOperation => &[
+            ("groupId", Long),
+            ("operation", Text),
+            ("operatorId", Text),
+            ("complete", Boolean),
+        ],
+        LogKind::Group => &[
+            ("serviceId", Text),
+            ("regionId", Text),
+            ("zoneId", Text),
+            ("name", Text),
+            ("appId", Text),
+            ("operation", Text),
+            ("operatorId", Text),
+        ],
+        LogKind::RouteRule => &[
+            ("serviceId", Text),
+            ("name", Text),
+            ("operation", Text),
+            ("operatorId", Text),
+        ],
+        LogKind::RouteRuleGroup => &[
+            ("groupId", Long),
+            ("routeRuleId", Long),
+            ("operation", Text),
+            ("operatorId", Text),
+        ],
+        LogKind::ZoneOperation => &[
+            ("regionId", Text),
+            ("serviceId", Text),
+            ("zoneId", Text),
+            ("operation", Text),
+            ("operatorId", Text),
+            ("complete", Boolean),
+        ],
+        LogKind::GroupInstance => &[
+            ("groupId", Long),
+            ("instanceId", Text),
+            ("operation", Text),
+            ("operatorId", Text),
+        ],
+        LogKind::ServiceInstance => &[
+            ("serviceId", Text),
+            ("instanceId", Text),
+            ("operation", Text),
+            ("operatorId", Text),
+        ],
+    }
+}
+
+/// The request's filters; a field left null filters nothing.
+fn read_filters(
+    p: &Props,
+    fields: &'static [(&'static str, Kind)],
+) -> Result<Vec<(&'static str, LogValue)>, DecodeError> {
+    let mut filters = Vec::new();
+    for &(name, kind) in fields {
+        let value = match kind {
+            Kind::Text => p.text(name)?.map(LogValue::Text),
+            Kind::Long => p.long(name)?.map(LogValue::Int),
+            Kind::Boolean => p.boolean(name)?.map(LogValue::Bool),
+        };
+        filters.extend(value.map(|v| (name, v)));
+    }
+    Ok(filters)
+}
+
+/// A log row, its fields already in alphabetical order.
+fn write_row(out: &mut Vec<u8>, row: &LogRow) {
+    let fields: Vec<(&str, Field)> = row
+        .0
+        .iter()
+        .map(|(name, value)| {
+            let field = match value {
+                LogValue::Null => Field::Text(None),
+                LogValue::Text(s) => Field::Text(Some(s)),
+                LogValue::Int(n) => Field::Int(Some(*n)),
+                LogValue::Bool(b) => Field::Bool(Some(*b)),
+            };
+            (*name, field)
+        })
+        .collect();
+    write_object(out, &fields);
+}
+
+/// `log/<kind>-logs.json`: the rows matching the request's filters → `logs`.
+pub(super) async fn query(ctx: &Context<'_>, input: Input<'_>, log: LogKind) -> Response {
+    let filters = match requests::parse(input.body, |p| read_filters(&p, filters(log))) {
+        Err(e) => return malformed(e),
+        Ok(None) => return Refusal::bad_request("request is null").reply(&["logs"]),
+        Ok(Some(filters)) => filters,
+    };
+    let query = LogQuery {
+        kind: log,
+        filters,
+        limit: LIMIT,
+    };
+    match ctx.management.logs(query).await {
+        Ok(rows) => {
+            let mut logs = Vec::new();
+            write_list(&mut logs, &rows, write_row);
+            found("logs", &logs)
+        }
+        Err(e) => Refusal::internal(e.to_string()).reply(&["logs"]),
+    }
+}
