@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::*;
-use crate::management::ManagementView;
 use crate::change::CHANGE_OVERHEAD_BYTES;
 use crate::instance::tests::i1;
 use crate::lease::LEGACY_METADATA_KEY;
+use crate::management::ManagementView;
 
 const T0: u64 = 1_700_000_000_000;
 const TTL: u64 = 20_000;
@@ -1008,7 +1008,10 @@ fn a_pull_out_leaves_discovery_as_a_delete_and_a_pull_in_returns_as_a_new() {
     shard.apply_management(pulled_out(&[&nth(1)]), T0 + 1);
     assert_eq!(fragments(&mut shard, SERVICE), vec![json(&nth(2))]);
     assert!(shard.service(SERVICE).unwrap().version > before);
-    assert_eq!(kinds_of(&shard.take_unpushed()), [("delete", "10.2.3.1:8080")]);
+    assert_eq!(
+        kinds_of(&shard.take_unpushed()),
+        [("delete", "10.2.3.1:8080")]
+    );
 
     // Its re-registers and heartbeats publish nothing while it is out.
     shard.register(one(nth(1)), T0 + 2);
