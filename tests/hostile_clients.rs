@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::artemis::{instance, instances, REGISTER, REGISTRY_SUCCESS};
 use common::json::assert_body;
 use common::{
-    artemis, get_request, poll, post_request, wait_for_exit, Client, Server, REGION, ZONE,
+    artemis, get_request, poll, post_request, wait_for_exit, Client, Server, TempDir, REGION, ZONE,
 };
 
 /// The service the large listings are of.
@@ -389,8 +389,18 @@ fn connections_whose_replies_stall_are_closed_and_their_places_given_back() {
 fn a_second_server_on_a_served_port_is_refused() {
     let server = Server::start(&[]);
     let addr = server.addr.to_string();
+    let dir = TempDir::new("second-server");
+    let data_dir = dir.path().to_str().unwrap();
     let mut second = artemis(&[
-        "server", "--addr", &addr, "--region", REGION, "--zone", ZONE,
+        "server",
+        "--addr",
+        &addr,
+        "--region",
+        REGION,
+        "--zone",
+        ZONE,
+        "--data-dir",
+        data_dir,
     ])
     .stdin(Stdio::null())
     .stdout(Stdio::piped())

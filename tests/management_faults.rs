@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::artemis::{I1, I1_SERVICE};
 use common::postgres::{Proxy, TestDatabase, ACROSS_NODES};
-use common::{poll, Server};
+use common::{poll, Server, TempDir};
 use serde_json::Value;
 
 const OPERATE_INSTANCE: &str = "/api/management/operate-instance.json";
@@ -54,8 +54,8 @@ fn start_on(store: &[&str]) -> Server {
 
 #[test]
 fn an_acknowledged_pull_out_survives_kill_9() {
-    let dir = tempdir("kill9");
-    let data_dir = dir.to_str().unwrap();
+    let dir = TempDir::new("kill9");
+    let data_dir = dir.path().to_str().unwrap();
     let server = start_on(&["--data-dir", data_dir]);
     server.register_ok(&[I1]);
     let reply = post_json(&server, OPERATE_INSTANCE, &operate_i1(false));
@@ -73,7 +73,6 @@ fn an_acknowledged_pull_out_survives_kill_9() {
     let reply = post_json(&again, OPERATE_INSTANCE, &operate_i1(true));
     assert_eq!(status_of(&reply).0, "success", "{reply}");
     assert!(i1_is_discovered(&again));
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -149,16 +148,4 @@ fn a_database_that_goes_away_refuses_writes_keeps_discovery_and_comes_back() {
         "writes still refused {within:?} after the database came back"
     );
     assert!(i1_is_discovered(&server));
-}
-
-/// A fresh directory under the system's temporary directory.
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!("artemis-{name}-{}-{nanos}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

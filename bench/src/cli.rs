@@ -161,6 +161,9 @@ impl Cli {
         args.extend(["--lease-ttl".to_owned(), settings.lease_ttl]);
         // Java's limits (10 k registry requests/s) sit far below saturation: measure the server.
         args.extend(["--rate-limit".to_owned(), "false".to_owned()]);
+        // Its management store, empty, out of the working directory.
+        let data_dir = std::env::temp_dir().join(format!("artemis-bench-{}", std::process::id()));
+        args.extend(["--data-dir".to_owned(), data_dir.display().to_string()]);
         Sweep {
             load: Load {
                 duration: self.duration,
@@ -248,9 +251,10 @@ mod tests {
         assert_eq!(registry[0], "server");
         assert_eq!(registry[1..7], layout);
         assert_eq!(
-            registry[7..],
+            registry[7..11],
             ["--lease-ttl", "1h", "--rate-limit", "false"]
         );
+        assert_eq!(registry[11], "--data-dir");
         assert_eq!(cli("").noop(Io::Uring).args[2..], ["--io", "uring"]);
         assert_eq!(c.sweep(Io::Glommio).load.cores, vec![0, 1]);
     }
