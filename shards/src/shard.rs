@@ -528,7 +528,13 @@ impl Shard {
         let lease = Lease::new(now_ms, ttl_ms, legacy);
         let fragment: Arc<[u8]> = instance.to_json().into();
         let version = self.clock.next();
-        let down = self.view.is_instance_down(&instance);
+        let down = self.view.is_down(&InstanceFacts {
+            key: &key,
+            service_id: instance.service_id.as_deref().unwrap_or(""),
+            zone_id: instance.zone_id.as_deref(),
+            ip: instance.ip.as_deref(),
+            group_id: instance.group_id.as_deref(),
+        });
         let member = |slot| Member {
             slot,
             fragment: fragment.clone(),

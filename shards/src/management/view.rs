@@ -247,6 +247,9 @@ impl ManagementView {
 
     /// Whether the instance is pulled out, by any of the four operations.
     pub fn is_down(&self, facts: &InstanceFacts<'_>) -> bool {
+        if self.pulls_out_nothing() {
+            return false;
+        }
         if self.instances.contains(facts.key) {
             return true;
         }
@@ -261,6 +264,14 @@ impl ManagementView {
             }
         }
         !self.groups.is_empty() && self.groups.first(&facts.group_key()).is_some()
+    }
+
+    /// No operation of any kind: the common case, checked first on every register.
+    fn pulls_out_nothing(&self) -> bool {
+        self.instances.is_empty()
+            && self.servers.is_empty()
+            && self.zones.is_empty()
+            && self.groups.is_empty()
     }
 
     /// [`ManagementView::is_down`] of an instance as a client sends it.
