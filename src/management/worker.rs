@@ -89,7 +89,7 @@ pub(crate) fn spawn(
         cores: senders,
         loaded: loaded.clone(),
         data: None,
-        healthy: Err(StoreError::Unavailable("not loaded yet".into())),
+        healthy: Ok(()),
         reload_every: settings.reload_every,
     };
     thread::Builder::new()
@@ -186,7 +186,11 @@ impl Worker {
         match &result {
             Err(e @ StoreError::Unavailable(_)) => {
                 if self.healthy.is_ok() {
-                    log::warn!("{e}; discovery keeps the last management state");
+                    let kept = match self.data {
+                        Some(_) => "discovery keeps the last management state",
+                        None => "discovery waits for the first",
+                    };
+                    log::warn!("{e}; {kept}; retrying with back-off");
                 }
                 self.healthy = Err(e.clone());
             }
