@@ -3,9 +3,10 @@
 //!
 //! Every test starts its own [`Server`] (`--addr 127.0.0.1:0`, region `SHA`, zone `SHAJQ`, the
 //! set-up of docs/compatibility.md's reference exchanges, and a management store in a fresh
-//! temporary `--data-dir`), learns the bound address from the `serving on` log line, and kills
-//! the child (and removes its directory) when the `Server` drops; tests therefore run in
-//! parallel without sharing state. Requests are written by hand ([`client`]) so that pipelining,
+//! temporary `--data-dir`), learns the bound address from the `serving on` log line, waits for
+//! its management state to load (until then a node refuses discovery), and kills the child (and
+//! removes its directory) when the `Server` drops; tests therefore run in parallel without
+//! sharing state. Requests are written by hand ([`client`]) so that pipelining,
 //! chunked bodies and malformed input go out byte for byte; [`json`] compares replies, [`artemis`]
 //! knows the registry's endpoints and instances.
 
@@ -38,6 +39,9 @@ pub(crate) const ZONE: &str = "SHAJQ";
 /// machine saturated by other work, up to ~10 s; a start that has not finished after 30 s is hung
 /// (seen intermittently under load: both cores stuck joining the shard mesh).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a server logs once its management state is loaded and it serves discovery.
+const MANAGEMENT_LOADED: &str = "management state loaded";
 
 /// A running `artemis server`, killed on drop.
 pub(crate) struct Server {
@@ -160,8 +164,11 @@ impl Server {
         let log = Arc::new(Mutex::new(String::new()));
         let (serving, started) = mpsc::channel();
         let sink = log.clone();
-        // Keeps draining stderr for the server's whole life, so its logging never blocks.
+        // Keeps draining stderr for the server's whole life, so its logging never blocks. The
+        // server has started once it serves and has loaded its management state (until then it
+        // refuses discovery), in whichever order the two lines come.
         thread::spawn(move || {
+            let (mut bound, mut loaded) = (None, false);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 {
@@ -169,7 +176,9 @@ impl Server {
                     log.push_str(&line);
                     log.push('\n');
                 }
-                if let Some(started) = serving_line(&line) {
+                bound = bound.or_else(|| serving_line(&line));
+                loaded |= line.contains(MANAGEMENT_LOADED);
+                if let Some(started) = bound.take_if(|_| loaded) {
                     let _ = serving.send(started);
                 }
             }
@@ -188,7 +197,7 @@ impl Server {
                 let status = child.wait();
                 thread::sleep(Duration::from_millis(100));
                 panic!(
-                    "the server did not report `serving on` ({why:?}, {status:?}); its log:\n{}",
+                    "the server did not report `serving on` and `{MANAGEMENT_LOADED}` ({why:?}, {status:?}); its log:\n{}",
                     log.lock().unwrap()
                 );
             }
