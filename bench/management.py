@@ -59,6 +59,7 @@ import tempfile
 import time
 import urllib.parse
 
+sys.dont_write_bytecode = True  # importing hostile.py leaves no bench/__pycache__ behind
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hostile import Conn, dumps, free_port, health, http_request, ws_frame, ws_open  # noqa: E402
 
