@@ -634,8 +634,8 @@ fn snapshot(
     registrations: &Registrations,
     no_lists: &Arc<[u8]>,
 ) -> ServiceSnapshot {
-    let key = service.id().to_lowercase();
     service.snapshot(|service| {
+        let key = service.id().to_lowercase();
         if !view.has_rules(&key) {
             return no_lists.clone();
         }
