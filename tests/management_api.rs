@@ -30,6 +30,26 @@ fn by_operator(fields: &str) -> String {
     format!(r#"{{"operation":"test","operatorId":"ops","token":"t","reason":"testing",{fields}}}"#)
 }
 
+/// `{"serviceId":"<service>"}`.
+fn of_service(service: &str) -> String {
+    format!(r#"{{"serviceId":"{service}"}}"#)
+}
+
+/// Asserts that POSTing `body` to a management path answers exactly `expected`.
+fn answers(server: &Server, path: &str, body: &str, expected: &str) {
+    assert_body(&server.post(&at(path), body), expected);
+}
+
+/// Asserts that the write `body` to a management path went through.
+fn written(server: &Server, path: &str, body: &str) {
+    answers(server, path, body, WRITTEN);
+}
+
+/// [`written`], the operator's context around `fields`.
+fn written_by_operator(server: &Server, path: &str, fields: &str) {
+    written(server, path, &by_operator(fields));
+}
+
 /// POSTs `body` to a management path and returns the reply's JSON, asserting HTTP 200 and
 /// Java's key order.
 fn call(server: &Server, path: &str, body: &str) -> Value {
@@ -42,18 +62,9 @@ fn call(server: &Server, path: &str, body: &str) -> Value {
 /// [`call`], asserting success.
 fn ok(server: &Server, path: &str, body: &str) -> Value {
     let reply = call(server, path, body);
-    assert_eq!(
-        reply["responseStatus"]["errorCode"], "success",
-        "{path}: {reply}"
-    );
+    let code = &reply["responseStatus"]["errorCode"];
+    assert_eq!(code, "success", "{path}: {reply}");
     reply
-}
-
-/// The `responseStatus` of a reply as (errorCode, message).
-fn status(reply: &Value) -> (String, String) {
-    let status = &reply["responseStatus"];
-    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    (text(&status["errorCode"]), text(&status["message"]))
 }
 
 /// The service as `lookup.json` shows it, asked on a connection of its own.
@@ -70,9 +81,19 @@ fn looked_up(server: &Server, service_id: &str) -> Value {
 fn discovered(server: &Server, service_id: &str) -> Vec<String> {
     let service = looked_up(server, service_id);
     let ids = service["instances"].as_array().cloned().unwrap_or_default();
-    ids.iter()
-        .map(|i| i["instanceId"].as_str().unwrap_or_default().to_string())
-        .collect()
+    let id = |i: &Value| i["instanceId"].as_str().unwrap_or_default().to_string();
+    ids.iter().map(id).collect()
+}
+
+/// The first route rule discovery shows for `service`.
+fn discovered_rule(server: &Server, service: &str) -> Value {
+    looked_up(server, service)["routeRules"][0].clone()
+}
+
+/// The ids of the rows of `list` in a reply.
+fn ids(reply: &Value, list: &str, id: &str) -> Vec<i64> {
+    let rows = reply[list].as_array().cloned().unwrap_or_default();
+    rows.iter().filter_map(|r| r[id].as_i64()).collect()
 }
 
 /// The body of an `operate-instance.json` on I1 (vector 10).
@@ -82,30 +103,19 @@ fn operate_i1(complete: bool) -> String {
     )
 }
 
+/// `{"down":<down>,"responseStatus":SUCCESS}`.
+fn down_reply(down: bool) -> String {
+    format!(r#"{{"down":{down},"responseStatus":{SUCCESS}}}"#)
+}
+
 /// Vector 10, and what it leaves in the management views. Used on both stores.
 fn pull_out_and_back_in(server: &Server) {
     server.register_ok(&[I1]);
-    assert_body(
-        &server.post(&at("operate-instance.json"), &operate_i1(false)),
-        WRITTEN,
-    );
-    assert!(
-        discovered(server, I1_SERVICE).is_empty(),
-        "I1 is pulled out"
-    );
-    let down = server.post(
-        &at("instance-down.json"),
-        &format!(r#"{{"instance":{I1}}}"#),
-    );
-    assert_body(
-        &down,
-        &format!(r#"{{"down":true,"responseStatus":{SUCCESS}}}"#),
-    );
-    let view = ok(
-        server,
-        "service.json",
-        &format!(r#"{{"serviceId":"{I1_SERVICE}"}}"#),
-    );
+    let i1 = format!(r#"{{"instance":{I1}}}"#);
+    written(server, "operate-instance.json", &operate_i1(false));
+    assert!(discovered(server, I1_SERVICE).is_empty(), "pulled out");
+    answers(server, "instance-down.json", &i1, &down_reply(true));
+    let view = ok(server, "service.json", &of_service(I1_SERVICE));
     let shown = &view["service"]["instances"][0];
     assert_eq!(shown["status"], "down", "{view}");
     for key in ["creationTime", "renewalTime", "ttl"] {
@@ -113,46 +123,24 @@ fn pull_out_and_back_in(server: &Server) {
         assert!(ms.parse::<u64>().is_ok(), "metadata.{key} of {shown}");
     }
     assert_eq!(shown["metadata"]["k"], "v", "the registered metadata stays");
-    let key = r#"{"instanceId":"10.2.3.4:8080","regionId":"SHA","serviceId":"framework.soa.testservice.v2.testservice"}"#;
+    let key =
+        format!(r#"{{"instanceId":"10.2.3.4:8080","regionId":"SHA","serviceId":"{I1_SERVICE}"}}"#);
+    let asked = format!(r#"{{"instanceKey":{key}}}"#);
     let expected = format!(
         r#"{{"operations":{{"instanceKey":{key},"operations":["pullout"]}},"responseStatus":{SUCCESS}}}"#
     );
-    let asked = format!(r#"{{"instanceKey":{key}}}"#);
-    assert_body(
-        &server.post(&at("instance-operations.json"), &asked),
-        &expected,
-    );
+    answers(server, "instance-operations.json", &asked, &expected);
     let all = server.get(&at("all-instance-operations.json?regionId=SHA"));
-    assert_eq!(
-        all.json()["allInstanceOperations"][0]["operations"],
-        json!(["pullout"])
-    );
+    let operations = &all.json()["allInstanceOperations"][0]["operations"];
+    assert_eq!(operations, &json!(["pullout"]));
 
-    assert_body(
-        &server.post(&at("operate-instance.json"), &operate_i1(true)),
-        WRITTEN,
-    );
-    assert_eq!(
-        discovered(server, I1_SERVICE),
-        ["10.2.3.4:8080"],
-        "I1 is back"
-    );
-    let down = server.post(
-        &at("instance-down.json"),
-        &format!(r#"{{"instance":{I1}}}"#),
-    );
-    assert_body(
-        &down,
-        &format!(r#"{{"down":false,"responseStatus":{SUCCESS}}}"#),
-    );
-    let view = ok(
-        server,
-        "service.json",
-        &format!(r#"{{"serviceId":"{I1_SERVICE}"}}"#),
-    );
+    written(server, "operate-instance.json", &operate_i1(true));
+    assert_eq!(discovered(server, I1_SERVICE), ["10.2.3.4:8080"], "back");
+    answers(server, "instance-down.json", &i1, &down_reply(false));
+    let view = ok(server, "service.json", &of_service(I1_SERVICE));
     assert_eq!(view["service"]["instances"][0]["status"], "up");
     let none = format!(r#"{{"operations":null,"responseStatus":{SUCCESS}}}"#);
-    assert_body(&server.post(&at("instance-operations.json"), &asked), &none);
+    answers(server, "instance-operations.json", &asked, &none);
 }
 
 #[test]
@@ -163,10 +151,8 @@ fn vector_10_pull_out_and_pull_in_an_instance() {
     assert_eq!(services.status, 200);
     assert_java_key_order(&services.body);
     let services = services.json();
-    assert!(
-        services["version"].as_u64().unwrap() > 1_500_000_000_000,
-        "now in ms"
-    );
+    let version = services["version"].as_u64().unwrap();
+    assert!(version > 1_500_000_000_000, "now, in ms");
     assert_eq!(services["services"][0]["serviceId"], I1_SERVICE);
 }
 
@@ -177,23 +163,10 @@ fn a_write_is_visible_to_the_next_lookup_on_any_connection() {
     let server = Server::start(&[]);
     server.register_ok(&[I1]);
     for round in 0..10 {
-        assert_body(
-            &server.post(&at("operate-instance.json"), &operate_i1(false)),
-            WRITTEN,
-        );
-        assert!(
-            discovered(&server, I1_SERVICE).is_empty(),
-            "round {round}: pulled out"
-        );
-        assert_body(
-            &server.post(&at("operate-instance.json"), &operate_i1(true)),
-            WRITTEN,
-        );
-        assert_eq!(
-            discovered(&server, I1_SERVICE).len(),
-            1,
-            "round {round}: back"
-        );
+        written(&server, "operate-instance.json", &operate_i1(false));
+        assert!(discovered(&server, I1_SERVICE).is_empty(), "round {round}");
+        written(&server, "operate-instance.json", &operate_i1(true));
+        assert_eq!(discovered(&server, I1_SERVICE).len(), 1, "round {round}");
     }
 }
 
@@ -204,48 +177,27 @@ fn a_server_pull_out_hides_every_instance_on_its_ip() {
     let other = with(&instance(service, "other:80"), "ip", json!("10.9.9.9"));
     server.register_ok(&[instance(service, "a:80"), instance(service, "b:80"), other]);
     let key = r#""serverKey":{"regionId":"SHA","serverId":"10.0.0.1"}"#;
+    let asked = format!("{{{key}}}");
     let pull = |complete: bool| {
         format!(
             r#"{{{key},"operation":"pullout","operationComplete":{complete},"operatorId":"ops"}}"#
         )
     };
-    assert_body(
-        &server.post(&at("operate-server.json"), &pull(false)),
-        WRITTEN,
-    );
+    written(&server, "operate-server.json", &pull(false));
     assert_eq!(discovered(&server, service), ["other:80"]);
-    let down = call(&server, "server-down.json", &format!("{{{key}}}"));
-    assert_eq!(down["down"], true);
-    let ops = ok(&server, "server-operations.json", &format!("{{{key}}}"));
+    answers(&server, "server-down.json", &asked, &down_reply(true));
+    let ops = ok(&server, "server-operations.json", &asked);
     assert_eq!(ops["operations"]["serverKey"]["serverId"], "10.0.0.1");
     let all = call(&server, "all-server-operations.json", "null");
     assert_eq!(all["allServerOperations"].as_array().unwrap().len(), 1);
-    let view = ok(
-        &server,
-        "service.json",
-        &format!(r#"{{"serviceId":"{service}"}}"#),
-    );
-    let statuses: Vec<&Value> = view["service"]["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| &i["status"])
-        .collect();
-    assert_eq!(
-        statuses.iter().filter(|s| **s == "down").count(),
-        2,
-        "{view}"
-    );
+    let view = ok(&server, "service.json", &of_service(service));
+    let shown = view["service"]["instances"].as_array().unwrap().clone();
+    let pulled_out = shown.iter().filter(|i| i["status"] == "down").count();
+    assert_eq!(pulled_out, 2, "{view}");
 
-    assert_body(
-        &server.post(&at("operate-server.json"), &pull(true)),
-        WRITTEN,
-    );
+    written(&server, "operate-server.json", &pull(true));
     assert_eq!(discovered(&server, service).len(), 3);
-    assert_eq!(
-        call(&server, "server-down.json", &format!("{{{key}}}"))["down"],
-        false
-    );
+    answers(&server, "server-down.json", &asked, &down_reply(false));
 }
 
 #[test]
@@ -255,60 +207,41 @@ fn a_zone_pull_out_hides_the_services_instances_in_the_zone() {
     server.register_ok(&[instance(service, "a:80"), instance(service, "b:80")]);
     let key = format!(r#"{{"regionId":"SHA","serviceId":"{service}","zoneId":"SHAJQ"}}"#);
     let operate = |complete: bool| {
-        by_operator(&format!(
+        format!(
             r#""zoneOperationsList":[{{"operations":["pullout"],"zoneKey":{key}}}],"operationComplete":{complete}"#
-        ))
+        )
     };
-    assert_body(
-        &server.post(&at("zone/operate-zone-operations.json"), &operate(false)),
-        WRITTEN,
+    let asked = format!(r#"{{"zoneKey":{key}}}"#);
+    written_by_operator(
+        &server,
+        "zone/operate-zone-operations.json",
+        &operate(false),
     );
     assert!(discovered(&server, service).is_empty());
-    let asked = format!(r#"{{"zoneKey":{key}}}"#);
-    assert_eq!(
-        call(&server, "zone/is-zone-down.json", &asked)["down"],
-        true
-    );
+    answers(&server, "zone/is-zone-down.json", &asked, &down_reply(true));
     let expected = format!(
         r#"{{"operations":{{"operations":["pullout"],"zoneKey":{key}}},"responseStatus":{SUCCESS}}}"#
     );
-    assert_body(
-        &server.post(&at("zone/get-zone-operations.json"), &asked),
-        &expected,
-    );
+    answers(&server, "zone/get-zone-operations.json", &asked, &expected);
     let all = ok(&server, "zone/get-all-zone-operations.json", "{}");
     assert_eq!(all["allZoneOperations"].as_array().unwrap().len(), 1);
-    let listed = ok(
-        &server,
-        "zone/get-zone-operations-list.json",
-        r#"{"zoneId":"SHAJQ"}"#,
-    );
+    let list = "zone/get-zone-operations-list.json";
+    let listed = ok(&server, list, r#"{"zoneId":"SHAJQ"}"#);
     assert_eq!(
         listed["zoneOperationsList"][0]["zoneKey"]["serviceId"],
         service
     );
-    let none = ok(
-        &server,
-        "zone/get-zone-operations-list.json",
-        r#"{"zoneId":"NOPE"}"#,
-    );
+    let none = ok(&server, list, r#"{"zoneId":"NOPE"}"#);
     assert_eq!(none["zoneOperationsList"], json!([]));
 
-    assert_body(
-        &server.post(&at("zone/operate-zone-operations.json"), &operate(true)),
-        WRITTEN,
-    );
+    written_by_operator(&server, "zone/operate-zone-operations.json", &operate(true));
     assert_eq!(discovered(&server, service).len(), 2);
-    assert_eq!(
-        call(&server, "zone/is-zone-down.json", &asked)["down"],
-        false
+    answers(
+        &server,
+        "zone/is-zone-down.json",
+        &asked,
+        &down_reply(false),
     );
-}
-
-/// The ids of the rows of `list` in a reply.
-fn ids(reply: &Value, list: &str, id: &str) -> Vec<i64> {
-    let rows = reply[list].as_array().cloned().unwrap_or_default();
-    rows.iter().filter_map(|r| r[id].as_i64()).collect()
 }
 
 /// A group of `service` in SHA/SHAJQ named `name`, active; returns its id.
@@ -316,23 +249,34 @@ fn insert_group(server: &Server, service: &str, name: &str) -> i64 {
     let group = format!(
         r#""groups":[{{"serviceId":"{service}","regionId":"SHA","zoneId":"SHAJQ","name":"{name}","appId":"app","status":"active"}}]"#
     );
-    assert_body(
-        &server.post(&at("group/insert-groups.json"), &by_operator(&group)),
-        WRITTEN,
-    );
+    written_by_operator(server, "group/insert-groups.json", &group);
     let filter = format!(r#"{{"serviceId":"{service}","name":"{name}"}}"#);
     let found = ok(server, "group/get-groups.json", &filter);
-    let expected_key = format!("{service}/sha/shajq/{name}");
-    assert_eq!(
-        found["groups"][0]["groupKey"],
-        expected_key.to_lowercase().as_str()
-    );
+    let key = format!("{service}/sha/shajq/{name}").to_lowercase();
+    assert_eq!(found["groups"][0]["groupKey"], key.as_str());
     ids(&found, "groups", "groupId")[0]
 }
 
-/// The first route rule discovery shows for `service`.
-fn discovered_rule(server: &Server, service: &str) -> Value {
-    looked_up(server, service)["routeRules"][0].clone()
+/// An active route rule of `service` named `name`, with the group `group_id` in it at the
+/// unreleased weight `weight`; returns the rule's id.
+fn insert_rule(server: &Server, service: &str, name: &str, group_id: i64, weight: i64) -> i64 {
+    let rule = format!(
+        r#""routeRules":[{{"serviceId":"{service}","name":"{name}","status":"active","strategy":"weighted-round-robin"}}]"#
+    );
+    written_by_operator(server, "group/insert-route-rules.json", &rule);
+    let filter = format!(r#"{{"serviceId":"{service}","name":"{name}"}}"#);
+    let rules = ok(server, "group/get-route-rules.json", &filter);
+    let rule_id = ids(&rules, "routeRules", "routeRuleId")[0];
+    let path = "group/insert-route-rule-groups.json";
+    written_by_operator(server, path, &rule_group(rule_id, group_id, weight));
+    rule_id
+}
+
+/// `"routeRuleGroups":[..]` of one group in one rule at the unreleased weight `weight`.
+fn rule_group(rule_id: i64, group_id: i64, weight: i64) -> String {
+    format!(
+        r#""routeRuleGroups":[{{"routeRuleId":{rule_id},"groupId":{group_id},"unreleasedWeight":{weight}}}]"#
+    )
 }
 
 /// Groups, a route rule and its group's weight: discovery shows weight 5 until the written
@@ -341,52 +285,24 @@ fn weights_wait_for_release(server: &Server) {
     let service = "management.route.weights";
     server.register_ok(&[instance(service, "a:80")]);
     let group_id = insert_group(server, service, "g1");
-    let rule = format!(
-        r#""routeRules":[{{"serviceId":"{service}","name":"rule1","status":"active","strategy":"weighted-round-robin"}}]"#
-    );
-    assert_body(
-        &server.post(&at("group/insert-route-rules.json"), &by_operator(&rule)),
-        WRITTEN,
-    );
-    let rules = ok(
-        server,
-        "group/get-route-rules.json",
-        &format!(r#"{{"serviceId":"{service}"}}"#),
-    );
-    let rule_id = ids(&rules, "routeRules", "routeRuleId")[0];
-    let weight = format!(
-        r#""routeRuleGroups":[{{"routeRuleId":{rule_id},"groupId":{group_id},"unreleasedWeight":50}}]"#
-    );
-    let written = server.post(
-        &at("group/insert-route-rule-groups.json"),
-        &by_operator(&weight),
-    );
-    assert_body(&written, WRITTEN);
+    let rule_id = insert_rule(server, service, "rule1", group_id, 50);
     let shown = discovered_rule(server, service);
     assert_eq!(shown["routeId"], "rule1", "{shown}");
+    assert_eq!(shown["strategy"], "weighted-round-robin", "{shown}");
     assert_eq!(
         shown["groups"][0]["groupKey"],
         format!("{service}/sha/shajq/g1")
     );
     assert_eq!(shown["groups"][0]["weight"], 5, "unreleased: {shown}");
-    let rows = ok(
-        server,
-        "group/get-route-rule-groups.json",
-        &format!(r#"{{"groupId":{group_id}}}"#),
-    );
+    let filter = format!(r#"{{"groupId":{group_id}}}"#);
+    let rows = ok(server, "group/get-route-rule-groups.json", &filter);
     assert_eq!(rows["routeRuleGroups"][0]["unreleasedWeight"], 50);
     assert_eq!(rows["routeRuleGroups"][0]["weight"], Value::Null);
 
-    let release = server.post(
-        &at("group/release-route-rule-groups.json"),
-        &by_operator(&weight),
-    );
-    assert_body(&release, WRITTEN);
-    assert_eq!(
-        discovered_rule(server, service)["groups"][0]["weight"],
-        50,
-        "released"
-    );
+    let release = rule_group(rule_id, group_id, 50);
+    written_by_operator(server, "group/release-route-rule-groups.json", &release);
+    let shown = discovered_rule(server, service);
+    assert_eq!(shown["groups"][0]["weight"], 50, "released: {shown}");
     let all = ok(server, "group/get-all-route-rule-groups.json", "{}");
     assert_eq!(all["routeRuleGroups"][0]["weight"], 50);
 }
@@ -408,22 +324,12 @@ fn group_tags_and_named_instances_show_in_discovery() {
     let rule = format!(
         r#""routeRule":{{"serviceId":"{service}","name":"rule","status":"active","strategy":"close-by-visit"}},"groups":[{{"serviceId":"{service}","regionId":"SHA","zoneId":"SHAJQ","name":"tagged","appId":"app","status":"active","weight":7}}]"#
     );
-    assert_body(
-        &server.post(&at("group/create-route-rule.json"), &by_operator(&rule)),
-        WRITTEN,
-    );
+    written_by_operator(&server, "group/create-route-rule.json", &rule);
     let tags =
         format!(r#""groupTagsList":[{{"groupId":{group_id},"tags":{{"env":"blue","dc":"a"}}}}]"#);
-    assert_body(
-        &server.post(&at("group/insert-group-tags.json"), &by_operator(&tags)),
-        WRITTEN,
-    );
+    written_by_operator(&server, "group/insert-group-tags.json", &tags);
     let named = format!(r#""groupInstances":[{{"groupId":{group_id},"instanceId":"a:80"}}]"#);
-    let inserted = server.post(
-        &at("group/insert-group-instances.json"),
-        &by_operator(&named),
-    );
-    assert_body(&inserted, WRITTEN);
+    written_by_operator(&server, "group/insert-group-instances.json", &named);
 
     let group = discovered_rule(&server, service)["groups"][0].clone();
     assert_eq!(
@@ -432,43 +338,28 @@ fn group_tags_and_named_instances_show_in_discovery() {
         "{group}"
     );
     assert_eq!(group["instanceIds"], json!(["a:80"]));
+    let asked = format!(r#"{{"groupId":{group_id}}}"#);
     let expected = format!(
         r#"{{"groupTags":{{"groupId":{group_id},"tags":{{"dc":"a","env":"blue"}}}},"responseStatus":{SUCCESS}}}"#
     );
-    let asked = format!(r#"{{"groupId":{group_id}}}"#);
-    assert_body(
-        &server.post(&at("group/get-group-tags.json"), &asked),
-        &expected,
-    );
-    assert_eq!(
-        ok(&server, "group/get-all-group-tags.json", "{}")["allGroupTags"][0]["groupId"],
-        group_id
-    );
+    answers(&server, "group/get-group-tags.json", &asked, &expected);
+    let all = ok(&server, "group/get-all-group-tags.json", "{}");
+    assert_eq!(all["allGroupTags"][0]["groupId"], group_id);
     let members = ok(&server, "group/get-group-instances.json", &asked);
     assert_eq!(members["groupInstances"][0]["instanceId"], "a:80");
-    let view = ok(
-        &server,
-        "service.json",
-        &format!(r#"{{"serviceId":"{service}"}}"#),
-    );
+    let view = ok(&server, "service.json", &of_service(service));
     let listed = &view["groups"][0];
     assert_eq!(listed["groupKey"], format!("{service}/sha/shajq/tagged"));
     assert_eq!(listed["instanceIds"], json!(["a:80"]));
     assert_eq!(listed["metadata"]["env"], "blue");
 
     let untag = format!(r#"{{"groupId":{group_id},"tag":"env"}}"#);
-    assert_body(
-        &server.post(&at("group/delete-group-tags.json"), &untag),
-        WRITTEN,
-    );
+    written(&server, "group/delete-group-tags.json", &untag);
     let group = discovered_rule(&server, service)["groups"][0].clone();
     assert_eq!(group["metadata"], json!({"dc": "a"}));
     let member_ids = ids(&members, "groupInstances", "id");
-    let drop_named = by_operator(&format!(r#""groupInstanceIds":{member_ids:?}"#));
-    assert_body(
-        &server.post(&at("group/delete-group-instances.json"), &drop_named),
-        WRITTEN,
-    );
+    let unnamed = format!(r#""groupInstanceIds":{member_ids:?}"#);
+    written_by_operator(&server, "group/delete-group-instances.json", &unnamed);
     let members = ok(&server, "group/get-group-instances.json", &asked);
     assert_eq!(members["groupInstances"], json!([]));
 }
@@ -483,13 +374,14 @@ fn a_group_operation_pulls_the_group_out() {
             r#"{{"serviceId":"{service}","regionId":"SHA","zoneId":"SHAJQ","name":"default","appId":"app","status":"active","operation":"pullout","operationComplete":{complete},"operatorId":"ops","token":"t"}}"#
         )
     };
-    assert_body(
-        &server.post(&at("group/operate-group-operation.json"), &operate(false)),
-        WRITTEN,
+    written(
+        &server,
+        "group/operate-group-operation.json",
+        &operate(false),
     );
     assert!(
         discovered(&server, service).is_empty(),
-        "the default group is pulled out"
+        "the default group is out"
     );
     let all = ok(&server, "group/get-all-group-operations.json", "{}");
     assert_eq!(
@@ -497,33 +389,29 @@ fn a_group_operation_pulls_the_group_out() {
         json!(["pullout"])
     );
     let group_id = all["allGroupOperations"][0]["groupId"].as_i64().unwrap();
-    let one = ok(
-        &server,
-        "group/get-group-operations.json",
-        &format!(r#"{{"groupId":{group_id}}}"#),
-    );
+    let asked = format!(r#"{{"groupId":{group_id}}}"#);
+    let one = ok(&server, "group/get-group-operations.json", &asked);
     assert_eq!(one["groupOperations"]["groupId"], group_id);
 
-    assert_body(
-        &server.post(&at("group/operate-group-operation.json"), &operate(true)),
-        WRITTEN,
+    written(
+        &server,
+        "group/operate-group-operation.json",
+        &operate(true),
     );
     assert_eq!(discovered(&server, service), ["a:80"]);
     let list = format!(
         r#""groupOperationsList":[{{"groupId":{group_id},"operations":["again"]}}],"operationComplete":false"#
     );
-    let operated = server.post(
-        &at("group/operate-group-operations.json"),
-        &by_operator(&list),
-    );
-    assert_body(&operated, WRITTEN);
+    written_by_operator(&server, "group/operate-group-operations.json", &list);
     assert!(
         discovered(&server, service).is_empty(),
-        "pulled out by the list form"
+        "out by the list form"
     );
     let none = format!(r#"{{"groupOperations":null,"responseStatus":{SUCCESS}}}"#);
-    assert_body(
-        &server.post(&at("group/get-group-operations.json"), r#"{"groupId":-1}"#),
+    answers(
+        &server,
+        "group/get-group-operations.json",
+        r#"{"groupId":-1}"#,
         &none,
     );
 }
@@ -536,11 +424,7 @@ fn service_instances_are_listed_as_logic_instances() {
     let logical = format!(
         r#""serviceInstances":[{{"serviceId":"{service}","instanceId":"logic-1","regionId":"SHA","zoneId":"SHAJQ","ip":"10.1.1.1","port":81,"url":"http://10.1.1.1:81/","metadata":{{"m":"1"}}}}]"#
     );
-    let inserted = server.post(
-        &at("group/insert-service-instances.json"),
-        &by_operator(&logical),
-    );
-    assert_body(&inserted, WRITTEN);
+    written_by_operator(&server, "group/insert-service-instances.json", &logical);
     let shown = looked_up(&server, service)["logicInstances"][0].clone();
     assert_eq!(shown["instanceId"], "logic-1", "{shown}");
     assert_eq!(shown["status"], "up");
@@ -548,15 +432,12 @@ fn service_instances_are_listed_as_logic_instances() {
     let rows = ok(
         &server,
         "group/get-service-instances.json",
-        &format!(r#"{{"serviceId":"{service}"}}"#),
+        &of_service(service),
     );
     assert_eq!(rows["serviceInstances"][0]["port"], 81);
     let ids = ids(&rows, "serviceInstances", "id");
-    let delete = by_operator(&format!(r#""serviceInstanceIds":{ids:?}"#));
-    assert_body(
-        &server.post(&at("group/delete-service-instances.json"), &delete),
-        WRITTEN,
-    );
+    let delete = format!(r#""serviceInstanceIds":{ids:?}"#);
+    written_by_operator(&server, "group/delete-service-instances.json", &delete);
     assert_eq!(looked_up(&server, service)["logicInstances"], json!([]));
 }
 
@@ -565,16 +446,9 @@ fn canary_ips_make_the_canary_route_rule() {
     let server = Server::start(&[]);
     let service = "management.canary";
     server.register_ok(&[instance(service, "a:80")]);
-    let update = |ips: &str| {
-        by_operator(&format!(
-            r#""serviceId":"{service}","appId":"app1","canaryIps":{ips}"#
-        ))
-    };
-    let path = at("canary/update-canary-ips.json");
-    assert_body(
-        &server.post(&path, &update(r#"["10.0.0.1","10.0.0.2"]"#)),
-        WRITTEN,
-    );
+    let update = |ips: &str| format!(r#""serviceId":"{service}","appId":"app1","canaryIps":{ips}"#);
+    let path = "canary/update-canary-ips.json";
+    written_by_operator(&server, path, &update(r#"["10.0.0.1","10.0.0.2"]"#));
     let rule = discovered_rule(&server, service);
     assert_eq!(rule["routeId"], "canary-route-rule", "{rule}");
     let group = &rule["groups"][0];
@@ -584,7 +458,7 @@ fn canary_ips_make_the_canary_route_rule() {
     named.sort();
     assert_eq!(named, ["10.0.0.1", "10.0.0.2"]);
 
-    assert_body(&server.post(&path, &update(r#"["10.0.0.3"]"#)), WRITTEN);
+    written_by_operator(&server, path, &update(r#"["10.0.0.3"]"#));
     let group = &discovered_rule(&server, service)["groups"][0];
     assert_eq!(
         group["instanceIds"],
@@ -600,62 +474,25 @@ fn logs_record_every_write(server: &Server) {
     let pull = format!(
         r#"{{"instanceKey":{{"regionId":"SHA","serviceId":"{service}","instanceId":"a:80"}},"operation":"pullout","operationComplete":false,"operatorId":"ops","token":"t"}}"#
     );
-    assert_body(&server.post(&at("operate-instance.json"), &pull), WRITTEN);
-    let server_pull = r#"{"serverKey":{"regionId":"SHA","serverId":"10.7.7.7"},"operation":"pullout","operatorId":"ops"}"#;
-    assert_body(
-        &server.post(&at("operate-server.json"), server_pull),
-        WRITTEN,
-    );
+    written(server, "operate-instance.json", &pull);
+    let pull_server = r#"{"serverKey":{"regionId":"SHA","serverId":"10.7.7.7"},"operation":"pullout","operatorId":"ops"}"#;
+    written(server, "operate-server.json", pull_server);
     let zone = format!(
         r#""zoneOperationsList":[{{"operations":["pullout"],"zoneKey":{{"regionId":"SHA","serviceId":"{service}","zoneId":"Z9"}}}}]"#
     );
-    let zoned = server.post(
-        &at("zone/operate-zone-operations.json"),
-        &by_operator(&zone),
-    );
-    assert_body(&zoned, WRITTEN);
+    written_by_operator(server, "zone/operate-zone-operations.json", &zone);
     let group_id = insert_group(server, service, "logged");
-    let rule =
-        format!(r#""routeRules":[{{"serviceId":"{service}","name":"logged","status":"active"}}]"#);
-    assert_body(
-        &server.post(&at("group/insert-route-rules.json"), &by_operator(&rule)),
-        WRITTEN,
-    );
-    let rules = ok(
-        server,
-        "group/get-route-rules.json",
-        &format!(r#"{{"serviceId":"{service}"}}"#),
-    );
-    let rule_id = ids(&rules, "routeRules", "routeRuleId")[0];
-    let weight = format!(
-        r#""routeRuleGroups":[{{"routeRuleId":{rule_id},"groupId":{group_id},"unreleasedWeight":9}}]"#
-    );
-    let weighted = server.post(
-        &at("group/insert-route-rule-groups.json"),
-        &by_operator(&weight),
-    );
-    assert_body(&weighted, WRITTEN);
-    let ops =
-        format!(r#""groupOperationsList":[{{"groupId":{group_id},"operations":["pullout"]}}]"#);
-    let operated = server.post(
-        &at("group/operate-group-operations.json"),
-        &by_operator(&ops),
-    );
-    assert_body(&operated, WRITTEN);
+    let rule_id = insert_rule(server, service, "logged", group_id, 9);
+    let ops = format!(r#""groupOperationsList":[{{"groupId":{group_id},"operations":["x"]}}]"#);
+    written_by_operator(server, "group/operate-group-operations.json", &ops);
     let named = format!(r#""groupInstances":[{{"groupId":{group_id},"instanceId":"a:80"}}]"#);
-    let inserted = server.post(
-        &at("group/insert-group-instances.json"),
-        &by_operator(&named),
-    );
-    assert_body(&inserted, WRITTEN);
+    written_by_operator(server, "group/insert-group-instances.json", &named);
     let logical =
         format!(r#""serviceInstances":[{{"serviceId":"{service}","instanceId":"logic-9"}}]"#);
-    let inserted = server.post(
-        &at("group/insert-service-instances.json"),
-        &by_operator(&logical),
-    );
-    assert_body(&inserted, WRITTEN);
+    written_by_operator(server, "group/insert-service-instances.json", &logical);
 
+    let by_service = format!(r#"{{"serviceId":"{service}","name":"logged"}}"#);
+    let by_group = format!(r#"{{"groupId":{group_id},"instanceId":"a:80"}}"#);
     let queries = [
         (
             "instance-operation-logs.json",
@@ -677,13 +514,13 @@ fn logs_record_every_write(server: &Server) {
         ),
         (
             "group-logs.json",
-            format!(r#"{{"serviceId":"{service}","name":"logged"}}"#),
+            by_service.clone(),
             "groupId",
             json!(group_id),
         ),
         (
             "route-rule-logs.json",
-            format!(r#"{{"serviceId":"{service}","name":"logged"}}"#),
+            by_service,
             "routeRuleId",
             json!(rule_id),
         ),
@@ -701,13 +538,13 @@ fn logs_record_every_write(server: &Server) {
         ),
         (
             "group-instance-logs.json",
-            format!(r#"{{"groupId":{group_id},"instanceId":"a:80"}}"#),
+            by_group,
             "operatorId",
             json!("ops"),
         ),
         (
             "service-instance-logs.json",
-            format!(r#"{{"serviceId":"{service}"}}"#),
+            of_service(service),
             "instanceId",
             json!("logic-9"),
         ),
@@ -735,116 +572,95 @@ fn each_of_the_nine_logs_returns_the_rows_written() {
     logs_record_every_write(&server);
 }
 
+/// `{"responseStatus":..}` failed with `code` and `message`.
+fn refused(code: &str, message: &str) -> String {
+    format!(r#"{{"responseStatus":{}}}"#, fail_status(code, message))
+}
+
+/// [`refused`], beside the data field `field` (`null`, or `false` for `down`).
+fn refused_beside(field: &str, code: &str, message: &str) -> String {
+    let empty = if field == "down" { "false" } else { "null" };
+    format!(
+        r#"{{"{field}":{empty},"responseStatus":{}}}"#,
+        fail_status(code, message)
+    )
+}
+
 #[test]
 fn refusals_word_for_word() {
     let server = Server::start(&[]);
-    let refused = |path: &str, body: &str, expected: String| {
-        assert_body(&server.post(&at(path), body), &expected);
-    };
-    let status_only =
-        |code, message| format!(r#"{{"responseStatus":{}}}"#, fail_status(code, message));
-    let without_operator = operate_i1(false).replace(r#","operatorId":"ops""#, "");
-    refused(
+    let bad = "bad-request";
+    let internal = "internal-service-error";
+    let no_operator = operate_i1(false).replace(r#","operatorId":"ops""#, "");
+    let operator_missing = refused(bad, "operatorId is null or empty");
+    answers(
+        &server,
         "operate-instance.json",
-        &without_operator,
-        status_only("bad-request", "operatorId is null or empty"),
+        &no_operator,
+        &operator_missing,
     );
     let blank_region = operate_i1(false).replace(r#""regionId":"SHA""#, r#""regionId":"  ""#);
-    refused(
+    let region_missing = refused(bad, "regionId is null or empty");
+    answers(
+        &server,
         "operate-instance.json",
         &blank_region,
-        status_only("bad-request", "regionId is null or empty"),
+        &region_missing,
     );
-    refused(
-        "operate-server.json",
-        r#"{"operation":"x","operatorId":"o"}"#,
-        status_only("bad-request", "regionId is null or empty"),
-    );
-    refused(
+    let keyless = r#"{"operation":"x","operatorId":"o"}"#;
+    answers(&server, "operate-server.json", keyless, &region_missing);
+    answers(
+        &server,
         "group/insert-groups.json",
         "null",
-        status_only("bad-request", "request is null"),
+        &refused(bad, "request is null"),
     );
-    refused(
+    let no_token = refused(internal, "insert groups failed.");
+    answers(
+        &server,
         "group/insert-groups.json",
         r#"{"groups":[]}"#,
-        status_only("internal-service-error", "insert groups failed."),
+        &no_token,
     );
-    refused(
-        "group/release-route-rule-groups.json",
-        r#"{"operation":"x","operatorId":"o"}"#,
-        status_only("internal-service-error", "get route-rule-groups failed."),
+    let release = "group/release-route-rule-groups.json";
+    answers(
+        &server,
+        release,
+        keyless,
+        &refused(internal, "get route-rule-groups failed."),
     );
-    refused(
+    let serviceless = by_operator(r#""appId":"a""#);
+    let canary = refused(internal, "update canary ips");
+    answers(
+        &server,
         "canary/update-canary-ips.json",
-        &by_operator(r#""appId":"a""#),
-        status_only("internal-service-error", "update canary ips"),
+        &serviceless,
+        &canary,
     );
-    refused(
-        "instance-operations.json",
-        "{}",
-        format!(
-            r#"{{"operations":null,"responseStatus":{}}}"#,
-            fail_status("bad-request", "request.instanceKey is null")
-        ),
+    let no_key = refused_beside("operations", bad, "request.instanceKey is null");
+    answers(&server, "instance-operations.json", "{}", &no_key);
+    let no_server = refused_beside("down", bad, "request.serverKey null");
+    answers(&server, "server-down.json", "{}", &no_server);
+    let no_request = refused_beside("down", bad, "request is null");
+    answers(&server, "instance-down.json", "null", &no_request);
+    let no_service = format!(
+        r#"{{"groups":null,"responseStatus":{},"service":null}}"#,
+        fail_status(bad, "Request is null or request.servcieId is null.")
     );
-    refused(
-        "server-down.json",
-        "{}",
-        format!(
-            r#"{{"down":false,"responseStatus":{}}}"#,
-            fail_status("bad-request", "request.serverKey null")
-        ),
-    );
-    refused(
-        "instance-down.json",
-        "null",
-        format!(
-            r#"{{"down":false,"responseStatus":{}}}"#,
-            fail_status("bad-request", "request is null")
-        ),
-    );
-    refused(
-        "service.json",
-        r#"{"serviceId":" "}"#,
-        format!(
-            r#"{{"groups":null,"responseStatus":{},"service":null}}"#,
-            fail_status(
-                "bad-request",
-                "Request is null or request.servcieId is null."
-            )
-        ),
-    );
-    refused(
-        "group/get-groups.json",
-        "null",
-        format!(
-            r#"{{"groups":null,"responseStatus":{}}}"#,
-            fail_status("bad-request", "request is null")
-        ),
-    );
-    refused(
-        "log/group-logs.json",
-        "null",
-        format!(
-            r#"{{"logs":null,"responseStatus":{}}}"#,
-            fail_status("bad-request", "request is null")
-        ),
-    );
+    answers(&server, "service.json", r#"{"serviceId":" "}"#, &no_service);
+    let no_groups = refused_beside("groups", bad, "request is null");
+    answers(&server, "group/get-groups.json", "null", &no_groups);
+    let no_logs = refused_beside("logs", bad, "request is null");
+    answers(&server, "log/group-logs.json", "null", &no_logs);
     // The store's own check of a route rule: internal-service-error, saying what is missing.
     let nameless = by_operator(r#""routeRule":{"serviceId":"s","status":"active"},"groups":[]"#);
-    let reply = call(&server, "group/create-route-rule.json", &nameless);
-    assert_eq!(
-        status(&reply),
-        (
-            "internal-service-error".into(),
-            "routeRule.name is null or empty".into()
-        )
-    );
+    let unnamed = refused(internal, "routeRule.name is null or empty");
+    answers(&server, "group/create-route-rule.json", &nameless, &unnamed);
     // Group tags skip the operator check.
-    assert_body(
-        &server.post(&at("group/delete-group-tags.json"), r#"{"groupId":12345}"#),
-        WRITTEN,
+    written(
+        &server,
+        "group/delete-group-tags.json",
+        r#"{"groupId":12345}"#,
     );
     // Not JSON, and not the path's methods: the framework's answers.
     assert_eq!(server.post(&at("group/get-groups.json"), "{").status, 400);
@@ -872,57 +688,34 @@ fn post_with(server: &Server, path: &str, headers: &[(&str, &str)], body: &str) 
 fn a_management_token_guards_every_write() {
     let server = Server::start(&["--management-token", "s3cret"]);
     server.register_ok(&[I1]);
-    let refused = format!(
-        r#"{{"responseStatus":{}}}"#,
-        fail_status("no-permission", "management token missing or wrong")
-    );
+    let denied = refused("no-permission", "management token missing or wrong");
+    let operate = "operate-instance.json";
     let without = operate_i1(false).replace(r#","token":"t""#, "");
+    assert_body(&post_with(&server, operate, &[], &without), &denied);
+    let wrong = [("Authorization", "Bearer nope")];
+    assert_body(&post_with(&server, operate, &wrong, &without), &denied);
     assert_body(
-        &post_with(&server, "operate-instance.json", &[], &without),
-        &refused,
-    );
-    let wrong = post_with(
-        &server,
-        "operate-instance.json",
-        &[("Authorization", "Bearer nope")],
-        &without,
-    );
-    assert_body(&wrong, &refused);
-    assert_body(
-        &post_with(&server, "operate-instance.json", &[], &operate_i1(false)),
-        &refused,
+        &post_with(&server, operate, &[], &operate_i1(false)),
+        &denied,
     );
     let groups = by_operator(r#""groups":[]"#);
     assert_body(
         &post_with(&server, "group/insert-groups.json", &[], &groups),
-        &refused,
+        &denied,
     );
 
-    let bearer = post_with(
-        &server,
-        "operate-instance.json",
-        &[("Authorization", "Bearer s3cret")],
-        &without,
-    );
-    assert_body(&bearer, WRITTEN);
+    let bearer = [("Authorization", "Bearer s3cret")];
+    assert_body(&post_with(&server, operate, &bearer, &without), WRITTEN);
     assert!(discovered(&server, I1_SERVICE).is_empty());
     let in_body = operate_i1(true).replace(r#""token":"t""#, r#""token":"s3cret""#);
-    assert_body(
-        &post_with(&server, "operate-instance.json", &[], &in_body),
-        WRITTEN,
-    );
+    assert_body(&post_with(&server, operate, &[], &in_body), WRITTEN);
     assert_eq!(discovered(&server, I1_SERVICE).len(), 1);
 
     // Reads and logs stay open, and the logs do not keep the token.
     let logs = call(&server, "log/instance-operation-logs.json", "{}");
-    let tokens: Vec<&Value> = logs["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| &l["token"])
-        .collect();
-    assert_eq!(tokens.len(), 2, "{logs}");
-    assert!(tokens.iter().all(|t| *t != "s3cret"), "{logs}");
+    let logs = logs["logs"].as_array().unwrap().clone();
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    assert!(logs.iter().all(|l| l["token"] != "s3cret"), "{logs:?}");
     ok(&server, "group/get-all-groups.json", "{}");
 }
 
@@ -931,20 +724,17 @@ fn get_groups_is_rate_limited_at_the_31st_call_in_10_s() {
     let server = Server::start(&[]);
     // One connection stays on one core, whose share of the budget is then the whole of it.
     let mut client = server.connect();
+    let path = at("group/get-groups.json");
     for call in 1..=30 {
-        let reply = client.post(&at("group/get-groups.json"), "{}");
+        let reply = client.post(&path, "{}");
         assert_eq!(
             reply.json()["responseStatus"]["errorCode"],
             "success",
             "call {call}"
         );
     }
-    let limited = client.post(&at("group/get-groups.json"), "{}");
-    let expected = format!(
-        r#"{{"groups":null,"responseStatus":{}}}"#,
-        fail_status("rate-limited", "Request is rate limited.")
-    );
-    assert_body(&limited, &expected);
+    let limited = refused_beside("groups", "rate-limited", "Request is rate limited.");
+    assert_body(&client.post(&path, "{}"), &limited);
     // Other operations of the limiter count apart.
     let rules = client.post(&at("group/get-route-rules.json"), "{}");
     assert_eq!(rules.json()["responseStatus"]["errorCode"], "success");

@@ -4,43 +4,46 @@
 
 use artemis_shards::management::{group_key, Group, GroupInstance, GroupOperation, GroupTag};
 
-use super::json::{write_list, write_map, write_object, write_texts, Field};
+use super::json::{write_list, write_map, write_object, write_operations, Field};
+use super::reads::{grouped, write_first, Column, Read};
 use super::requests::Props;
-use super::{grouped, id_matches, text_matches, write_first, Asked, Read};
+use super::writes::{ids, rows, Writes};
 use crate::api::decode::DecodeError;
-use crate::api::Context;
 use crate::management::store::{GroupOperations, GroupTags, Write};
 use crate::rate_limit::LimitedOp;
 
 /// Java's `Group` (its read-only `groupKey` and `metadata` are not read).
 pub(super) fn group(p: &Props) -> Result<Group, DecodeError> {
-    let text = |name| Ok::<_, DecodeError>(p.text(name)?.unwrap_or_default());
+    let [service_id, region_id, zone_id, name] = p
+        .texts_of(["serviceId", "regionId", "zoneId", "name"])?
+        .map(Option::unwrap_or_default);
+    let [app_id, description, status] = p.texts_of(["appId", "description", "status"])?;
     Ok(Group {
         group_id: p.long("groupId")?.unwrap_or(0),
-        service_id: text("serviceId")?,
-        region_id: text("regionId")?,
-        zone_id: text("zoneId")?,
-        name: text("name")?,
-        app_id: p.text("appId")?,
-        description: p.text("description")?,
-        status: p.text("status")?,
+        service_id,
+        region_id,
+        zone_id,
+        name,
+        app_id,
+        description,
+        status,
     })
 }
 
 /// `insert-groups.json`: `{"groups":[Group]}`, upserted on service, region, zone and name.
-pub(super) fn insert(_: &Context<'_>, p: Props<'_, '_>) -> Result<Asked<Write>, DecodeError> {
-    Ok(Ok(Write::InsertGroups(p.each("groups", group)?)))
-}
+pub(super) const INSERT: Writes = Writes::checked("insert groups failed.", |_, p| {
+    rows(&p, "groups", group, Write::InsertGroups)
+});
 
 /// `update-groups.json`, as insert.
-pub(super) fn update(_: &Context<'_>, p: Props<'_, '_>) -> Result<Asked<Write>, DecodeError> {
-    Ok(Ok(Write::UpdateGroups(p.each("groups", group)?)))
-}
+pub(super) const UPDATE: Writes = Writes::checked("update groups failed.", |_, p| {
+    rows(&p, "groups", group, Write::UpdateGroups)
+});
 
 /// `delete-groups.json`: `{"groupIds":[long]}`.
-pub(super) fn delete(_: &Context<'_>, p: Props<'_, '_>) -> Result<Asked<Write>, DecodeError> {
-    Ok(Ok(Write::DeleteGroups(p.longs("groupIds")?)))
-}
+pub(super) const DELETE: Writes = Writes::checked("delete group failed.", |_, p| {
+    ids(&p, "groupIds", Write::DeleteGroups)
+});
 
 fn group_tags(p: &Props) -> Result<GroupTags, DecodeError> {
     Ok(GroupTags {
@@ -49,75 +52,73 @@ fn group_tags(p: &Props) -> Result<GroupTags, DecodeError> {
     })
 }
 
-/// `insert-group-tags.json`: `{"groupTagsList":[{"groupId","tags":{..}}]}`.
-pub(super) fn insert_tags(_: &Context<'_>, p: Props<'_, '_>) -> Result<Asked<Write>, DecodeError> {
-    Ok(Ok(Write::InsertGroupTags(
-        p.each("groupTagsList", group_tags)?,
-    )))
-}
+/// `insert-group-tags.json`: `{"groupTagsList":[{"groupId","tags":{..}}]}`; Java checks no
+/// operator here.
+pub(super) const INSERT_TAGS: Writes = Writes::plain("insert group tag failed.", |_, p| {
+    rows(&p, "groupTagsList", group_tags, Write::InsertGroupTags)
+});
 
 /// `update-group-tags.json`, as insert.
-pub(super) fn update_tags(_: &Context<'_>, p: Props<'_, '_>) -> Result<Asked<Write>, DecodeError> {
-    Ok(Ok(Write::UpdateGroupTags(
-        p.each("groupTagsList", group_tags)?,
-    )))
-}
+pub(super) const UPDATE_TAGS: Writes = Writes::plain("update group tag failed.", |_, p| {
+    rows(&p, "groupTagsList", group_tags, Write::UpdateGroupTags)
+});
 
 /// `delete-group-tags.json`: `{"groupId","tag","value"}`, each a filter when given.
-pub(super) fn delete_tags(_: &Context<'_>, p: Props<'_, '_>) -> Result<Asked<Write>, DecodeError> {
+pub(super) const DELETE_TAGS: Writes = Writes::plain("delete group-tags failed.", |_, p| {
+    let [tag, value] = p.texts_of(["tag", "value"])?;
+    let group_id = p.long("groupId")?;
     Ok(Ok(Write::DeleteGroupTags {
-        group_id: p.long("groupId")?,
-        tag: p.text("tag")?,
-        value: p.text("value")?,
+        group_id,
+        tag,
+        value,
     }))
-}
+});
 
 /// `operate-group-operations.json`: `{"groupOperationsList":[{"groupId","operations":[..]}],
 /// "operationComplete"}`.
-pub(super) fn operate_all(_: &Context<'_>, p: Props<'_, '_>) -> Result<Asked<Write>, DecodeError> {
-    let groups = p.each("groupOperationsList", |g| {
-        Ok(GroupOperations {
-            group_id: g.long("groupId")?.unwrap_or(0),
-            operations: g.texts("operations")?,
-        })
-    })?;
-    let complete = p.flag("operationComplete")?;
-    Ok(Ok(Write::GroupOperations { groups, complete }))
-}
+pub(super) const OPERATE_ALL: Writes =
+    Writes::checked("operate group operation failed.", |_, p| {
+        let groups = p.each("groupOperationsList", |g| {
+            let group_id = g.long("groupId")?.unwrap_or(0);
+            let operations = g.texts("operations")?;
+            Ok(GroupOperations {
+                group_id,
+                operations,
+            })
+        })?;
+        let complete = p.flag("operationComplete")?;
+        Ok(Ok(Write::GroupOperations { groups, complete }))
+    });
 
 /// `operate-group-operation.json`: a flat group and `operation`, `operationComplete`; the group
 /// is found or created.
-pub(super) fn operate_one(_: &Context<'_>, p: Props<'_, '_>) -> Result<Asked<Write>, DecodeError> {
-    Ok(Ok(Write::GroupOperation {
-        group: group(&p)?,
-        operation: p.text("operation")?.unwrap_or_default(),
-        complete: p.flag("operationComplete")?,
-    }))
-}
+pub(super) const OPERATE_ONE: Writes =
+    Writes::checked("operate group operation failed.", |_, p| {
+        let operation = p.text("operation")?.unwrap_or_default();
+        let complete = p.flag("operationComplete")?;
+        let group = group(&p)?;
+        Ok(Ok(Write::GroupOperation {
+            group,
+            operation,
+            complete,
+        }))
+    });
 
 /// `insert-group-instances.json`: `{"groupInstances":[{"groupId","instanceId"}]}`.
-pub(super) fn insert_instances(
-    _: &Context<'_>,
-    p: Props<'_, '_>,
-) -> Result<Asked<Write>, DecodeError> {
-    let pairs = p.each("groupInstances", |g| {
-        Ok((
-            g.long("groupId")?.unwrap_or(0),
-            g.text("instanceId")?.unwrap_or_default(),
-        ))
-    })?;
-    Ok(Ok(Write::InsertGroupInstances(pairs)))
-}
+pub(super) const INSERT_INSTANCES: Writes =
+    Writes::checked("insert group instances failed.", |_, p| {
+        let named = |g: &Props| {
+            let instance_id = g.text("instanceId")?.unwrap_or_default();
+            Ok((g.long("groupId")?.unwrap_or(0), instance_id))
+        };
+        rows(&p, "groupInstances", named, Write::InsertGroupInstances)
+    });
 
 /// `delete-group-instances.json`: `{"groupInstanceIds":[long]}`.
-pub(super) fn delete_instances(
-    _: &Context<'_>,
-    p: Props<'_, '_>,
-) -> Result<Asked<Write>, DecodeError> {
-    Ok(Ok(Write::DeleteGroupInstances(
-        p.longs("groupInstanceIds")?,
-    )))
-}
+pub(super) const DELETE_INSTANCES: Writes =
+    Writes::checked("delete group instances failed.", |_, p| {
+        ids(&p, "groupInstanceIds", Write::DeleteGroupInstances)
+    });
 
 /// `Group`: `{"appId","description","groupId","groupKey","metadata","name","regionId",
 /// "serviceId","status","zoneId"}`; `metadata` is always `null` here, as in Java.
@@ -141,48 +142,24 @@ fn write_group(out: &mut Vec<u8>, g: &Group) {
 }
 
 /// `get-all-groups.json` → `groups` (the request's region is ignored).
-pub(super) const ALL_GROUPS: Read<()> = Read::of(
+pub(super) const ALL_GROUPS: Read<Group> = Read::of(
     "groups",
-    |_| Ok(Ok(())),
-    |data, (), out| write_list(out, &data.groups, write_group),
+    |data| &data.groups,
+    |out, groups| write_list(out, groups, write_group),
 );
 
-/// The filter of `get-groups.json` (its `groupId` is ignored, as in Java).
-pub(super) struct GroupFilter {
-    service_id: Option<String>,
-    region_id: Option<String>,
-    zone_id: Option<String>,
-    name: Option<String>,
-    app_id: Option<String>,
-    status: Option<String>,
-}
-
-/// `get-groups.json`: `{"serviceId","regionId","zoneId","name","appId","status"}` → `groups`.
-pub(super) const GROUPS: Read<GroupFilter> = Read::of(
-    "groups",
-    |p| {
-        Ok(Ok(GroupFilter {
-            service_id: p.text("serviceId")?,
-            region_id: p.text("regionId")?,
-            zone_id: p.text("zoneId")?,
-            name: p.text("name")?,
-            app_id: p.text("appId")?,
-            status: p.text("status")?,
-        }))
-    },
-    |data, f, out| {
-        let groups = data.groups.iter().filter(|g| {
-            text_matches(&f.service_id, Some(&g.service_id))
-                && text_matches(&f.region_id, Some(&g.region_id))
-                && text_matches(&f.zone_id, Some(&g.zone_id))
-                && text_matches(&f.name, Some(&g.name))
-                && text_matches(&f.app_id, g.app_id.as_deref())
-                && text_matches(&f.status, g.status.as_deref())
-        });
-        write_list(out, groups, write_group)
-    },
-)
-.limited(LimitedOp::GetGroups);
+/// `get-groups.json`: `{"serviceId","regionId","zoneId","name","appId","status"}` → `groups`
+/// (its `groupId` is ignored, as in Java).
+pub(super) const GROUPS: Read<Group> = ALL_GROUPS
+    .filtered(&[
+        Column::text("serviceId", |g| Some(&g.service_id)),
+        Column::text("regionId", |g| Some(&g.region_id)),
+        Column::text("zoneId", |g| Some(&g.zone_id)),
+        Column::text("name", |g| Some(&g.name)),
+        Column::text("appId", |g| g.app_id.as_deref()),
+        Column::text("status", |g| g.status.as_deref()),
+    ])
+    .limited(LimitedOp::GetGroups);
 
 /// The tags of each group among `rows`, by group, each tag in key order.
 pub(super) fn tags_by_group<'a>(
@@ -199,74 +176,51 @@ pub(super) fn tags_by_group<'a>(
 /// `GroupTags`: `{"groupId","tags":{..}}`.
 fn write_group_tags(out: &mut Vec<u8>, (group_id, tags): (i64, Vec<(&str, &str)>)) {
     let tags = |out: &mut Vec<u8>| write_map(out, tags.iter().copied());
-    write_object(
-        out,
-        &[
-            ("groupId", Field::Int(Some(group_id))),
-            ("tags", Field::With(&tags)),
-        ],
-    );
+    let id = ("groupId", Field::Int(Some(group_id)));
+    write_object(out, &[id, ("tags", Field::With(&tags))]);
 }
 
-/// `GroupOperations`: `{"groupId","operations":[..]}`.
-fn write_group_operations(out: &mut Vec<u8>, (row, ops): (&GroupOperation, Vec<&str>)) {
-    let ops = |out: &mut Vec<u8>| write_texts(out, ops.iter().copied());
-    write_object(
-        out,
-        &[
-            ("groupId", Field::Int(Some(row.group_id))),
-            ("operations", Field::With(&ops)),
-        ],
-    );
-}
-
-fn group_operations<'a>(
-    rows: impl IntoIterator<Item = &'a GroupOperation>,
-) -> Vec<(&'a GroupOperation, Vec<&'a str>)> {
-    grouped(rows, |r| r.group_id, |r| r.operation.as_str())
-}
-
-/// A request naming one group by `groupId` (none names no group).
-fn group_id(p: Props<'_, '_>) -> Result<Asked<Option<i64>>, DecodeError> {
-    Ok(Ok(p.long("groupId")?))
+/// Each group's operations among `rows`, as `GroupOperations`.
+fn write_group_operations(out: &mut Vec<u8>, rows: Vec<&GroupOperation>, first_only: bool) {
+    let groups = grouped(rows, |r| r.group_id, |r| r.operation.as_str());
+    let write = |out: &mut Vec<u8>, (row, ops): (&GroupOperation, Vec<&str>)| {
+        write_operations(out, "groupId", Field::Int(Some(row.group_id)), &ops)
+    };
+    match first_only {
+        true => write_first(out, groups, write),
+        false => write_list(out, groups, write),
+    }
 }
 
 /// `get-all-group-tags.json` → `allGroupTags`.
-pub(super) const ALL_GROUP_TAGS: Read<()> = Read::of(
+pub(super) const ALL_GROUP_TAGS: Read<GroupTag> = Read::of(
     "allGroupTags",
-    |_| Ok(Ok(())),
-    |data, (), out| write_list(out, tags_by_group(&data.group_tags), write_group_tags),
+    |data| &data.group_tags,
+    |out, tags| write_list(out, tags_by_group(tags), write_group_tags),
 );
 
 /// `get-group-tags.json`: `{"groupId"}` → `groupTags`, `null` when none.
-pub(super) const GROUP_TAGS: Read<Option<i64>> =
-    Read::of("groupTags", group_id, |data, id, out| {
-        let rows = data.group_tags.iter().filter(|t| Some(t.group_id) == id);
-        write_first(out, tags_by_group(rows), write_group_tags)
-    });
+pub(super) const GROUP_TAGS: Read<GroupTag> = Read::of(
+    "groupTags",
+    |data| &data.group_tags,
+    |out, tags| write_first(out, tags_by_group(tags), write_group_tags),
+)
+.filtered(&[Column::key(Column::id("groupId", |t| t.group_id))]);
 
 /// `get-all-group-operations.json` → `allGroupOperations`.
-pub(super) const ALL_GROUP_OPERATIONS: Read<()> = Read::of(
+pub(super) const ALL_GROUP_OPERATIONS: Read<GroupOperation> = Read::of(
     "allGroupOperations",
-    |_| Ok(Ok(())),
-    |data, (), out| {
-        write_list(
-            out,
-            group_operations(&data.group_operations),
-            write_group_operations,
-        )
-    },
+    |data| &data.group_operations,
+    |out, rows| write_group_operations(out, rows, false),
 );
 
 /// `get-group-operations.json`: `{"groupId"}` → `groupOperations`, `null` when none.
-pub(super) const GROUP_OPERATIONS: Read<Option<i64>> =
-    Read::of("groupOperations", group_id, |data, id, out| {
-        let rows = data
-            .group_operations
-            .iter()
-            .filter(|r| Some(r.group_id) == id);
-        write_first(out, group_operations(rows), write_group_operations)
-    });
+pub(super) const GROUP_OPERATIONS: Read<GroupOperation> = Read::of(
+    "groupOperations",
+    |data| &data.group_operations,
+    |out, rows| write_group_operations(out, rows, true),
+)
+.filtered(&[Column::key(Column::id("groupId", |r| r.group_id))]);
 
 /// `GroupInstance`: `{"groupId","id","instanceId"}`.
 fn write_group_instance(out: &mut Vec<u8>, row: &GroupInstance) {
@@ -280,25 +234,13 @@ fn write_group_instance(out: &mut Vec<u8>, row: &GroupInstance) {
     );
 }
 
-/// The filter of `get-group-instances.json`.
-pub(super) struct GroupInstanceFilter {
-    group_id: Option<i64>,
-    instance_id: Option<String>,
-}
-
 /// `get-group-instances.json`: `{"groupId","instanceId"}` → `groupInstances`.
-pub(super) const GROUP_INSTANCES: Read<GroupInstanceFilter> = Read::of(
+pub(super) const GROUP_INSTANCES: Read<GroupInstance> = Read::of(
     "groupInstances",
-    |p| {
-        Ok(Ok(GroupInstanceFilter {
-            group_id: p.long("groupId")?,
-            instance_id: p.text("instanceId")?,
-        }))
-    },
-    |data, f, out| {
-        let rows = data.group_instances.iter().filter(|r| {
-            id_matches(f.group_id, r.group_id) && text_matches(&f.instance_id, Some(&r.instance_id))
-        });
-        write_list(out, rows, write_group_instance)
-    },
-);
+    |data| &data.group_instances,
+    |out, rows| write_list(out, rows, write_group_instance),
+)
+.filtered(&[
+    Column::id("groupId", |r| r.group_id),
+    Column::text("instanceId", |r| Some(&r.instance_id)),
+]);

@@ -14,94 +14,30 @@ use crate::management::LogRow;
 /// no bound at all (a deliberate deviation).
 const LIMIT: usize = 1000;
 
-/// The JSON type of a filter field.
-#[derive(Clone, Copy)]
-enum Kind {
-    Text,
-    Long,
-    Boolean,
-}
-
 /// The filter fields of each log's request (Java's `Get*LogsRequest`), by their JSON names.
-fn filters(log: LogKind) -> &'static [(&'static str, Kind)] {
-    use Kind::{Boolean, Long, Text};
+fn filter_fields(log: LogKind) -> &'static str {
     match log {
-        LogKind::Instance => &[
-            ("regionId", Text),
-            ("serviceId", Text),
-            ("instanceId", Text),
-            ("operation", Text),
-            ("operatorId", Text),
-            ("complete", Boolean),
-        ],
-        LogKind::Server => &[
-            ("regionId", Text),
-            ("serverId", Text),
-            ("operation", Text),
-            ("operatorId", Text),
-            ("complete", Boolean),
-        ],
-        LogKind::GroupOperation => &[
-            ("groupId", Long),
-            ("operation", Text),
-            ("operatorId", Text),
-            ("complete", Boolean),
-        ],
-        LogKind::Group => &[
-            ("serviceId", Text),
-            ("regionId", Text),
-            ("zoneId", Text),
-            ("name", Text),
-            ("appId", Text),
-            ("operation", Text),
-            ("operatorId", Text),
-        ],
-        LogKind::RouteRule => &[
-            ("serviceId", Text),
-            ("name", Text),
-            ("operation", Text),
-            ("operatorId", Text),
-        ],
-        LogKind::RouteRuleGroup => &[
-            ("groupId", Long),
-            ("routeRuleId", Long),
-            ("operation", Text),
-            ("operatorId", Text),
-        ],
-        LogKind::ZoneOperation => &[
-            ("regionId", Text),
-            ("serviceId", Text),
-            ("zoneId", Text),
-            ("operation", Text),
-            ("operatorId", Text),
-            ("complete", Boolean),
-        ],
-        LogKind::GroupInstance => &[
-            ("groupId", Long),
-            ("instanceId", Text),
-            ("operation", Text),
-            ("operatorId", Text),
-        ],
-        LogKind::ServiceInstance => &[
-            ("serviceId", Text),
-            ("instanceId", Text),
-            ("operation", Text),
-            ("operatorId", Text),
-        ],
+        LogKind::Instance => "regionId serviceId instanceId operation operatorId complete",
+        LogKind::Server => "regionId serverId operation operatorId complete",
+        LogKind::GroupOperation => "groupId operation operatorId complete",
+        LogKind::Group => "serviceId regionId zoneId name appId operation operatorId",
+        LogKind::RouteRule => "serviceId name operation operatorId",
+        LogKind::RouteRuleGroup => "groupId routeRuleId operation operatorId",
+        LogKind::ZoneOperation => "regionId serviceId zoneId operation operatorId complete",
+        LogKind::GroupInstance => "groupId instanceId operation operatorId",
+        LogKind::ServiceInstance => "serviceId instanceId operation operatorId",
     }
 }
 
-/// The request's filters; a field left null filters nothing.
-fn read_filters(
-    p: &Props,
-    fields: &'static [(&'static str, Kind)],
-) -> Result<Vec<(&'static str, LogValue)>, DecodeError> {
+/// The request's filters, each typed as Java types it (`complete` a `Boolean`, the group and
+/// route rule ids `Long`s, the rest strings); a field left null filters nothing.
+fn read_filters(p: &Props, log: LogKind) -> Result<Vec<(&'static str, LogValue)>, DecodeError> {
     let mut filters = Vec::new();
-    for &(name, kind) in fields {
-        let value = match kind {
-            Kind::Text => p.text(name)?.map(LogValue::Text),
-            Kind::Long => p.long(name)?.map(LogValue::Int),
-            Kind::Boolean => p.boolean(name)?.map(LogValue::Bool),
+    for name in filter_fields(log).split(' ') {
+        let value = match name {
+            "complete" => p.boolean(name)?.map(LogValue::Bool),
+            "groupId" | "routeRuleId" => p.long(name)?.map(LogValue::Int),
+            _ => p.text(name)?.map(LogValue::Text),
         };
         filters.extend(value.map(|v| (name, v)));
     }
@@ -128,7 +64,7 @@ fn write_row(out: &mut Vec<u8>, row: &LogRow) {
 
 /// `log/<kind>-logs.json`: the rows matching the request's filters → `logs`.
 pub(super) async fn query(ctx: &Context<'_>, input: Input<'_>, log: LogKind) -> Response {
-    let filters = match requests::parse(input.body, |p| read_filters(&p, filters(log))) {
+    let filters = match requests::parse(input.body, |p| read_filters(&p, log)) {
         Err(e) => return malformed(e),
         Ok(None) => return Refusal::bad_request("request is null").reply(&["logs"]),
         Ok(Some(filters)) => filters,

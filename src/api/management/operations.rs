@@ -1,15 +1,16 @@
 //! §4.6's pull-outs of one instance, or of a whole server (every instance with one `ip` in a
-//! region): the two writes, the operations on a key or on all of them, and whether an
-//! instance or a server is down.
+//! region): the two writes, the operations on a key or on all of them, and whether an instance
+//! or a server is down. Keys match whatever their case, as Java's `InstanceKey` and `ServerKey`.
 
-use artemis_shards::management::{InstanceOperation, ManagementView, ServerOperation};
+use artemis_shards::management::{InstanceOperation, ServerOperation};
 use artemis_shards::Instance;
 
-use super::json::{write_list, write_object, write_texts, Field};
+use super::json::{write_list, write_object, write_operations, Field};
+use super::reads::{grouped, write_first, Column, Read};
 use super::requests::Props;
-use super::{grouped, write_first, Asked, Read, Refusal};
+use super::writes::Writes;
+use super::{Asked, Refusal};
 use crate::api::decode::DecodeError;
-use crate::api::{Context, Input};
 use crate::management::store::Write;
 
 /// Java's `ModelUtil.check`: every field, trimmed, must be there, else "<field> is null or
@@ -44,11 +45,9 @@ fn pull<const N: usize>(
     }))
 }
 
-/// `operate-instance.json`: `{"instanceKey":{..},"operation","operationComplete","operatorId","token"}`.
-pub(super) fn operate_instance(
-    _: &Context<'_>,
-    p: Props<'_, '_>,
-) -> Result<Asked<Write>, DecodeError> {
+/// `operate-instance.json`: `{"instanceKey":{..},"operation","operationComplete","operatorId",
+/// "token"}`.
+pub(super) const OPERATE_INSTANCE: Writes = Writes::plain("Update instance failed.", |_, p| {
     let asked = pull(&p, "instanceKey", ["regionId", "serviceId", "instanceId"])?;
     Ok(asked.map(
         |([region_id, service_id, instance_id], operation, complete)| Write::Instance {
@@ -59,13 +58,10 @@ pub(super) fn operate_instance(
             complete,
         },
     ))
-}
+});
 
 /// `operate-server.json`: `{"serverKey":{"regionId","serverId"},"operation",...}`.
-pub(super) fn operate_server(
-    _: &Context<'_>,
-    p: Props<'_, '_>,
-) -> Result<Asked<Write>, DecodeError> {
+pub(super) const OPERATE_SERVER: Writes = Writes::plain("Update server failed.", |_, p| {
     let asked = pull(&p, "serverKey", ["regionId", "serverId"])?;
     Ok(asked.map(
         |([region_id, server_id], operation, complete)| Write::Server {
@@ -75,28 +71,28 @@ pub(super) fn operate_server(
             complete,
         },
     ))
+});
+
+/// Each instance key's operations among `rows`.
+fn by_instance(rows: Vec<&InstanceOperation>) -> Vec<(&InstanceOperation, Vec<&str>)> {
+    let key = |r: &InstanceOperation| {
+        let lower = |s: &str| s.to_lowercase();
+        (
+            lower(&r.region_id),
+            lower(&r.service_id),
+            lower(&r.instance_id),
+        )
+    };
+    grouped(rows, key, |r| r.operation.as_str())
 }
 
-/// Java's `InstanceKey` identity: region, service and instance, whatever their case.
-type InstanceKey = (String, String, String);
-
-fn instance_key_of(row: &InstanceOperation) -> InstanceKey {
-    let lower = |s: &str| s.to_lowercase();
-    (
-        lower(&row.region_id),
-        lower(&row.service_id),
-        lower(&row.instance_id),
-    )
+/// Each server's operations among `rows`.
+fn by_server(rows: Vec<&ServerOperation>) -> Vec<(&ServerOperation, Vec<&str>)> {
+    let key = |r: &ServerOperation| (r.region_id.to_lowercase(), r.server_id.to_lowercase());
+    grouped(rows, key, |r| r.operation.as_str())
 }
 
-/// Java's `ServerKey` identity: region and server, whatever their case.
-type ServerKey = (String, String);
-
-fn server_key_of(row: &ServerOperation) -> ServerKey {
-    (row.region_id.to_lowercase(), row.server_id.to_lowercase())
-}
-
-/// `InstanceOperations`: `{"instanceKey":{..},"operations":[..]}`.
+/// `InstanceOperations`: `{"instanceKey":{"instanceId","regionId","serviceId"},"operations"}`.
 fn write_instance_operations(out: &mut Vec<u8>, (row, ops): (&InstanceOperation, Vec<&str>)) {
     let key = |out: &mut Vec<u8>| {
         write_object(
@@ -108,161 +104,97 @@ fn write_instance_operations(out: &mut Vec<u8>, (row, ops): (&InstanceOperation,
             ],
         )
     };
-    let ops = |out: &mut Vec<u8>| write_texts(out, ops.iter().copied());
-    write_object(
-        out,
-        &[
-            ("instanceKey", Field::With(&key)),
-            ("operations", Field::With(&ops)),
-        ],
-    );
+    write_operations(out, "instanceKey", Field::With(&key), &ops);
 }
 
-/// `ServerOperations`: `{"operations":[..],"serverKey":{"regionId","serverId"}}`.
+/// `ServerOperations`: `{"operations","serverKey":{"regionId","serverId"}}`.
 fn write_server_operations(out: &mut Vec<u8>, (row, ops): (&ServerOperation, Vec<&str>)) {
     let key = |out: &mut Vec<u8>| {
+        let region = ("regionId", Field::Text(Some(&row.region_id)));
         write_object(
             out,
-            &[
-                ("regionId", Field::Text(Some(&row.region_id))),
-                ("serverId", Field::Text(Some(&row.server_id))),
-            ],
+            &[region, ("serverId", Field::Text(Some(&row.server_id)))],
         )
     };
-    let ops = |out: &mut Vec<u8>| write_texts(out, ops.iter().copied());
-    write_object(
-        out,
-        &[
-            ("operations", Field::With(&ops)),
-            ("serverKey", Field::With(&key)),
-        ],
-    );
+    write_operations(out, "serverKey", Field::With(&key), &ops);
 }
+
+const INSTANCE_KEY: &[Column<InstanceOperation>] = &[
+    Column::key(Column::text("regionId", |r| Some(&r.region_id))),
+    Column::key(Column::text("serviceId", |r| Some(&r.service_id))),
+    Column::key(Column::text("instanceId", |r| Some(&r.instance_id))),
+];
+
+const SERVER_KEY: &[Column<ServerOperation>] = &[
+    Column::key(Column::text("regionId", |r| Some(&r.region_id))),
+    Column::key(Column::text("serverId", |r| Some(&r.server_id))),
+];
 
 /// `instance-operations.json`: `{"instanceKey":..}` → `operations`, `null` when none.
-pub(super) const INSTANCE_OPERATIONS: Read<InstanceKey> = Read::of(
+pub(super) const INSTANCE_OPERATIONS: Read<InstanceOperation> = Read::of(
     "operations",
-    |p| {
-        let Some(key) = p.object("instanceKey")? else {
-            return Ok(Err(Refusal::bad_request("request.instanceKey is null")));
-        };
-        let part = |name| Ok::<_, DecodeError>(key.text(name)?.unwrap_or_default().to_lowercase());
-        Ok(Ok((
-            part("regionId")?,
-            part("serviceId")?,
-            part("instanceId")?,
-        )))
-    },
-    |data, key, out| {
-        let rows = data
-            .instance_operations
-            .iter()
-            .filter(|r| instance_key_of(r) == key);
-        write_first(
-            out,
-            grouped(rows, instance_key_of, |r| r.operation.as_str()),
-            write_instance_operations,
-        )
-    },
-);
-
-/// A request's `serverKey`, or `missing` (Java words it differently per endpoint).
-fn server_key(p: &Props, missing: &str) -> Result<Asked<ServerKey>, DecodeError> {
-    let Some(key) = p.object("serverKey")? else {
-        return Ok(Err(Refusal::bad_request(missing)));
-    };
-    let part = |name| Ok::<_, DecodeError>(key.text(name)?.unwrap_or_default());
-    Ok(Ok((part("regionId")?, part("serverId")?)))
-}
+    |data| &data.instance_operations,
+    |out, rows| write_first(out, by_instance(rows), write_instance_operations),
+)
+.filtered(INSTANCE_KEY)
+.within("instanceKey", Some("request.instanceKey is null"));
 
 /// `server-operations.json`: `{"serverKey":..}` → `operations`, `null` when none.
-pub(super) const SERVER_OPERATIONS: Read<ServerKey> = Read::of(
+pub(super) const SERVER_OPERATIONS: Read<ServerOperation> = Read::of(
     "operations",
-    |p| {
-        let key = server_key(&p, "request.serverKey is null")?;
-        Ok(key.map(|(region, server)| (region.to_lowercase(), server.to_lowercase())))
-    },
-    |data, key, out| {
-        let rows = data
-            .server_operations
-            .iter()
-            .filter(|r| server_key_of(r) == key);
-        write_first(
-            out,
-            grouped(rows, server_key_of, |r| r.operation.as_str()),
-            write_server_operations,
-        )
-    },
-);
+    |data| &data.server_operations,
+    |out, rows| write_first(out, by_server(rows), write_server_operations),
+)
+.filtered(SERVER_KEY)
+.within("serverKey", Some("request.serverKey is null"));
 
-/// The region of an all-operations query (GET `?regionId=` or POST `{"regionId"}`): blank is
-/// every region, else the region exactly as Java's `equals` compares it.
-fn region_filter(region: &Option<String>, row_region: &str) -> bool {
-    region
-        .as_deref()
-        .filter(|r| !r.trim().is_empty())
-        .is_none_or(|r| r == row_region)
-}
-
-fn region_request(p: Props<'_, '_>) -> Result<Asked<Option<String>>, DecodeError> {
-    Ok(Ok(p.text("regionId")?))
-}
-
-fn region_query(input: &Input<'_>) -> Option<String> {
-    input.query_value("regionId")
-}
-
-/// `all-instance-operations.json` → `allInstanceOperations`.
-pub(super) const ALL_INSTANCE_OPERATIONS: Read<Option<String>> = Read::of(
+/// `all-instance-operations.json` (POST, or GET `?regionId=`) → `allInstanceOperations`.
+pub(super) const ALL_INSTANCE_OPERATIONS: Read<InstanceOperation> = Read::of(
     "allInstanceOperations",
-    region_request,
-    |data, region, out| {
-        let rows = data
-            .instance_operations
-            .iter()
-            .filter(|r| region_filter(&region, &r.region_id));
-        let all = grouped(rows, instance_key_of, |r| r.operation.as_str());
-        write_list(out, all, write_instance_operations)
-    },
+    |data| &data.instance_operations,
+    |out, rows| write_list(out, by_instance(rows), write_instance_operations),
 )
-.or_query(region_query);
+.filtered(&[Column::text("regionId", |r| Some(&r.region_id))])
+.or_get();
 
-/// `all-server-operations.json` → `allServerOperations`.
-pub(super) const ALL_SERVER_OPERATIONS: Read<Option<String>> = Read::of(
+/// `all-server-operations.json` (POST, or GET `?regionId=`) → `allServerOperations`.
+pub(super) const ALL_SERVER_OPERATIONS: Read<ServerOperation> = Read::of(
     "allServerOperations",
-    region_request,
-    |data, region, out| {
-        let rows = data
-            .server_operations
-            .iter()
-            .filter(|r| region_filter(&region, &r.region_id));
-        let all = grouped(rows, server_key_of, |r| r.operation.as_str());
-        write_list(out, all, write_server_operations)
-    },
+    |data| &data.server_operations,
+    |out, rows| write_list(out, by_server(rows), write_server_operations),
 )
-.or_query(region_query);
+.filtered(&[Column::text("regionId", |r| Some(&r.region_id))])
+.or_get();
 
 /// `instance-down.json`'s `{"instance":Instance}`: the fields the pull-outs match on.
 pub(super) fn instance(p: Props<'_, '_>) -> Result<Asked<Instance>, DecodeError> {
     let Some(i) = p.object("instance")? else {
         return Ok(Err(Refusal::bad_request("request.instance is null")));
     };
+    let [region_id, zone_id, group_id, service_id, instance_id, ip] = i.texts_of([
+        "regionId",
+        "zoneId",
+        "groupId",
+        "serviceId",
+        "instanceId",
+        "ip",
+    ])?;
     Ok(Ok(Instance {
-        region_id: i.text("regionId")?,
-        zone_id: i.text("zoneId")?,
-        group_id: i.text("groupId")?,
-        service_id: i.text("serviceId")?,
-        instance_id: i.text("instanceId")?,
-        ip: i.text("ip")?,
+        region_id,
+        zone_id,
+        group_id,
+        service_id,
+        instance_id,
+        ip,
         ..Instance::default()
     }))
 }
 
 /// `server-down.json`'s `{"serverKey":..}` (Java's message lacks an "is").
-pub(super) fn down_server(p: Props<'_, '_>) -> Result<Asked<ServerKey>, DecodeError> {
-    server_key(&p, "request.serverKey null")
-}
-
-pub(super) fn is_server_down(view: &ManagementView, (region, server): ServerKey) -> bool {
-    view.is_server_down(&region, &server)
+pub(super) fn server_key(p: Props<'_, '_>) -> Result<Asked<(String, String)>, DecodeError> {
+    let Some(key) = p.object("serverKey")? else {
+        return Ok(Err(Refusal::bad_request("request.serverKey null")));
+    };
+    let [region, server] = key.texts_of(["regionId", "serverId"])?;
+    Ok(Ok((region.unwrap_or_default(), server.unwrap_or_default())))
 }

@@ -21,11 +21,8 @@ pub(super) fn parse<T>(
     body: &mut [u8],
     read: impl FnOnce(Props) -> Result<T, DecodeError>,
 ) -> Result<Option<T>, DecodeError> {
-    let body = first_value(body);
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(DecodeError("Required request body is missing".into()));
-    }
-    let tape = simd_json::to_tape(body).map_err(|e| DecodeError(format!("Malformed JSON: {e}")))?;
+    let tape = simd_json::to_tape(first_value(body))
+        .map_err(|e| DecodeError(format!("Malformed JSON: {e}")))?;
     Props::of("request", tape.as_value())?.map(read).transpose()
 }
 
@@ -40,22 +37,8 @@ fn same_name(key: &str, name: &str) -> bool {
         .eq(name.bytes().map(|b| b.to_ascii_lowercase()))
 }
 
-fn kind(t: ValueType) -> &'static str {
-    match t {
-        ValueType::Null => "null",
-        ValueType::Bool => "a boolean",
-        ValueType::String => "a string",
-        ValueType::Array => "an array",
-        ValueType::Object => "an object",
-        _ => "a number",
-    }
-}
-
-fn wrong(name: &str, wanted: &str, v: Value) -> DecodeError {
-    DecodeError(format!(
-        "Property {name}: expected {wanted}, found {}",
-        kind(v.value_type())
-    ))
+fn wrong(name: &str, wanted: &str) -> DecodeError {
+    DecodeError(format!("Property {name}: expected {wanted}"))
 }
 
 /// A string value; a number or boolean is taken as its text.
@@ -72,7 +55,7 @@ fn text(name: &str, v: Value) -> Result<Option<String>, DecodeError> {
         .or_else(|| v.as_i64().map(|n| n.to_string()))
         .or_else(|| v.as_u64().map(|n| n.to_string()))
         .or_else(|| v.as_f64().map(|f| f.to_string()));
-    shown.map(Some).ok_or_else(|| wrong(name, "a string", v))
+    shown.map(Some).ok_or_else(|| wrong(name, "a string"))
 }
 
 /// A `Long` value: an integer, a fraction truncated, or a numeric string.
@@ -100,7 +83,7 @@ fn long(name: &str, v: Value) -> Result<Option<i64>, DecodeError> {
             .parse()
             .map(Some)
             .map_err(|_| DecodeError(format!("Property {name}: `{s}` is not a number"))),
-        None => Err(wrong(name, "a number", v)),
+        None => Err(wrong(name, "a number")),
     }
 }
 
@@ -113,7 +96,7 @@ fn boolean(name: &str, v: Value) -> Result<Option<bool>, DecodeError> {
         (Some(b), _) => Ok(Some(b)),
         (_, Some("true")) => Ok(Some(true)),
         (_, Some("false")) => Ok(Some(false)),
-        _ => Err(wrong(name, "a boolean", v)),
+        _ => Err(wrong(name, "a boolean")),
     }
 }
 
@@ -123,7 +106,7 @@ impl<'t, 'i> Props<'t, 'i> {
         match v.value_type() {
             ValueType::Null => Ok(None),
             ValueType::Object => Ok(Some(Props(v))),
-            _ => Err(wrong(name, "an object", v)),
+            _ => Err(wrong(name, "an object")),
         }
     }
 
@@ -155,6 +138,18 @@ impl<'t, 'i> Props<'t, 'i> {
             None => Ok(Some(absent.to_owned())),
             Some(v) => text(name, v),
         }
+    }
+
+    /// The `String` properties `names`, in their order.
+    pub(super) fn texts_of<const N: usize>(
+        &self,
+        names: [&str; N],
+    ) -> Result<[Option<String>; N], DecodeError> {
+        let mut values = [const { None }; N];
+        for (value, name) in values.iter_mut().zip(names) {
+            *value = self.text(name)?;
+        }
+        Ok(values)
     }
 
     /// A `Long` property.
@@ -193,7 +188,7 @@ impl<'t, 'i> Props<'t, 'i> {
         let Some(v) = self.get(name).filter(|v| !v.is_null()) else {
             return Ok(Vec::new());
         };
-        let array = v.as_array().ok_or_else(|| wrong(name, "an array", v))?;
+        let array = v.as_array().ok_or_else(|| wrong(name, "an array"))?;
         let items = array.iter().map(|x| item(name, x));
         items.filter_map(Result::transpose).collect()
     }

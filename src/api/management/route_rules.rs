@@ -6,108 +6,106 @@ use artemis_shards::management::{RouteRule, RouteRuleGroup};
 
 use super::groups::group;
 use super::json::{write_list, write_object, Field};
+use super::reads::{Column, Read};
 use super::requests::Props;
-use super::{id_matches, text_matches, Asked, Read, Refusal};
+use super::writes::{ids, rows, Writes};
+use super::Refusal;
 use crate::api::decode::DecodeError;
-use crate::api::Context;
 use crate::management::store::Write;
 use crate::rate_limit::LimitedOp;
 
 /// Java's `ServiceRouteRule`.
 fn route_rule(p: &Props) -> Result<RouteRule, DecodeError> {
+    let [service_id, name, description, status, strategy] =
+        p.texts_of(["serviceId", "name", "description", "status", "strategy"])?;
     Ok(RouteRule {
         route_rule_id: p.long("routeRuleId")?.unwrap_or(0),
-        service_id: p.text("serviceId")?.unwrap_or_default(),
-        name: p.text("name")?.unwrap_or_default(),
-        description: p.text("description")?,
-        status: p.text("status")?,
-        strategy: p.text("strategy")?,
+        service_id: service_id.unwrap_or_default(),
+        name: name.unwrap_or_default(),
+        description,
+        status,
+        strategy,
     })
 }
 
 /// Java's `RouteRuleGroup`.
 fn route_rule_group(p: &Props) -> Result<RouteRuleGroup, DecodeError> {
+    let id = |name| Ok::<_, DecodeError>(p.long(name)?.unwrap_or(0));
     Ok(RouteRuleGroup {
-        route_rule_group_id: p.long("routeRuleGroupId")?.unwrap_or(0),
-        route_rule_id: p.long("routeRuleId")?.unwrap_or(0),
-        group_id: p.long("groupId")?.unwrap_or(0),
+        route_rule_group_id: id("routeRuleGroupId")?,
+        route_rule_id: id("routeRuleId")?,
+        group_id: id("groupId")?,
         weight: p.long("weight")?,
         unreleased_weight: p.long("unreleasedWeight")?,
     })
 }
 
 /// `insert-route-rules.json`: `{"routeRules":[ServiceRouteRule]}`.
-pub(super) fn insert(_: &Context<'_>, p: Props<'_, '_>) -> Result<Asked<Write>, DecodeError> {
-    Ok(Ok(Write::InsertRouteRules(
-        p.each("routeRules", route_rule)?,
-    )))
-}
+pub(super) const INSERT: Writes = Writes::checked("insert route-rules failed.", |_, p| {
+    rows(&p, "routeRules", route_rule, Write::InsertRouteRules)
+});
 
 /// `update-route-rules.json`, as insert.
-pub(super) fn update(_: &Context<'_>, p: Props<'_, '_>) -> Result<Asked<Write>, DecodeError> {
-    Ok(Ok(Write::UpdateRouteRules(
-        p.each("routeRules", route_rule)?,
-    )))
-}
+pub(super) const UPDATE: Writes = Writes::checked("update route-rules failed.", |_, p| {
+    rows(&p, "routeRules", route_rule, Write::UpdateRouteRules)
+});
 
 /// `delete-route-rules.json`: `{"routeRuleIds":[long]}`.
-pub(super) fn delete(_: &Context<'_>, p: Props<'_, '_>) -> Result<Asked<Write>, DecodeError> {
-    Ok(Ok(Write::DeleteRouteRules(p.longs("routeRuleIds")?)))
-}
+pub(super) const DELETE: Writes = Writes::checked("delete route-rules failed.", |_, p| {
+    ids(&p, "routeRuleIds", Write::DeleteRouteRules)
+});
 
 /// `create-route-rule.json`: `{"routeRule":ServiceRouteRule,"groups":[GroupWeight]}`; the store
 /// checks what Java's `createServiceRouteRules` checks.
-pub(super) fn create(_: &Context<'_>, p: Props<'_, '_>) -> Result<Asked<Write>, DecodeError> {
+pub(super) const CREATE: Writes = Writes::checked("create route-rule failed.", |_, p| {
     let Some(rule) = p.object("routeRule")? else {
         // Java dereferences the missing rule.
         return Ok(Err(Refusal::internal("create route-rule failed.")));
     };
     let groups = p.each("groups", |g| Ok((group(g)?, g.long("weight")?)))?;
-    Ok(Ok(Write::CreateRouteRule {
-        rule: route_rule(&rule)?,
-        groups,
-    }))
-}
+    let rule = route_rule(&rule)?;
+    Ok(Ok(Write::CreateRouteRule { rule, groups }))
+});
 
 /// `insert-route-rule-groups.json`: `{"routeRuleGroups":[RouteRuleGroup]}`.
-pub(super) fn insert_groups(
-    _: &Context<'_>,
-    p: Props<'_, '_>,
-) -> Result<Asked<Write>, DecodeError> {
-    Ok(Ok(Write::InsertRouteRuleGroups(
-        p.each("routeRuleGroups", route_rule_group)?,
-    )))
-}
+pub(super) const INSERT_GROUPS: Writes =
+    Writes::checked("insert route-rule-groups failed.", |_, p| {
+        rows(
+            &p,
+            "routeRuleGroups",
+            route_rule_group,
+            Write::InsertRouteRuleGroups,
+        )
+    });
 
 /// `update-route-rule-groups.json`, as insert.
-pub(super) fn update_groups(
-    _: &Context<'_>,
-    p: Props<'_, '_>,
-) -> Result<Asked<Write>, DecodeError> {
-    Ok(Ok(Write::UpdateRouteRuleGroups(
-        p.each("routeRuleGroups", route_rule_group)?,
-    )))
-}
+pub(super) const UPDATE_GROUPS: Writes =
+    Writes::checked("update route-rule-groups failed.", |_, p| {
+        rows(
+            &p,
+            "routeRuleGroups",
+            route_rule_group,
+            Write::UpdateRouteRuleGroups,
+        )
+    });
 
 /// `release-route-rule-groups.json`: the same list, each group's waiting weight released.
-pub(super) fn release_groups(
-    _: &Context<'_>,
-    p: Props<'_, '_>,
-) -> Result<Asked<Write>, DecodeError> {
-    Ok(Ok(Write::ReleaseRouteRuleGroups(
-        p.each("routeRuleGroups", route_rule_group)?,
-    )))
-}
+/// Java's message when it fails is the one of `get-route-rule-groups`.
+pub(super) const RELEASE_GROUPS: Writes =
+    Writes::checked("get route-rule-groups failed.", |_, p| {
+        rows(
+            &p,
+            "routeRuleGroups",
+            route_rule_group,
+            Write::ReleaseRouteRuleGroups,
+        )
+    });
 
 /// `delete-route-rule-groups.json`: `{"routeRuleGroupIds":[long]}`.
-pub(super) fn delete_groups(
-    _: &Context<'_>,
-    p: Props<'_, '_>,
-) -> Result<Asked<Write>, DecodeError> {
-    Ok(Ok(Write::DeleteRouteRuleGroups(
-        p.longs("routeRuleGroupIds")?,
-    )))
-}
+pub(super) const DELETE_GROUPS: Writes =
+    Writes::checked("delete route-rule-groups failed.", |_, p| {
+        ids(&p, "routeRuleGroupIds", Write::DeleteRouteRuleGroups)
+    });
 
 /// `ServiceRouteRule`: `{"description","name","routeRuleId","serviceId","status","strategy"}`.
 fn write_route_rule(out: &mut Vec<u8>, rule: &RouteRule) {
@@ -142,75 +140,35 @@ fn write_route_rule_group(out: &mut Vec<u8>, row: &RouteRuleGroup) {
 }
 
 /// `get-all-route-rules.json` → `routeRules` (the request's region is ignored).
-pub(super) const ALL_ROUTE_RULES: Read<()> = Read::of(
+pub(super) const ALL_ROUTE_RULES: Read<RouteRule> = Read::of(
     "routeRules",
-    |_| Ok(Ok(())),
-    |data, (), out| write_list(out, &data.route_rules, write_route_rule),
+    |data| &data.route_rules,
+    |out, rules| write_list(out, rules, write_route_rule),
 );
-
-/// The filter of `get-route-rules.json`.
-pub(super) struct RuleFilter {
-    route_rule_id: Option<i64>,
-    service_id: Option<String>,
-    name: Option<String>,
-    status: Option<String>,
-}
 
 /// `get-route-rules.json`: `{"routeRuleId","serviceId","name","status"}` → `routeRules`.
-pub(super) const ROUTE_RULES: Read<RuleFilter> = Read::of(
-    "routeRules",
-    |p| {
-        Ok(Ok(RuleFilter {
-            route_rule_id: p.long("routeRuleId")?,
-            service_id: p.text("serviceId")?,
-            name: p.text("name")?,
-            status: p.text("status")?,
-        }))
-    },
-    |data, filter, out| {
-        let rules = data.route_rules.iter().filter(|r| {
-            id_matches(filter.route_rule_id, r.route_rule_id)
-                && text_matches(&filter.service_id, Some(&r.service_id))
-                && text_matches(&filter.name, Some(&r.name))
-                && text_matches(&filter.status, r.status.as_deref())
-        });
-        write_list(out, rules, write_route_rule)
-    },
-)
-.limited(LimitedOp::GetRouteRules);
+pub(super) const ROUTE_RULES: Read<RouteRule> = ALL_ROUTE_RULES
+    .filtered(&[
+        Column::id("routeRuleId", |r| r.route_rule_id),
+        Column::text("serviceId", |r| Some(&r.service_id)),
+        Column::text("name", |r| Some(&r.name)),
+        Column::text("status", |r| r.status.as_deref()),
+    ])
+    .limited(LimitedOp::GetRouteRules);
 
 /// `get-all-route-rule-groups.json` → `routeRuleGroups`.
-pub(super) const ALL_ROUTE_RULE_GROUPS: Read<()> = Read::of(
+pub(super) const ALL_ROUTE_RULE_GROUPS: Read<RouteRuleGroup> = Read::of(
     "routeRuleGroups",
-    |_| Ok(Ok(())),
-    |data, (), out| write_list(out, &data.route_rule_groups, write_route_rule_group),
+    |data| &data.route_rule_groups,
+    |out, rows| write_list(out, rows, write_route_rule_group),
 );
-
-/// The filter of `get-route-rule-groups.json`.
-pub(super) struct RuleGroupFilter {
-    route_rule_group_id: Option<i64>,
-    route_rule_id: Option<i64>,
-    group_id: Option<i64>,
-}
 
 /// `get-route-rule-groups.json`: `{"routeRuleGroupId","routeRuleId","groupId"}` →
 /// `routeRuleGroups`.
-pub(super) const ROUTE_RULE_GROUPS: Read<RuleGroupFilter> = Read::of(
-    "routeRuleGroups",
-    |p| {
-        Ok(Ok(RuleGroupFilter {
-            route_rule_group_id: p.long("routeRuleGroupId")?,
-            route_rule_id: p.long("routeRuleId")?,
-            group_id: p.long("groupId")?,
-        }))
-    },
-    |data, filter, out| {
-        let rows = data.route_rule_groups.iter().filter(|r| {
-            id_matches(filter.route_rule_group_id, r.route_rule_group_id)
-                && id_matches(filter.route_rule_id, r.route_rule_id)
-                && id_matches(filter.group_id, r.group_id)
-        });
-        write_list(out, rows, write_route_rule_group)
-    },
-)
-.limited(LimitedOp::GetRouteRuleGroups);
+pub(super) const ROUTE_RULE_GROUPS: Read<RouteRuleGroup> = ALL_ROUTE_RULE_GROUPS
+    .filtered(&[
+        Column::id("routeRuleGroupId", |r| r.route_rule_group_id),
+        Column::id("routeRuleId", |r| r.route_rule_id),
+        Column::id("groupId", |r| r.group_id),
+    ])
+    .limited(LimitedOp::GetRouteRuleGroups);

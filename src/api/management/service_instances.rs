@@ -4,46 +4,62 @@
 use artemis_shards::management::ServiceInstance;
 
 use super::json::{write_list, write_map, write_object, Field};
+use super::reads::{Column, Read};
 use super::requests::Props;
-use super::{text_matches, Asked, Read};
+use super::writes::{ids, rows, Writes};
 use crate::api::decode::DecodeError;
-use crate::api::Context;
 use crate::management::store::Write;
 
 /// Java's `ServiceInstance`.
 fn service_instance(p: &Props) -> Result<ServiceInstance, DecodeError> {
+    let [service_id, instance_id] = p
+        .texts_of(["serviceId", "instanceId"])?
+        .map(Option::unwrap_or_default);
+    let [group_id, region_id, zone_id, ip, protocol, url, health_check_url, machine_name, description] =
+        p.texts_of([
+            "groupId",
+            "regionId",
+            "zoneId",
+            "ip",
+            "protocol",
+            "url",
+            "healthCheckUrl",
+            "machineName",
+            "description",
+        ])?;
     Ok(ServiceInstance {
         id: p.long("id")?.unwrap_or(0),
-        service_id: p.text("serviceId")?.unwrap_or_default(),
-        instance_id: p.text("instanceId")?.unwrap_or_default(),
-        group_id: p.text("groupId")?,
-        region_id: p.text("regionId")?,
-        zone_id: p.text("zoneId")?,
-        ip: p.text("ip")?,
+        service_id,
+        instance_id,
+        group_id,
+        region_id,
+        zone_id,
+        ip,
         port: p.int("port")?,
-        protocol: p.text("protocol")?,
-        url: p.text("url")?,
-        health_check_url: p.text("healthCheckUrl")?,
-        machine_name: p.text("machineName")?,
-        description: p.text("description")?,
+        protocol,
+        url,
+        health_check_url,
+        machine_name,
+        description,
         metadata: p.map("metadata")?,
     })
 }
 
 /// `insert-service-instances.json`: `{"serviceInstances":[ServiceInstance]}`, upserted on
 /// service and instance id.
-pub(super) fn insert(_: &Context<'_>, p: Props<'_, '_>) -> Result<Asked<Write>, DecodeError> {
-    Ok(Ok(Write::InsertServiceInstances(
-        p.each("serviceInstances", service_instance)?,
-    )))
-}
+pub(super) const INSERT: Writes = Writes::checked("insert service instances failed.", |_, p| {
+    rows(
+        &p,
+        "serviceInstances",
+        service_instance,
+        Write::InsertServiceInstances,
+    )
+});
 
 /// `delete-service-instances.json`: `{"serviceInstanceIds":[long]}`.
-pub(super) fn delete(_: &Context<'_>, p: Props<'_, '_>) -> Result<Asked<Write>, DecodeError> {
-    Ok(Ok(Write::DeleteServiceInstances(
-        p.longs("serviceInstanceIds")?,
-    )))
-}
+pub(super) const DELETE: Writes = Writes::checked("delete service instances failed.", |_, p| {
+    ids(&p, "serviceInstanceIds", Write::DeleteServiceInstances)
+});
 
 /// `ServiceInstance`, its fields in Java's order.
 fn write_service_instance(out: &mut Vec<u8>, s: &ServiceInstance) {
@@ -72,26 +88,13 @@ fn write_service_instance(out: &mut Vec<u8>, s: &ServiceInstance) {
     );
 }
 
-/// The filter of `get-service-instances.json`.
-pub(super) struct ServiceInstanceFilter {
-    service_id: Option<String>,
-    instance_id: Option<String>,
-}
-
 /// `get-service-instances.json`: `{"serviceId","instanceId"}` → `serviceInstances`.
-pub(super) const SERVICE_INSTANCES: Read<ServiceInstanceFilter> = Read::of(
+pub(super) const SERVICE_INSTANCES: Read<ServiceInstance> = Read::of(
     "serviceInstances",
-    |p| {
-        Ok(Ok(ServiceInstanceFilter {
-            service_id: p.text("serviceId")?,
-            instance_id: p.text("instanceId")?,
-        }))
-    },
-    |data, f, out| {
-        let rows = data.service_instances.iter().filter(|s| {
-            text_matches(&f.service_id, Some(&s.service_id))
-                && text_matches(&f.instance_id, Some(&s.instance_id))
-        });
-        write_list(out, rows, write_service_instance)
-    },
-);
+    |data| &data.service_instances,
+    |out, rows| write_list(out, rows, write_service_instance),
+)
+.filtered(&[
+    Column::text("serviceId", |s| Some(&s.service_id)),
+    Column::text("instanceId", |s| Some(&s.instance_id)),
+]);

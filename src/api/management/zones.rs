@@ -1,47 +1,34 @@
-//! §4.7's zone pull-outs: every instance of one service in one zone of a region. A zone key
-//! matches exactly, case included, as Java's `HashMap` of `ZoneKey`s does.
+//! §4.7's zone pull-outs: every instance of one service in one zone of a region.
 
 use artemis_shards::management::{ManagementView, ZoneOperation};
 
-use super::json::{write_list, write_object, write_texts, Field};
+use super::json::{write_list, write_object, write_operations, Field};
+use super::reads::{grouped, write_first, Column, Read};
 use super::requests::Props;
-use super::{grouped, text_matches, write_first, Asked, Read, Refusal};
+use super::writes::Writes;
+use super::{Asked, Refusal};
 use crate::api::decode::DecodeError;
-use crate::api::Context;
 use crate::management::store::{Write, ZoneOperations};
 
 /// Java's `ZoneKey`: region, service and zone.
-type ZoneKey = (String, String, String);
-
-fn key_of(row: &ZoneOperation) -> ZoneKey {
-    (
-        row.region_id.clone(),
-        row.service_id.clone(),
-        row.zone_id.clone(),
-    )
-}
+type ZoneKey = [String; 3];
 
 /// The `zoneKey` object of a request, if there is one (missing parts are empty).
 fn zone_key_in(p: &Props) -> Result<Option<ZoneKey>, DecodeError> {
     let Some(key) = p.object("zoneKey")? else {
         return Ok(None);
     };
-    let part = |name| Ok::<_, DecodeError>(key.text(name)?.unwrap_or_default());
-    Ok(Some((
-        part("regionId")?,
-        part("serviceId")?,
-        part("zoneId")?,
-    )))
+    let parts = key.texts_of(["regionId", "serviceId", "zoneId"])?;
+    Ok(Some(parts.map(Option::unwrap_or_default)))
 }
 
 /// `operate-zone-operations.json`: `{"zoneOperationsList":[{"operations":[..],"zoneKey":..}],
 /// "operationComplete"}` plus the operator's context.
-pub(super) fn operate(_: &Context<'_>, p: Props<'_, '_>) -> Result<Asked<Write>, DecodeError> {
+pub(super) const OPERATE: Writes = Writes::with_cause("operate zone-operations failed.", |_, p| {
     let mut zones = Vec::new();
     for item in p.objects("zoneOperationsList")? {
-        let key =
-            zone_key_in(&item)?.filter(|(r, s, z)| [r, s, z].iter().all(|k| !k.trim().is_empty()));
-        let Some((region_id, service_id, zone_id)) = key else {
+        let key = zone_key_in(&item)?.filter(|key| key.iter().all(|k| !k.trim().is_empty()));
+        let Some([region_id, service_id, zone_id]) = key else {
             let why = "operate zone-operations failed.zoneKey is null or empty";
             return Ok(Err(Refusal::internal(why)));
         };
@@ -54,6 +41,13 @@ pub(super) fn operate(_: &Context<'_>, p: Props<'_, '_>) -> Result<Asked<Write>,
     }
     let complete = p.flag("operationComplete")?;
     Ok(Ok(Write::Zones { zones, complete }))
+});
+
+/// Each zone's operations among `rows`; a zone key matches exactly, case included, as Java's
+/// `HashMap` of `ZoneKey`s does.
+fn by_zone(rows: Vec<&ZoneOperation>) -> Vec<(&ZoneOperation, Vec<&str>)> {
+    let key = |r: &ZoneOperation| (r.region_id.clone(), r.service_id.clone(), r.zone_id.clone());
+    grouped(rows, key, |r| r.operation.as_str())
 }
 
 /// `ZoneOperations`: `{"operations":[..],"zoneKey":{"regionId","serviceId","zoneId"}}`.
@@ -68,75 +62,43 @@ fn write_zone_operations(out: &mut Vec<u8>, (row, ops): (&ZoneOperation, Vec<&st
             ],
         )
     };
-    let ops = |out: &mut Vec<u8>| write_texts(out, ops.iter().copied());
-    write_object(
-        out,
-        &[
-            ("operations", Field::With(&ops)),
-            ("zoneKey", Field::With(&key)),
-        ],
-    );
-}
-
-/// The zones' operations among `rows`, each zone once.
-fn zone_operations<'a>(
-    rows: impl IntoIterator<Item = &'a ZoneOperation>,
-) -> Vec<(&'a ZoneOperation, Vec<&'a str>)> {
-    grouped(rows, key_of, |r| r.operation.as_str())
+    write_operations(out, "zoneKey", Field::With(&key), &ops);
 }
 
 /// `get-all-zone-operations.json` → `allZoneOperations` (the request's region is ignored).
-pub(super) const ALL_ZONE_OPERATIONS: Read<()> = Read::of(
+pub(super) const ALL_ZONE_OPERATIONS: Read<ZoneOperation> = Read::of(
     "allZoneOperations",
-    |_| Ok(Ok(())),
-    |data, (), out| {
-        write_list(
-            out,
-            zone_operations(&data.zone_operations),
-            write_zone_operations,
-        )
-    },
+    |data| &data.zone_operations,
+    |out, rows| write_list(out, by_zone(rows), write_zone_operations),
 );
 
-/// `get-zone-operations.json`: `{"zoneKey":..}` → `operations`, `null` when none.
-pub(super) const ZONE_OPERATIONS: Read<Option<ZoneKey>> = Read::of(
-    "operations",
-    |p| Ok(Ok(zone_key_in(&p)?)),
-    |data, key, out| {
-        let rows = data
-            .zone_operations
-            .iter()
-            .filter(|r| Some(key_of(r)) == key);
-        write_first(out, zone_operations(rows), write_zone_operations)
-    },
-);
-
-/// The filter of `get-zone-operations-list.json`.
-pub(super) struct ZoneFilter {
-    region_id: Option<String>,
-    service_id: Option<String>,
-    zone_id: Option<String>,
-}
+/// The zone of a zone operation, by its fields.
+const ZONE: &[Column<ZoneOperation>] = &[
+    Column::text("regionId", |r| Some(&r.region_id)),
+    Column::text("serviceId", |r| Some(&r.service_id)),
+    Column::text("zoneId", |r| Some(&r.zone_id)),
+];
 
 /// `get-zone-operations-list.json`: `{"regionId","serviceId","zoneId"}` → `zoneOperationsList`.
-pub(super) const ZONE_OPERATIONS_LIST: Read<ZoneFilter> = Read::of(
+pub(super) const ZONE_OPERATIONS_LIST: Read<ZoneOperation> = Read::of(
     "zoneOperationsList",
-    |p| {
-        Ok(Ok(ZoneFilter {
-            region_id: p.text("regionId")?,
-            service_id: p.text("serviceId")?,
-            zone_id: p.text("zoneId")?,
-        }))
-    },
-    |data, filter, out| {
-        let rows = data.zone_operations.iter().filter(|r| {
-            text_matches(&filter.region_id, Some(&r.region_id))
-                && text_matches(&filter.service_id, Some(&r.service_id))
-                && text_matches(&filter.zone_id, Some(&r.zone_id))
-        });
-        write_list(out, zone_operations(rows), write_zone_operations)
-    },
-);
+    |data| &data.zone_operations,
+    |out, rows| write_list(out, by_zone(rows), write_zone_operations),
+)
+.filtered(ZONE);
+
+/// `get-zone-operations.json`: `{"zoneKey":..}` → `operations`, `null` when none.
+pub(super) const ZONE_OPERATIONS: Read<ZoneOperation> = Read::of(
+    "operations",
+    |data| &data.zone_operations,
+    |out, rows| write_first(out, by_zone(rows), write_zone_operations),
+)
+.filtered(&[
+    Column::key(Column::text("regionId", |r| Some(&r.region_id))),
+    Column::key(Column::text("serviceId", |r| Some(&r.service_id))),
+    Column::key(Column::text("zoneId", |r| Some(&r.zone_id))),
+])
+.within("zoneKey", None);
 
 /// `is-zone-down.json`'s `{"zoneKey":..}`; none is not down.
 pub(super) fn zone_key(p: Props<'_, '_>) -> Result<Asked<Option<ZoneKey>>, DecodeError> {
@@ -144,5 +106,5 @@ pub(super) fn zone_key(p: Props<'_, '_>) -> Result<Asked<Option<ZoneKey>>, Decod
 }
 
 pub(super) fn is_zone_down(view: &ManagementView, key: Option<ZoneKey>) -> bool {
-    key.is_some_and(|(region, service, zone)| view.is_zone_down(&region, &service, &zone))
+    key.is_some_and(|[region, service, zone]| view.is_zone_down(&region, &service, &zone))
 }
