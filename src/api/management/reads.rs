@@ -134,6 +134,12 @@ impl<R> Read<R> {
         }
     }
 
+    /// A GET's filter values, from its query string.
+    fn query_values(&self, input: &Input<'_>) -> Vec<Option<String>> {
+        let values = self.columns.iter().map(|c| input.query_value(c.name));
+        values.collect()
+    }
+
     /// The request's filter values, column by column.
     fn values(&self, p: Props<'_, '_>) -> Result<Asked<Vec<Option<String>>>, DecodeError> {
         let p = match self.within {
@@ -155,11 +161,7 @@ pub(super) async fn read<R>(ctx: &Context<'_>, input: Input<'_>, spec: &Read<R>)
         return limited;
     }
     let asked = match spec.takes_get && input.is_get() {
-        true => Ok(Some(Ok(spec
-            .columns
-            .iter()
-            .map(|c| input.query_value(c.name))
-            .collect()))),
+        true => Ok(Some(Ok(spec.query_values(&input)))),
         false => requests::parse(input.body, |p| spec.values(p)),
     };
     let values = match asked {

@@ -42,14 +42,11 @@ fn as_managed(instance: &mut Instance, managed: &ManagedInstance) {
 /// An instance that cannot be read back (the registry wrote every one of them, so none) is
 /// `None`, and shown as registered.
 fn registered(instances: &[ManagedInstance]) -> Vec<Option<Instance>> {
-    let mut body = br#"{"instances":["#.to_vec();
-    for (i, managed) in instances.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(&managed.json);
-    }
-    body.extend_from_slice(b"]}");
+    let mut body = br#"{"instances":"#.to_vec();
+    write_list(&mut body, instances, |out, managed| {
+        out.extend_from_slice(&managed.json)
+    });
+    body.push(b'}');
     let request = decode::instances_request(&mut body).ok().flatten();
     let read = request.and_then(|r| r.instances);
     read.filter(|read| read.len() == instances.len())
