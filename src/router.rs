@@ -4,9 +4,10 @@
 //! Paths are matched as bytes (a `match`, no allocation, no regex): the Java controllers' paths
 //! relative to the context root (see `docs/api.md`), `/health`, `/metrics`, and the three
 //! WebSocket paths of Java's `WebSocketConfig`. The management paths (`/api/management/...`,
-//! rarely called) are one table of their own, searched only under their prefix. A path is first taken as Java's container takes
-//! it: `;` parameters dropped, runs of `/` read as one, a trailing `/` ignored (a base URL ending
-//! in `/` plus `/api/...` is the commonest hand-written client mistake).
+//! rarely called) are one table of their own, searched only under their prefix. A path is
+//! first taken as Java's container takes it: `;` parameters dropped, runs of `/` read as one, a
+//! trailing `/` ignored (a base URL ending in `/` plus `/api/...` is the commonest hand-written
+//! client mistake).
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -146,7 +147,8 @@ pub(crate) enum Endpoint {
     Management(ManagementEndpoint),
 }
 
-/// The endpoints other than management, in metric-index order.
+/// The endpoints other than management, in metric-index order (the busiest first: an
+/// endpoint's index is its position here).
 const CORE: [Endpoint; 18] = [
     Endpoint::Register,
     Endpoint::Heartbeat,
