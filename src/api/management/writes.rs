@@ -80,8 +80,9 @@ pub(super) async fn write(ctx: &Context<'_>, input: Input<'_>, spec: &Writes) ->
         Err(e) => return malformed(e),
         Ok(asked) => asked,
     };
+    let secret = ctx.node.config.management_token.as_deref();
     let body_token = asked.as_ref().and_then(|(c, _)| c.token.as_deref());
-    if let Err(refusal) = authorize(ctx, input.authorization, input.from_loopback, body_token) {
+    if let Err(refusal) = authorize(secret, input.authorization, input.from_loopback, body_token) {
         return refusal.reply(&[]);
     }
     if !ctx.management.is_loaded() {
@@ -97,7 +98,7 @@ pub(super) async fn write(ctx: &Context<'_>, input: Input<'_>, spec: &Writes) ->
         Ok(write) => write,
         Err(refusal) => return refusal.reply(&[]),
     };
-    redact_management_token(ctx, &mut context);
+    redact(secret, &mut context);
     let failure = match ctx.management.write(Change { write, context }).await {
         Ok(()) => return Response::json(vec![Part::Static(WRITTEN)]),
         Err(StoreError::Failed(_)) if spec.rules != Rules::WithCause => spec.failed.to_string(),
@@ -134,9 +135,8 @@ fn names_operator(context: &OperationContext) -> bool {
 }
 
 /// The operation logs keep the request's `token` and anyone may read them: the management
-/// token, when that is what the request carried, is not kept.
-fn redact_management_token(ctx: &Context<'_>, context: &mut OperationContext) {
-    let secret = ctx.node.config.management_token.as_deref();
+/// token (`secret`), when that is what the request carried, is not kept.
+fn redact(secret: Option<&str>, context: &mut OperationContext) {
     if let (Some(secret), Some(token)) = (secret, context.token.as_mut()) {
         if same_secret(token.as_bytes(), secret.as_bytes()) {
             *token = "(management token)".to_string();
@@ -144,16 +144,17 @@ fn redact_management_token(ctx: &Context<'_>, context: &mut OperationContext) {
     }
 }
 
-/// Whether the caller may write: with `--management-token`, the request carries it (as
-/// `Authorization: Bearer <token>` or in its `token` field); without, it comes from loopback.
+/// Whether the caller may write: with `--management-token` (`secret`), the request carries it
+/// (as `Authorization: Bearer <token>` or in its `token` field); without, it comes from
+/// loopback.
 fn authorize(
-    ctx: &Context<'_>,
+    secret: Option<&str>,
     authorization: Option<&[u8]>,
     from_loopback: bool,
     body_token: Option<&str>,
 ) -> Result<(), Refusal> {
     let no_permission = |why: &str| Err(Refusal::new(ErrorCode::NoPermission, why));
-    let Some(secret) = ctx.node.config.management_token.as_deref() else {
+    let Some(secret) = secret else {
         return match from_loopback {
             true => Ok(()),
             false => no_permission(
@@ -223,6 +224,55 @@ pub(super) fn ids(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Who may write: the reason of a refusal, `None` for an admitted write.
+    fn refused(
+        secret: Option<&str>,
+        header: Option<&str>,
+        loopback: bool,
+        body: Option<&str>,
+    ) -> Option<String> {
+        let header = header.map(str::as_bytes);
+        authorize(secret, header, loopback, body)
+            .err()
+            .map(|r| r.message)
+    }
+
+    #[test]
+    fn writes_need_the_token_or_else_loopback() {
+        assert_eq!(refused(None, None, true, None), None);
+        let remote = refused(None, None, false, Some("anything")).unwrap();
+        assert_eq!(
+            remote,
+            "management writes are accepted only from loopback when no --management-token is set"
+        );
+        let secret = Some("s3cret");
+        assert_eq!(refused(secret, Some("Bearer s3cret"), false, None), None);
+        assert_eq!(refused(secret, None, false, Some("s3cret")), None);
+        assert_eq!(
+            refused(secret, Some("Bearer no"), false, Some("s3cret")),
+            None
+        );
+        let wrong = "management token missing or wrong";
+        assert_eq!(refused(secret, None, true, None).unwrap(), wrong);
+        assert_eq!(
+            refused(secret, Some("Bearer no"), true, Some("t")).unwrap(),
+            wrong
+        );
+        assert_eq!(refused(secret, Some("s3cret"), true, None).unwrap(), wrong);
+    }
+
+    #[test]
+    fn the_management_token_is_not_logged() {
+        let mut context = OperationContext {
+            token: Some("s3cret".into()),
+            ..OperationContext::default()
+        };
+        redact(None, &mut context);
+        assert_eq!(context.token.as_deref(), Some("s3cret"));
+        redact(Some("s3cret"), &mut context);
+        assert_eq!(context.token.as_deref(), Some("(management token)"));
+    }
 
     #[test]
     fn bearer_tokens() {
