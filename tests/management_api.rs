@@ -725,6 +725,10 @@ fn get_groups_is_rate_limited_at_the_31st_call_in_10_s() {
     // One connection stays on one core, whose share of the budget is then the whole of it.
     let mut client = server.connect();
     let path = at("group/get-groups.json");
+    // A body that is not JSON is refused before the limiter counts it.
+    for _ in 0..5 {
+        assert_eq!(client.post(&path, "not json").status, 400);
+    }
     for call in 1..=30 {
         let reply = client.post(&path, "{}");
         assert_eq!(

@@ -32,7 +32,10 @@ impl TestDatabase {
             return None;
         };
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let name = format!(
             "artemis_test_{}_{}_{}",
             std::process::id(),
@@ -75,7 +78,11 @@ impl TestDatabase {
             _ => "127.0.0.1".into(),
         };
         let port = config.get_ports().first().copied().unwrap_or(5432);
-        let host = if host == "localhost" { "127.0.0.1".into() } else { host };
+        let host = if host == "localhost" {
+            "127.0.0.1".into()
+        } else {
+            host
+        };
         format!("{host}:{port}").parse().expect("a numeric host")
     }
 }
@@ -83,7 +90,10 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Ok(mut admin) = postgres::Client::connect(&self.admin_url, postgres::NoTls) {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }

@@ -157,19 +157,23 @@ impl<R> Read<R> {
 
 /// A management read: rate limit, request, then the rows of the data as last loaded.
 pub(super) async fn read<R>(ctx: &Context<'_>, input: Input<'_>, spec: &Read<R>) -> Response {
-    if let Some(limited) = spec.limited.and_then(|op| rate_limited(ctx, op)) {
-        return limited;
-    }
     let asked = match spec.takes_get && input.is_get() {
         true => Ok(Some(Ok(spec.query_values(&input)))),
         false => requests::parse(input.body, |p| spec.values(p)),
     };
-    let values = match asked {
+    // A body that is not JSON is refused by the framework before Java's limiter counts it.
+    let asked = match asked {
         Err(e) => return malformed(e),
-        Ok(Some(Ok(values))) => values,
-        Ok(None) if spec.takes_get => vec![None; spec.columns.len()],
-        Ok(None) => return Refusal::bad_request("request is null").reply(&[spec.field]),
-        Ok(Some(Err(refusal))) => return refusal.reply(&[spec.field]),
+        Ok(asked) => asked,
+    };
+    if let Some(limited) = spec.limited.and_then(|op| rate_limited(ctx, op)) {
+        return limited;
+    }
+    let values = match asked {
+        Some(Ok(values)) => values,
+        None if spec.takes_get => vec![None; spec.columns.len()],
+        None => return Refusal::bad_request("request is null").reply(&[spec.field]),
+        Some(Err(refusal)) => return refusal.reply(&[spec.field]),
     };
     let data = match ctx.management.data().await {
         Ok(data) => data,
