@@ -4,8 +4,9 @@
 //! word, the management token, the group rate limiter, and that a write is answered only once
 //! every connection sees it.
 //!
-//! These run against the default embedded store; `core_flows_on_postgresql` runs the core
-//! flows again against PostgreSQL when `ARTEMIS_TEST_POSTGRES` names a server.
+//! Every family runs twice, against the default embedded store and against PostgreSQL (when
+//! `ARTEMIS_TEST_POSTGRES` names a server); the token, the limiter and the refusals do not
+//! depend on the store and run once.
 
 mod common;
 
@@ -143,9 +144,7 @@ fn pull_out_and_back_in(server: &Server) {
     answers(server, "instance-operations.json", &asked, &none);
 }
 
-#[test]
-fn vector_10_pull_out_and_pull_in_an_instance() {
-    let server = Server::start(&[]);
+fn vector_10_pull_out_and_pull_in_an_instance(server: &Server) {
     pull_out_and_back_in(&server);
     let services = server.get(&at("services.json"));
     assert_eq!(services.status, 200);
@@ -158,9 +157,7 @@ fn vector_10_pull_out_and_pull_in_an_instance() {
 
 /// A write is answered once every core applied it: the very next lookup, on a new connection
 /// (the kernel may hand it to either core), shows it, every time.
-#[test]
-fn a_write_is_visible_to_the_next_lookup_on_any_connection() {
-    let server = Server::start(&[]);
+fn a_write_is_visible_to_the_next_lookup_on_any_connection(server: &Server) {
     server.register_ok(&[I1]);
     for round in 0..10 {
         written(&server, "operate-instance.json", &operate_i1(false));
@@ -170,9 +167,7 @@ fn a_write_is_visible_to_the_next_lookup_on_any_connection() {
     }
 }
 
-#[test]
-fn a_server_pull_out_hides_every_instance_on_its_ip() {
-    let server = Server::start(&[]);
+fn a_server_pull_out_hides_every_instance_on_its_ip(server: &Server) {
     let service = "management.server.pullout";
     let other = with(&instance(service, "other:80"), "ip", json!("10.9.9.9"));
     server.register_ok(&[instance(service, "a:80"), instance(service, "b:80"), other]);
@@ -200,9 +195,7 @@ fn a_server_pull_out_hides_every_instance_on_its_ip() {
     answers(&server, "server-down.json", &asked, &down_reply(false));
 }
 
-#[test]
-fn a_zone_pull_out_hides_the_services_instances_in_the_zone() {
-    let server = Server::start(&[]);
+fn a_zone_pull_out_hides_the_services_instances_in_the_zone(server: &Server) {
     let service = "management.zone.pullout";
     server.register_ok(&[instance(service, "a:80"), instance(service, "b:80")]);
     let key = format!(r#"{{"regionId":"SHA","serviceId":"{service}","zoneId":"SHAJQ"}}"#);
@@ -307,17 +300,13 @@ fn weights_wait_for_release(server: &Server) {
     assert_eq!(all["routeRuleGroups"][0]["weight"], 50);
 }
 
-#[test]
-fn route_rule_weights_wait_for_their_release() {
-    let server = Server::start(&[]);
+fn route_rule_weights_wait_for_their_release(server: &Server) {
     weights_wait_for_release(&server);
     let all = ok(&server, "group/get-all-route-rules.json", "{}");
     assert_eq!(all["routeRules"][0]["strategy"], "weighted-round-robin");
 }
 
-#[test]
-fn group_tags_and_named_instances_show_in_discovery() {
-    let server = Server::start(&[]);
+fn group_tags_and_named_instances_show_in_discovery(server: &Server) {
     let service = "management.group.tags";
     server.register_ok(&[instance(service, "a:80")]);
     let group_id = insert_group(&server, service, "tagged");
@@ -364,9 +353,7 @@ fn group_tags_and_named_instances_show_in_discovery() {
     assert_eq!(members["groupInstances"], json!([]));
 }
 
-#[test]
-fn a_group_operation_pulls_the_group_out() {
-    let server = Server::start(&[]);
+fn a_group_operation_pulls_the_group_out(server: &Server) {
     let service = "management.group.pullout";
     server.register_ok(&[instance(service, "a:80")]);
     let operate = |complete: bool| {
@@ -416,9 +403,7 @@ fn a_group_operation_pulls_the_group_out() {
     );
 }
 
-#[test]
-fn service_instances_are_listed_as_logic_instances() {
-    let server = Server::start(&[]);
+fn service_instances_are_listed_as_logic_instances(server: &Server) {
     let service = "management.logical";
     server.register_ok(&[instance(service, "a:80")]);
     let logical = format!(
@@ -441,9 +426,7 @@ fn service_instances_are_listed_as_logic_instances() {
     assert_eq!(looked_up(&server, service)["logicInstances"], json!([]));
 }
 
-#[test]
-fn canary_ips_make_the_canary_route_rule() {
-    let server = Server::start(&[]);
+fn canary_ips_make_the_canary_route_rule(server: &Server) {
     let service = "management.canary";
     server.register_ok(&[instance(service, "a:80")]);
     let update = |ips: &str| format!(r#""serviceId":"{service}","appId":"app1","canaryIps":{ips}"#);
@@ -566,10 +549,8 @@ fn logs_record_every_write(server: &Server) {
     assert_eq!(none["logs"], json!([]));
 }
 
-#[test]
-fn each_of_the_nine_logs_returns_the_rows_written() {
-    let server = Server::start(&[]);
-    logs_record_every_write(&server);
+fn each_of_the_nine_logs_returns_the_rows_written(server: &Server) {
+    logs_record_every_write(server);
 }
 
 /// `{"responseStatus":..}` failed with `code` and `message`.
@@ -744,16 +725,39 @@ fn get_groups_is_rate_limited_at_the_31st_call_in_10_s() {
     assert_eq!(rules.json()["responseStatus"]["errorCode"], "success");
 }
 
-/// The core flows against PostgreSQL, a database of their own; skipped without a server (a
-/// failure under CI).
-#[test]
-fn core_flows_on_postgresql() {
-    let Some(database) = TestDatabase::create("core_flows_on_postgresql") else {
-        return;
+/// Declares each family's test twice: on the embedded store, and on a PostgreSQL database of its
+/// own (skipped without `ARTEMIS_TEST_POSTGRES`, a failure under CI).
+macro_rules! on_both_stores {
+    ($($family:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[test]
+            fn $family() {
+                super::$family(&super::Server::start(&[]));
+            })*
+        }
+
+        mod on_postgres {
+            $(#[test]
+            fn $family() {
+                let Some(database) = super::TestDatabase::create(stringify!($family)) else {
+                    return;
+                };
+                let url = database.url();
+                super::$family(&super::Server::start(&["--management-db", &url]));
+            })*
+        }
     };
-    let url = database.url();
-    let server = Server::start(&["--management-db", &url]);
-    pull_out_and_back_in(&server);
-    weights_wait_for_release(&server);
-    logs_record_every_write(&server);
 }
+
+on_both_stores!(
+    vector_10_pull_out_and_pull_in_an_instance,
+    a_write_is_visible_to_the_next_lookup_on_any_connection,
+    a_server_pull_out_hides_every_instance_on_its_ip,
+    a_zone_pull_out_hides_the_services_instances_in_the_zone,
+    route_rule_weights_wait_for_their_release,
+    group_tags_and_named_instances_show_in_discovery,
+    a_group_operation_pulls_the_group_out,
+    service_instances_are_listed_as_logic_instances,
+    canary_ips_make_the_canary_route_rule,
+    each_of_the_nine_logs_returns_the_rows_written,
+);
