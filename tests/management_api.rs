@@ -145,7 +145,7 @@ fn pull_out_and_back_in(server: &Server) {
 }
 
 fn vector_10_pull_out_and_pull_in_an_instance(server: &Server) {
-    pull_out_and_back_in(&server);
+    pull_out_and_back_in(server);
     let services = server.get(&at("services.json"));
     assert_eq!(services.status, 200);
     assert_java_key_order(&services.body);
@@ -160,10 +160,10 @@ fn vector_10_pull_out_and_pull_in_an_instance(server: &Server) {
 fn a_write_is_visible_to_the_next_lookup_on_any_connection(server: &Server) {
     server.register_ok(&[I1]);
     for round in 0..10 {
-        written(&server, "operate-instance.json", &operate_i1(false));
-        assert!(discovered(&server, I1_SERVICE).is_empty(), "round {round}");
-        written(&server, "operate-instance.json", &operate_i1(true));
-        assert_eq!(discovered(&server, I1_SERVICE).len(), 1, "round {round}");
+        written(server, "operate-instance.json", &operate_i1(false));
+        assert!(discovered(server, I1_SERVICE).is_empty(), "round {round}");
+        written(server, "operate-instance.json", &operate_i1(true));
+        assert_eq!(discovered(server, I1_SERVICE).len(), 1, "round {round}");
     }
 }
 
@@ -178,21 +178,21 @@ fn a_server_pull_out_hides_every_instance_on_its_ip(server: &Server) {
             r#"{{{key},"operation":"pullout","operationComplete":{complete},"operatorId":"ops"}}"#
         )
     };
-    written(&server, "operate-server.json", &pull(false));
-    assert_eq!(discovered(&server, service), ["other:80"]);
-    answers(&server, "server-down.json", &asked, &down_reply(true));
-    let ops = ok(&server, "server-operations.json", &asked);
+    written(server, "operate-server.json", &pull(false));
+    assert_eq!(discovered(server, service), ["other:80"]);
+    answers(server, "server-down.json", &asked, &down_reply(true));
+    let ops = ok(server, "server-operations.json", &asked);
     assert_eq!(ops["operations"]["serverKey"]["serverId"], "10.0.0.1");
-    let all = call(&server, "all-server-operations.json", "null");
+    let all = call(server, "all-server-operations.json", "null");
     assert_eq!(all["allServerOperations"].as_array().unwrap().len(), 1);
-    let view = ok(&server, "service.json", &of_service(service));
+    let view = ok(server, "service.json", &of_service(service));
     let shown = view["service"]["instances"].as_array().unwrap().clone();
     let pulled_out = shown.iter().filter(|i| i["status"] == "down").count();
     assert_eq!(pulled_out, 2, "{view}");
 
-    written(&server, "operate-server.json", &pull(true));
-    assert_eq!(discovered(&server, service).len(), 3);
-    answers(&server, "server-down.json", &asked, &down_reply(false));
+    written(server, "operate-server.json", &pull(true));
+    assert_eq!(discovered(server, service).len(), 3);
+    answers(server, "server-down.json", &asked, &down_reply(false));
 }
 
 fn a_zone_pull_out_hides_the_services_instances_in_the_zone(server: &Server) {
@@ -205,36 +205,27 @@ fn a_zone_pull_out_hides_the_services_instances_in_the_zone(server: &Server) {
         )
     };
     let asked = format!(r#"{{"zoneKey":{key}}}"#);
-    written_by_operator(
-        &server,
-        "zone/operate-zone-operations.json",
-        &operate(false),
-    );
-    assert!(discovered(&server, service).is_empty());
-    answers(&server, "zone/is-zone-down.json", &asked, &down_reply(true));
+    written_by_operator(server, "zone/operate-zone-operations.json", &operate(false));
+    assert!(discovered(server, service).is_empty());
+    answers(server, "zone/is-zone-down.json", &asked, &down_reply(true));
     let expected = format!(
         r#"{{"operations":{{"operations":["pullout"],"zoneKey":{key}}},"responseStatus":{SUCCESS}}}"#
     );
-    answers(&server, "zone/get-zone-operations.json", &asked, &expected);
-    let all = ok(&server, "zone/get-all-zone-operations.json", "{}");
+    answers(server, "zone/get-zone-operations.json", &asked, &expected);
+    let all = ok(server, "zone/get-all-zone-operations.json", "{}");
     assert_eq!(all["allZoneOperations"].as_array().unwrap().len(), 1);
     let list = "zone/get-zone-operations-list.json";
-    let listed = ok(&server, list, r#"{"zoneId":"SHAJQ"}"#);
+    let listed = ok(server, list, r#"{"zoneId":"SHAJQ"}"#);
     assert_eq!(
         listed["zoneOperationsList"][0]["zoneKey"]["serviceId"],
         service
     );
-    let none = ok(&server, list, r#"{"zoneId":"NOPE"}"#);
+    let none = ok(server, list, r#"{"zoneId":"NOPE"}"#);
     assert_eq!(none["zoneOperationsList"], json!([]));
 
-    written_by_operator(&server, "zone/operate-zone-operations.json", &operate(true));
-    assert_eq!(discovered(&server, service).len(), 2);
-    answers(
-        &server,
-        "zone/is-zone-down.json",
-        &asked,
-        &down_reply(false),
-    );
+    written_by_operator(server, "zone/operate-zone-operations.json", &operate(true));
+    assert_eq!(discovered(server, service).len(), 2);
+    answers(server, "zone/is-zone-down.json", &asked, &down_reply(false));
 }
 
 /// A group of `service` in SHA/SHAJQ named `name`, active; returns its id.
@@ -301,26 +292,26 @@ fn weights_wait_for_release(server: &Server) {
 }
 
 fn route_rule_weights_wait_for_their_release(server: &Server) {
-    weights_wait_for_release(&server);
-    let all = ok(&server, "group/get-all-route-rules.json", "{}");
+    weights_wait_for_release(server);
+    let all = ok(server, "group/get-all-route-rules.json", "{}");
     assert_eq!(all["routeRules"][0]["strategy"], "weighted-round-robin");
 }
 
 fn group_tags_and_named_instances_show_in_discovery(server: &Server) {
     let service = "management.group.tags";
     server.register_ok(&[instance(service, "a:80")]);
-    let group_id = insert_group(&server, service, "tagged");
+    let group_id = insert_group(server, service, "tagged");
     let rule = format!(
         r#""routeRule":{{"serviceId":"{service}","name":"rule","status":"active","strategy":"close-by-visit"}},"groups":[{{"serviceId":"{service}","regionId":"SHA","zoneId":"SHAJQ","name":"tagged","appId":"app","status":"active","weight":7}}]"#
     );
-    written_by_operator(&server, "group/create-route-rule.json", &rule);
+    written_by_operator(server, "group/create-route-rule.json", &rule);
     let tags =
         format!(r#""groupTagsList":[{{"groupId":{group_id},"tags":{{"env":"blue","dc":"a"}}}}]"#);
-    written_by_operator(&server, "group/insert-group-tags.json", &tags);
+    written_by_operator(server, "group/insert-group-tags.json", &tags);
     let named = format!(r#""groupInstances":[{{"groupId":{group_id},"instanceId":"a:80"}}]"#);
-    written_by_operator(&server, "group/insert-group-instances.json", &named);
+    written_by_operator(server, "group/insert-group-instances.json", &named);
 
-    let group = discovered_rule(&server, service)["groups"][0].clone();
+    let group = discovered_rule(server, service)["groups"][0].clone();
     assert_eq!(
         group["metadata"],
         json!({"dc": "a", "env": "blue"}),
@@ -331,25 +322,25 @@ fn group_tags_and_named_instances_show_in_discovery(server: &Server) {
     let expected = format!(
         r#"{{"groupTags":{{"groupId":{group_id},"tags":{{"dc":"a","env":"blue"}}}},"responseStatus":{SUCCESS}}}"#
     );
-    answers(&server, "group/get-group-tags.json", &asked, &expected);
-    let all = ok(&server, "group/get-all-group-tags.json", "{}");
+    answers(server, "group/get-group-tags.json", &asked, &expected);
+    let all = ok(server, "group/get-all-group-tags.json", "{}");
     assert_eq!(all["allGroupTags"][0]["groupId"], group_id);
-    let members = ok(&server, "group/get-group-instances.json", &asked);
+    let members = ok(server, "group/get-group-instances.json", &asked);
     assert_eq!(members["groupInstances"][0]["instanceId"], "a:80");
-    let view = ok(&server, "service.json", &of_service(service));
+    let view = ok(server, "service.json", &of_service(service));
     let listed = &view["groups"][0];
     assert_eq!(listed["groupKey"], format!("{service}/sha/shajq/tagged"));
     assert_eq!(listed["instanceIds"], json!(["a:80"]));
     assert_eq!(listed["metadata"]["env"], "blue");
 
     let untag = format!(r#"{{"groupId":{group_id},"tag":"env"}}"#);
-    written(&server, "group/delete-group-tags.json", &untag);
-    let group = discovered_rule(&server, service)["groups"][0].clone();
+    written(server, "group/delete-group-tags.json", &untag);
+    let group = discovered_rule(server, service)["groups"][0].clone();
     assert_eq!(group["metadata"], json!({"dc": "a"}));
     let member_ids = ids(&members, "groupInstances", "id");
     let unnamed = format!(r#""groupInstanceIds":{member_ids:?}"#);
-    written_by_operator(&server, "group/delete-group-instances.json", &unnamed);
-    let members = ok(&server, "group/get-group-instances.json", &asked);
+    written_by_operator(server, "group/delete-group-instances.json", &unnamed);
+    let members = ok(server, "group/get-group-instances.json", &asked);
     assert_eq!(members["groupInstances"], json!([]));
 }
 
@@ -362,41 +353,37 @@ fn a_group_operation_pulls_the_group_out(server: &Server) {
         )
     };
     written(
-        &server,
+        server,
         "group/operate-group-operation.json",
         &operate(false),
     );
     assert!(
-        discovered(&server, service).is_empty(),
+        discovered(server, service).is_empty(),
         "the default group is out"
     );
-    let all = ok(&server, "group/get-all-group-operations.json", "{}");
+    let all = ok(server, "group/get-all-group-operations.json", "{}");
     assert_eq!(
         all["allGroupOperations"][0]["operations"],
         json!(["pullout"])
     );
     let group_id = all["allGroupOperations"][0]["groupId"].as_i64().unwrap();
     let asked = format!(r#"{{"groupId":{group_id}}}"#);
-    let one = ok(&server, "group/get-group-operations.json", &asked);
+    let one = ok(server, "group/get-group-operations.json", &asked);
     assert_eq!(one["groupOperations"]["groupId"], group_id);
 
-    written(
-        &server,
-        "group/operate-group-operation.json",
-        &operate(true),
-    );
-    assert_eq!(discovered(&server, service), ["a:80"]);
+    written(server, "group/operate-group-operation.json", &operate(true));
+    assert_eq!(discovered(server, service), ["a:80"]);
     let list = format!(
         r#""groupOperationsList":[{{"groupId":{group_id},"operations":["again"]}}],"operationComplete":false"#
     );
-    written_by_operator(&server, "group/operate-group-operations.json", &list);
+    written_by_operator(server, "group/operate-group-operations.json", &list);
     assert!(
-        discovered(&server, service).is_empty(),
+        discovered(server, service).is_empty(),
         "out by the list form"
     );
     let none = format!(r#"{{"groupOperations":null,"responseStatus":{SUCCESS}}}"#);
     answers(
-        &server,
+        server,
         "group/get-group-operations.json",
         r#"{"groupId":-1}"#,
         &none,
@@ -409,21 +396,21 @@ fn service_instances_are_listed_as_logic_instances(server: &Server) {
     let logical = format!(
         r#""serviceInstances":[{{"serviceId":"{service}","instanceId":"logic-1","regionId":"SHA","zoneId":"SHAJQ","ip":"10.1.1.1","port":81,"url":"http://10.1.1.1:81/","metadata":{{"m":"1"}}}}]"#
     );
-    written_by_operator(&server, "group/insert-service-instances.json", &logical);
-    let shown = looked_up(&server, service)["logicInstances"][0].clone();
+    written_by_operator(server, "group/insert-service-instances.json", &logical);
+    let shown = looked_up(server, service)["logicInstances"][0].clone();
     assert_eq!(shown["instanceId"], "logic-1", "{shown}");
     assert_eq!(shown["status"], "up");
     assert_eq!(shown["metadata"], json!({"m": "1"}));
     let rows = ok(
-        &server,
+        server,
         "group/get-service-instances.json",
         &of_service(service),
     );
     assert_eq!(rows["serviceInstances"][0]["port"], 81);
     let ids = ids(&rows, "serviceInstances", "id");
     let delete = format!(r#""serviceInstanceIds":{ids:?}"#);
-    written_by_operator(&server, "group/delete-service-instances.json", &delete);
-    assert_eq!(looked_up(&server, service)["logicInstances"], json!([]));
+    written_by_operator(server, "group/delete-service-instances.json", &delete);
+    assert_eq!(looked_up(server, service)["logicInstances"], json!([]));
 }
 
 fn canary_ips_make_the_canary_route_rule(server: &Server) {
@@ -431,8 +418,8 @@ fn canary_ips_make_the_canary_route_rule(server: &Server) {
     server.register_ok(&[instance(service, "a:80")]);
     let update = |ips: &str| format!(r#""serviceId":"{service}","appId":"app1","canaryIps":{ips}"#);
     let path = "canary/update-canary-ips.json";
-    written_by_operator(&server, path, &update(r#"["10.0.0.1","10.0.0.2"]"#));
-    let rule = discovered_rule(&server, service);
+    written_by_operator(server, path, &update(r#"["10.0.0.1","10.0.0.2"]"#));
+    let rule = discovered_rule(server, service);
     assert_eq!(rule["routeId"], "canary-route-rule", "{rule}");
     let group = &rule["groups"][0];
     assert_eq!(group["groupKey"], format!("{service}/sha/canary/app1"));
@@ -441,8 +428,8 @@ fn canary_ips_make_the_canary_route_rule(server: &Server) {
     named.sort();
     assert_eq!(named, ["10.0.0.1", "10.0.0.2"]);
 
-    written_by_operator(&server, path, &update(r#"["10.0.0.3"]"#));
-    let group = &discovered_rule(&server, service)["groups"][0];
+    written_by_operator(server, path, &update(r#"["10.0.0.3"]"#));
+    let group = &discovered_rule(server, service)["groups"][0];
     assert_eq!(
         group["instanceIds"],
         json!(["10.0.0.3"]),
