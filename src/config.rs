@@ -211,6 +211,46 @@ pub struct ServerConfig {
     #[arg(long, env = "ARTEMIS_NODE_URL")]
     pub node_url: Option<String>,
 
+    /// The cluster, in Java's format (`zoneA:http://h1:8080/,http://h2:8080/;zoneB:http://h3:8080/`) or as a plain comma list of URLs (all in this node's zone); this node is the entry equal to --node-url. Without it the node is alone, as before.
+    #[arg(long, env = "ARTEMIS_CLUSTER_NODES", value_parser = parse_cluster_nodes)]
+    pub cluster_nodes: Option<ClusterNodes>,
+
+    /// Peers must send this as `Authorization: Bearer TOKEN` on the replication endpoints, and this node sends it to its peers. Leave it unset while Java nodes are peers: they cannot send it.
+    #[arg(long, env = "ARTEMIS_CLUSTER_TOKEN", hide_env_values = true)]
+    pub cluster_token: Option<String>,
+
+    /// How often each peer's `status/node.json` is polled (Java: 5 s).
+    #[arg(long, env = "ARTEMIS_PEER_STATUS_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub peer_status_interval: Duration,
+
+    /// A node starting into a cluster serves once it has copied the registry from an `up` peer, once every peer answered and none is up, or after this long (and says why).
+    #[arg(long, env = "ARTEMIS_JOIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub join_timeout: Duration,
+
+    /// Replication to a peer sends a batch once this many instances of one kind are pending (Java: 250).
+    #[arg(long, env = "ARTEMIS_REPLICATION_BATCH", default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..))]
+    pub replication_batch: u32,
+
+    /// ... or once the oldest pending one has waited this long (Java: 2 s).
+    #[arg(long, env = "ARTEMIS_REPLICATION_DELAY", default_value = "5ms", value_parser = parse_duration)]
+    pub replication_delay: Duration,
+
+    /// Replication work waiting for one peer on the node, in bytes of instance JSON; past it the oldest is dropped and counted.
+    #[arg(long, env = "ARTEMIS_REPLICATION_QUEUE", default_value = "16MiB", value_parser = parse_nonzero_size)]
+    pub replication_queue: usize,
+
+    /// A replication task not delivered within this long is dropped (Java: 5 s).
+    #[arg(long, env = "ARTEMIS_REPLICATION_TASK_TTL", default_value = "5s", value_parser = parse_duration)]
+    pub replication_task_ttl: Duration,
+
+    /// How often each node compares a digest of its registry with each peer's and pulls the services that differ.
+    #[arg(long, env = "ARTEMIS_DIGEST_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub digest_interval: Duration,
+
+    /// How long a removed instance is remembered, so that no peer's stale copy brings it back.
+    #[arg(long, env = "ARTEMIS_REMOVAL_MEMORY", default_value = "10m", value_parser = parse_duration)]
+    pub removal_memory: Duration,
+
     /// Directory of the embedded management database (`management.db`, SQLite), created if missing; unused with --management-db.
     #[arg(long, env = "ARTEMIS_DATA_DIR", default_value = "artemis-data")]
     pub data_dir: PathBuf,
@@ -226,6 +266,33 @@ pub struct ServerConfig {
     /// How often management data is reloaded in full from the store, the safety net for a missed change notice from another node.
     #[arg(long, env = "ARTEMIS_MANAGEMENT_RELOAD", default_value = "30s", value_parser = parse_duration)]
     pub management_reload: Duration,
+}
+
+/// The nodes of a cluster: each URL with its zone (`None`: this node's zone).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterNodes(pub Vec<(Option<String>, String)>);
+
+/// Parses Java's `zoneA:url,url;zoneB:url` or a plain `url,url` (every node in this node's
+/// zone). A zone's name and its URLs split at the first `:` that is not a URL's own.
+fn parse_cluster_nodes(s: &str) -> Result<ClusterNodes, String> {
+    let mut nodes = Vec::new();
+    for group in s.split(';').map(str::trim).filter(|g| !g.is_empty()) {
+        let is_url = |part: &str| part.starts_with("http://") || part.starts_with("https://");
+        let (zone, urls) = match group.split_once(':') {
+            Some((zone, urls)) if !is_url(group) => (Some(zone.trim().to_string()), urls),
+            _ => (None, group),
+        };
+        for url in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            if !is_url(url) {
+                return Err(format!("`{url}` in --cluster-nodes is not an http:// URL"));
+            }
+            nodes.push((zone.clone(), url.to_string()));
+        }
+    }
+    if nodes.is_empty() {
+        return Err("--cluster-nodes names no node".into());
+    }
+    Ok(ClusterNodes(nodes))
 }
 
 /// Accepts only PostgreSQL URLs (the embedded store needs no flag).

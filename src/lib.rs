@@ -18,6 +18,7 @@
 
 mod api;
 mod clock;
+mod cluster;
 mod config;
 mod connection;
 mod handoff;
@@ -38,7 +39,9 @@ mod transport;
 mod websocket;
 
 // The `artemis` command line and what it starts.
-pub use config::{parse_core_list, parse_duration, Cli, Command, CoreList, ServerConfig};
+pub use config::{
+    parse_core_list, parse_duration, Cli, ClusterNodes, Command, CoreList, ServerConfig,
+};
 pub use runtime::{run, select_cores, App, Failure, Layout};
 pub use server::Server;
 

@@ -12,11 +12,14 @@ use std::time::Duration;
 use artemis_shards::json::write_str;
 use artemis_shards::{InstanceLimits, NodeRules, SafetyConfig, ShardConfig};
 
+use crate::cluster::Cluster;
 use crate::config::ServerConfig;
 use crate::rate_limit::Limiter;
 
 pub(crate) struct Node {
     pub config: ServerConfig,
+    /// The cluster, shared by every core of the node.
+    pub cluster: Arc<Cluster>,
     /// Region and zone checks for registry operations.
     pub registry_rules: NodeRules,
     /// The same checks for discovery, with the discovery cross-zone setting.
@@ -53,7 +56,7 @@ const SOURCES_JSON: &str = r#"{"command-line":1,"environment":2}"#;
 const SUCCESS: &str = r#"{"errorCode":"success","message":"","status":"success"}"#;
 
 impl Node {
-    pub(crate) fn new(config: ServerConfig, bound: SocketAddr) -> Node {
+    pub(crate) fn new(config: ServerConfig, bound: SocketAddr, cluster: Arc<Cluster>) -> Node {
         let url = config.node_url(bound);
         let rules = |allow_other_zone| NodeRules {
             region_id: config.region.clone(),
@@ -119,6 +122,7 @@ impl Node {
             )),
         };
         Node {
+            cluster,
             config,
             registry_rules,
             discovery_rules,

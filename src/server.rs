@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use artemis_shards::{Shard, VersionClock};
@@ -19,6 +19,7 @@ use http::{Method, StatusCode};
 
 use crate::api::{self, Input, Part, Response};
 use crate::clock::now_ms;
+use crate::cluster::Cluster;
 use crate::config::ServerConfig;
 use crate::connection::{Handler, Outcome, Terms};
 use crate::handoff::{HandoffMesh, Handoffs};
@@ -54,6 +55,8 @@ pub struct Server {
     /// Cores, each with its shard.
     cores: usize,
     management: Management,
+    /// The cluster, made by the first core to start (the node's URL needs the bound address).
+    cluster: Arc<OnceLock<Arc<Cluster>>>,
     /// Each core's end of management state updates, taken by the core that owns the shard.
     appliers: Arc<Mutex<Vec<Option<Applier>>>>,
 }
@@ -75,6 +78,7 @@ impl Server {
         log::info!("management data in {store}; writes accepted from {writers}");
         Ok(Server {
             management,
+            cluster: Arc::default(),
             appliers: Arc::new(Mutex::new(appliers.into_iter().map(Some).collect())),
             rate_limits: Arc::new(config.rate_limits(cores)),
             open_connections: Arc::new(AtomicUsize::new(0)),
@@ -106,7 +110,11 @@ impl App for Server {
             self.config.max_connections,
             self.open_connections,
         );
-        let node = Node::new(self.config, bound);
+        let cluster = self.cluster.get_or_init(|| {
+            let me = self.config.node_url(bound);
+            Arc::new(Cluster::new(&self.config, me))
+        });
+        let node = Node::new(self.config, bound, cluster.clone());
         let shard_config = node.shard_config(self.cores);
         let link = ShardLink::join(self.shards, self.fanout, |_| {
             Shard::new(shard_config, self.versions)

@@ -10,6 +10,7 @@ use futures_lite::future::block_on;
 use http::{Method, StatusCode};
 
 use super::{respond, Context, Input, KeptReplies, Response};
+use crate::cluster::Cluster;
 use crate::config::{Cli, Command, ServerConfig};
 use crate::management::Management;
 use crate::metrics::Metrics;
@@ -34,7 +35,8 @@ impl Core {
         let Command::Server(config) = Cli::parse_from(args.iter().chain(flags)).command;
         let config: ServerConfig = config;
         let bound: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        let node = Node::new(config.clone(), bound);
+        let cluster = Arc::new(Cluster::new(&config, config.node_url(bound)));
+        let node = Node::new(config.clone(), bound, cluster);
         let shard = Shard::new(node.shard_config(1), Arc::new(VersionClock::starting_at(1)));
         Core {
             link: ShardLink::alone(shard),

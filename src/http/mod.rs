@@ -9,6 +9,7 @@
 //! `error.status()` with `error.message()` and close.
 
 mod body;
+pub(crate) mod client;
 mod error;
 mod gzip;
 mod headers;

@@ -50,6 +50,18 @@ impl Listener for GlommioListener {
 
 pub(crate) struct GlommioConnection(TcpStream);
 
+impl GlommioConnection {
+    /// An outbound connection to `addr` (this server as a client of its peers), on this core's
+    /// executor; fails after `timeout` without one.
+    pub(crate) async fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<Self> {
+        let stream = TcpStream::connect_timeout(addr, timeout)
+            .await
+            .map_err(io::Error::from)?;
+        stream.set_nodelay(true).map_err(io::Error::from)?;
+        Ok(GlommioConnection(stream))
+    }
+}
+
 impl Connection for GlommioConnection {
     fn peer_is_loopback(&self) -> bool {
         self.0.peer_addr().is_ok_and(|a| a.ip().is_loopback())

@@ -1,0 +1,220 @@
+//! The cluster this node belongs to: its peers, what each said of itself when last asked, and
+//! whether this node has joined (copied the registry from a peer) yet.
+//!
+//! Membership is static, from `--cluster-nodes`; this node is the entry equal to its own URL.
+//! Every core shares one [`Cluster`]: the peer poller writes each peer's status, the replication
+//! senders and the status endpoints read it. A peer's status is one atomic for the hot checks and
+//! its whole `ServiceNodeStatus` for `status/cluster.json`, behind a mutex that only the poller
+//! and the status endpoints take.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::config::ServerConfig;
+
+/// A node's status as Java's `ServiceNodeStatus.status` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum NodeState {
+    /// Never answered, or its last poll failed.
+    Unknown = 0,
+    Starting = 1,
+    Up = 2,
+    Down = 3,
+}
+
+impl NodeState {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Unknown => "unknown",
+            NodeState::Starting => "starting",
+            NodeState::Up => "up",
+            NodeState::Down => "down",
+        }
+    }
+
+    fn from_u8(n: u8) -> NodeState {
+        match n {
+            1 => NodeState::Starting,
+            2 => NodeState::Up,
+            3 => NodeState::Down,
+            _ => NodeState::Unknown,
+        }
+    }
+}
+
+/// What a peer said of itself in its last `status/node.json`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PeerStatus {
+    pub state: NodeState,
+    pub can_serve_registry: bool,
+    pub can_serve_discovery: bool,
+    pub allow_registry_from_other_zone: bool,
+    pub allow_discovery_from_other_zone: bool,
+    /// Its `ServiceNodeStatus` object as it sent it, for `status/cluster.json`.
+    pub json: Arc<[u8]>,
+}
+
+/// Another node of the cluster.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    /// Its place in [`Cluster::peers`].
+    pub index: usize,
+    /// Its URL as configured (Java lists nodes by it).
+    pub url: String,
+    pub zone: String,
+    /// Where to connect: the URL's host and port, resolved at start (`None`: unresolvable).
+    pub addr: Option<SocketAddr>,
+    /// The URL's `host[:port]`, for the `Host` header.
+    pub authority: String,
+    /// The URL's path without its trailing `/` (`""` for the root): requests go to
+    /// `{base}/api/...`.
+    pub base: String,
+    state: AtomicU8,
+    status: Mutex<Option<PeerStatus>>,
+}
+
+impl Peer {
+    /// What it said last; `Unknown` when it has not answered.
+    pub(crate) fn state(&self) -> NodeState {
+        NodeState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// Whether registry traffic (replication) may go to it now: it said it can take it.
+    pub(crate) fn takes_registry(&self) -> bool {
+        self.status()
+            .is_some_and(|s| s.can_serve_registry && s.state != NodeState::Down)
+    }
+
+    /// Its last status, if it answered.
+    pub(crate) fn status(&self) -> Option<PeerStatus> {
+        self.status.lock().expect("no holder panics").clone()
+    }
+
+    /// Records what it said (`None`: it did not answer).
+    pub(crate) fn set_status(&self, status: Option<PeerStatus>) {
+        let state = status.as_ref().map_or(NodeState::Unknown, |s| s.state);
+        *self.status.lock().expect("no holder panics") = status;
+        self.state.store(state as u8, Ordering::Release);
+    }
+}
+
+/// This node's cluster.
+#[derive(Debug)]
+pub(crate) struct Cluster {
+    /// This node's URL, as the cluster lists it.
+    pub me: String,
+    pub zone: String,
+    pub peers: Vec<Peer>,
+    /// Sent to peers and required from them on the replication endpoints.
+    pub token: Option<String>,
+    joined: AtomicBool,
+}
+
+impl Cluster {
+    /// The cluster of `--cluster-nodes`, this node being the entry equal to `me` (its URL). A
+    /// node without `--cluster-nodes`, or alone in it, has no peers and has joined already.
+    pub(crate) fn new(config: &ServerConfig, me: String) -> Cluster {
+        let own = normalize(&me);
+        let peers: Vec<Peer> = config
+            .cluster_nodes
+            .iter()
+            .flat_map(|nodes| nodes.0.iter())
+            .filter(|(_, url)| normalize(url) != own)
+            .enumerate()
+            .map(|(index, (zone, url))| {
+                let (authority, base) = split_url(url);
+                Peer {
+                    index,
+                    url: url.clone(),
+                    zone: zone.clone().unwrap_or_else(|| config.zone.clone()),
+                    addr: resolve(&authority),
+                    authority,
+                    base,
+                    state: AtomicU8::new(NodeState::Unknown as u8),
+                    status: Mutex::new(None),
+                }
+            })
+            .collect();
+        Cluster {
+            joined: AtomicBool::new(peers.is_empty()),
+            me,
+            zone: config.zone.clone(),
+            peers,
+            token: config.cluster_token.clone(),
+        }
+    }
+
+    /// Whether this node has copied the registry from a peer (or had none to copy from).
+    pub(crate) fn is_joined(&self) -> bool {
+        self.joined.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_joined(&self) {
+        self.joined.store(true, Ordering::Release);
+    }
+
+    /// Whether `ip` is the address of a configured peer.
+    pub(crate) fn is_peer_address(&self, ip: IpAddr) -> bool {
+        self.peers
+            .iter()
+            .any(|p| p.addr.is_some_and(|a| a.ip() == ip))
+    }
+}
+
+/// A URL compared as the cluster lists it: lowercase, `localhost` as `127.0.0.1`, with a
+/// trailing `/`.
+fn normalize(url: &str) -> String {
+    let mut url = url
+        .trim()
+        .to_lowercase()
+        .replace("://localhost", "://127.0.0.1");
+    if !url.ends_with('/') {
+        url.push('/');
+    }
+    url
+}
+
+/// `http://host:port/path/` into `("host:port", "/path")`.
+fn split_url(url: &str) -> (String, String) {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let base = path.trim_end_matches('/');
+    let base = if base.is_empty() {
+        String::new()
+    } else {
+        format!("/{base}")
+    };
+    (authority.to_string(), base)
+}
+
+/// The address of `host[:port]` (port 80 when none), if it resolves.
+fn resolve(authority: &str) -> Option<SocketAddr> {
+    let with_port = match authority.rsplit_once(':') {
+        Some((_, port)) if port.parse::<u16>().is_ok() => authority.to_string(),
+        _ => format!("{authority}:80"),
+    };
+    with_port.to_socket_addrs().ok()?.next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_authority_and_base() {
+        assert_eq!(
+            split_url("http://h1:8080/"),
+            ("h1:8080".to_string(), String::new())
+        );
+        assert_eq!(
+            split_url("http://h1:8080/artemis-service/"),
+            ("h1:8080".to_string(), "/artemis-service".to_string())
+        );
+        assert_eq!(split_url("http://h1"), ("h1".to_string(), String::new()));
+        assert_eq!(normalize("HTTP://localhost:8080"), "http://127.0.0.1:8080/");
+        assert_eq!(resolve("127.0.0.1:9"), Some("127.0.0.1:9".parse().unwrap()));
+        assert_eq!(resolve("127.0.0.1"), Some("127.0.0.1:80".parse().unwrap()));
+    }
+}
