@@ -119,16 +119,17 @@ fn default_cores() -> &'static str {
 
 impl Server {
     /// Starts `artemis server --addr 127.0.0.1:0 --cores 0-1 --region SHA --zone SHAJQ
-    /// --data-dir <fresh temporary directory> EXTRA`; `--cores`, `--region` and `--zone` in
-    /// `extra` replace the defaults, and `--data-dir` or `--management-db` the directory.
+    /// --data-dir <fresh temporary directory> EXTRA`; `--addr`, `--cores`, `--region` and `--zone`
+    /// in `extra` replace the defaults, and `--data-dir` or `--management-db` the directory.
     pub(crate) fn start(extra: &[&str]) -> Server {
         Server::start_with_env(extra, &[])
     }
 
     /// [`Server::start`] with environment variables set for the child.
     pub(crate) fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut args = vec!["server", "--addr", "127.0.0.1:0"];
+        let mut args = vec!["server"];
         for (flag, value) in [
+            ("--addr", "127.0.0.1:0"),
             ("--cores", default_cores()),
             ("--region", REGION),
             ("--zone", ZONE),
