@@ -15,6 +15,7 @@
 
 pub(crate) mod artemis;
 pub(crate) mod client;
+pub(crate) mod cluster;
 pub(crate) mod json;
 pub(crate) mod postgres;
 

@@ -1,0 +1,198 @@
+//! Three nodes on loopback, as an operator runs them: a write to any node reaches every node's
+//! discovery and subscribers, heartbeats to one node keep an instance alive everywhere, and a
+//! node killed with SIGKILL comes back `starting`, copies the registry, and serves nothing less
+//! than its peers when it answers discovery again.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use common::artemis::{instance, instances, SHORT_LEASES};
+use common::cluster::{TestCluster, TO_SPREAD};
+use common::{poll, Server};
+use serde_json::Value;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+/// Whether `server` discovers exactly `ids` (in any order) for `service`.
+fn discovers(server: &Server, service: &str, ids: &[&str]) -> bool {
+    let found: BTreeSet<String> = server.instance_ids(service).into_iter().collect();
+    found == ids.iter().map(|s| s.to_string()).collect()
+}
+
+/// Waits until every running node of `cluster` discovers exactly `ids` for `service`.
+fn await_everywhere(cluster: &TestCluster, nodes: &[usize], service: &str, ids: &[&str]) {
+    for &i in nodes {
+        let seen = poll(TO_SPREAD, || {
+            discovers(cluster.node(i), service, ids).then_some(())
+        });
+        assert!(
+            seen.is_some(),
+            "node {i} discovers {:?} for {service}, not {ids:?}",
+            cluster.node(i).instance_ids(service)
+        );
+    }
+}
+
+#[test]
+fn a_write_to_any_node_reaches_every_node() {
+    let cluster = TestCluster::start(3, &[]);
+    cluster.await_all_up();
+    let service = "cluster.spread";
+    cluster.node(0).register_ok(&[instance(service, "a:1")]);
+    await_everywhere(&cluster, &[0, 1, 2], service, &["a:1"]);
+    cluster.node(2).register_ok(&[instance(service, "b:1")]);
+    await_everywhere(&cluster, &[0, 1, 2], service, &["a:1", "b:1"]);
+    cluster.node(1).unregister(&[instance(service, "a:1")]);
+    await_everywhere(&cluster, &[0, 1, 2], service, &["b:1"]);
+}
+
+#[test]
+fn heartbeats_to_one_node_keep_an_instance_alive_on_all_and_expiry_spreads() {
+    let cluster = TestCluster::start(3, SHORT_LEASES);
+    cluster.await_all_up();
+    let service = "cluster.leases";
+    let (kept, left) = (instance(service, "kept:1"), instance(service, "left:1"));
+    cluster.node(0).register_ok(&[&kept, &left]);
+    await_everywhere(&cluster, &[0, 1, 2], service, &["kept:1", "left:1"]);
+    // Three lease lifetimes of heartbeats to node 0 for one of the two.
+    for _ in 0..12 {
+        thread::sleep(Duration::from_millis(500));
+        let reply = cluster.node(0).heartbeat(&[&kept]);
+        assert_eq!(reply.json()["responseStatus"]["status"], "success");
+    }
+    await_everywhere(&cluster, &[0, 1, 2], service, &["kept:1"]);
+}
+
+type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+
+/// A subscriber on `server` to `service`.
+fn subscriber(server: &Server, service: &str) -> Socket {
+    let url = format!("ws://{}/ws/discovery/instance-change", server.addr);
+    let (mut socket, _) = tungstenite::connect(url).expect("the handshake succeeds");
+    if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
+        stream.set_read_timeout(Some(TO_SPREAD)).unwrap();
+    }
+    let config = format!(r#"{{"serviceId":"{service}"}}"#);
+    socket.send(Message::text(config)).unwrap();
+    socket
+}
+
+/// The next change frame's type and instance id.
+fn next_change(socket: &mut Socket) -> (String, String) {
+    loop {
+        if let Message::Text(text) = socket.read().expect("a change in time") {
+            let change: Value = serde_json::from_str(&text).unwrap();
+            let id = change["instance"]["instanceId"]
+                .as_str()
+                .unwrap_or_default();
+            return (
+                change["changeType"].as_str().unwrap().to_string(),
+                id.to_string(),
+            );
+        }
+    }
+}
+
+#[test]
+fn a_subscriber_on_one_node_is_pushed_a_register_on_another() {
+    let cluster = TestCluster::start(3, &[]);
+    cluster.await_all_up();
+    let service = "cluster.push";
+    let mut socket = subscriber(cluster.node(1), service);
+    // The subscription is in place once a register on the subscriber's own node is pushed.
+    let probe = instance(service, "probe:1");
+    let mut first = None;
+    for _ in 0..50 {
+        cluster.node(1).register_ok(&[&probe]);
+        if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
+            stream
+                .set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+        }
+        if let Ok(Message::Text(text)) = socket.read() {
+            first = Some(text);
+            break;
+        }
+    }
+    assert!(first.is_some(), "the subscription never took");
+    if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
+        stream.set_read_timeout(Some(TO_SPREAD)).unwrap();
+    }
+    cluster
+        .node(0)
+        .register_ok(&[instance(service, "remote:1")]);
+    loop {
+        let (kind, id) = next_change(&mut socket);
+        if id == "remote:1" {
+            assert_eq!(kind, "new");
+            break;
+        }
+    }
+}
+
+/// Instances `from..to` of `service`, registered in batches of 100 on `server`.
+fn register_range(server: &Server, service: &str, from: usize, to: usize) {
+    let all: Vec<String> = (from..to)
+        .map(|n| instance(service, &format!("i-{n}:1")))
+        .collect();
+    for batch in all.chunks(100) {
+        let reply = server.post("/api/registry/register.json", &instances(batch));
+        assert_eq!(reply.json()["responseStatus"]["status"], "success");
+    }
+}
+
+#[test]
+fn a_killed_node_comes_back_starting_and_then_misses_nothing() {
+    let mut cluster = TestCluster::start(3, &[]);
+    cluster.await_all_up();
+    let service = "cluster.rejoin";
+    register_range(cluster.node(0), service, 0, 300);
+    // Heartbeats go on against the survivors the whole time.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        let (addr, service) = (cluster.node(1).addr, service.to_string());
+        thread::spawn(move || {
+            let mut client = common::Client::connect(addr);
+            let body = instances(&[instance(&service, "i-0:1")]);
+            while !stop.load(Ordering::Relaxed) {
+                client.post("/api/registry/heartbeat.json", &body);
+            }
+        })
+    };
+    cluster.kill(2);
+    register_range(cluster.node(1), service, 300, 600);
+    cluster.restart(2);
+    // Until it has copied the registry it refuses discovery, as Java's SDK expects of a
+    // starting node; once it answers, it has everything.
+    let answered = poll(common::cluster::TO_JOIN, || {
+        let reply = cluster.node(2).post(
+            "/api/discovery/service.json",
+            &format!(
+                r#"{{"discoveryConfig":{{"serviceId":"{service}"}},"regionId":"{}","zoneId":"{}"}}"#,
+                common::REGION,
+                common::ZONE
+            ),
+        );
+        let json = reply.json();
+        match json["responseStatus"]["errorCode"].as_str() {
+            Some("service-unavailable") => None,
+            Some("success") => Some(json),
+            other => panic!("unexpected answer {other:?}: {json}"),
+        }
+    });
+    let json = answered.expect("the restarted node answers discovery");
+    let count = json["service"]["instances"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        count, 600,
+        "the restarted node's first answer misses instances"
+    );
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+}
