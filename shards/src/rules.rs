@@ -30,20 +30,15 @@ impl NodeRules {
         self.admit_origin(instance.region_id.as_deref(), instance.zone_id.as_deref())
     }
 
+    /// The region alone: what Java's replication endpoints check of a peer's instance.
+    pub fn admit_replicated(&self, instance: &Instance) -> Result<(), Rejection> {
+        self.admit_region(instance.region_id.as_deref())
+    }
+
     /// The region and zone checks on their own; discovery requests make them too.
     /// A missing region never matches.
     pub fn admit_origin(&self, region: Option<&str>, zone: Option<&str>) -> Result<(), Rejection> {
-        let sent = |value: Option<&str>| value.unwrap_or("null").to_string();
-        if !same_id(region, &self.region_id) {
-            return Err(Rejection {
-                code: ErrorCode::NoPermission,
-                reason: format!(
-                    "regionId is not the same as the registry node. regionId: {}, registry node.regionId: {}",
-                    sent(region),
-                    self.region_id
-                ),
-            });
-        }
+        self.admit_region(region)?;
         if !self.allow_registry_from_other_zone && !same_id(zone, &self.zone_id) {
             return Err(Rejection {
                 code: ErrorCode::NoPermission,
@@ -56,6 +51,26 @@ impl NodeRules {
         }
         Ok(())
     }
+
+    /// The region check on its own (a missing region never matches).
+    pub fn admit_region(&self, region: Option<&str>) -> Result<(), Rejection> {
+        if same_id(region, &self.region_id) {
+            return Ok(());
+        }
+        Err(Rejection {
+            code: ErrorCode::NoPermission,
+            reason: format!(
+                "regionId is not the same as the registry node. regionId: {}, registry node.regionId: {}",
+                sent(region),
+                self.region_id
+            ),
+        })
+    }
+}
+
+/// An id as a reason quotes it: `null` when missing.
+fn sent(value: Option<&str>) -> &str {
+    value.unwrap_or("null")
 }
 
 /// The register executor's argument checks: serviceId, instanceId, then url must be non-blank.

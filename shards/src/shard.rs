@@ -31,6 +31,10 @@ use crate::ErrorCode;
 /// renewed leases are pushed back, entries of removed ones skipped, all within this bound.
 const INDEX_WORK_PER_REMOVAL: usize = 8;
 
+/// How a write applies the node rules to an instance: a client's region and zone
+/// ([`NodeRules::admit`]), or a peer's region alone ([`NodeRules::admit_replicated`]).
+type Admission = fn(&NodeRules, &Instance) -> Result<(), Rejection>;
+
 /// Java's reason for a heartbeat without a live lease (its typo included).
 const NO_LEASE: &str = "Instance is not exising! Need re-register.";
 
@@ -131,12 +135,57 @@ impl Shard {
 
     /// Registers each instance under a new lease, replacing any registration with its key.
     pub fn register(&mut self, batch: Vec<(u32, Instance)>, now_ms: u64) -> Vec<FailedInstance> {
+        self.store_each(batch, now_ms, NodeRules::admit)
+    }
+
+    /// A peer's replicated register (Java's `replication/registry/register.json`): as
+    /// [`Shard::register`], but only the instance's region is checked, not its zone.
+    pub fn register_replicated(
+        &mut self,
+        batch: Vec<(u32, Instance)>,
+        now_ms: u64,
+    ) -> Vec<FailedInstance> {
+        self.store_each(batch, now_ms, NodeRules::admit_replicated)
+    }
+
+    /// A peer's replicated heartbeat: renews the instance's live lease, or registers the
+    /// instance when it has none (Java's replication heartbeat heals a lease this node missed or
+    /// let expire). Only the region is checked.
+    pub fn heartbeat_replicated(
+        &mut self,
+        batch: Vec<(u32, Instance)>,
+        now_ms: u64,
+    ) -> Vec<FailedInstance> {
         self.apply(
             batch,
             now_ms,
             InstanceLimits::check,
-            |_, instance, _| check_arguments(instance),
-            Shard::store,
+            NodeRules::admit_replicated,
+            |shard, instance, now_ms| {
+                check_arguments(instance)?;
+                Ok(shard.live_lease(instance, now_ms).ok())
+            },
+            |shard, instance, lease, now_ms| match lease {
+                Some(slot) => shard.renew(slot, now_ms),
+                None => shard.store(instance, (), now_ms),
+            },
+        )
+    }
+
+    /// A peer's replicated unregister: as [`Shard::unregister`], only the region checked.
+    pub fn unregister_replicated(
+        &mut self,
+        batch: Vec<(u32, Instance)>,
+        now_ms: u64,
+    ) -> Vec<FailedInstance> {
+        self.remove_each(
+            batch,
+            now_ms,
+            NodeRules::admit_replicated,
+            |shard, instance, _| {
+                check_arguments(instance)?;
+                Ok(shard.lease_of_kind(instance))
+            },
         )
     }
 
@@ -162,7 +211,7 @@ impl Shard {
     /// Removes each instance from the registry and discovery at once; unknown ones are no-ops.
     /// As Java's executor, it checks the instance's arguments first.
     pub fn unregister(&mut self, batch: Vec<(u32, Instance)>, now_ms: u64) -> Vec<FailedInstance> {
-        self.remove_each(batch, now_ms, |shard, instance, _| {
+        self.remove_each(batch, now_ms, NodeRules::admit, |shard, instance, _| {
             check_arguments(instance)?;
             Ok(shard.lease_of_kind(instance))
         })
@@ -174,9 +223,26 @@ impl Shard {
         batch: Vec<(u32, Instance)>,
         now_ms: u64,
     ) -> Vec<FailedInstance> {
-        self.remove_each(batch, now_ms, |shard, instance, _| {
+        self.remove_each(batch, now_ms, NodeRules::admit, |shard, instance, _| {
             Ok(shard.lease_of_kind(instance))
         })
+    }
+
+    fn store_each(
+        &mut self,
+        batch: Vec<(u32, Instance)>,
+        now_ms: u64,
+        admit: Admission,
+    ) -> Vec<FailedInstance> {
+        let check = |_: &Shard, instance: &Instance, _| check_arguments(instance);
+        self.apply(
+            batch,
+            now_ms,
+            InstanceLimits::check,
+            admit,
+            check,
+            Shard::store,
+        )
     }
 
     fn renew_each(
@@ -186,13 +252,15 @@ impl Shard {
         find: fn(&Shard, &Instance, u64) -> Result<u32, Rejection>,
     ) -> Vec<FailedInstance> {
         let renew = |shard: &mut Shard, _, slot, now_ms| shard.renew(slot, now_ms);
-        self.apply(batch, now_ms, InstanceLimits::check_ids, find, renew)
+        let (limits, admit) = (InstanceLimits::check_ids, NodeRules::admit);
+        self.apply(batch, now_ms, limits, admit, find, renew)
     }
 
     fn remove_each(
         &mut self,
         batch: Vec<(u32, Instance)>,
         now_ms: u64,
+        admit: Admission,
         find: fn(&Shard, &Instance, u64) -> Result<Option<u32>, Rejection>,
     ) -> Vec<FailedInstance> {
         let remove = |shard: &mut Shard, _, slot: Option<u32>, now_ms| {
@@ -200,7 +268,8 @@ impl Shard {
                 shard.remove(slot, now_ms);
             }
         };
-        self.apply(batch, now_ms, InstanceLimits::check_ids, find, remove)
+        let limits = InstanceLimits::check_ids;
+        self.apply(batch, now_ms, limits, admit, find, remove)
     }
 
     /// The discovery bytes of a service (id matched case-insensitively); `None` when it has
@@ -457,21 +526,22 @@ impl Shard {
         self.changes.take_unpushed()
     }
 
-    /// Runs each instance through the size `limits`, the node rules and `check`, then
-    /// `commit`s it or reports it. The limits come first, so that no other check reads (or
-    /// quotes in its reason) a field over its limit.
+    /// Runs each instance through the size `limits`, the node rules as `admit` applies them and
+    /// `check`, then `commit`s it or reports it. The limits come first, so that no other check
+    /// reads (or quotes in its reason) a field over its limit.
     fn apply<T>(
         &mut self,
         batch: Vec<(u32, Instance)>,
         now_ms: u64,
         limits: fn(&InstanceLimits, &Instance) -> Result<(), Rejection>,
+        admit: Admission,
         check: fn(&Shard, &Instance, u64) -> Result<T, Rejection>,
         commit: fn(&mut Shard, Instance, T, u64),
     ) -> Vec<FailedInstance> {
         let mut failed = Vec::new();
         for (index, instance) in batch {
             let checked = limits(&self.config.limits, &instance)
-                .and_then(|()| self.config.rules.admit(&instance))
+                .and_then(|()| admit(&self.config.rules, &instance))
                 .and_then(|()| check(self, &instance, now_ms));
             match checked {
                 Ok(found) => commit(self, instance, found, now_ms),

@@ -512,6 +512,89 @@ fn heartbeat_on_expired_lease_fails() {
     assert!(shard.heartbeat(one(i1()), T0 + 2 * TTL + 3).is_empty());
 }
 
+// ---- a peer's replicated writes ----
+
+#[test]
+fn replicated_writes_check_the_region_but_not_the_zone() {
+    let mut strict = new_shard(config(None, false));
+    let mut other_zone = i1();
+    other_zone.zone_id = Some("SHAOY".into());
+    assert!(strict
+        .register_replicated(one(other_zone.clone()), T0)
+        .is_empty());
+    assert!(strict
+        .heartbeat_replicated(one(other_zone.clone()), T0 + 1)
+        .is_empty());
+    assert_eq!(
+        fragments(&mut strict, SERVICE),
+        sorted_json(&[other_zone.clone()])
+    );
+    assert!(strict
+        .unregister_replicated(one(other_zone), T0 + 2)
+        .is_empty());
+    assert!(strict.service(SERVICE).is_none());
+
+    let mut fra = i1();
+    fra.region_id = Some("FRA".into());
+    for failed in [
+        strict.register_replicated(one(fra.clone()), T0),
+        strict.heartbeat_replicated(one(fra.clone()), T0),
+        strict.unregister_replicated(one(fra.clone()), T0),
+    ] {
+        assert_eq!(failure(&failed).1, ErrorCode::NoPermission);
+    }
+    assert_eq!(strict.stats().instances, 0);
+}
+
+#[test]
+fn a_replicated_heartbeat_without_a_live_lease_registers_the_instance() {
+    let mut shard = shard();
+    assert!(shard.heartbeat_replicated(one(i1()), T0).is_empty());
+    assert_eq!(fragments(&mut shard, SERVICE), sorted_json(&[i1()]));
+    let changes = shard.take_unpushed();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].kind, ChangeKind::New);
+    // A client's heartbeat now finds the lease the peer's made.
+    assert!(shard.heartbeat(one(i1()), T0 + 1).is_empty());
+
+    // An expired lease is registered anew, with the data the peer sent.
+    let mut moved = i1();
+    moved.url = Some("http://10.2.3.4:9090/".into());
+    let later = T0 + 2 * TTL;
+    assert!(shard
+        .heartbeat_replicated(one(moved.clone()), later)
+        .is_empty());
+    assert_eq!(fragments(&mut shard, SERVICE), sorted_json(&[moved]));
+    let lease = &shard.leases(&[], false)[0];
+    assert_eq!((lease.creation_ms, lease.renewal_ms), (later, later));
+}
+
+#[test]
+fn a_replicated_heartbeat_of_a_live_lease_only_renews_it() {
+    let mut shard = shard();
+    shard.register(one(i1()), T0);
+    let version = shard.version();
+    let mut changed = i1();
+    changed.url = Some("http://elsewhere/".into());
+    assert!(shard
+        .heartbeat_replicated(one(changed), T0 + TTL)
+        .is_empty());
+    assert_eq!(shard.version(), version, "nothing discovery shows changed");
+    assert_eq!(fragments(&mut shard, SERVICE), sorted_json(&[i1()]));
+    let lease = &shard.leases(&[], false)[0];
+    assert_eq!((lease.creation_ms, lease.renewal_ms), (T0, T0 + TTL));
+}
+
+#[test]
+fn a_replicated_heartbeat_that_would_register_checks_the_instance_as_a_register_does() {
+    let mut shard = shard();
+    let mut no_url = i1();
+    no_url.url = None;
+    let failed = shard.heartbeat_replicated(one(no_url), T0);
+    assert_eq!(failure(&failed).1, ErrorCode::InternalServiceError);
+    assert_eq!(shard.stats().instances, 0);
+}
+
 // ---- unregister ----
 
 #[test]
