@@ -25,7 +25,14 @@ pub struct Cli {
     )]
     pub target: String,
 
-    /// What to send: register, reregister, heartbeat, ws-heartbeat, push, discover, churn, or mix (weights from --mix).
+    /// Several registries, e.g. the nodes of one cluster, instead of --target (which they
+    /// override): http://127.0.0.1:8080,http://127.0.0.1:8081. The connections, the prefill's
+    /// too, are dealt out over them in turn; the replication scenario registers on the first and
+    /// awaits the pushes on the second.
+    #[arg(long, value_parser = parse_targets)]
+    pub targets: Option<std::vec::Vec<String>>,
+
+    /// What to send: register, reregister, heartbeat, ws-heartbeat, push, replication, discover, churn, or mix (weights from --mix).
     #[arg(long, default_value = "discover", value_parser = parse_scenario)]
     pub scenario: Scenario,
 
@@ -62,7 +69,8 @@ pub struct Cli {
     #[arg(long, default_value_t = 16)]
     pub connections: usize,
 
-    /// Push subscriber connections, beyond --connections [default: one per core].
+    /// Push subscriber connections (push and replication), beyond --connections [default: one
+    /// per core].
     #[arg(long)]
     pub subscribers: Option<usize>,
 
@@ -84,7 +92,7 @@ pub struct Cli {
     #[arg(long, default_value_t = 100)]
     pub prefill_batch: u64,
 
-    /// Distinct instances the register and churn scenarios write.
+    /// Distinct instances the register, churn and replication scenarios write.
     #[arg(long, default_value_t = 1000)]
     pub instances: u64,
 
@@ -238,6 +246,18 @@ fn parse_rate(spec: &str) -> Result<f64, String> {
     Ok(count / per.as_secs_f64())
 }
 
+/// `--targets`: `URL,URL,...`, at least one, none empty (each URL is checked when it is
+/// resolved, as `--target` is).
+fn parse_targets(list: &str) -> Result<Vec<String>, String> {
+    let targets: Vec<String> = list.split(',').map(|t| t.trim().to_owned()).collect();
+    if targets.iter().any(String::is_empty) {
+        return Err(format!(
+            "{list:?} is not a list of URLs like http://h:8080,http://h:8081"
+        ));
+    }
+    Ok(targets)
+}
+
 /// `--scenario`: one kind of request, or a weighted mix of kinds (`--mix`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scenario {
@@ -294,8 +314,13 @@ impl Cli {
             }
             (None, false, None) => Config::default().pacing,
         };
+        let (target, more_targets) = match self.targets {
+            Some(mut targets) => (targets.remove(0), targets),
+            None => (self.target, Vec::new()),
+        };
         Ok(Config {
-            target: self.target,
+            target,
+            more_targets,
             scenario,
             pacing,
             duration: self.duration,
@@ -512,6 +537,44 @@ mod tests {
         assert_eq!(
             error_line(&unreachable),
             "artemis-loadgen: cannot reach http://h:1: refused"
+        );
+    }
+
+    #[test]
+    fn targets_are_a_comma_list_instead_of_target() {
+        let c = config("--targets http://a:1,http://b:2/,http://a:1").unwrap();
+        assert_eq!(c.target, "http://a:1");
+        assert_eq!(c.more_targets, ["http://b:2/", "http://a:1"]);
+        assert_eq!(c.targets(), ["http://a:1", "http://b:2/", "http://a:1"]);
+        let one = config("--targets http://a:1").unwrap();
+        assert_eq!(
+            (one.target.as_str(), one.more_targets.len()),
+            ("http://a:1", 0)
+        );
+        let alone = config("--target http://a:1").unwrap();
+        assert_eq!(alone.targets(), ["http://a:1"]);
+        for refused in ["--targets http://a:1,", "--targets ,http://a:1"] {
+            let argv = std::iter::once("artemis-loadgen").chain(refused.split_whitespace());
+            assert!(Cli::try_parse_from(argv).is_err(), "{refused}");
+        }
+        // --targets overrides --target, given or from ARTEMIS_LOADGEN_TARGET.
+        let both = config("--target http://a:1 --targets http://b:2").unwrap();
+        assert_eq!(both.targets(), ["http://b:2"]);
+    }
+
+    #[test]
+    fn replication_takes_two_targets() {
+        let c =
+            config("--scenario replication --targets http://a:1,http://b:2 --rate 100").unwrap();
+        assert_eq!(c.scenario[0].kind, Kind::Replication);
+        assert_eq!(
+            refusal(&format!(
+                "--scenario replication --target http://a:1 --cores {}",
+                available_cores()[0]
+            )),
+            "artemis-loadgen: --scenario replication registers on the first of --targets and \
+             awaits the pushes on the second: give two of them (the same URL twice to try it on \
+             one node) (see --help)"
         );
     }
 

@@ -12,8 +12,11 @@ use std::time::Duration;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Config {
-    /// `http://host:port` of the registry.
+    /// `http://host:port` of the registry; with `more_targets`, the first node of several.
     pub target: String,
+    /// The other nodes of `--targets`, after `target`: the connections are dealt out over all
+    /// of them in turn (see `scenario::route`). Empty for a single registry.
+    pub more_targets: Vec<String>,
     /// What the requests are, with weights (one share for a plain scenario).
     pub scenario: Vec<Share>,
     pub pacing: Pacing,
@@ -84,6 +87,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             target: "http://127.0.0.1:8080".to_owned(),
+            more_targets: Vec::new(),
             scenario: vec![Share {
                 kind: Kind::Discover,
                 weight: 1,
@@ -124,17 +128,14 @@ pub struct Target {
     pub host: String,
 }
 
-impl Config {
-    /// Resolves the target URL. An unknown host is unreachable (exit 2 all the same).
-    pub fn resolve_target(&self) -> Result<Target, Error> {
-        let host = self
-            .target
+impl Target {
+    /// Resolves `url`, `http://host:port`. An unknown host is unreachable (exit 2 all the same).
+    fn resolve(url: &str) -> Result<Target, Error> {
+        let host = url
             .strip_prefix("http://")
             .map(|rest| rest.trim_end_matches('/'))
             .filter(|rest| !rest.is_empty() && !rest.contains('/'))
-            .ok_or_else(|| {
-                Error::Argument(format!("target {:?} is not http://host:port", self.target))
-            })?;
+            .ok_or_else(|| Error::Argument(format!("target {url:?} is not http://host:port")))?;
         let with_port = if host.contains(':') && !host.ends_with(']') {
             host.to_owned()
         } else {
@@ -145,13 +146,27 @@ impl Config {
             .ok()
             .and_then(|mut addrs| addrs.next())
             .ok_or_else(|| Error::Unreachable {
-                target: self.target.clone(),
+                target: url.to_owned(),
                 reason: "host does not resolve".to_owned(),
             })?;
         Ok(Target {
             addr,
             host: host.to_owned(),
         })
+    }
+}
+
+impl Config {
+    /// Every registry the run sends to: `target`, then `more_targets`.
+    pub fn targets(&self) -> Vec<&str> {
+        std::iter::once(self.target.as_str())
+            .chain(self.more_targets.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// Resolves every target URL, in the order of [`Config::targets`].
+    pub fn resolve_targets(&self) -> Result<Vec<Target>, Error> {
+        self.targets().into_iter().map(Target::resolve).collect()
     }
 
     /// The instances heartbeat, re-register, push and discovery work on, `0..population()`:
@@ -222,13 +237,20 @@ impl Config {
                         share.kind.name()
                     ))
                 }
-                Kind::Register | Kind::Churn if self.instances < workers => {
+                Kind::Register | Kind::Churn | Kind::Replication if self.instances < workers => {
                     return bad(format!(
                         "--instances must be at least the core count ({workers})"
                     ))
                 }
                 _ => {}
             }
+        }
+        if self.scenario.iter().any(|s| s.kind == Kind::Replication) && self.targets().len() != 2 {
+            return bad(
+                "--scenario replication registers on the first of --targets and awaits the pushes \
+                 on the second: give two of them (the same URL twice to try it on one node)"
+                    .into(),
+            );
         }
         if self.own_service {
             let heartbeats = matches!(
@@ -250,7 +272,9 @@ impl Config {
             }
         }
         if self.gzip && self.scenario.iter().any(|s| s.kind.websocket()) {
-            return bad("--gzip goes with HTTP scenarios, not ws-heartbeat or push".into());
+            return bad(
+                "--gzip goes with HTTP scenarios, not ws-heartbeat, push or replication".into(),
+            );
         }
         if self.scenario.len() > 1
             && self
@@ -289,20 +313,50 @@ mod tests {
     }
 
     #[test]
-    fn target_resolves() {
-        let t = Config {
+    fn targets_resolve_in_order() {
+        let c = Config {
             target: "http://127.0.0.1:8080/".into(),
-            ..config()
-        }
-        .resolve_target()
-        .unwrap();
-        assert_eq!(t.addr, "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(t.host, "127.0.0.1:8080");
-        let bad = Config {
-            target: "127.0.0.1:8080".into(),
+            more_targets: vec!["http://127.0.0.1:8081".into(), "http://localhost".into()],
             ..config()
         };
-        assert!(matches!(bad.resolve_target(), Err(Error::Argument(_))));
+        let t = c.resolve_targets().unwrap();
+        assert_eq!(t.len(), 3);
+        assert_eq!(t[0].addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(t[0].host, "127.0.0.1:8080");
+        assert_eq!(t[1].host, "127.0.0.1:8081");
+        assert_eq!((t[2].host.as_str(), t[2].addr.port()), ("localhost", 80));
+        let bad = Config {
+            more_targets: vec!["127.0.0.1:8081".into()],
+            ..c
+        };
+        assert!(matches!(bad.resolve_targets(), Err(Error::Argument(_))));
+    }
+
+    #[test]
+    fn replication_needs_two_targets_and_no_prefill() {
+        let one = Config {
+            scenario: vec![Share {
+                kind: Kind::Replication,
+                weight: 1,
+            }],
+            ..config()
+        };
+        assert!(matches!(one.validate(), Err(Error::Argument(_))));
+        let same_node_twice = Config {
+            more_targets: vec![one.target.clone()],
+            ..one.clone()
+        };
+        same_node_twice.validate().unwrap();
+        let three = Config {
+            more_targets: vec![one.target.clone(); 2],
+            ..one.clone()
+        };
+        assert!(matches!(three.validate(), Err(Error::Argument(_))));
+        let gzip = Config {
+            gzip: true,
+            ..same_node_twice
+        };
+        assert!(matches!(gzip.validate(), Err(Error::Argument(_))));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::config::{Config, Pacing};
 use crate::display;
 use crate::op::Op;
 use crate::probe::ProbeReport;
+use crate::scenario::Kind;
 use crate::slo::Violation;
 use crate::tally::{OpTally, Tally};
 use hdrhistogram::Histogram;
@@ -207,8 +208,8 @@ impl Report {
             .collect();
         let _ = writeln!(
             out,
-            "target {}  scenario {}  {} measured after {} warm-up  cores {:?}  {} connections",
-            c.target,
+            "{}  scenario {}  {} measured after {} warm-up  cores {:?}  {} connections",
+            targets(c),
             scenario.join(","),
             humantime::format_duration(c.duration),
             humantime::format_duration(c.warmup),
@@ -359,6 +360,18 @@ impl Report {
 }
 
 /// The heads of the latency columns, as [`percentiles`] fills them.
+/// Where the run went: `target URL`, or with several, `targets URL, URL`, and for the
+/// replication scenario which one it registered on and which one pushed.
+fn targets(c: &Config) -> String {
+    match c.targets().as_slice() {
+        [one] => format!("target {one}"),
+        [register, subscribe] if c.scenario.iter().any(|s| s.kind == Kind::Replication) => {
+            format!("targets {register} (registers), {subscribe} (pushes)")
+        }
+        all => format!("targets {}", all.join(", ")),
+    }
+}
+
 fn latency_columns() -> String {
     let heads = ["min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"];
     let heads: Vec<String> = heads.iter().map(|h| format!("{h:>8}")).collect();
@@ -426,6 +439,7 @@ mod tests {
     use super::*;
     use crate::failure::Failure;
     use crate::op::Op;
+    use crate::scenario::Share;
     use crate::slo::Slo;
     use std::time::Duration;
 
@@ -459,6 +473,42 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["config"]["duration"], "2s");
         assert_eq!(json["ops"][0]["op"], "discover");
+    }
+
+    #[test]
+    fn the_table_names_every_target() {
+        let first_line = |config: Config| {
+            let table = Report::new(config, None, &Tally::default()).table();
+            table.lines().next().unwrap().to_owned()
+        };
+        let one = Config::default();
+        assert!(first_line(one.clone()).starts_with("target http://127.0.0.1:8080  scenario"));
+        let three = Config {
+            more_targets: vec![
+                "http://127.0.0.1:8081".into(),
+                "http://127.0.0.1:8082".into(),
+            ],
+            ..one
+        };
+        assert!(first_line(three.clone()).starts_with(
+            "targets http://127.0.0.1:8080, http://127.0.0.1:8081, http://127.0.0.1:8082  "
+        ));
+        let replication = Config {
+            scenario: vec![Share {
+                kind: Kind::Replication,
+                weight: 1,
+            }],
+            more_targets: vec!["http://127.0.0.1:8081".into()],
+            ..three
+        };
+        assert!(first_line(replication.clone()).starts_with(
+            "targets http://127.0.0.1:8080 (registers), http://127.0.0.1:8081 (pushes)  "
+        ));
+        let json = serde_json::to_value(Report::new(replication, None, &Tally::default()));
+        assert_eq!(
+            json.unwrap()["config"]["more_targets"][0],
+            "http://127.0.0.1:8081"
+        );
     }
 
     #[test]

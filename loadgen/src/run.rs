@@ -1,6 +1,6 @@
-//! A whole run: check that the target answers, register the population (prefill), put any
-//! attack and probe in place, then drive the measured load from one pinned worker per core and
-//! turn the tallies into a report.
+//! A whole run: check that the targets answer, register the population (prefill), put any
+//! attack and probe in place (on the first target), then drive the measured load from one
+//! pinned worker per core and turn the tallies into a report.
 //! [`prefill`] stops after the population is in, for callers that look at the server in
 //! between (the benchmark reads its memory) and then measure with `prefilled` set.
 
@@ -12,9 +12,9 @@ use crate::error::Error;
 use crate::probe::Probe;
 use crate::progress;
 use crate::report::{Prefill, Report, Second};
-use crate::scenario::{self, Part, Workloads};
+use crate::scenario::{self, Part, Role, Workloads};
 use crate::tally::Tally;
-use crate::worker::{self, Plan};
+use crate::worker::{self, Destination, Plan};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
@@ -22,9 +22,10 @@ use std::time::Duration;
 /// Runs the load `config` describes. `Err` means no run could be made (exit status 2); an
 /// SLO violation is a report whose `exit_code()` is 1.
 pub fn run(config: Config) -> Result<Report, Error> {
-    let target = reach(&config)?;
+    let targets = reach(&config)?;
+    let target = &targets[0];
     descriptors::ensure(config.sockets())?;
-    let prefill = register_population(&config, &target)?;
+    let prefill = register_population(&config, &targets)?;
     let siege = match config.attack.iter().any(|a| a.connections > 0) {
         true => Some(attack::start(
             &config.attack,
@@ -36,9 +37,9 @@ pub fn run(config: Config) -> Result<Report, Error> {
     };
     let probe = config
         .probe
-        .map(|every| Probe::start(every, &target, config.timeout))
+        .map(|every| Probe::start(every, target, config.timeout))
         .transpose()?;
-    let measured = phase(&config, &target, Phase::Measure);
+    let measured = phase(&config, &targets, Phase::Measure);
     let probes = probe.map(Probe::stop).unwrap_or_default();
     let attack = siege.map(Siege::stop).transpose()?.unwrap_or_default();
     let (tally, per_second) = measured?;
@@ -52,21 +53,23 @@ pub fn run(config: Config) -> Result<Report, Error> {
 /// Registers the instances `config.prefilled..config.prefill` and stops there; `None` when
 /// there was nothing to register.
 pub fn prefill(config: &Config) -> Result<Option<Prefill>, Error> {
-    let target = reach(config)?;
-    register_population(config, &target)
+    let targets = reach(config)?;
+    register_population(config, &targets)
 }
 
-/// Checks the configuration and that the target takes connections.
-fn reach(config: &Config) -> Result<Target, Error> {
+/// Checks the configuration and that every target takes connections.
+fn reach(config: &Config) -> Result<Vec<Target>, Error> {
     config.validate()?;
-    let target = config.resolve_target()?;
-    std::net::TcpStream::connect_timeout(&target.addr, config.timeout).map_err(|e| {
-        Error::Unreachable {
-            target: config.target.clone(),
-            reason: e.to_string(),
-        }
-    })?;
-    Ok(target)
+    let targets = config.resolve_targets()?;
+    for (target, url) in targets.iter().zip(config.targets()) {
+        std::net::TcpStream::connect_timeout(&target.addr, config.timeout).map_err(|e| {
+            Error::Unreachable {
+                target: url.to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
+    }
+    Ok(targets)
 }
 
 #[derive(Clone, Copy)]
@@ -75,7 +78,7 @@ enum Phase {
     Measure,
 }
 
-fn register_population(config: &Config, target: &Target) -> Result<Option<Prefill>, Error> {
+fn register_population(config: &Config, targets: &[Target]) -> Result<Option<Prefill>, Error> {
     if config.prefilled >= config.prefill {
         return Ok(None);
     }
@@ -85,7 +88,7 @@ fn register_population(config: &Config, target: &Target) -> Result<Option<Prefil
         eprintln!("registering {instances} instances (--prefill) ...");
     }
     let started = clock::now();
-    let (tally, _) = phase(config, target, Phase::Prefill)?;
+    let (tally, _) = phase(config, targets, Phase::Prefill)?;
     let failures: Vec<String> = tally
         .ops()
         .flat_map(|(_, t)| t.failures.iter().map(|(f, n)| format!("{f} x{n}")))
@@ -99,10 +102,24 @@ fn register_population(config: &Config, target: &Target) -> Result<Option<Prefil
 
 /// Runs one phase on every core and merges the workers' tallies; the measured phase also
 /// gives its seconds (and prints them as they go, unless quiet).
-fn phase(config: &Config, target: &Target, phase: Phase) -> Result<(Tally, Vec<Second>), Error> {
+fn phase(config: &Config, targets: &[Target], phase: Phase) -> Result<(Tally, Vec<Second>), Error> {
     let workers = config.cores.len();
     let ready = Arc::new(Barrier::new(workers));
     let measured = matches!(phase, Phase::Measure);
+    let destinations: Vec<Destination> = targets
+        .iter()
+        .map(|target| Destination {
+            addr: target.addr,
+            headers: scenario::headers(config, target),
+            upgrade: measured
+                .then(|| scenario::upgrade(config, target))
+                .flatten(),
+            subscription: measured
+                .then(|| scenario::subscription(config, target))
+                .flatten(),
+        })
+        .collect();
+    let subscribed = destinations.iter().any(|d| d.subscription.is_some());
     let (tx, rx) = crossbeam_channel::unbounded();
     let mut handles = Vec::with_capacity(workers);
     for (index, &core) in config.cores.iter().enumerate() {
@@ -112,35 +129,31 @@ fn phase(config: &Config, target: &Target, phase: Phase) -> Result<(Tally, Vec<S
             index: index as u64,
             count: workers as u64,
         };
-        let (upgrade, rate, workloads, warmup, duration) = match phase {
+        let (rate, workloads, warmup, duration) = match phase {
             Phase::Prefill => (
                 None,
-                None,
-                Workloads::Shared(scenario::prefill(config, target, part)),
+                Workloads::Shared(scenario::prefill(config, part)),
                 Duration::ZERO,
                 None,
             ),
             Phase::Measure => (
-                scenario::upgrade(config, target),
                 match config.pacing {
                     Pacing::Rate(r) => Some(r * connections as f64 / config.connections as f64),
                     Pacing::Max => None,
                 },
-                scenario::measurement(config, target, part, connections),
+                scenario::measurement(config, part, connections),
                 config.warmup,
                 Some(config.duration),
             ),
         };
         let plan = Plan {
             core,
-            addr: target.addr,
-            upgrade,
-            connections,
-            subscription: match phase {
-                Phase::Prefill => None,
-                Phase::Measure => scenario::subscription(config, target),
+            destinations: destinations.clone(),
+            connections: scenario::route(config, part, Role::Sender, connections),
+            subscribers: match subscribed {
+                true => scenario::route(config, part, Role::Subscriber, subscribers),
+                false => Vec::new(),
             },
-            subscribers,
             rate,
             phase: index as f64 / workers as f64,
             workloads,

@@ -1,15 +1,16 @@
 //! One pinned worker thread: its share of the connections on its own mio `Poll`, sending when
-//! the pacer says a request is due and recording each reply's verdict.
+//! the pacer says a request is due and recording each reply's verdict. Each connection goes to
+//! one of the run's targets (see `scenario::route`), whose headers its requests carry.
 //!
 //! A request goes to the connection that has been idle longest, so the load spreads evenly over
 //! the connections; the connection writes it from the worker's workload, or from its own (see
 //! `Workloads`). When none is idle the due requests wait, and keep their intended send times
 //! (see `pacing`). A broken connection is reopened when it is next needed.
 //!
-//! The push scenario adds subscriber connections that send nothing: each `new` change they
-//! receive ends the wait of the register request that caused it (see `push`), and counts as a
-//! `push` timed from that request's intended send time. A broken subscriber is not reopened;
-//! the pushes it would have carried time out.
+//! The push and replication scenarios add subscriber connections that send nothing: each `new`
+//! change they receive ends the wait of the register request that caused it (see `push`), and
+//! counts as a `push` timed from that request's intended send time. A broken subscriber is not
+//! reopened; the pushes it would have carried time out.
 
 use crate::clock::{self, Nanos};
 use crate::conn::Connection;
@@ -20,6 +21,7 @@ use crate::pacing::{latency, Pacer};
 use crate::progress::{Interval, Snapshot};
 use crate::push::Pending;
 use crate::reply;
+use crate::request::Headers;
 use crate::scenario::Workloads;
 use crate::tally::Tally;
 use crate::websocket::Upgrade;
@@ -38,16 +40,28 @@ const HOUSEKEEPING: Nanos = 10_000_000;
 /// costs more than the wait, and at high rates requests are due every few microseconds.
 const SPIN: Nanos = 20_000;
 
+/// One of the run's targets, as the connections to it need it.
+#[derive(Clone)]
+pub(crate) struct Destination {
+    pub addr: SocketAddr,
+    /// The headers of its HTTP requests (its `Host`).
+    pub headers: Headers,
+    /// Where the connections upgrade to WebSocket; `None` for plain HTTP.
+    pub upgrade: Option<Upgrade>,
+    /// Where the subscribers connect (subscribed to every service); `None` when the phase has
+    /// none.
+    pub subscription: Option<Upgrade>,
+}
+
 /// What one worker does in one phase.
 pub(crate) struct Plan {
     pub core: usize,
-    pub addr: SocketAddr,
-    /// Where the connections upgrade to WebSocket; `None` for plain HTTP.
-    pub upgrade: Option<Upgrade>,
-    pub connections: usize,
-    /// Where the push subscribers connect (subscribed to every service), and how many.
-    pub subscription: Option<Upgrade>,
-    pub subscribers: usize,
+    /// The run's targets.
+    pub destinations: Vec<Destination>,
+    /// The destination of each connection that sends.
+    pub connections: Vec<usize>,
+    /// The destination of each subscriber (none when the phase has no subscription).
+    pub subscribers: Vec<usize>,
     /// This worker's requests per second; `None` for closed loop.
     pub rate: Option<f64>,
     /// Offset of this worker's schedule, as a fraction of its interval.
@@ -66,6 +80,8 @@ pub(crate) struct Plan {
 
 struct Slot {
     conn: Option<Connection>,
+    /// Its index in `Worker::destinations`.
+    to: usize,
     /// A push subscriber: it only receives.
     subscriber: bool,
     request: Vec<u8>,
@@ -91,8 +107,7 @@ struct Recorder {
 
 struct Worker {
     poll: Poll,
-    addr: SocketAddr,
-    upgrade: Option<Upgrade>,
+    destinations: Vec<Destination>,
     timeout: Duration,
     slots: Vec<Slot>,
     idle: VecDeque<usize>,
@@ -115,22 +130,31 @@ pub(crate) fn run(mut plan: Plan) -> Result<Tally, Error> {
 impl Worker {
     fn connect(plan: &Plan) -> Result<Worker, Error> {
         let poll = Poll::new()?;
-        let subscribers = plan.subscription.as_ref().map_or(0, |_| plan.subscribers);
-        let slots = (0..plan.connections + subscribers)
-            .map(|c| {
-                let subscriber = c >= plan.connections;
+        let senders = plan.connections.iter().map(|&to| (to, false));
+        let subscribers = plan.subscribers.iter().map(|&to| (to, true));
+        let slots = senders
+            .chain(subscribers)
+            .enumerate()
+            .map(|(c, (to, subscriber))| {
+                let destination = &plan.destinations[to];
                 let upgrade = match subscriber {
-                    true => plan.subscription.as_ref(),
-                    false => plan.upgrade.as_ref(),
+                    true => destination.subscription.as_ref(),
+                    false => destination.upgrade.as_ref(),
                 };
-                let conn =
-                    Connection::open(plan.addr, plan.timeout, upgrade, poll.registry(), Token(c))
-                        .map_err(|e| Error::Unreachable {
-                        target: plan.addr.to_string(),
-                        reason: e.to_string(),
-                    })?;
+                let conn = Connection::open(
+                    destination.addr,
+                    plan.timeout,
+                    upgrade,
+                    poll.registry(),
+                    Token(c),
+                )
+                .map_err(|e| Error::Unreachable {
+                    target: destination.addr.to_string(),
+                    reason: e.to_string(),
+                })?;
                 Ok(Slot {
                     conn: Some(conn),
+                    to,
                     subscriber,
                     request: Vec::with_capacity(1024),
                     in_flight: None,
@@ -139,14 +163,13 @@ impl Worker {
             .collect::<Result<Vec<_>, Error>>()?;
         Ok(Worker {
             poll,
-            addr: plan.addr,
-            upgrade: plan.upgrade.clone(),
+            destinations: plan.destinations.clone(),
             timeout: plan.timeout,
-            idle: (0..plan.connections).collect(),
+            idle: (0..plan.connections.len()).collect(),
             slots,
             retry: Vec::new(),
             in_flight: 0,
-            pending: (subscribers > 0).then(Pending::default),
+            pending: (!plan.subscribers.is_empty()).then(Pending::default),
             recorder: Recorder {
                 tally: Tally::default(),
                 interval: None,
@@ -226,8 +249,12 @@ impl Worker {
                 return false;
             };
             let slot = &mut self.slots[c];
+            let destination = &self.destinations[slot.to];
             slot.request.clear();
-            let Some(op) = workloads.of(c).next(&mut slot.request) else {
+            let Some(op) = workloads
+                .of(c)
+                .next(&destination.headers, &mut slot.request)
+            else {
                 return true;
             };
             self.idle.pop_front();
@@ -237,9 +264,9 @@ impl Worker {
             if slot.conn.is_none() {
                 let registry = self.poll.registry();
                 match Connection::open(
-                    self.addr,
+                    destination.addr,
                     self.timeout,
-                    self.upgrade.as_ref(),
+                    destination.upgrade.as_ref(),
                     registry,
                     Token(c),
                 ) {
@@ -315,11 +342,7 @@ impl Worker {
         loop {
             match conn.read_reply() {
                 Ok(None) => return,
-                Ok(Some(push)) => {
-                    if let Some(since) = pending.arrived(push.body) {
-                        self.recorder.record(Op::Push, since, since, now, Ok(()));
-                    }
-                }
+                Ok(Some(push)) => self.recorder.pushed(pending, push.body, now),
                 Err(_) => return self.close(c),
             }
         }
@@ -351,10 +374,8 @@ impl Worker {
     fn expire(&mut self, now: Nanos) {
         let timeout = clock::nanos(self.timeout);
         if let Some(pending) = &mut self.pending {
-            for since in pending.expire(now.saturating_sub(timeout)) {
-                self.recorder
-                    .record(Op::Push, since, since, now, Err(Failure::Timeout));
-            }
+            self.recorder
+                .missing(pending, now.saturating_sub(timeout), now);
         }
         for c in 0..self.slots.len() {
             if matches!(self.slots[c].in_flight, Some(f) if now.saturating_sub(f.sent) > timeout) {
@@ -365,6 +386,20 @@ impl Worker {
 }
 
 impl Recorder {
+    /// Counts `push` if it is a change `pending` awaits: a `push` timed from its register.
+    fn pushed(&mut self, pending: &mut Pending, push: &[u8], now: Nanos) {
+        if let Some(since) = pending.arrived(push) {
+            self.record(Op::Push, since, since, now, Ok(()));
+        }
+    }
+
+    /// Fails the pushes `pending` has awaited since before `deadline`: missing, as timeouts.
+    fn missing(&mut self, pending: &mut Pending, deadline: Nanos, now: Nanos) {
+        for since in pending.expire(deadline) {
+            self.record(Op::Push, since, since, now, Err(Failure::Timeout));
+        }
+    }
+
     /// Records a verdict; the latency counts from `counted_from` (the intended send time in
     /// open loop), the response time from `sent`.
     fn record(
@@ -397,5 +432,100 @@ impl Recorder {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::report::Report;
+    use crate::scenario::{self, Kind, Part, Share};
+
+    /// The replication scenario's bookkeeping without sockets: every register is awaited from
+    /// its intended send time; the `new` change the other node pushes ends the wait and is a
+    /// `push` sample of the time between; other changes, and a second push of one register,
+    /// count for nothing; a push that never comes is a `timeout` failure of the `push` row.
+    #[test]
+    fn replication_pushes_are_timed_from_their_register_and_missing_ones_counted() {
+        let config = Config {
+            scenario: vec![Share {
+                kind: Kind::Replication,
+                weight: 1,
+            }],
+            more_targets: vec!["http://127.0.0.1:8081".into()],
+            instances: 1000,
+            ..Config::default()
+        };
+        config.validate().unwrap();
+        let targets = config.resolve_targets().unwrap();
+        let headers = scenario::headers(&config, &targets[0]);
+        let mut workloads = scenario::measurement(&config, Part { index: 0, count: 1 }, 1);
+        let mut pending = Pending::default();
+        let mut recorder = Recorder {
+            tally: Tally::default(),
+            interval: None,
+            measure_from: 0,
+        };
+        const MS: Nanos = 1_000_000;
+        let mut registered = vec![];
+        for i in 0..1000 {
+            let mut request = vec![];
+            let op = workloads.of(0).next(&headers, &mut request);
+            assert_eq!(op, Some(Op::Register));
+            let text = String::from_utf8(request.clone()).unwrap();
+            assert!(text.starts_with(
+                "POST /api/registry/register.json HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+            ));
+            let body: serde_json::Value =
+                serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+            let id = body["instances"][0]["instanceId"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let sent = i * MS;
+            pending.watch(&request, sent);
+            registered.push((id, sent));
+        }
+        let change = |kind: &str, id: &str| {
+            format!(
+                r#"{{"changeTime":1,"changeType":"{kind}","instance":{{"instanceId":"{id}","ip":"x"}}}}"#
+            )
+        };
+        // Instance i is pushed (i + 1) × 10 µs after its register, but every hundredth never.
+        for (i, (id, sent)) in registered.iter().enumerate() {
+            if i % 100 == 99 {
+                continue;
+            }
+            let arrived = sent + (i as Nanos + 1) * 10_000;
+            recorder.pushed(&mut pending, change("new", id).as_bytes(), arrived);
+        }
+        let (first, sent) = &registered[0];
+        recorder.pushed(&mut pending, change("new", first).as_bytes(), sent + 5 * MS);
+        recorder.pushed(
+            &mut pending,
+            change("delete", first).as_bytes(),
+            sent + 5 * MS,
+        );
+        recorder.pushed(&mut pending, change("new", "10.9.9.9:1").as_bytes(), 0);
+        let timeout = 2_000 * MS;
+        let end = 1000 * MS;
+        recorder.missing(&mut pending, end.saturating_sub(timeout), end);
+        assert_eq!(recorder.tally.ops().count(), 1, "not yet missing");
+        let end = 3000 * MS;
+        recorder.missing(&mut pending, end - timeout, end);
+        assert!(pending.is_empty());
+
+        let report = Report::new(config, None, &recorder.tally);
+        let push = report.op("push").unwrap();
+        assert_eq!((push.ok, push.failed), (990, 10));
+        assert_eq!(push.failures["timeout"], 10);
+        let latency = push.latency_us.as_ref().unwrap();
+        let near = |got: f64, want: f64| (got - want).abs() <= want * 0.01;
+        assert!(near(latency.min, 10.0), "{latency:?}");
+        assert!(near(latency.p50, 5_000.0), "{latency:?}");
+        assert!(near(latency.p99, 9_900.0), "{latency:?}");
+        assert!(near(latency.p999, 9_990.0), "{latency:?}");
+        assert!(report.table().contains("push failed: timeout x10"));
     }
 }

@@ -1,7 +1,8 @@
 //! Runs the load generator in-process against a small fake registry that checks what it is
 //! sent the way the Artemis server would: `Content-Type: application/json`, well-formed
-//! bodies, heartbeats only for registered instances. The real server's own integration test
-//! does the same against the real thing.
+//! bodies, heartbeats only for registered instances, a `Host` that names it. The real server's
+//! own integration test does the same against the real thing. Several fakes sharing one
+//! registry stand for the nodes of a cluster.
 
 use artemis_loadgen::{
     prefill, run, Config, DiscoveryApi, Error, Kind, Pacing, Popularity, Share, Slo,
@@ -12,16 +13,19 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// What the fake has seen and holds.
+/// What the fake holds (with its fellow nodes, when it is one of a cluster).
 #[derive(Default)]
 struct Registry {
     instances: HashSet<String>,
-    requests: HashMap<String, u64>,
 }
+
+/// Requests by path that one fake has answered.
+type Requests = Arc<Mutex<HashMap<String, u64>>>;
 
 struct Fake {
     url: String,
     registry: Arc<Mutex<Registry>>,
+    requests: Requests,
 }
 
 /// How the fake answers.
@@ -46,22 +50,38 @@ impl Fake {
     }
 
     fn serving(mode: Mode) -> Fake {
+        Fake::holding(Arc::default(), mode)
+    }
+
+    /// A node of a cluster whose nodes all hold `registry`, as replication makes them.
+    fn node_of(registry: &Arc<Mutex<Registry>>) -> Fake {
+        Fake::holding(registry.clone(), Mode::Registry)
+    }
+
+    fn holding(registry: Arc<Mutex<Registry>>, mode: Mode) -> Fake {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let registry = Arc::new(Mutex::new(Registry::default()));
-        let shared = registry.clone();
+        let host = listener.local_addr().unwrap().to_string();
+        let url = format!("http://{host}");
+        let requests = Requests::default();
+        let (shared, counts) = (registry.clone(), requests.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let registry = shared.clone();
-                std::thread::spawn(move || serve(stream.unwrap(), &registry, mode));
+                let (registry, requests, host) = (shared.clone(), counts.clone(), host.clone());
+                std::thread::spawn(move || {
+                    serve(stream.unwrap(), &host, &registry, &requests, mode)
+                });
             }
         });
-        Fake { url, registry }
+        Fake {
+            url,
+            registry,
+            requests,
+        }
     }
 
     fn requests(&self, path: &str) -> u64 {
-        let r = self.registry.lock().unwrap();
-        r.requests.get(path).copied().unwrap_or(0)
+        let r = self.requests.lock().unwrap();
+        r.get(path).copied().unwrap_or(0)
     }
 }
 
@@ -70,7 +90,15 @@ const NOOP_REPLY: &str = r#"{"failedInstances":null,"responseStatus":{"errorCode
 
 const SUCCESS: &str = r#"{"errorCode":"success","message":"","status":"success"}"#;
 
-fn serve(stream: TcpStream, registry: &Mutex<Registry>, mode: Mode) {
+/// Answers the requests of one connection to the fake at `host`; a request whose `Host` is
+/// another is answered 421 (misdirected).
+fn serve(
+    stream: TcpStream,
+    host: &str,
+    registry: &Mutex<Registry>,
+    requests: &Mutex<HashMap<String, u64>>,
+    mode: Mode,
+) {
     stream.set_nodelay(true).unwrap();
     let mut out = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
@@ -79,7 +107,7 @@ fn serve(stream: TcpStream, registry: &Mutex<Registry>, mode: Mode) {
         if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
             return;
         }
-        let (mut length, mut json) = (0, false);
+        let (mut length, mut json, mut named) = (0, false, false);
         loop {
             let mut line = String::new();
             reader.read_line(&mut line).unwrap();
@@ -91,12 +119,15 @@ fn serve(stream: TcpStream, registry: &Mutex<Registry>, mode: Mode) {
                 length = v.trim().parse().unwrap();
             }
             json |= line == "content-type: application/json";
+            named |= line.strip_prefix("host:").is_some_and(|h| h.trim() == host);
         }
         let mut body = vec![0; length];
         reader.read_exact(&mut body).unwrap();
         let target = request_line.split(' ').nth(1).unwrap().to_owned();
         let path = target.split('?').next().unwrap().to_owned();
-        let (status, reply) = if mode == Mode::Failing {
+        let (status, reply) = if !named {
+            (421, String::new())
+        } else if mode == Mode::Failing {
             (200, r#"{"responseStatus":{"errorCode":"service-unavailable","message":"down","status":"fail"},"service":null}"#.to_owned())
         } else if mode == Mode::Noop {
             (200, NOOP_REPLY.to_owned())
@@ -105,7 +136,7 @@ fn serve(stream: TcpStream, registry: &Mutex<Registry>, mode: Mode) {
         } else {
             answer(&path, &target, &body, &mut registry.lock().unwrap())
         };
-        *registry.lock().unwrap().requests.entry(path).or_insert(0) += 1;
+        *requests.lock().unwrap().entry(path).or_insert(0) += 1;
         write!(
             out,
             "HTTP/1.1 {status} X\r\nContent-Length: {}\r\n\r\n{reply}",
@@ -231,6 +262,34 @@ fn discover_after_prefill_counts_every_request() {
     assert_eq!(fake.registry.lock().unwrap().instances.len(), 250);
     assert_eq!(report.prefill.as_ref().unwrap().instances, 250);
     assert_eq!(report.exit_code(), 0);
+}
+
+#[test]
+fn targets_share_out_the_connections_each_request_naming_its_own() {
+    let registry = Arc::default();
+    let nodes: Vec<Fake> = (0..3).map(|_| Fake::node_of(&registry)).collect();
+    let report = run(Config {
+        scenario: shares(&[(Kind::Heartbeat, 1)]),
+        prefill: 300,
+        batch: 7,
+        connections: 6,
+        more_targets: vec![nodes[1].url.clone(), nodes[2].url.clone()],
+        ..config(&nodes[0])
+    })
+    .unwrap();
+    let h = report.op("heartbeat").unwrap();
+    assert_eq!(h.failed, 0, "{:?}", h.failures);
+    assert!((100..=401).contains(&h.ok), "{}", h.ok);
+    assert_eq!(registry.lock().unwrap().instances.len(), 300);
+    // The prefill's three requests and the heartbeats went to every node.
+    for node in &nodes {
+        assert_eq!(node.requests("/api/registry/register.json"), 1);
+        assert!(node.requests("/api/registry/heartbeat.json") > h.ok / 4);
+    }
+    assert!(report.table().starts_with(&format!(
+        "targets {}, {}, {}  scenario heartbeat=1",
+        nodes[0].url, nodes[1].url, nodes[2].url
+    )));
 }
 
 #[test]

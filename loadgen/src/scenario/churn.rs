@@ -18,10 +18,10 @@ pub(super) struct Churn {
 }
 
 impl Churn {
-    pub(super) fn new(headers: &Headers, population: Population, batches: Batches) -> Churn {
+    pub(super) fn new(population: Population, batches: Batches) -> Churn {
         Churn {
-            register: endpoint(headers, Op::Register),
-            unregister: endpoint(headers, Op::Unregister),
+            register: endpoint(Op::Register),
+            unregister: endpoint(Op::Unregister),
             population,
             batches,
             registered: None,
@@ -31,7 +31,7 @@ impl Churn {
 }
 
 impl Workload for Churn {
-    fn next(&mut self, out: &mut Vec<u8>) -> Option<Op> {
+    fn next(&mut self, headers: &Headers, out: &mut Vec<u8>) -> Option<Op> {
         let (op, ids) = match self.registered.take() {
             Some(ids) => (Op::Unregister, ids),
             None => {
@@ -46,7 +46,7 @@ impl Workload for Churn {
             Op::Register => &self.register,
             _ => &self.unregister,
         };
-        endpoint.write(&self.body, out);
+        endpoint.write(headers, &self.body, out);
         Some(op)
     }
 }
@@ -58,14 +58,13 @@ mod tests {
     #[test]
     fn registers_then_unregisters_the_same_batch() {
         let mut c = Churn::new(
-            &Headers::new("h", false),
             Population::new("default", "default", 1),
             Batches::cycle(0..2, 1),
         );
         let mut requests = vec![];
         for _ in 0..4 {
             let mut out = vec![];
-            let op = c.next(&mut out).unwrap();
+            let op = c.next(&Headers::new("h", false), &mut out).unwrap();
             let text = String::from_utf8(out).unwrap();
             let ip = text
                 .split("\"ip\":\"")

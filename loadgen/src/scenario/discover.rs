@@ -45,14 +45,13 @@ impl Discover {
         api: DiscoveryApi,
         popularity: Popularity,
         batch: u64,
-        headers: &Headers,
         population: Population,
         rng: fastrand::Rng,
     ) -> Discover {
         let endpoint = match api {
-            DiscoveryApi::Post => endpoint(headers, Op::Discover),
-            DiscoveryApi::Get => Endpoint::get(headers, "/api/discovery/service.json"),
-            DiscoveryApi::Lookup => Endpoint::post(headers, "/api/discovery/lookup.json"),
+            DiscoveryApi::Post => endpoint(Op::Discover),
+            DiscoveryApi::Get => Endpoint::get("/api/discovery/service.json"),
+            DiscoveryApi::Lookup => Endpoint::post("/api/discovery/lookup.json"),
         };
         let zipf = match popularity {
             Popularity::Uniform => None,
@@ -71,7 +70,7 @@ impl Discover {
 }
 
 impl Workload for Discover {
-    fn next(&mut self, out: &mut Vec<u8>) -> Option<Op> {
+    fn next(&mut self, headers: &Headers, out: &mut Vec<u8>) -> Option<Op> {
         let Discover {
             api,
             endpoint,
@@ -91,7 +90,7 @@ impl Workload for Discover {
             DiscoveryApi::Get => population.write_service_query(choose(), payload),
             DiscoveryApi::Lookup => population.write_lookup((0..*batch).map(|_| choose()), payload),
         }
-        endpoint.write(payload, out);
+        endpoint.write(headers, payload, out);
         Some(Op::Discover)
     }
 }
@@ -105,7 +104,6 @@ mod tests {
             api,
             popularity,
             3,
-            &Headers::new("h", false),
             Population::new("default", "default", 1000),
             fastrand::Rng::with_seed(1),
         )
@@ -113,7 +111,10 @@ mod tests {
 
     fn request(d: &mut Discover) -> String {
         let mut out = vec![];
-        assert_eq!(d.next(&mut out), Some(Op::Discover));
+        assert_eq!(
+            d.next(&Headers::new("h", false), &mut out),
+            Some(Op::Discover)
+        );
         String::from_utf8(out).unwrap()
     }
 

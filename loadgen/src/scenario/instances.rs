@@ -5,7 +5,7 @@ use super::batches::Batches;
 use super::Workload;
 use crate::body::Population;
 use crate::op::Op;
-use crate::request::Endpoint;
+use crate::request::{Endpoint, Headers};
 
 pub(super) struct InstanceWrites {
     op: Op,
@@ -33,11 +33,11 @@ impl InstanceWrites {
 }
 
 impl Workload for InstanceWrites {
-    fn next(&mut self, out: &mut Vec<u8>) -> Option<Op> {
+    fn next(&mut self, headers: &Headers, out: &mut Vec<u8>) -> Option<Op> {
         let ids = self.batches.next_batch()?;
         self.body.clear();
         self.population.write_instances(ids, &mut self.body);
-        self.endpoint.write(&self.body, out);
+        self.endpoint.write(headers, &self.body, out);
         Some(self.op)
     }
 }
@@ -45,18 +45,20 @@ impl Workload for InstanceWrites {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::Headers;
 
     #[test]
     fn heartbeats_walk_the_slice() {
         let mut w = InstanceWrites::new(
             Op::Heartbeat,
-            super::super::endpoint(&Headers::new("h", false), Op::Heartbeat),
+            super::super::endpoint(Op::Heartbeat),
             Population::new("default", "default", 2),
             Batches::cycle(0..3, 2),
         );
         let mut out = vec![];
-        assert_eq!(w.next(&mut out), Some(Op::Heartbeat));
+        assert_eq!(
+            w.next(&Headers::new("h", false), &mut out),
+            Some(Op::Heartbeat)
+        );
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("POST /api/registry/heartbeat.json HTTP/1.1\r\n"));
         let body: serde_json::Value =

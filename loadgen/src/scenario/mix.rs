@@ -3,6 +3,7 @@
 
 use super::Workload;
 use crate::op::Op;
+use crate::request::Headers;
 
 pub(super) struct Mix {
     /// Each scenario with the running total of the weights up to and including it.
@@ -25,11 +26,11 @@ impl Mix {
 }
 
 impl Workload for Mix {
-    fn next(&mut self, out: &mut Vec<u8>) -> Option<Op> {
+    fn next(&mut self, headers: &Headers, out: &mut Vec<u8>) -> Option<Op> {
         let total = self.parts.last()?.0;
         let draw = self.rng.u32(0..total);
         let i = self.parts.partition_point(|(upto, _)| *upto <= draw);
-        self.parts[i].1.next(out)
+        self.parts[i].1.next(headers, out)
     }
 }
 
@@ -40,7 +41,7 @@ mod tests {
     struct Fixed(Op);
 
     impl Workload for Fixed {
-        fn next(&mut self, _: &mut Vec<u8>) -> Option<Op> {
+        fn next(&mut self, _: &Headers, _: &mut Vec<u8>) -> Option<Op> {
             Some(self.0)
         }
     }
@@ -56,8 +57,11 @@ mod tests {
             fastrand::Rng::with_seed(3),
         );
         let mut counts = std::collections::HashMap::new();
+        let headers = Headers::new("h", false);
         for _ in 0..100_000 {
-            *counts.entry(mix.next(&mut vec![]).unwrap()).or_insert(0) += 1;
+            *counts
+                .entry(mix.next(&headers, &mut vec![]).unwrap())
+                .or_insert(0) += 1;
         }
         assert!((79_000..81_000).contains(&counts[&Op::Heartbeat]));
         assert!((18_000..20_000).contains(&counts[&Op::Discover]));

@@ -13,6 +13,10 @@
 //! prefill or, with none, the `prefilled` instances), the register scenario writes the next
 //! `instances`, the churn scenario the `instances` after those. The prefill registers
 //! `prefilled..prefill`: the first `prefilled` are left to an earlier run that registered them.
+//! The replication scenario writes the register scenario's instances.
+//!
+//! With several targets (`--targets`), [`route`] says which one each connection goes to: a
+//! workload does not know, the connection's headers name its target.
 
 mod batches;
 mod churn;
@@ -26,15 +30,16 @@ use crate::body::Population;
 use crate::config::{Config, Target};
 use crate::op::Op;
 use crate::request::{Endpoint, Headers};
-use crate::websocket::Upgrade;
+use crate::websocket::{self, Upgrade};
 use batches::Batches;
 use serde::Serialize;
 use std::ops::Range;
 
 /// A source of requests for one worker.
 pub trait Workload: Send {
-    /// Appends the next request to `out` and says what it is; `None` once there is no more.
-    fn next(&mut self, out: &mut Vec<u8>) -> Option<Op>;
+    /// Appends the next request, with `headers` (those of the connection's target), to `out`
+    /// and says what it is; `None` once there is no more.
+    fn next(&mut self, headers: &Headers, out: &mut Vec<u8>) -> Option<Op>;
 }
 
 /// Where a worker's connections take their requests from.
@@ -74,6 +79,9 @@ pub enum Kind {
     Discover,
     /// Register a batch, unregister it, register the next.
     Churn,
+    /// Register instances one by one on the first target, timing each until its `new` change
+    /// is pushed to an `/ws/discovery/instance-change` subscriber on the second.
+    Replication,
 }
 
 impl Kind {
@@ -87,6 +95,7 @@ impl Kind {
             Kind::Push => "push",
             Kind::Discover => "discover",
             Kind::Churn => "churn",
+            Kind::Replication => "replication",
         }
     }
 
@@ -98,9 +107,14 @@ impl Kind {
         }
     }
 
+    /// Whether the scenario times pushes to subscribers of `/ws/discovery/instance-change`.
+    pub fn subscribes(self) -> bool {
+        matches!(self, Kind::Push | Kind::Replication)
+    }
+
     /// Whether the scenario uses WebSocket connections and so cannot be mixed.
     pub fn websocket(self) -> bool {
-        self.websocket_path().is_some() || self == Kind::Push
+        self.websocket_path().is_some() || self.subscribes()
     }
 }
 
@@ -154,6 +168,33 @@ impl Part {
     }
 }
 
+/// What a connection does, for [`route`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Sends the scenario's requests (the prefill's too).
+    Sender,
+    /// Only receives pushes.
+    Subscriber,
+}
+
+/// The target (an index into `Config::targets`) of each of the `count` connections with
+/// `role` of worker `part`. A worker deals its connections out over the targets in turn,
+/// starting one target further than the worker before it: every target gets its share of each
+/// worker's connections (so of its instances and of its rate), and of the run's within one
+/// connection per worker. The replication scenario sends to the first target and subscribes
+/// on the second.
+pub fn route(config: &Config, part: Part, role: Role, count: usize) -> Vec<usize> {
+    let targets = config.targets().len() as u64;
+    let replication = config.scenario.iter().any(|s| s.kind == Kind::Replication);
+    (0..count as u64)
+        .map(|c| match (replication, role) {
+            (true, Role::Sender) => 0,
+            (true, Role::Subscriber) => 1,
+            (false, _) => ((c + part.index) % targets) as usize,
+        })
+        .collect()
+}
+
 /// The ids each scenario writes.
 fn ids(config: &Config, kind: Kind) -> Range<u64> {
     let (p, n) = (config.population(), config.instances);
@@ -161,7 +202,7 @@ fn ids(config: &Config, kind: Kind) -> Range<u64> {
         Kind::Heartbeat | Kind::WsHeartbeat | Kind::Reregister | Kind::Push | Kind::Discover => {
             0..p
         }
-        Kind::Register => p..p + n,
+        Kind::Register | Kind::Replication => p..p + n,
         Kind::Churn => p + n..p + 2 * n,
     }
 }
@@ -171,35 +212,34 @@ fn population(config: &Config) -> Population {
 }
 
 /// The measured load of worker `part`, whose connections number `connections`.
-pub fn measurement(config: &Config, target: &Target, part: Part, connections: usize) -> Workloads {
+pub fn measurement(config: &Config, part: Part, connections: usize) -> Workloads {
     if config.own_service {
         let kind = config.scenario[0].kind;
         return Workloads::PerConnection(
             (0..connections)
-                .map(|c| own_service(config, target, kind, part.connection(c)))
+                .map(|c| own_service(config, kind, part.connection(c)))
                 .collect(),
         );
     }
-    Workloads::Shared(shared(config, target, part))
+    Workloads::Shared(shared(config, part))
 }
 
 /// The heartbeats of the run-wide connection `connection`: the prefilled instances of service
 /// `connection % services` (instance `i` lives in service `i % services`), round and round.
 /// `Config::validate` allows `own_service` only for a heartbeat scenario, with an instance in
 /// every service.
-fn own_service(config: &Config, target: &Target, kind: Kind, connection: u64) -> Box<dyn Workload> {
+fn own_service(config: &Config, kind: Kind, connection: u64) -> Box<dyn Workload> {
     let service = connection % config.services;
     Box::new(instances::InstanceWrites::new(
         Op::Heartbeat,
-        heartbeat_endpoint(kind, &headers(config, target)),
+        heartbeat_endpoint(kind),
         population(config),
         Batches::cycle(service..config.population(), config.batch).every(config.services),
     ))
 }
 
 /// The measured load of worker `part`, which all its connections share.
-fn shared(config: &Config, target: &Target, part: Part) -> Box<dyn Workload> {
-    let headers = &headers(config, target);
+fn shared(config: &Config, part: Part) -> Box<dyn Workload> {
     let seed = config.seed ^ part.index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let build = |kind: Kind| -> Box<dyn Workload> {
         let cycle = |kind| Batches::cycle(part.of(ids(config, kind)), config.batch);
@@ -212,18 +252,15 @@ fn shared(config: &Config, target: &Target, part: Part) -> Box<dyn Workload> {
             ))
         };
         match kind {
-            Kind::Register | Kind::Reregister | Kind::Push => {
-                writes(Op::Register, endpoint(headers, Op::Register))
+            Kind::Register | Kind::Reregister | Kind::Push | Kind::Replication => {
+                writes(Op::Register, endpoint(Op::Register))
             }
-            Kind::Heartbeat | Kind::WsHeartbeat => {
-                writes(Op::Heartbeat, heartbeat_endpoint(kind, headers))
-            }
-            Kind::Churn => Box::new(churn::Churn::new(headers, population(config), cycle(kind))),
+            Kind::Heartbeat | Kind::WsHeartbeat => writes(Op::Heartbeat, heartbeat_endpoint(kind)),
+            Kind::Churn => Box::new(churn::Churn::new(population(config), cycle(kind))),
             Kind::Discover => Box::new(discover::Discover::new(
                 config.discovery_api,
                 config.popularity,
                 config.batch,
-                headers,
                 population(config),
                 fastrand::Rng::with_seed(seed),
             )),
@@ -250,10 +287,10 @@ pub fn upgrade(config: &Config, target: &Target) -> Option<Upgrade> {
     })
 }
 
-/// Where the push scenario's subscribers connect, subscribed to every service of the
-/// population; `None` for the other scenarios.
+/// Where the subscribers of the push and replication scenarios connect on `target`,
+/// subscribed to every service of the population; `None` for the other scenarios.
 pub fn subscription(config: &Config, target: &Target) -> Option<Upgrade> {
-    if config.scenario.first()?.kind != Kind::Push {
+    if !config.scenario.first()?.kind.subscribes() {
         return None;
     }
     let population = population(config);
@@ -261,7 +298,7 @@ pub fn subscription(config: &Config, target: &Target) -> Option<Upgrade> {
     for service in 0..population.services() {
         text.clear();
         population.write_subscription(service, &mut text);
-        Endpoint::frame().write(&text, &mut hello);
+        websocket::write_text(&text, &mut hello);
     }
     Some(Upgrade {
         host: target.host.clone(),
@@ -271,10 +308,10 @@ pub fn subscription(config: &Config, target: &Target) -> Option<Upgrade> {
 }
 
 /// Worker `part`'s share of the prefill: register `prefilled..prefill` once.
-pub fn prefill(config: &Config, target: &Target, part: Part) -> Box<dyn Workload> {
+pub fn prefill(config: &Config, part: Part) -> Box<dyn Workload> {
     Box::new(instances::InstanceWrites::new(
         Op::Register,
-        endpoint(&headers(config, target), Op::Register),
+        endpoint(Op::Register),
         population(config),
         Batches::once(
             part.of(config.prefilled.min(config.prefill)..config.prefill),
@@ -283,22 +320,23 @@ pub fn prefill(config: &Config, target: &Target, part: Part) -> Box<dyn Workload
     ))
 }
 
-/// The headers of the run's HTTP requests, the prefill's included: with `gzip` they all accept
-/// gzip replies (the registry's replies to the prefill are too small to be compressed).
-fn headers(config: &Config, target: &Target) -> Headers {
+/// The headers of the run's HTTP requests to `target`, the prefill's included: with `gzip` they
+/// all accept gzip replies (the registry's replies to the prefill are too small to be
+/// compressed).
+pub fn headers(config: &Config, target: &Target) -> Headers {
     Headers::new(&target.host, config.gzip)
 }
 
 /// Where a heartbeat scenario's requests go: frames on the upgraded connection for
 /// ws-heartbeat, `heartbeat.json` for heartbeat.
-fn heartbeat_endpoint(kind: Kind, headers: &Headers) -> Endpoint {
+fn heartbeat_endpoint(kind: Kind) -> Endpoint {
     match kind {
         Kind::WsHeartbeat => Endpoint::frame(),
-        _ => endpoint(headers, Op::Heartbeat),
+        _ => endpoint(Op::Heartbeat),
     }
 }
 
-fn endpoint(headers: &Headers, op: Op) -> Endpoint {
+fn endpoint(op: Op) -> Endpoint {
     let path = match op {
         Op::Register => "/api/registry/register.json",
         Op::Heartbeat => "/api/registry/heartbeat.json",
@@ -306,7 +344,7 @@ fn endpoint(headers: &Headers, op: Op) -> Endpoint {
         Op::Discover => "/api/discovery/service.json",
         Op::Push => unreachable!("a push is not a request"),
     };
-    Endpoint::post(headers, path)
+    Endpoint::post(path)
 }
 
 #[cfg(test)]
@@ -325,7 +363,7 @@ mod tests {
     fn instance_ips(workload: &mut dyn Workload) -> Vec<String> {
         let mut ips = vec![];
         let mut out = vec![];
-        while ips.len() < 100 && workload.next(&mut out).is_some() {
+        while ips.len() < 100 && workload.next(&headers(), &mut out).is_some() {
             let text = String::from_utf8(std::mem::take(&mut out)).unwrap();
             let body: serde_json::Value =
                 serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
@@ -340,7 +378,12 @@ mod tests {
     const ONE: Part = Part { index: 0, count: 1 };
 
     fn target() -> Target {
-        Config::default().resolve_target().unwrap()
+        Config::default().resolve_targets().unwrap().remove(0)
+    }
+
+    /// The headers of requests to [`target`].
+    fn headers() -> Headers {
+        super::headers(&Config::default(), &target())
     }
 
     #[test]
@@ -353,20 +396,20 @@ mod tests {
         };
         let part = Part { index: 0, count: 1 };
         assert_eq!(
-            instance_ips(prefill(&config, &target(), part).as_mut()),
+            instance_ips(prefill(&config, part).as_mut()),
             vec!["10.0.0.3", "10.0.0.4"]
         );
         let done = Config {
             prefilled: 5,
             ..config
         };
-        assert!(instance_ips(prefill(&done, &target(), part).as_mut()).is_empty());
+        assert!(instance_ips(prefill(&done, part).as_mut()).is_empty());
         let earlier = Config {
             prefill: 0,
             prefilled: 5,
             ..done
         };
-        assert!(instance_ips(prefill(&earlier, &target(), part).as_mut()).is_empty());
+        assert!(instance_ips(prefill(&earlier, part).as_mut()).is_empty());
     }
 
     #[test]
@@ -380,7 +423,7 @@ mod tests {
             instances: 10,
             ..Config::default()
         };
-        let ips = instance_ips(measurement(&config, &target(), ONE, 1).of(0));
+        let ips = instance_ips(measurement(&config, ONE, 1).of(0));
         assert_eq!(&ips[..4], ["10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.0"]);
         assert_eq!(ids(&config, Kind::Register), 3..13);
     }
@@ -395,10 +438,12 @@ mod tests {
             prefill: 3,
             ..Config::default()
         };
-        let ips = instance_ips(measurement(&config, &target(), ONE, 1).of(0));
+        let ips = instance_ips(measurement(&config, ONE, 1).of(0));
         assert_eq!(&ips[..4], ["10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.0"]);
         let mut out = vec![];
-        measurement(&config, &target(), ONE, 1).of(0).next(&mut out);
+        measurement(&config, ONE, 1)
+            .of(0)
+            .next(&headers(), &mut out);
         assert!(out.starts_with(b"POST /api/registry/register.json "));
     }
 
@@ -434,9 +479,12 @@ mod tests {
             batch: 2,
             ..Config::default()
         };
-        let mut workloads = measurement(&config, &target(), ONE, 1);
+        let mut workloads = measurement(&config, ONE, 1);
         let mut out = vec![];
-        assert_eq!(workloads.of(0).next(&mut out), Some(Op::Heartbeat));
+        assert_eq!(
+            workloads.of(0).next(&headers(), &mut out),
+            Some(Op::Heartbeat)
+        );
         let [request] = frames(&out).try_into().unwrap();
         let ips: Vec<_> = request["instances"]
             .as_array()
@@ -469,12 +517,89 @@ mod tests {
             .collect();
         assert_eq!(services.len(), 3);
         assert_eq!(services[2], "framework.soa.loadgen.v1.service2");
-        let ips = instance_ips(measurement(&config, &target(), ONE, 1).of(0));
+        let ips = instance_ips(measurement(&config, ONE, 1).of(0));
         assert_eq!(
             &ips[..5],
             ["10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.0"]
         );
         assert!(subscription(&Config::default(), &target()).is_none());
+    }
+
+    #[test]
+    fn connections_go_to_the_targets_in_turn() {
+        let three = Config {
+            more_targets: vec![
+                "http://127.0.0.1:8081".into(),
+                "http://127.0.0.1:8082".into(),
+            ],
+            ..Config::default()
+        };
+        let routes = |config: &Config, role, counts: &[usize]| -> Vec<Vec<usize>> {
+            let count = counts.len() as u64;
+            (0..count)
+                .map(|index| route(config, Part { index, count }, role, counts[index as usize]))
+                .collect()
+        };
+        // 16 connections on 3 cores: 6, 5 and 5, over 3 targets.
+        let senders = routes(&three, Role::Sender, &[6, 5, 5]);
+        assert_eq!(
+            senders,
+            [
+                vec![0, 1, 2, 0, 1, 2],
+                vec![1, 2, 0, 1, 2],
+                vec![2, 0, 1, 2, 0]
+            ]
+        );
+        let per_target = |routes: &[Vec<usize>]| {
+            let mut n = [0; 3];
+            routes.iter().flatten().for_each(|&t| n[t] += 1);
+            n
+        };
+        assert_eq!(per_target(&senders), [5, 5, 6]);
+        // Two cores and three targets: each core still reaches every target.
+        assert_eq!(
+            per_target(&routes(&three, Role::Sender, &[8, 8])),
+            [5, 6, 5]
+        );
+        // One subscriber per core, each on its own target.
+        assert_eq!(
+            routes(&three, Role::Subscriber, &[1, 1, 1]),
+            [vec![0], vec![1], vec![2]]
+        );
+        // One target: everything goes there.
+        let one = routes(&Config::default(), Role::Sender, &[3, 2]);
+        assert_eq!(one, [vec![0; 3], vec![0; 2]]);
+    }
+
+    #[test]
+    fn replication_registers_on_the_first_target_and_subscribes_on_the_second() {
+        let config = Config {
+            scenario: vec![Share {
+                kind: Kind::Replication,
+                weight: 1,
+            }],
+            more_targets: vec!["http://127.0.0.1:8081".into()],
+            prefill: 10,
+            instances: 3,
+            services: 2,
+            ..Config::default()
+        };
+        for index in 0..2 {
+            let part = Part { index, count: 2 };
+            assert_eq!(route(&config, part, Role::Sender, 4), [0; 4]);
+            assert_eq!(route(&config, part, Role::Subscriber, 2), [1; 2]);
+        }
+        // It registers the register scenario's instances, beyond the population, one by one
+        // and round and round, ...
+        let ips = instance_ips(measurement(&config, ONE, 1).of(0));
+        assert_eq!(
+            &ips[..4],
+            ["10.0.0.10", "10.0.0.11", "10.0.0.12", "10.0.0.10"]
+        );
+        // ... and its subscribers follow every service of the population.
+        let upgrade = subscription(&config, &target()).unwrap();
+        assert_eq!(upgrade.path, "/ws/discovery/instance-change");
+        assert_eq!(frames(&upgrade.hello).len(), 2);
     }
 
     #[test]
@@ -502,7 +627,7 @@ mod tests {
         (0..requests)
             .map(|_| {
                 out.clear();
-                assert_eq!(workload.next(&mut out), Some(Op::Heartbeat));
+                assert_eq!(workload.next(&headers(), &mut out), Some(Op::Heartbeat));
                 let text = std::str::from_utf8(&out).unwrap();
                 let body: serde_json::Value =
                     serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
@@ -533,7 +658,7 @@ mod tests {
             own_service: true,
             ..Config::default()
         };
-        let worker = |index| measurement(&config, &target(), Part { index, count: 2 }, 2);
+        let worker = |index| measurement(&config, Part { index, count: 2 }, 2);
         let mut workers = [worker(0), worker(1)];
         // Run-wide, the first worker's connections are 0 and 2, the second's 1 and 3.
         for (index, c, service) in [(0, 0, 0), (1, 0, 1), (0, 1, 2), (1, 1, 3)] {
@@ -563,7 +688,7 @@ mod tests {
             batch: 100,
             ..config.clone()
         };
-        let mut third = measurement(&whole, &target(), Part { index: 1, count: 2 }, 3);
+        let mut third = measurement(&whole, Part { index: 1, count: 2 }, 3);
         let service5: Vec<_> = (5..95)
             .step_by(10)
             .map(|i| (i, "framework.soa.loadgen.v1.service5".to_owned()))
@@ -588,8 +713,11 @@ mod tests {
             ..Config::default()
         };
         let mut out = vec![];
-        let mut workloads = measurement(&config, &target(), Part { index: 0, count: 2 }, 2);
-        assert_eq!(workloads.of(1).next(&mut out), Some(Op::Heartbeat));
+        let mut workloads = measurement(&config, Part { index: 0, count: 2 }, 2);
+        assert_eq!(
+            workloads.of(1).next(&headers(), &mut out),
+            Some(Op::Heartbeat)
+        );
         let [request] = frames(&out).try_into().unwrap();
         let services: Vec<_> = request["instances"]
             .as_array()
