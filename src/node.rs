@@ -1,8 +1,10 @@
 //! This node: its identity (region, zone, URL), its settings, and the status documents built from
 //! them once at start.
 //!
-//! A single node is `up` once its management state is loaded (until then it is `starting`: it
-//! serves the registry but not discovery, as Java's `ManagementInitializer` has it); the cluster
+//! A node is `up` once it has joined its cluster (copied the registry from a peer, or had none
+//! to copy from) and its management state is loaded. Until it has joined it is `starting` and
+//! serves neither the registry nor discovery; joined, but with management still loading, it
+//! serves the registry but not discovery, as Java's `ManagementInitializer` has it. The cluster
 //! and status endpoints describe it from the bytes prepared here.
 
 use std::net::SocketAddr;
@@ -10,9 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use artemis_shards::json::write_str;
-use artemis_shards::{InstanceLimits, NodeRules, SafetyConfig, ShardConfig};
+use artemis_shards::{
+    InstanceLimits, NodeRules, RemovalMemory, SafetyConfig, ShardConfig, REMOVALS_PER_SHARD,
+};
 
-use crate::cluster::Cluster;
+use crate::cluster::{service_node_json, Cluster, Flags, NodeState, PeerStatus};
 use crate::config::ServerConfig;
 use crate::rate_limit::Limiter;
 
@@ -30,24 +34,27 @@ pub(crate) struct Node {
 
 /// The reply bodies of the status and cluster endpoints, built once.
 pub(crate) struct Documents {
-    /// `status/node.json` and `status/cluster.json`, up and starting.
+    /// This node's status: up; joined but loading its management state; not joined yet.
     pub up: StatusDocuments,
     pub starting: StatusDocuments,
+    pub joining: StatusDocuments,
     /// `status/config.json`.
     pub config: Arc<[u8]>,
     /// `status/deployment.json`.
     pub deployment: Arc<[u8]>,
-    /// `cluster/up-*-nodes.json` when this node qualifies.
-    pub up_nodes: Arc<[u8]>,
+    /// This node's `ServiceNode`, as `cluster/up-*-nodes.json` lists it.
+    pub service_node: Arc<[u8]>,
 }
 
-/// The bodies that tell this node's status.
+/// What tells one status of this node.
 pub(crate) struct StatusDocuments {
+    /// The status, with its `ServiceNodeStatus` JSON.
+    pub status: PeerStatus,
     /// `status/node.json`.
     pub node_status: Arc<[u8]>,
-    /// `status/cluster.json`.
-    pub cluster_status: Arc<[u8]>,
-    /// `service-unavailable`'s message for discovery: Java's text, typo included.
+    /// `service-unavailable`'s messages for the registry and discovery: Java's text, typo
+    /// included.
+    pub registry_refusal: String,
     pub discovery_refusal: String,
 }
 
@@ -66,35 +73,30 @@ impl Node {
         let registry_rules = rules(config.allow_registry_from_other_zone);
         let discovery_rules = rules(config.allow_discovery_from_other_zone);
 
-        let mut service_node_json = br#"{"url":"#.to_vec();
-        write_str(&mut service_node_json, &url);
-        service_node_json.extend_from_slice(br#","zone":{"metadata":null,"regionId":"#);
-        write_str(&mut service_node_json, &config.region);
-        service_node_json.extend_from_slice(br#","zoneId":"#);
-        write_str(&mut service_node_json, &config.zone);
-        service_node_json.extend_from_slice(b"}}");
-
-        let service_node = String::from_utf8(service_node_json).expect("JSON is UTF-8");
-        let flag = |b: bool| if b { "true" } else { "false" };
+        let service_node = service_node_json(&url, &config.region, &config.zone);
         let doc = |s: String| Arc::<[u8]>::from(s.into_bytes());
-        let status_documents = |up: bool| {
-            let state = if up { "up" } else { "starting" };
-            let status = format!(
-                r#"{{"allowDiscoveryFromOtherZone":{},"allowRegistryFromOtherZone":{},"canServiceDiscovery":{},"canServiceRegistry":true,"node":{service_node},"status":"{state}"}}"#,
-                flag(config.allow_discovery_from_other_zone),
-                flag(config.allow_registry_from_other_zone),
-                flag(up),
-            );
+        let status_documents = |state: NodeState, registry: bool, discovery: bool| {
+            let flags = Flags {
+                can_serve_registry: registry,
+                can_serve_discovery: discovery,
+                allow_registry_from_other_zone: config.allow_registry_from_other_zone,
+                allow_discovery_from_other_zone: config.allow_discovery_from_other_zone,
+            };
+            let status = PeerStatus::new(state, flags, &service_node);
+            let json = String::from_utf8_lossy(&status.json);
+            let refusal = |what: &str| {
+                format!(
+                    "Serivce {what} is not in up state. Current status: {{ node: {url}, status: {}, canServiceRegistry: {registry}, canServiceDiscovery: {discovery} }}",
+                    state.as_str()
+                )
+            };
             StatusDocuments {
                 node_status: doc(format!(
-                    r#"{{"nodeStatus":{status},"responseStatus":{SUCCESS}}}"#
+                    r#"{{"nodeStatus":{json},"responseStatus":{SUCCESS}}}"#
                 )),
-                cluster_status: doc(format!(
-                    r#"{{"nodeCount":1,"nodesStatus":[{status}],"responseStatus":{SUCCESS}}}"#
-                )),
-                discovery_refusal: format!(
-                    "Serivce discovery is not in up state. Current status: {{ node: {url}, status: {state}, canServiceRegistry: true, canServiceDiscovery: {up} }}"
-                ),
+                registry_refusal: refusal("registry"),
+                discovery_refusal: refusal("discovery"),
+                status,
             }
         };
         let properties = properties(&config, &url);
@@ -104,8 +106,9 @@ impl Node {
             String::from_utf8(out).expect("JSON is UTF-8")
         };
         let documents = Documents {
-            up: status_documents(true),
-            starting: status_documents(false),
+            up: status_documents(NodeState::Up, true, true),
+            starting: status_documents(NodeState::Starting, true, false),
+            joining: status_documents(NodeState::Starting, false, false),
             config: doc(format!(
                 r#"{{"properties":{properties},"responseStatus":{SUCCESS},"sources":{SOURCES_JSON}}}"#
             )),
@@ -117,9 +120,7 @@ impl Node {
                 text(&config.region),
                 text(&config.zone),
             )),
-            up_nodes: doc(format!(
-                r#"{{"nodes":[{service_node}],"responseStatus":{SUCCESS}}}"#
-            )),
+            service_node,
         };
         Node {
             cluster,
@@ -148,21 +149,13 @@ impl Node {
                 max_id_bytes: c.max_id_bytes,
                 max_metadata_bytes: c.max_metadata_bytes,
             },
+            removal_memory: RemovalMemory {
+                memory_ms: millis(c.removal_memory),
+                max_entries: REMOVALS_PER_SHARD,
+            },
         }
     }
 
-    /// Whether a client in `region`/`zone` may be sent to this node (Java's `ClusterController`; see `docs/api.md`): the node
-    /// allows other zones, or the zone is exactly this node's.
-    pub(crate) fn serves_zone(
-        &self,
-        allow_other_zone: bool,
-        region: Option<&str>,
-        zone: Option<&str>,
-    ) -> bool {
-        allow_other_zone
-            || (region == Some(self.config.region.as_str())
-                && zone == Some(self.config.zone.as_str()))
-    }
 }
 
 fn millis(d: Duration) -> u64 {
@@ -178,7 +171,7 @@ fn properties(c: &ServerConfig, url: &str) -> String {
         ("zone.id".into(), c.zone.clone()),
         (
             "artemis.service.cluster.nodes".into(),
-            format!("{}:{url}", c.zone),
+            cluster_nodes_text(c, url),
         ),
         (
             "artemis.service.registry.allow-from-other-zone".into(),
@@ -239,6 +232,26 @@ fn properties(c: &ServerConfig, url: &str) -> String {
     }
     out.push(b'}');
     String::from_utf8(out).expect("JSON is UTF-8")
+}
+
+/// The cluster's nodes as Java writes `artemis.service.cluster.nodes` (`zone:url,url;zone:url`):
+/// this node alone without `--cluster-nodes`.
+fn cluster_nodes_text(c: &ServerConfig, url: &str) -> String {
+    let alone = [(None, url.to_string())];
+    let nodes = c.cluster_nodes.as_ref().map_or(&alone[..], |nodes| &nodes.0);
+    let mut zones: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (zone, url) in nodes {
+        let zone = zone.as_deref().unwrap_or(&c.zone);
+        match zones.iter_mut().find(|(z, _)| *z == zone) {
+            Some((_, urls)) => urls.push(url),
+            None => zones.push((zone, vec![url])),
+        }
+    }
+    let zones: Vec<String> = zones
+        .iter()
+        .map(|(zone, urls)| format!("{zone}:{}", urls.join(",")))
+        .collect();
+    zones.join(";")
 }
 
 /// The host name, as Java's `machineName` reports it.

@@ -160,6 +160,15 @@ pub(crate) mod tests {
         }
     }
 
+    /// The key of instance `id` of `service` in region `sha`.
+    pub(crate) fn key(service: &str, id: &str) -> InstanceKey {
+        InstanceKey {
+            region_id: "sha".into(),
+            service_id: service.into(),
+            instance_id: id.into(),
+        }
+    }
+
     #[test]
     fn json_matches_java_shape() {
         let expected = r#"{"groupId":null,"healthCheckUrl":"http://10.2.3.4:8080/health","instanceId":"10.2.3.4:8080","ip":"10.2.3.4","machineName":"host1","metadata":{"k":"v"},"port":8080,"protocol":"http","regionId":"SHA","serviceId":"framework.soa.testservice.v2.testservice","status":"up","url":"http://10.2.3.4:8080/testservice/","zoneId":"SHAJQ"}"#;

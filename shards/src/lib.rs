@@ -5,6 +5,7 @@
 //! arguments and returns results, so every registry rule is unit-testable without a socket.
 
 mod change;
+mod digest;
 mod error_code;
 mod expiry;
 mod failed_instance;
@@ -14,6 +15,7 @@ mod lease;
 mod limits;
 pub mod management;
 mod registration;
+mod removals;
 mod rules;
 mod safety;
 mod service;
@@ -21,15 +23,19 @@ mod shard;
 mod version;
 
 pub use change::{Change, ChangeKind, ChangesGone, Retention, CHANGE_OVERHEAD_BYTES};
+pub use digest::ServiceDigest;
 pub use error_code::ErrorCode;
 pub use failed_instance::FailedInstance;
 pub use instance::{Instance, InstanceKey, Metadata};
 pub use lease::{LeaseStatus, LEGACY_METADATA_KEY};
 pub use limits::InstanceLimits;
+pub use removals::{Removal, RemovalMemory, REMOVALS_PER_SHARD};
 pub use rules::{NodeRules, Rejection};
 pub use safety::SafetyConfig;
 pub use service::{Deflated, InstancesJson, ServiceSnapshot};
-pub use shard::{ManagedInstance, ManagedService, Shard, ShardConfig, ShardStats};
+pub use shard::{
+    Held, ManagedInstance, ManagedService, Merged, ServiceState, Shard, ShardConfig, ShardStats,
+};
 pub use version::VersionClock;
 
 /// The shard that owns `service_id`: FNV-1a of the lowercased id, modulo the shard count.

@@ -9,11 +9,14 @@
 //! re-checks only the services the difference touches: pulled-out instances leave discovery as
 //! `delete`s, pulled-in ones come back as `new`s, and services whose route rules or logical
 //! instances changed get a `reload`. A pulled-out instance's re-registers publish nothing.
+//! For anti-entropy, the shard keeps each service's digest up to date on every change and
+//! remembers the instances it saw removed for a while (see `shard/anti_entropy.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::change::{Change, ChangeKind, ChangeLog, ChangesGone, Retention};
+use crate::digest::Digests;
 use crate::expiry::{Due, ExpiryIndex};
 use crate::failed_instance::FailedInstance;
 use crate::instance::Instance;
@@ -21,11 +24,14 @@ use crate::lease::{is_legacy, Lease, LeaseStatus};
 use crate::limits::InstanceLimits;
 use crate::management::{InstanceFacts, ManagementView, NO_LISTS};
 use crate::registration::{Registration, Registrations};
+use crate::removals::{Removal, RemovalMemory, Removals};
 use crate::rules::{check_arguments, NodeRules, Rejection};
 use crate::safety::{SafeChecker, SafetyConfig};
 use crate::service::{InstancesJson, Member, Service, ServiceSnapshot};
 use crate::version::VersionClock;
 use crate::ErrorCode;
+
+pub use anti_entropy::{Held, Merged, ServiceState};
 
 /// How many expiry-index entries one `evict()` may look at per lease it may remove: entries of
 /// renewed leases are pushed back, entries of removed ones skipped, all within this bound.
@@ -57,6 +63,8 @@ pub struct ShardConfig {
     pub delta_retention_bytes: usize,
     /// How large a client may make one instance.
     pub limits: InstanceLimits,
+    /// How long and how many removed instances are remembered for anti-entropy.
+    pub removal_memory: RemovalMemory,
 }
 
 /// The shard's counters, for status and metrics.
@@ -90,6 +98,10 @@ pub struct Shard {
     view: Arc<ManagementView>,
     /// The lists of a service without management data, shared by all its snapshots.
     no_lists: Arc<[u8]>,
+    /// Each service's digest, for anti-entropy.
+    digests: Digests,
+    /// The instances removed lately, so that no peer's stale copy brings them back.
+    removals: Removals,
 }
 
 /// A service as the management view shows it: every leased instance, pulled out or not.
@@ -122,6 +134,8 @@ impl Shard {
                 config.delta_retention_bytes,
                 clock.current(),
             ),
+            removals: Removals::new(config.removal_memory),
+            digests: Digests::default(),
             clock,
             config,
             registrations: Registrations::default(),
@@ -430,6 +444,7 @@ impl Shard {
     /// Old changes beyond the delta retention are dropped on the way.
     pub fn evict(&mut self, now_ms: u64) -> usize {
         self.changes.trim(now_ms);
+        self.removals.trim(now_ms);
         if !self.is_safe() {
             return 0;
         }
@@ -445,7 +460,8 @@ impl Shard {
                 continue;
             };
             if registration.lease.is_expired(now_ms) {
-                self.remove(due.slot, now_ms);
+                let expiry = Removal::expired(registration.lease.renewal_ms);
+                self.remove_as(due.slot, expiry, now_ms);
                 removed += 1;
             } else {
                 let due_ms = registration.lease.expires_at_ms();
@@ -588,15 +604,26 @@ impl Shard {
 
     /// Stores `instance` under a new lease, in place of any registration with its key.
     fn store(&mut self, instance: Instance, (): (), now_ms: u64) {
+        self.store_as_of(instance, now_ms, now_ms, now_ms);
+    }
+
+    /// [`Shard::store`] under a lease created at `registration_ms` and last renewed at
+    /// `renewal_ms` (a copy merged from a peer keeps the peer's). A removal remembered of the
+    /// key is forgotten.
+    fn store_as_of(
+        &mut self,
+        instance: Instance,
+        registration_ms: u64,
+        renewal_ms: u64,
+        now_ms: u64,
+    ) {
         let key = instance.key();
         let legacy = is_legacy(&instance);
-        let ttl_ms = if legacy {
-            self.config.legacy_lease_ttl_ms
-        } else {
-            self.config.lease_ttl_ms
-        };
-        let lease = Lease::new(now_ms, ttl_ms, legacy);
+        let mut lease = Lease::new(renewal_ms, self.ttl_ms(legacy), legacy);
+        lease.creation_ms = registration_ms;
         let fragment: Arc<[u8]> = instance.to_json().into();
+        self.removals.forget(&key);
+        self.digests.add(&key, &fragment);
         let version = self.clock.next();
         let down = self.view.is_down(&InstanceFacts {
             key: &key,
@@ -622,6 +649,7 @@ impl Shard {
                     .expect("indexed slot is live")
                     .position;
                 let replaced = service.replace(position, member(slot), version);
+                self.digests.remove(&key, &replaced.fragment);
                 let registration = Registration::new(&instance, lease, position);
                 let generation = self.registrations.replace(slot, registration);
                 (slot, generation, !replaced.down)
@@ -663,8 +691,14 @@ impl Shard {
         });
     }
 
-    /// Removes the registration in `slot` from its service, dropping the service once empty.
+    /// Removes the registration in `slot` (an unregister now).
     fn remove(&mut self, slot: u32, now_ms: u64) {
+        self.remove_as(slot, Removal::unregistered(now_ms), now_ms);
+    }
+
+    /// Removes the registration in `slot` from its service, dropping the service once empty,
+    /// and remembers the `removal`.
+    fn remove_as(&mut self, slot: u32, removal: Removal, now_ms: u64) {
         let Some(registration) = self.registrations.remove(slot) else {
             return;
         };
@@ -682,6 +716,8 @@ impl Shard {
         if let Some(moved) = moved.and_then(|moved| self.registrations.get_mut(moved)) {
             moved.position = registration.position;
         }
+        self.digests.remove(&key, &fragment);
+        self.removals.remember(&key, removal, now_ms);
         self.changes.record(Change {
             version,
             kind: ChangeKind::Delete,
@@ -694,6 +730,15 @@ impl Shard {
 
     fn is_safe(&self) -> bool {
         self.safety.as_ref().is_none_or(SafeChecker::is_safe)
+    }
+
+    /// The TTL of a normal or a legacy lease.
+    fn ttl_ms(&self, legacy: bool) -> u64 {
+        if legacy {
+            self.config.legacy_lease_ttl_ms
+        } else {
+            self.config.lease_ttl_ms
+        }
     }
 }
 
@@ -733,5 +778,6 @@ fn members_facts<'a>(
         .collect()
 }
 
+mod anti_entropy;
 #[cfg(test)]
 mod tests;

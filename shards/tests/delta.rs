@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use artemis_shards::{
-    shard_for, ChangeKind, Instance, InstanceKey, InstanceLimits, NodeRules, Retention, Shard,
-    ShardConfig, VersionClock,
+    shard_for, ChangeKind, Instance, InstanceKey, InstanceLimits, NodeRules, RemovalMemory,
+    Retention, Shard, ShardConfig, VersionClock,
 };
 
 const SHARDS: usize = 3;
@@ -49,6 +49,10 @@ fn shards(clock: &Arc<VersionClock>, retention: Retention) -> Vec<Shard> {
                 delta_retention: retention,
                 delta_retention_bytes: usize::MAX,
                 limits: InstanceLimits::default(),
+                removal_memory: RemovalMemory {
+                    memory_ms: 600_000,
+                    max_entries: 1_000,
+                },
             };
             Shard::new(config, clock.clone())
         })

@@ -9,10 +9,14 @@ use crate::instance::tests::i1;
 use crate::lease::LEGACY_METADATA_KEY;
 use crate::management::ManagementView;
 
+mod anti_entropy;
+
 const T0: u64 = 1_700_000_000_000;
 const TTL: u64 = 20_000;
 const LEGACY_TTL: u64 = 90_000;
 const SERVICE: &str = "framework.soa.testservice.v2.testservice";
+/// How long a removal is remembered.
+const REMOVAL_MEMORY: u64 = 600_000;
 
 fn config(self_preservation: Option<SafetyConfig>, allow_other_zone: bool) -> ShardConfig {
     ShardConfig {
@@ -28,6 +32,10 @@ fn config(self_preservation: Option<SafetyConfig>, allow_other_zone: bool) -> Sh
         delta_retention: Retention::Count(10_000),
         delta_retention_bytes: usize::MAX,
         limits: InstanceLimits::default(),
+        removal_memory: RemovalMemory {
+            memory_ms: REMOVAL_MEMORY,
+            max_entries: 1_000,
+        },
     }
 }
 
