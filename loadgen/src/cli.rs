@@ -283,12 +283,11 @@ pub enum PopularityArg {
 impl Cli {
     pub fn into_config(self) -> Result<Config, Error> {
         let bad = |msg: &str| Err(Error::Argument(msg.to_owned()));
-        let single = |kind| vec![Share { kind, weight: 1 }];
         let scenario = match (self.scenario, self.mix) {
             (Scenario::Mix, Some(mix)) => mix,
             (Scenario::Mix, None) => return bad("--scenario mix needs --mix"),
             (_, Some(_)) => return bad("--mix goes with --scenario mix"),
-            (Scenario::One(kind), None) => single(kind),
+            (Scenario::One(kind), None) => Share::alone(kind),
         };
         let pacing = match (self.rate, self.max, self.interval) {
             (_, true, _) => Pacing::Max,

@@ -88,10 +88,7 @@ impl Default for Config {
         Config {
             target: "http://127.0.0.1:8080".to_owned(),
             more_targets: Vec::new(),
-            scenario: vec![Share {
-                kind: Kind::Discover,
-                weight: 1,
-            }],
+            scenario: Share::alone(Kind::Discover),
             pacing: Pacing::Rate(1000.0),
             duration: Duration::from_secs(10),
             warmup: Duration::from_secs(1),
@@ -335,10 +332,7 @@ mod tests {
     #[test]
     fn replication_needs_two_targets_and_no_prefill() {
         let one = Config {
-            scenario: vec![Share {
-                kind: Kind::Replication,
-                weight: 1,
-            }],
+            scenario: Share::alone(Kind::Replication),
             ..config()
         };
         assert!(matches!(one.validate(), Err(Error::Argument(_))));

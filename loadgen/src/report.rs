@@ -494,10 +494,7 @@ mod tests {
             "targets http://127.0.0.1:8080, http://127.0.0.1:8081, http://127.0.0.1:8082  "
         ));
         let replication = Config {
-            scenario: vec![Share {
-                kind: Kind::Replication,
-                weight: 1,
-            }],
+            scenario: Share::alone(Kind::Replication),
             more_targets: vec!["http://127.0.0.1:8081".into()],
             ..three
         };

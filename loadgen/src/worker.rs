@@ -449,10 +449,7 @@ mod tests {
     #[test]
     fn replication_pushes_are_timed_from_their_register_and_missing_ones_counted() {
         let config = Config {
-            scenario: vec![Share {
-                kind: Kind::Replication,
-                weight: 1,
-            }],
+            scenario: Share::alone(Kind::Replication),
             more_targets: vec!["http://127.0.0.1:8081".into()],
             instances: 1000,
             ..Config::default()

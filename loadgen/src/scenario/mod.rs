@@ -125,6 +125,13 @@ pub struct Share {
     pub weight: u32,
 }
 
+impl Share {
+    /// A plain scenario: `kind` alone.
+    pub(crate) fn alone(kind: Kind) -> Vec<Share> {
+        vec![Share { kind, weight: 1 }]
+    }
+}
+
 /// Parses `heartbeat=80,discover=19,register=1`.
 pub fn parse_mix(spec: &str) -> Result<Vec<Share>, String> {
     use clap::ValueEnum;
@@ -574,10 +581,7 @@ mod tests {
     #[test]
     fn replication_registers_on_the_first_target_and_subscribes_on_the_second() {
         let config = Config {
-            scenario: vec![Share {
-                kind: Kind::Replication,
-                weight: 1,
-            }],
+            scenario: Share::alone(Kind::Replication),
             more_targets: vec!["http://127.0.0.1:8081".into()],
             prefill: 10,
             instances: 3,
