@@ -147,6 +147,18 @@ pub struct ServerConfig {
     #[arg(long, env = "ARTEMIS_REGISTRY_RATE_LIMIT_MAP", default_value = "", value_parser = registry_overrides)]
     pub registry_rate_limit_map: Overrides,
 
+    /// Requests per 10 s of each `artemis.service.registry.replication` operation (peers' replication): register, heartbeat, unregister, get-services.
+    #[arg(
+        long,
+        env = "ARTEMIS_REPLICATION_RATE_LIMIT",
+        default_value_t = 1_000_000
+    )]
+    pub replication_rate_limit: u64,
+
+    /// Per-operation overrides of --replication-rate-limit (`op:limit,...`).
+    #[arg(long, env = "ARTEMIS_REPLICATION_RATE_LIMIT_MAP", default_value = "", value_parser = replication_overrides)]
+    pub replication_rate_limit_map: Overrides,
+
     /// Requests per 10 s of each `artemis.service.cluster` operation: up-registry-nodes, up-discovery-nodes.
     #[arg(long, env = "ARTEMIS_CLUSTER_RATE_LIMIT", default_value_t = 10_000)]
     pub cluster_rate_limit: u64,
@@ -392,6 +404,10 @@ fn registry_overrides(s: &str) -> Result<Overrides, String> {
     parse_overrides(s, Limiter::Registry)
 }
 
+fn replication_overrides(s: &str) -> Result<Overrides, String> {
+    parse_overrides(s, Limiter::Replication)
+}
+
 fn cluster_overrides(s: &str) -> Result<Overrides, String> {
     parse_overrides(s, Limiter::Cluster)
 }
@@ -409,6 +425,10 @@ impl ServerConfig {
     pub fn limiter(&self, limiter: Limiter) -> LimiterConfig {
         let (default_limit, overrides) = match limiter {
             Limiter::Registry => (self.registry_rate_limit, &self.registry_rate_limit_map),
+            Limiter::Replication => (
+                self.replication_rate_limit,
+                &self.replication_rate_limit_map,
+            ),
             Limiter::Cluster => (self.cluster_rate_limit, &self.cluster_rate_limit_map),
             Limiter::Status => (self.status_rate_limit, &self.status_rate_limit_map),
             Limiter::ManagementGroup => (
@@ -531,6 +551,8 @@ mod tests {
         let registry = c.limiter(Limiter::Registry);
         assert_eq!(registry.limit(LimitedOp::Heartbeat), 100_000);
         assert_eq!(c.limiter(Limiter::Cluster).default_limit, 10_000);
+        let replication = c.limiter(Limiter::Replication);
+        assert_eq!(replication.limit(LimitedOp::GetServices), 1_000_000);
         let status = c.limiter(Limiter::Status);
         assert_eq!(status.limit(LimitedOp::GetLeases), 10);
         assert_eq!(status.limit(LimitedOp::GetConfig), 30);

@@ -13,6 +13,7 @@
 //! was.
 
 use std::io;
+use std::net::IpAddr;
 use std::os::fd::OwnedFd;
 use std::time::Instant;
 
@@ -120,7 +121,7 @@ pub(crate) async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
     }
     let mut client = Client {
         handler,
-        from_loopback: conn.peer_is_loopback(),
+        peer: conn.peer_ip(),
         limits: handler.terms().connection,
         input: ReadBuffer::default(),
         output: Output::with_capacity(OUTPUT_START),
@@ -157,8 +158,8 @@ pub(crate) async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
 /// A connection's buffers and the state of its request in progress.
 struct Client<'h, H: Handler> {
     handler: &'h H,
-    /// The peer is on this host: every request says so.
-    from_loopback: bool,
+    /// Where the peer connected from: every request says so.
+    peer: Option<IpAddr>,
     limits: ConnectionLimits,
     input: ReadBuffer,
     output: Output,
@@ -230,7 +231,7 @@ impl<H: Handler> Client<'_, H> {
             let buf = &mut self.input.filled_mut()[consumed..];
             match h1::parse_request(buf, &self.handler.terms().limits) {
                 Ok(Parse::Complete(mut request)) => {
-                    request.from_loopback = self.from_loopback;
+                    request.peer = self.peer;
                     let len = request.len;
                     let outcome = self.handler.answer(request, buf, &mut self.output).await;
                     consumed += len;

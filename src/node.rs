@@ -155,7 +155,6 @@ impl Node {
             },
         }
     }
-
 }
 
 fn millis(d: Duration) -> u64 {
@@ -238,7 +237,10 @@ fn properties(c: &ServerConfig, url: &str) -> String {
 /// this node alone without `--cluster-nodes`.
 fn cluster_nodes_text(c: &ServerConfig, url: &str) -> String {
     let alone = [(None, url.to_string())];
-    let nodes = c.cluster_nodes.as_ref().map_or(&alone[..], |nodes| &nodes.0);
+    let nodes = c
+        .cluster_nodes
+        .as_ref()
+        .map_or(&alone[..], |nodes| &nodes.0);
     let mut zones: Vec<(&str, Vec<&str>)> = Vec::new();
     for (zone, url) in nodes {
         let zone = zone.as_deref().unwrap_or(&c.zone);

@@ -31,14 +31,16 @@ const WINDOW_SECONDS: u32 = 10;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Limiter {
     Registry,
+    Replication,
     Cluster,
     Status,
     ManagementGroup,
 }
 
 impl Limiter {
-    pub const ALL: [Limiter; 4] = [
+    pub const ALL: [Limiter; 5] = [
         Limiter::Registry,
+        Limiter::Replication,
         Limiter::Cluster,
         Limiter::Status,
         Limiter::ManagementGroup,
@@ -48,6 +50,7 @@ impl Limiter {
     pub fn id(self) -> &'static str {
         match self {
             Limiter::Registry => "artemis.service.registry",
+            Limiter::Replication => "artemis.service.registry.replication",
             Limiter::Cluster => "artemis.service.cluster",
             Limiter::Status => "artemis.service.status",
             Limiter::ManagementGroup => "artemis.service.management.group",
@@ -68,6 +71,11 @@ pub enum LimitedOp {
     Register,
     Heartbeat,
     Unregister,
+    /// A peer's replicated writes, and its copy of the whole registry.
+    ReplicationRegister,
+    ReplicationHeartbeat,
+    ReplicationUnregister,
+    GetServices,
     UpRegistryNodes,
     UpDiscoveryNodes,
     GetCluster,
@@ -81,10 +89,14 @@ pub enum LimitedOp {
 }
 
 impl LimitedOp {
-    pub const ALL: [LimitedOp; 13] = [
+    pub const ALL: [LimitedOp; 17] = [
         LimitedOp::Register,
         LimitedOp::Heartbeat,
         LimitedOp::Unregister,
+        LimitedOp::ReplicationRegister,
+        LimitedOp::ReplicationHeartbeat,
+        LimitedOp::ReplicationUnregister,
+        LimitedOp::GetServices,
         LimitedOp::UpRegistryNodes,
         LimitedOp::UpDiscoveryNodes,
         LimitedOp::GetCluster,
@@ -100,6 +112,10 @@ impl LimitedOp {
     pub fn limiter(self) -> Limiter {
         match self {
             LimitedOp::Register | LimitedOp::Heartbeat | LimitedOp::Unregister => Limiter::Registry,
+            LimitedOp::ReplicationRegister
+            | LimitedOp::ReplicationHeartbeat
+            | LimitedOp::ReplicationUnregister
+            | LimitedOp::GetServices => Limiter::Replication,
             LimitedOp::UpRegistryNodes | LimitedOp::UpDiscoveryNodes => Limiter::Cluster,
             LimitedOp::GetCluster
             | LimitedOp::GetLeases
@@ -115,9 +131,10 @@ impl LimitedOp {
     /// Java's identity of the operation in its limiter, e.g. `get-leases` or `get.groups`.
     pub fn name(self) -> &'static str {
         match self {
-            LimitedOp::Register => "register",
-            LimitedOp::Heartbeat => "heartbeat",
-            LimitedOp::Unregister => "unregister",
+            LimitedOp::Register | LimitedOp::ReplicationRegister => "register",
+            LimitedOp::Heartbeat | LimitedOp::ReplicationHeartbeat => "heartbeat",
+            LimitedOp::Unregister | LimitedOp::ReplicationUnregister => "unregister",
+            LimitedOp::GetServices => "get-services",
             LimitedOp::UpRegistryNodes => "up-registry-nodes",
             LimitedOp::UpDiscoveryNodes => "up-discovery-nodes",
             LimitedOp::GetCluster => "get-cluster",
@@ -457,5 +474,12 @@ mod tests {
             Overrides(vec![(LimitedOp::GetGroups, 3)])
         );
         assert!(parse_overrides("get.groups:3", Limiter::Status).is_err());
+        assert_eq!(
+            parse_overrides("heartbeat:5,get-services:1", Limiter::Replication).unwrap(),
+            Overrides(vec![
+                (LimitedOp::ReplicationHeartbeat, 5),
+                (LimitedOp::GetServices, 1)
+            ])
+        );
     }
 }

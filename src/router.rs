@@ -143,13 +143,18 @@ pub(crate) enum Endpoint {
     WebSocketSessions,
     Health,
     Metrics,
+    /// A peer's replicated writes and its copy of the registry (`/api/replication/registry/`).
+    ReplicationRegister,
+    ReplicationHeartbeat,
+    ReplicationUnregister,
+    ReplicationServices,
     /// One of Java's management endpoints (operations, zones, groups, canary, logs).
     Management(ManagementEndpoint),
 }
 
 /// The endpoints other than management, in metric-index order (the busiest first: an
 /// endpoint's index is its position here).
-const CORE: [Endpoint; 18] = [
+const CORE: [Endpoint; 22] = [
     Endpoint::Register,
     Endpoint::Heartbeat,
     Endpoint::Unregister,
@@ -168,6 +173,10 @@ const CORE: [Endpoint; 18] = [
     Endpoint::WebSocketSessions,
     Endpoint::Health,
     Endpoint::Metrics,
+    Endpoint::ReplicationRegister,
+    Endpoint::ReplicationHeartbeat,
+    Endpoint::ReplicationUnregister,
+    Endpoint::ReplicationServices,
 ];
 
 impl Endpoint {
@@ -207,6 +216,10 @@ impl Endpoint {
             b"/api/status/message/connections.json" => Endpoint::WebSocketSessions,
             b"/health" => Endpoint::Health,
             b"/metrics" => Endpoint::Metrics,
+            b"/api/replication/registry/register.json" => Endpoint::ReplicationRegister,
+            b"/api/replication/registry/heartbeat.json" => Endpoint::ReplicationHeartbeat,
+            b"/api/replication/registry/unregister.json" => Endpoint::ReplicationUnregister,
+            b"/api/replication/registry/services.json" => Endpoint::ReplicationServices,
             _ => return ManagementEndpoint::from_path(path).map(Endpoint::Management),
         })
     }
@@ -243,6 +256,10 @@ impl Endpoint {
             Endpoint::WebSocketSessions => "status_message_connections",
             Endpoint::Health => "health",
             Endpoint::Metrics => "metrics",
+            Endpoint::ReplicationRegister => "replication_register",
+            Endpoint::ReplicationHeartbeat => "replication_heartbeat",
+            Endpoint::ReplicationUnregister => "replication_unregister",
+            Endpoint::ReplicationServices => "replication_services",
             Endpoint::Management(endpoint) => endpoint.family().name(),
         }
     }
@@ -264,7 +281,10 @@ impl Endpoint {
             | Endpoint::Heartbeat
             | Endpoint::Unregister
             | Endpoint::Lookup
-            | Endpoint::ServicesDelta => (false, true),
+            | Endpoint::ServicesDelta
+            | Endpoint::ReplicationRegister
+            | Endpoint::ReplicationHeartbeat
+            | Endpoint::ReplicationUnregister => (false, true),
             Endpoint::WebSocketSessions | Endpoint::Health | Endpoint::Metrics => (true, false),
             Endpoint::Management(endpoint) => (endpoint.takes_get(), true),
             _ => (true, true),
@@ -477,7 +497,7 @@ mod tests {
 
     #[test]
     fn every_endpoint_routes_back_to_itself() {
-        let paths: [&[u8]; 18] = [
+        let paths: [&[u8]; 22] = [
             b"/api/registry/register.json",
             b"/api/registry/heartbeat.json",
             b"/api/registry/unregister.json",
@@ -496,6 +516,10 @@ mod tests {
             b"/api/status/message/connections.json",
             b"/health",
             b"/metrics",
+            b"/api/replication/registry/register.json",
+            b"/api/replication/registry/heartbeat.json",
+            b"/api/replication/registry/unregister.json",
+            b"/api/replication/registry/services.json",
         ];
         for (i, path) in paths.iter().enumerate() {
             let endpoint = Endpoint::from_path(path).unwrap();

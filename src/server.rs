@@ -19,7 +19,7 @@ use http::{Method, StatusCode};
 
 use crate::api::{self, Input, Part, Response};
 use crate::clock::now_ms;
-use crate::cluster::Cluster;
+use crate::cluster::{self, Cluster};
 use crate::config::ServerConfig;
 use crate::connection::{Handler, Outcome, Terms};
 use crate::handoff::{HandoffMesh, Handoffs};
@@ -137,6 +137,7 @@ impl App for Server {
             kept: api::KeptReplies::default(),
         });
         keep_leases(&core);
+        join_cluster(&core);
         let applying = core.clone();
         spawn_local(async move { applier.serve(&applying.link).await }).detach();
         core
@@ -177,6 +178,21 @@ fn keep_leases(core: &Rc<CoreServer>) {
                 .with_local(|shard| shard.check_safety(now_ms()));
         }
     })
+    .detach();
+}
+
+/// On the first core of a node with peers: the join sync, then the peers' status polls.
+fn join_cluster(core: &Rc<CoreServer>) {
+    let (cluster, config) = (&core.node.cluster, &core.node.config);
+    if core.link.me() != 0 || cluster.peers.is_empty() {
+        return;
+    }
+    spawn_local(cluster::join_then_poll(
+        cluster.clone(),
+        core.link.clone(),
+        config.peer_status_interval,
+        config.join_timeout,
+    ))
     .detach();
 }
 
@@ -320,7 +336,7 @@ impl Handler for CoreServer {
             method,
             query: request.query.clone().map(|q| &head[q]),
             body,
-            from_loopback: request.from_loopback,
+            peer: request.peer,
             authorization: request.authorization.clone().map(|a| &head[a]),
         };
         let response = api::respond(&self.context(), endpoint, input).await;

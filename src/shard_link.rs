@@ -82,6 +82,21 @@ impl WriteOp {
             (WriteOp::Unregister, Named::Keys) => shard.unregister_by_key(batch, now),
         }
     }
+
+    /// The write as a peer replicates it: its region checked, not its zone, and a heartbeat
+    /// without a live lease registers (Java's replication endpoints).
+    fn apply_replicated(
+        self,
+        shard: &mut Shard,
+        batch: Vec<(u32, Instance)>,
+        now: u64,
+    ) -> Vec<FailedInstance> {
+        match self {
+            WriteOp::Register => shard.register_replicated(batch, now),
+            WriteOp::Heartbeat => shard.heartbeat_replicated(batch, now),
+            WriteOp::Unregister => shard.unregister_replicated(batch, now),
+        }
+    }
 }
 
 /// Every service of the node.
@@ -204,13 +219,35 @@ impl ShardLink {
         named: Named,
         batches: Vec<Vec<(u32, Instance)>>,
     ) -> Vec<FailedInstance> {
+        let apply = move |shard: &mut Shard, batch, now| op.apply(shard, named, batch, now);
+        self.write_with(batches, apply).await
+    }
+
+    /// [`ShardLink::write`] of a peer's replicated write (never replicated further).
+    pub(crate) async fn write_replicated(
+        &self,
+        op: WriteOp,
+        batches: Vec<Vec<(u32, Instance)>>,
+    ) -> Vec<FailedInstance> {
+        let apply = move |shard: &mut Shard, batch, now| op.apply_replicated(shard, batch, now);
+        self.write_with(batches, apply).await
+    }
+
+    async fn write_with<F>(
+        &self,
+        batches: Vec<Vec<(u32, Instance)>>,
+        apply: F,
+    ) -> Vec<FailedInstance>
+    where
+        F: Fn(&mut Shard, Vec<(u32, Instance)>, u64) -> Vec<FailedInstance> + Copy + Send + 'static,
+    {
         let jobs = batches
             .into_iter()
             .enumerate()
             .filter(|(_, batch)| !batch.is_empty())
             .map(|(owner, batch)| {
                 (owner, move |shard: &mut Shard, now| {
-                    op.apply(shard, named, batch, now)
+                    apply(shard, batch, now)
                 })
             })
             .collect();

@@ -1,4 +1,5 @@
-//! Request bodies decoded the way Java's Jackson mapper reads them.
+//! Request bodies, and the replies of peer nodes, decoded the way Java's Jackson mapper reads
+//! them.
 //!
 //! Property names match case-insensitively, and the snake_case spellings of the older Rust
 //! README (`region_id`, `discovery_config`, `instance_keys`) match too: a name is compared with
@@ -58,6 +59,13 @@ pub struct DeltaRequest {
 #[derive(Default)]
 pub struct LeasesRequest {
     pub service_ids: Option<Vec<Option<String>>>,
+}
+
+/// A peer's `replication/registry/services.json` reply: its status's error code and the
+/// instances of each of its services (null services and instances left out).
+pub struct ServicesReply {
+    pub error_code: Option<String>,
+    pub services: Vec<Vec<Instance>>,
 }
 
 /// Parses `body` (in place, as simd-json does) and decodes its top-level object with `read`.
@@ -443,6 +451,47 @@ pub fn leases_request(body: &mut [u8]) -> Result<Option<LeasesRequest>, DecodeEr
     })
 }
 
+pub fn services_reply(body: &mut [u8]) -> Result<Option<ServicesReply>, DecodeError> {
+    decode(body, |o| {
+        let mut reply = ServicesReply {
+            error_code: None,
+            services: Vec::new(),
+        };
+        for (key, v) in o.iter() {
+            if names(key, "responsestatus") {
+                reply.error_code = error_code(key, v)?;
+            } else if names(key, "services") {
+                let services = array(key, v, |x| object(key, x, service_instances))?;
+                reply.services = services.into_iter().flatten().flatten().collect();
+            }
+        }
+        Ok(reply)
+    })
+}
+
+/// The `errorCode` of a reply's `responseStatus` (`None` when either is null or missing).
+fn error_code(field: &str, v: Value) -> Result<Option<String>, DecodeError> {
+    if v.value_type() == ValueType::Null {
+        return Ok(None);
+    }
+    object(field, v, |status| {
+        let code = status.iter().find(|(k, _)| names(k, "errorcode"));
+        code.map_or(Ok(None), |(k, v)| string(k, v))
+    })
+}
+
+/// The `instances` of a Java `Service`.
+fn service_instances(o: Object) -> Result<Vec<Instance>, DecodeError> {
+    let mut instances = Vec::new();
+    for (key, v) in o.iter() {
+        if names(key, "instances") {
+            let list = array(key, v, |x| object(key, x, instance))?;
+            instances = list.into_iter().flatten().flatten().collect();
+        }
+    }
+    Ok(instances)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -662,6 +711,33 @@ mod tests {
             body(r#"{"discoveryData":null,"regionId":null,"serviceId":"svc","zoneId":null}"#);
         let config = discovery_config_request(&mut b).unwrap().unwrap();
         assert_eq!(config.service_id.as_deref(), Some("svc"));
+    }
+
+    #[test]
+    fn a_services_reply_gives_each_services_instances() {
+        let mut b = body(
+            r#"{"responseStatus":{"errorCode":"success","message":"","status":"success"},
+                "services":[{"instances":[{"serviceId":"a","instanceId":"1"},null],"logicInstances":null,"serviceId":"a"},
+                null,{"instances":null,"serviceId":"b"},{"instances":[{"serviceId":"c","instanceId":"2"}]}]}"#,
+        );
+        let reply = services_reply(&mut b).unwrap().unwrap();
+        assert_eq!(reply.error_code.as_deref(), Some("success"));
+        let ids: Vec<Vec<_>> = reply
+            .services
+            .iter()
+            .map(|s| s.iter().map(|i| i.instance_id.clone().unwrap()).collect())
+            .collect();
+        assert_eq!(
+            ids,
+            vec![vec!["1".to_string()], vec![], vec!["2".to_string()]]
+        );
+        let mut failed = body(
+            r#"{"responseStatus":{"errorCode":"no-permission","status":"fail"},"services":null}"#,
+        );
+        let reply = services_reply(&mut failed).unwrap().unwrap();
+        assert_eq!(reply.error_code.as_deref(), Some("no-permission"));
+        assert!(reply.services.is_empty());
+        assert!(services_reply(&mut body(r#"{"services":{}}"#)).is_err());
     }
 
     #[test]

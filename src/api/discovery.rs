@@ -62,13 +62,15 @@ fn non_blank(id: Option<String>) -> Option<String> {
     id.filter(|s| !s.trim().is_empty())
 }
 
-/// Java's discovery status check: until the node's management state is loaded, discovery is
-/// refused with `service-unavailable`, which the SDK takes as "try another node".
+/// Java's discovery status check: until the node has joined its cluster and loaded its
+/// management state, discovery is refused with `service-unavailable`, which the SDK takes as
+/// "try another node".
 fn not_ready(ctx: &Context<'_>, null_fields: &[&str]) -> Option<Response> {
-    if ctx.management.is_loaded() {
+    let status = ctx.status();
+    if status.status.flags.can_serve_discovery {
         return None;
     }
-    let message = &ctx.status().discovery_refusal;
+    let message = &status.discovery_refusal;
     Some(failure(
         ErrorCode::ServiceUnavailable,
         Some(message),

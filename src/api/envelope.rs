@@ -83,9 +83,13 @@ pub(super) fn failure(code: ErrorCode, message: Option<&str>, null_fields: &[&st
 pub(super) fn rate_limited(op: LimitedOp) -> Response {
     let status = fail_status(ErrorCode::RateLimited, Some("Request is rate limited."));
     let empty: &[(&str, &[u8])] = match op {
-        LimitedOp::Register | LimitedOp::Heartbeat | LimitedOp::Unregister => {
-            &[("failedInstances", b"null")]
-        }
+        LimitedOp::Register
+        | LimitedOp::Heartbeat
+        | LimitedOp::Unregister
+        | LimitedOp::ReplicationRegister
+        | LimitedOp::ReplicationHeartbeat
+        | LimitedOp::ReplicationUnregister => &[("failedInstances", b"null")],
+        LimitedOp::GetServices => &[("services", b"null")],
         LimitedOp::UpRegistryNodes | LimitedOp::UpDiscoveryNodes => &[("nodes", b"null")],
         LimitedOp::GetCluster => &[("nodeCount", b"0"), ("nodesStatus", b"null")],
         LimitedOp::GetLeases | LimitedOp::GetLegacyLeases => &[

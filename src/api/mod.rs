@@ -9,6 +9,7 @@
 //! parts, so the read path copies cached bytes once, into the connection's output, and builds
 //! no JSON.
 
+mod bearer;
 mod cluster;
 pub mod decode;
 mod discovery;
@@ -16,10 +17,12 @@ mod envelope;
 mod management;
 mod ops;
 mod registry;
+mod replication;
 mod status;
 #[cfg(test)]
 mod tests;
 
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use artemis_shards::{Deflated, InstancesJson};
@@ -53,11 +56,14 @@ pub(crate) struct KeptReplies {
 }
 
 impl Context<'_> {
-    /// How this node describes its status now: `starting` until its management state is loaded.
+    /// How this node describes its status now: `starting` until it has joined its cluster and
+    /// its management state is loaded.
     pub(crate) fn status(&self) -> &StatusDocuments {
-        match self.management.is_loaded() {
-            true => &self.node.documents.up,
-            false => &self.node.documents.starting,
+        let documents = &self.node.documents;
+        match (self.node.cluster.is_joined(), self.management.is_loaded()) {
+            (false, _) => &documents.joining,
+            (true, false) => &documents.starting,
+            (true, true) => &documents.up,
         }
     }
 
@@ -184,8 +190,8 @@ pub(crate) struct Input<'a> {
     pub query: Option<&'a [u8]>,
     /// The body, decoded from chunked and gzip framing; simd-json parses it in place.
     pub body: &'a mut [u8],
-    /// The client connected from a loopback address.
-    pub from_loopback: bool,
+    /// The address the client connected from, if known.
+    pub peer: Option<IpAddr>,
     /// The raw `Authorization` header, if any.
     pub authorization: Option<&'a [u8]>,
 }
@@ -194,6 +200,11 @@ impl Input<'_> {
     /// The first value of query parameter `name`, percent-decoded.
     pub(crate) fn query_value(&self, name: &str) -> Option<String> {
         crate::http::query_values(self.query?, name).next()
+    }
+
+    /// The client is on this host.
+    pub(crate) fn is_from_loopback(&self) -> bool {
+        self.peer.is_some_and(|ip| ip.is_loopback())
     }
 
     fn is_get(&self) -> bool {
@@ -216,7 +227,7 @@ pub(crate) async fn heartbeat_frame(
         method: &Method::POST,
         query: None,
         body: payload,
-        from_loopback: false,
+        peer: None,
         authorization: None,
     };
     let (response, owner) = registry::serve(ctx, WriteOp::Heartbeat, input).await;
@@ -259,12 +270,7 @@ pub(crate) async fn respond(ctx: &Context<'_>, endpoint: Endpoint, input: Input<
         Endpoint::Services => discovery::services(ctx, input).await,
         Endpoint::ServicesDelta => discovery::services_delta(ctx, input).await,
         Endpoint::NodeStatus => status::document(ctx, input, &ctx.status().node_status, None),
-        Endpoint::ClusterStatus => status::document(
-            ctx,
-            input,
-            &ctx.status().cluster_status,
-            Some(LimitedOp::GetCluster),
-        ),
+        Endpoint::ClusterStatus => status::cluster(ctx, input),
         Endpoint::Leases => status::leases(ctx, input, LimitedOp::GetLeases).await,
         Endpoint::LegacyLeases => status::leases(ctx, input, LimitedOp::GetLegacyLeases).await,
         Endpoint::ConfigStatus => status::document(
@@ -284,6 +290,16 @@ pub(crate) async fn respond(ctx: &Context<'_>, endpoint: Endpoint, input: Input<
         Endpoint::WebSocketSessions => status::websocket_sessions(ctx),
         Endpoint::Health => ops::health(),
         Endpoint::Metrics => ops::metrics(ctx).await,
+        Endpoint::ReplicationRegister => {
+            replication::write(ctx, WriteOp::Register, input).await
+        }
+        Endpoint::ReplicationHeartbeat => {
+            replication::write(ctx, WriteOp::Heartbeat, input).await
+        }
+        Endpoint::ReplicationUnregister => {
+            replication::write(ctx, WriteOp::Unregister, input).await
+        }
+        Endpoint::ReplicationServices => replication::services(ctx, input).await,
         Endpoint::Management(endpoint) => management::respond(ctx, endpoint, input).await,
     }
 }

@@ -1,5 +1,5 @@
 //! `register.json`, `heartbeat.json`, `unregister.json` (Java's `RegistryController`; see
-//! `docs/api.md`).
+//! `docs/api.md`), and the same writes as a peer replicates them (`replication/registry/`).
 //!
 //! The instances of one request are grouped by owning shard; each group goes to its owner in
 //! one call, all groups at once, and the failed entries that come back are merged in the order
@@ -13,12 +13,27 @@ use super::{rate_limited, Context, Input, Part, Response};
 use crate::rate_limit::LimitedOp;
 use crate::shard_link::{Named, WriteOp};
 
-/// Java's identity of the operation in the `artemis.service.registry` limiter.
-fn limited(op: WriteOp) -> LimitedOp {
-    match op {
-        WriteOp::Register => LimitedOp::Register,
-        WriteOp::Heartbeat => LimitedOp::Heartbeat,
-        WriteOp::Unregister => LimitedOp::Unregister,
+/// Who sent a registry write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// A client: counted by `artemis.service.registry`, refused while this node cannot serve
+    /// the registry, its instances' region and zone checked.
+    Client,
+    /// A peer replicating a client's write: counted by `artemis.service.registry.replication`,
+    /// taken whatever this node's status, its instances' region checked and not their zone,
+    /// never replicated further.
+    Peer,
+}
+
+/// Java's identity of the operation in the limiter of its origin.
+fn limited(op: WriteOp, origin: Origin) -> LimitedOp {
+    match (origin, op) {
+        (Origin::Client, WriteOp::Register) => LimitedOp::Register,
+        (Origin::Client, WriteOp::Heartbeat) => LimitedOp::Heartbeat,
+        (Origin::Client, WriteOp::Unregister) => LimitedOp::Unregister,
+        (Origin::Peer, WriteOp::Register) => LimitedOp::ReplicationRegister,
+        (Origin::Peer, WriteOp::Heartbeat) => LimitedOp::ReplicationHeartbeat,
+        (Origin::Peer, WriteOp::Unregister) => LimitedOp::ReplicationUnregister,
     }
 }
 
@@ -41,11 +56,29 @@ pub(super) async fn serve(
     op: WriteOp,
     input: Input<'_>,
 ) -> (Response, Option<usize>) {
+    serve_from(ctx, op, Origin::Client, input).await
+}
+
+/// [`handle`] of a peer's replicated write.
+pub(super) async fn handle_replicated(
+    ctx: &Context<'_>,
+    op: WriteOp,
+    input: Input<'_>,
+) -> Response {
+    serve_from(ctx, op, Origin::Peer, input).await.0
+}
+
+async fn serve_from(
+    ctx: &Context<'_>,
+    op: WriteOp,
+    origin: Origin,
+    input: Input<'_>,
+) -> (Response, Option<usize>) {
     let request = match decode::instances_request(input.body) {
         Err(e) => return (malformed(e), None),
         Ok(request) => request,
     };
-    if let Some(refused) = rate_limited(ctx, limited(op)) {
+    if let Some(refused) = rate_limited(ctx, limited(op, origin)) {
         return (refused, None);
     }
     let refusal = |message: &str| {
@@ -67,6 +100,12 @@ pub(super) async fn serve(
         ),
         Some(_) => return refusal("request.instances is null or empty."),
     };
+    let status = ctx.status();
+    if origin == Origin::Client && !status.status.flags.can_serve_registry {
+        let message = Some(status.registry_refusal.as_str());
+        let response = failure(ErrorCode::ServiceUnavailable, message, &["failedInstances"]);
+        return (response, None);
+    }
     // Each failed entry echoes its instance: a bound on the list bounds the reply too.
     let most = ctx.node.config.max_instances_per_request as usize;
     if instances.len() > most {
@@ -88,7 +127,10 @@ pub(super) async fn serve(
     let main_owner = (0..shards)
         .max_by_key(|&shard| (batches[shard].len(), std::cmp::Reverse(shard)))
         .filter(|&shard| batches[shard].len() > here);
-    let mut failed = ctx.link.write(op, named, batches).await;
+    let mut failed = match origin {
+        Origin::Client => ctx.link.write(op, named, batches).await,
+        Origin::Peer => ctx.link.write_replicated(op, batches).await,
+    };
     let body = if failed.is_empty() {
         Part::Static(SUCCESS_REPLY)
     } else {

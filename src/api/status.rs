@@ -1,5 +1,5 @@
 //! `status/*.json` (Java's `StatusController`; see `docs/api.md`): this node's status, its
-//! configuration, and its leases.
+//! cluster's, its configuration, and its leases.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,23 +14,49 @@ use crate::clock::format_ms;
 use crate::rate_limit::LimitedOp;
 use crate::router::WsEndpoint;
 
-/// A reply prepared at start, unless `op`'s rate limit refuses it; a POST body, which Java
-/// ignores, must still be JSON.
+/// A reply prepared at start, unless refused (see [`refused`]).
 pub(super) fn document(
     ctx: &Context<'_>,
     input: Input<'_>,
     body: &Arc<[u8]>,
     op: Option<LimitedOp>,
 ) -> Response {
-    if !input.is_get() {
-        if let Err(e) = decode::zone_request(input.body) {
-            return malformed(e);
-        }
-    }
-    if let Some(refused) = op.and_then(|op| rate_limited(ctx, op)) {
+    if let Some(refused) = refused(ctx, input, op) {
         return refused;
     }
     Response::json(vec![Part::Shared(body.clone())])
+}
+
+/// `status/cluster.json`: this node's status, then each peer's as it last sent it (`unknown`,
+/// its flags `null`, while it has not answered).
+pub(super) fn cluster(ctx: &Context<'_>, input: Input<'_>) -> Response {
+    if let Some(refused) = refused(ctx, input, Some(LimitedOp::GetCluster)) {
+        return refused;
+    }
+    let peers = &ctx.node.cluster.peers;
+    let head = format!(r#"{{"nodeCount":{},"nodesStatus":["#, peers.len() + 1);
+    let mut parts = Vec::with_capacity(2 * peers.len() + 5);
+    parts.push(Part::Owned(head.into_bytes()));
+    parts.push(Part::Shared(ctx.status().status.json.clone()));
+    for peer in peers {
+        parts.push(Part::Static(b","));
+        parts.push(Part::Shared(peer.status_json()));
+    }
+    parts.push(Part::Static(br#"],"responseStatus":"#));
+    parts.push(Part::Static(SUCCESS));
+    parts.push(Part::Static(b"}"));
+    Response::json(parts)
+}
+
+/// The refusal of a status request, if any: a POST body, which Java ignores, must still be
+/// JSON, and `op`'s rate limit must admit it.
+fn refused(ctx: &Context<'_>, input: Input<'_>, op: Option<LimitedOp>) -> Option<Response> {
+    if !input.is_get() {
+        if let Err(e) = decode::zone_request(input.body) {
+            return Some(malformed(e));
+        }
+    }
+    op.and_then(|op| rate_limited(ctx, op))
 }
 
 /// `status/message/connections.json`: the open sessions of `/ws/registry/heartbeat` and

@@ -1,7 +1,7 @@
 //! The endpoints through their narrow context, on a node of one shard: no mesh, no executor, no
 //! socket.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use artemis_shards::{Shard, VersionClock};
@@ -66,7 +66,7 @@ impl Core {
             method: &method,
             query: None,
             body: &mut body,
-            from_loopback: true,
+            peer: Some(Ipv4Addr::LOCALHOST.into()),
             authorization: None,
         };
         let Response { status, parts, .. } = block_on(respond(&self.context(), endpoint, input));
@@ -202,7 +202,7 @@ fn a_delta_reply_is_built_once_per_pair_of_versions() {
             method: &Method::POST,
             query: None,
             body: &mut body,
-            from_loopback: true,
+            peer: Some(Ipv4Addr::LOCALHOST.into()),
             authorization: None,
         };
         let response = block_on(respond(&core.context(), Endpoint::ServicesDelta, input));

@@ -5,13 +5,21 @@
 //! Every core shares one [`Cluster`]: the peer poller writes each peer's status, the replication
 //! senders and the status endpoints read it. A peer's status is one atomic for the hot checks and
 //! its whole `ServiceNodeStatus` for `status/cluster.json`, behind a mutex that only the poller
-//! and the status endpoints take.
+//! and the status endpoints take. Which nodes `cluster/up-*-nodes.json` lists is Java's rule,
+//! [`PeerStatus::lists`], applied alike to this node and its peers.
+
+mod join;
+mod poll;
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
+use artemis_shards::json::write_str;
+
 use crate::config::ServerConfig;
+
+pub(crate) use join::join_then_poll;
 
 /// A node's status as Java's `ServiceNodeStatus.status` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +42,14 @@ impl NodeState {
         }
     }
 
+    /// A `status` as a node sent it (any case); what Java does not name is `Unknown`.
+    pub(crate) fn parse(status: &str) -> NodeState {
+        [NodeState::Starting, NodeState::Up, NodeState::Down]
+            .into_iter()
+            .find(|state| status.eq_ignore_ascii_case(state.as_str()))
+            .unwrap_or(NodeState::Unknown)
+    }
+
     fn from_u8(n: u8) -> NodeState {
         match n {
             1 => NodeState::Starting,
@@ -44,16 +60,101 @@ impl NodeState {
     }
 }
 
-/// What a peer said of itself in its last `status/node.json`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct PeerStatus {
-    pub state: NodeState,
+/// What a node says it does, as the flags of Java's `ServiceNodeStatus`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Flags {
     pub can_serve_registry: bool,
     pub can_serve_discovery: bool,
     pub allow_registry_from_other_zone: bool,
     pub allow_discovery_from_other_zone: bool,
+}
+
+/// What a node said of itself: a peer in its last `status/node.json`, or this node now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PeerStatus {
+    pub state: NodeState,
+    pub flags: Flags,
     /// Its `ServiceNodeStatus` object as it sent it, for `status/cluster.json`.
     pub json: Arc<[u8]>,
+}
+
+/// What a client asks of the nodes `cluster/up-*-nodes.json` lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Registry,
+    Discovery,
+}
+
+impl PeerStatus {
+    /// A node's status, with the JSON Java writes for it; `node` is the node's `ServiceNode`.
+    pub(crate) fn new(state: NodeState, flags: Flags, node: &[u8]) -> PeerStatus {
+        PeerStatus {
+            state,
+            flags,
+            json: node_status_json(node, state, Some(flags)),
+        }
+    }
+
+    /// Whether `up-*-nodes.json` lists the node (in `node_region`/`node_zone`) for `role` to a
+    /// client in `region`/`zone` (Java's `ClusterController`): the node is up, serves `role`,
+    /// and takes clients from other zones or the client's region and zone are exactly its own.
+    pub(crate) fn lists(
+        &self,
+        role: Role,
+        (node_region, node_zone): (&str, &str),
+        region: Option<&str>,
+        zone: Option<&str>,
+    ) -> bool {
+        let flags = &self.flags;
+        let (serves, any_zone) = match role {
+            Role::Registry => (
+                flags.can_serve_registry,
+                flags.allow_registry_from_other_zone,
+            ),
+            Role::Discovery => (
+                flags.can_serve_discovery,
+                flags.allow_discovery_from_other_zone,
+            ),
+        };
+        self.state == NodeState::Up
+            && serves
+            && (any_zone || (region == Some(node_region) && zone == Some(node_zone)))
+    }
+}
+
+/// Java's `ServiceNode`: `{"url":..,"zone":{"metadata":null,"regionId":..,"zoneId":..}}`.
+pub(crate) fn service_node_json(url: &str, region: &str, zone: &str) -> Arc<[u8]> {
+    let mut out = br#"{"url":"#.to_vec();
+    write_str(&mut out, url);
+    out.extend_from_slice(br#","zone":{"metadata":null,"regionId":"#);
+    write_str(&mut out, region);
+    out.extend_from_slice(br#","zoneId":"#);
+    write_str(&mut out, zone);
+    out.extend_from_slice(b"}}");
+    out.into()
+}
+
+/// Java's `ServiceNodeStatus` of the node whose `ServiceNode` is `node`; unknown flags are
+/// written `null`.
+fn node_status_json(node: &[u8], state: NodeState, flags: Option<Flags>) -> Arc<[u8]> {
+    let flag = |pick: fn(&Flags) -> bool| match flags {
+        Some(flags) if pick(&flags) => "true",
+        Some(_) => "false",
+        None => "null",
+    };
+    let mut out = format!(
+        r#"{{"allowDiscoveryFromOtherZone":{},"allowRegistryFromOtherZone":{},"canServiceDiscovery":{},"canServiceRegistry":{},"node":"#,
+        flag(|f| f.allow_discovery_from_other_zone),
+        flag(|f| f.allow_registry_from_other_zone),
+        flag(|f| f.can_serve_discovery),
+        flag(|f| f.can_serve_registry),
+    )
+    .into_bytes();
+    out.extend_from_slice(node);
+    out.extend_from_slice(br#","status":"#);
+    write_str(&mut out, state.as_str());
+    out.push(b'}');
+    out.into()
 }
 
 /// Another node of the cluster.
@@ -71,6 +172,10 @@ pub(crate) struct Peer {
     /// The URL's path without its trailing `/` (`""` for the root): requests go to
     /// `{base}/api/...`.
     pub base: String,
+    /// Its `ServiceNode` JSON.
+    pub service_node: Arc<[u8]>,
+    /// Its `ServiceNodeStatus` while it has not answered: `unknown`, every flag `null`.
+    unknown: Arc<[u8]>,
     state: AtomicU8,
     status: Mutex<Option<PeerStatus>>,
 }
@@ -84,7 +189,13 @@ impl Peer {
     /// Whether registry traffic (replication) may go to it now: it said it can take it.
     pub(crate) fn takes_registry(&self) -> bool {
         self.status()
-            .is_some_and(|s| s.can_serve_registry && s.state != NodeState::Down)
+            .is_some_and(|s| s.flags.can_serve_registry && s.state != NodeState::Down)
+    }
+
+    /// Its `ServiceNodeStatus` as it last sent it, or the `unknown` one.
+    pub(crate) fn status_json(&self) -> Arc<[u8]> {
+        self.status()
+            .map_or_else(|| self.unknown.clone(), |s| s.json)
     }
 
     /// Its last status, if it answered.
@@ -105,6 +216,8 @@ impl Peer {
 pub(crate) struct Cluster {
     /// This node's URL, as the cluster lists it.
     pub me: String,
+    /// The region of every node (Java's nodes all belong to their server's region).
+    pub region: String,
     pub zone: String,
     pub peers: Vec<Peer>,
     /// Sent to peers and required from them on the replication endpoints.
@@ -125,13 +238,17 @@ impl Cluster {
             .enumerate()
             .map(|(index, (zone, url))| {
                 let (authority, base) = split_url(url);
+                let zone = zone.clone().unwrap_or_else(|| config.zone.clone());
+                let service_node = service_node_json(url, &config.region, &zone);
                 Peer {
                     index,
                     url: url.clone(),
-                    zone: zone.clone().unwrap_or_else(|| config.zone.clone()),
+                    zone,
                     addr: resolve(&authority),
                     authority,
                     base,
+                    unknown: node_status_json(&service_node, NodeState::Unknown, None),
+                    service_node,
                     state: AtomicU8::new(NodeState::Unknown as u8),
                     status: Mutex::new(None),
                 }
@@ -140,6 +257,7 @@ impl Cluster {
         Cluster {
             joined: AtomicBool::new(peers.is_empty()),
             me,
+            region: config.region.clone(),
             zone: config.zone.clone(),
             peers,
             token: config.cluster_token.clone(),

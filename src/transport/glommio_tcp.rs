@@ -1,7 +1,7 @@
 //! The transport on glommio's own `TcpListener`/`TcpStream`.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::time::Duration;
 
@@ -63,8 +63,8 @@ impl GlommioConnection {
 }
 
 impl Connection for GlommioConnection {
-    fn peer_is_loopback(&self) -> bool {
-        self.0.peer_addr().is_ok_and(|a| a.ip().is_loopback())
+    fn peer_ip(&self) -> Option<IpAddr> {
+        self.0.peer_addr().ok().map(|a| a.ip().to_canonical())
     }
 
     async fn read_into(&mut self, buf: &mut ReadBuffer, timeout: Duration) -> io::Result<usize> {

@@ -15,7 +15,7 @@ pub use output::Output;
 pub(crate) use output::{Shareable, SharedBytes};
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
@@ -42,8 +42,8 @@ pub(crate) trait Listener {
 
 /// One accepted connection, owned by the core that accepted it.
 pub trait Connection {
-    /// The peer connected from a loopback address (this host).
-    fn peer_is_loopback(&self) -> bool;
+    /// The address the peer connected from (IPv4-mapped IPv6 addresses as IPv4), if known.
+    fn peer_ip(&self) -> Option<IpAddr>;
     /// Appends newly arrived bytes to `buf` and returns how many; 0 means the peer closed.
     /// Fails with `TimedOut` when nothing arrives within `timeout`. If the future is dropped
     /// first, bytes that had already arrived may be in `buf` all the same.

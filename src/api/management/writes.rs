@@ -10,6 +10,7 @@ use artemis_shards::ErrorCode;
 
 use super::requests::{self, Props};
 use super::{Asked, Refusal};
+use crate::api::bearer::{bearer_token, same_secret};
 use crate::api::decode::DecodeError;
 use crate::api::envelope::malformed;
 use crate::api::{Context, Input, Part, Response};
@@ -82,7 +83,12 @@ pub(super) async fn write(ctx: &Context<'_>, input: Input<'_>, spec: &Writes) ->
     };
     let secret = ctx.node.config.management_token.as_deref();
     let body_token = asked.as_ref().and_then(|(c, _)| c.token.as_deref());
-    if let Err(refusal) = authorize(secret, input.authorization, input.from_loopback, body_token) {
+    if let Err(refusal) = authorize(
+        secret,
+        input.authorization,
+        input.is_from_loopback(),
+        body_token,
+    ) {
         return refusal.reply(&[]);
     }
     if !ctx.management.is_loaded() {
@@ -173,24 +179,6 @@ fn authorize(
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` header (the scheme in any case).
-fn bearer_token(header: &[u8]) -> Option<&[u8]> {
-    let (scheme, token) = header.trim_ascii().split_at_checked(6)?;
-    match scheme.eq_ignore_ascii_case(b"bearer") && token.first()?.is_ascii_whitespace() {
-        true => Some(token.trim_ascii()),
-        false => None,
-    }
-}
-
-/// Compares a token with the secret in time that depends on their lengths only.
-fn same_secret(token: &[u8], secret: &[u8]) -> bool {
-    let differ = token
-        .iter()
-        .zip(secret)
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    token.len() == secret.len() && std::hint::black_box(differ) == 0
-}
-
 /// Java's refusal of a write while the node is not up (its typo kept).
 fn not_up(ctx: &Context<'_>) -> Refusal {
     // The node's discovery refusal describes its status as Java's `ServiceNodeStatus` does;
@@ -272,24 +260,6 @@ mod tests {
         assert_eq!(context.token.as_deref(), Some("s3cret"));
         redact(Some("s3cret"), &mut context);
         assert_eq!(context.token.as_deref(), Some("(management token)"));
-    }
-
-    #[test]
-    fn bearer_tokens() {
-        assert_eq!(bearer_token(b"Bearer abc"), Some(&b"abc"[..]));
-        assert_eq!(bearer_token(b"  bearer   abc  "), Some(&b"abc"[..]));
-        assert_eq!(bearer_token(b"Basic abc"), None);
-        assert_eq!(bearer_token(b"Bearerabc"), None);
-        assert_eq!(bearer_token(b"Bearer"), None);
-    }
-
-    #[test]
-    fn secrets_compare_whole() {
-        assert!(same_secret(b"s3cret", b"s3cret"));
-        assert!(!same_secret(b"s3cre", b"s3cret"));
-        assert!(!same_secret(b"s3cret!", b"s3cret"));
-        assert!(!same_secret(b"S3cret", b"s3cret"));
-        assert!(!same_secret(b"", b"s3cret"));
     }
 
     #[test]

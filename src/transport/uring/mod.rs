@@ -14,7 +14,7 @@ mod tests;
 
 use std::future::poll_fn;
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::time::Duration;
@@ -73,9 +73,9 @@ impl Listener for UringListener {
 
 impl UringListener {
     fn serve(&self, stream: TcpStream) -> UringConnection {
-        let from_loopback = stream.peer_addr().is_ok_and(|a| a.ip().is_loopback());
+        let peer = stream.peer_addr().ok().map(|a| a.ip().to_canonical());
         UringConnection {
-            from_loopback,
+            peer,
             ring: self.ring.clone(),
             key: self.ring.add_conn(stream),
             released: false,
@@ -88,7 +88,7 @@ pub(crate) struct UringConnection {
     key: usize,
     /// The socket went to another core; the ring no longer knows the key.
     released: bool,
-    from_loopback: bool,
+    peer: Option<IpAddr>,
 }
 
 impl Drop for UringConnection {
@@ -100,8 +100,8 @@ impl Drop for UringConnection {
 }
 
 impl Connection for UringConnection {
-    fn peer_is_loopback(&self) -> bool {
-        self.from_loopback
+    fn peer_ip(&self) -> Option<IpAddr> {
+        self.peer
     }
 
     async fn read_into(&mut self, buf: &mut ReadBuffer, timeout: Duration) -> io::Result<usize> {
