@@ -28,6 +28,7 @@ Commands:
                          -f follows them
   stop                   SIGTERM every node, SIGKILL those still there after ${STOP_TIMEOUT} s
   restart                stop, then start as many nodes on the same ports as the last start
+                         (cores and extra flags from this environment, as start takes them)
   clean                  stop, then remove ${DIR#"$ROOT"/}/ (logs and management stores)
   help                   this text
 
