@@ -10,7 +10,8 @@
 //!    copy (an unregister at or after the copy's registration; an expiry of a lease last renewed
 //!    at or after the copy's last renewal), or the copy's lease has run out by our TTL.
 //! 2. **Both have it, with different JSON**: the later registration wins; on a tie, the larger
-//!    JSON, so that both sides choose the same copy.
+//!    JSON, so that both sides choose the same copy. The lease keeps the later of the two
+//!    renewals (heartbeats renew a key, whichever registration holds it).
 //! 3. **The peer remembers its removal**: our copy goes if the removal ends it (the same test),
 //!    and the removal is remembered here unless our copy outlives it, so that a third node's
 //!    stale copy cannot bring it back here either.
@@ -61,6 +62,18 @@ pub struct Merged {
     pub added: u64,
     pub replaced: u64,
     pub removed: u64,
+}
+
+impl std::ops::Add for Merged {
+    type Output = Merged;
+
+    fn add(self, other: Merged) -> Merged {
+        Merged {
+            added: self.added + other.added,
+            replaced: self.replaced + other.replaced,
+            removed: self.removed + other.removed,
+        }
+    }
 }
 
 impl Shard {
@@ -131,6 +144,8 @@ impl Shard {
                     let theirs = instance.to_json();
                     let mine = (ours.lease.creation_ms, &fragment[..]);
                     if *theirs != **fragment && (registration_ms, &theirs[..]) > mine {
+                        // Heartbeats renew a key, whichever registration: ours count too.
+                        let renewal_ms = renewal_ms.max(ours.lease.renewal_ms);
                         self.store_as_of(instance, registration_ms, renewal_ms, now_ms);
                         merged.replaced += 1;
                     }

@@ -305,6 +305,11 @@ fn rule_2_the_later_registration_wins_either_way() {
     );
     assert_eq!(lease_times(&shard), (T0 + 101, T0 + 200));
     assert_eq!(kinds_of(&shard.take_unpushed()), [("new", "10.2.3.4:8080")]);
+    // A heartbeat here after the peer's last renewal keeps counting.
+    shard.heartbeat(one(changed(i1())), T0 + 400);
+    let newest = peer(vec![copy(i1(), T0 + 102, T0 + 300)], vec![]);
+    assert_eq!(shard.merge(newest, T0 + 500), merged(0, 1, 0));
+    assert_eq!(lease_times(&shard), (T0 + 102, T0 + 400));
 }
 
 #[test]
