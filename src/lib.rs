@@ -6,7 +6,8 @@
 //! `router` (every path, the method check) → `api` (the endpoints) → `shard_link` (a typed call
 //! to the owning core's shard) → the `artemis-shards` crate (the registry state). `management`
 //! keeps pull-outs, groups and route rules in a store, off the cores, and hands the shards the
-//! state they filter discovery with. `server` ties
+//! state they filter discovery with. `replication` sends every client write on to the cluster's
+//! peers. `server` ties
 //! one core's pieces together; `websocket` and `push` serve sessions and the changes they
 //! follow; `handoff` moves a session to another core; `mesh` is the cross-core channels;
 //! `shutdown` is how everything stops. What a client may take is bounded by `limits` and
@@ -30,6 +31,7 @@ mod metrics;
 mod node;
 mod push;
 mod rate_limit;
+mod replication;
 mod router;
 mod runtime;
 mod server;

@@ -2,17 +2,22 @@
 //!
 //! Each core writes only its own slots (relaxed atomics, never contended); `/metrics` reads every
 //! core's slots and asks every shard for its registry figures, so the export is real and
-//! complete whichever core serves it.
+//! complete whichever core serves it. Replication to each peer is counted the same way: one
+//! [`PeerCounters`] per core and peer, summed by peer.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use artemis_shards::ShardStats;
 
+use crate::cluster::{Cluster, NodeState};
 use crate::limits::Limit;
 use crate::rate_limit::LimitedOp;
+use crate::replication::{kind_index, kind_name, KINDS};
 use crate::router::{Endpoint, WsEndpoint};
+use crate::shard_link::WriteOp;
 use crate::transport::uring::RECV_BUFFER_EXHAUSTED;
 
 /// Upper bounds of the latency buckets, in microseconds.
@@ -29,6 +34,18 @@ const ENDPOINTS: usize = Endpoint::ALL.len();
 struct Histogram {
     buckets: [AtomicU64; BUCKETS_US.len() + 1],
     sum_us: AtomicU64,
+}
+
+impl Histogram {
+    fn record(&self, took: Duration) {
+        let us = took.as_micros() as u64;
+        let bucket = BUCKETS_US
+            .iter()
+            .position(|&b| us <= b)
+            .unwrap_or(BUCKETS_US.len());
+        self.buckets[bucket].fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(us, Relaxed);
+    }
 }
 
 /// One core's counters.
@@ -54,13 +71,7 @@ impl CoreMetrics {
     pub(crate) fn record_request(&self, endpoint: Endpoint, took: Duration) {
         let i = endpoint.index();
         self.requests[i].fetch_add(1, Relaxed);
-        let us = took.as_micros() as u64;
-        let bucket = BUCKETS_US
-            .iter()
-            .position(|&b| us <= b)
-            .unwrap_or(BUCKETS_US.len());
-        self.latency[i].buckets[bucket].fetch_add(1, Relaxed);
-        self.latency[i].sum_us.fetch_add(us, Relaxed);
+        self.latency[i].record(took);
     }
 
     pub(crate) fn record_protocol_error(&self, status: u16) {
@@ -122,20 +133,178 @@ impl CoreMetrics {
     }
 }
 
+/// Why replication work for a peer was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dropped {
+    /// The outbox was full: the oldest work made room.
+    Full,
+    /// Not delivered within `--replication-task-ttl`.
+    Expired,
+    /// The peer refused it for good.
+    Refused,
+}
+
+impl Dropped {
+    const ALL: [Dropped; 3] = [Dropped::Full, Dropped::Expired, Dropped::Refused];
+
+    fn name(self) -> &'static str {
+        match self {
+            Dropped::Full => "full",
+            Dropped::Expired => "ttl",
+            Dropped::Refused => "permanent",
+        }
+    }
+}
+
+/// One core's replication to one peer: its outbox as it is now, and what became of its work.
+pub(crate) struct PeerCounters {
+    /// The oldest pending task's submission is kept as nanoseconds since this instant.
+    anchor: Instant,
+    queued: AtomicU64,
+    queued_bytes: AtomicU64,
+    /// Nanoseconds from `anchor` to the oldest pending task's submission, plus one (0: none).
+    oldest: AtomicU64,
+    sent: [AtomicU64; KINDS.len()],
+    retried: [AtomicU64; KINDS.len()],
+    coalesced: [AtomicU64; KINDS.len()],
+    dropped: [[AtomicU64; KINDS.len()]; Dropped::ALL.len()],
+    failed_requests: AtomicU64,
+    round_trip: Histogram,
+}
+
+impl PeerCounters {
+    pub(crate) fn new(anchor: Instant) -> PeerCounters {
+        PeerCounters {
+            anchor,
+            queued: AtomicU64::default(),
+            queued_bytes: AtomicU64::default(),
+            oldest: AtomicU64::default(),
+            sent: Default::default(),
+            retried: Default::default(),
+            coalesced: Default::default(),
+            dropped: Default::default(),
+            failed_requests: AtomicU64::default(),
+            round_trip: Histogram::default(),
+        }
+    }
+
+    /// The outbox holds `instances` tasks counting `bytes`, the oldest submitted at `oldest`.
+    pub(crate) fn set_queue(&self, instances: usize, bytes: usize, oldest: Option<Instant>) {
+        self.queued.store(instances as u64, Relaxed);
+        self.queued_bytes.store(bytes as u64, Relaxed);
+        let at = oldest.map_or(0, |t| {
+            t.saturating_duration_since(self.anchor).as_nanos() as u64 + 1
+        });
+        self.oldest.store(at, Relaxed);
+    }
+
+    /// Instances pending, and their bytes.
+    pub(crate) fn queue(&self) -> (u64, u64) {
+        (self.queued.load(Relaxed), self.queued_bytes.load(Relaxed))
+    }
+
+    /// When the oldest pending task was submitted.
+    pub(crate) fn oldest(&self) -> Option<Instant> {
+        match self.oldest.load(Relaxed) {
+            0 => None,
+            at => Some(self.anchor + Duration::from_nanos(at - 1)),
+        }
+    }
+
+    /// A task of `kind` replaced or absorbed by another for its instance.
+    pub(crate) fn record_coalesced(&self, kind: WriteOp) {
+        self.coalesced[kind_index(kind)].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn coalesced(&self, kind: WriteOp) -> u64 {
+        self.coalesced[kind_index(kind)].load(Relaxed)
+    }
+
+    pub(crate) fn record_dropped(&self, why: Dropped, kind: WriteOp, n: u64) {
+        self.dropped[why as usize][kind_index(kind)].fetch_add(n, Relaxed);
+    }
+
+    pub(crate) fn dropped(&self, why: Dropped, kind: WriteOp) -> u64 {
+        self.dropped[why as usize][kind_index(kind)].load(Relaxed)
+    }
+
+    /// `n` instances of `kind` the peer took.
+    pub(crate) fn record_sent(&self, kind: WriteOp, n: u64) {
+        self.sent[kind_index(kind)].fetch_add(n, Relaxed);
+    }
+
+    pub(crate) fn sent(&self, kind: WriteOp) -> u64 {
+        self.sent[kind_index(kind)].load(Relaxed)
+    }
+
+    /// `n` instances of `kind` put back to be sent again.
+    pub(crate) fn record_retried(&self, kind: WriteOp, n: u64) {
+        self.retried[kind_index(kind)].fetch_add(n, Relaxed);
+    }
+
+    pub(crate) fn retried(&self, kind: WriteOp) -> u64 {
+        self.retried[kind_index(kind)].load(Relaxed)
+    }
+
+    /// A request that failed whole: no reply, not a 200, or a `fail` status.
+    pub(crate) fn record_failed_request(&self) {
+        self.failed_requests.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn failed_requests(&self) -> u64 {
+        self.failed_requests.load(Relaxed)
+    }
+
+    /// A request answered after `took`.
+    pub(crate) fn record_round_trip(&self, took: Duration) {
+        self.round_trip.record(took);
+    }
+}
+
+/// Replication to every peer, from every core.
+struct Replication {
+    cluster: Arc<Cluster>,
+    /// `counters[core][peer index]`.
+    counters: Vec<Vec<Arc<PeerCounters>>>,
+}
+
 /// Every core's counters, shared by all cores.
 pub(crate) struct Metrics {
     cores: Vec<CoreMetrics>,
+    /// Made by the first core to start, once the cluster is known.
+    replication: OnceLock<Replication>,
 }
 
 impl Metrics {
     pub(crate) fn new(cores: usize) -> Metrics {
         Metrics {
             cores: (0..cores).map(|_| CoreMetrics::default()).collect(),
+            replication: OnceLock::new(),
         }
     }
 
     pub(crate) fn core(&self, index: usize) -> &CoreMetrics {
         &self.cores[index]
+    }
+
+    /// Core `core`'s counters of replication to each of `cluster`'s peers, by peer index.
+    pub(crate) fn peer_counters(
+        &self,
+        cluster: &Arc<Cluster>,
+        core: usize,
+    ) -> &[Arc<PeerCounters>] {
+        let replication = self.replication.get_or_init(|| {
+            let anchor = Instant::now();
+            let counters = self.cores.iter().map(|_| {
+                let peer = |_| Arc::new(PeerCounters::new(anchor));
+                cluster.peers.iter().map(peer).collect()
+            });
+            Replication {
+                cluster: cluster.clone(),
+                counters: counters.collect(),
+            }
+        });
+        &replication.counters[core]
     }
 
     /// Open sessions of a WebSocket endpoint, over all cores.
@@ -154,6 +323,7 @@ impl Metrics {
         self.render_limits(&mut out);
         self.render_websocket(&mut out);
         render_shards(&mut out, shards);
+        self.render_replication(&mut out);
         out
     }
 
@@ -214,27 +384,11 @@ impl Metrics {
             "Time from a request's last byte to its reply being queued, by endpoint.",
         );
         for e in Endpoint::ALL {
-            fn h(c: &CoreMetrics, e: Endpoint) -> &Histogram {
-                &c.latency[e.index()]
-            }
-            let mut cumulative = 0;
-            for (b, bound) in BUCKETS_US.iter().enumerate() {
-                cumulative += self.total(|c| h(c, e).buckets[b].load(Relaxed));
-                let _ = writeln!(
-                    out,
-                    "artemis_request_duration_seconds_bucket{{endpoint=\"{}\",le=\"{}\"}} {cumulative}",
-                    e.name(),
-                    *bound as f64 / 1e6
-                );
-            }
-            cumulative += self.total(|c| h(c, e).buckets[BUCKETS_US.len()].load(Relaxed));
-            let sum = self.total(|c| h(c, e).sum_us.load(Relaxed)) as f64 / 1e6;
-            let name = e.name();
-            let _ = writeln!(
+            histogram(
                 out,
-                "artemis_request_duration_seconds_bucket{{endpoint=\"{name}\",le=\"+Inf\"}} {cumulative}\n\
-                 artemis_request_duration_seconds_sum{{endpoint=\"{name}\"}} {sum}\n\
-                 artemis_request_duration_seconds_count{{endpoint=\"{name}\"}} {cumulative}"
+                "artemis_request_duration_seconds",
+                &format!("endpoint=\"{}\"", e.name()),
+                self.cores.iter().map(|c| &c.latency[e.index()]),
             );
         }
 
@@ -366,6 +520,173 @@ impl Metrics {
             );
         }
     }
+
+    /// Replication by peer (its URL), summed over the cores, and the node's replication lag.
+    fn render_replication(&self, out: &mut String) {
+        let Some(replication) = self.replication.get() else {
+            return;
+        };
+        let peers = &replication.cluster.peers;
+        let cores = |peer: usize| replication.counters.iter().map(move |c| &*c[peer]);
+        let labels: Vec<String> = peers
+            .iter()
+            .map(|p| format!("peer=\"{}\"", label_value(&p.url)))
+            .collect();
+
+        let figures: [(Family, PeerFigure); 9] = [
+            (
+                (
+                    "artemis_replication_queue_instances",
+                    "gauge",
+                    "Instances waiting to be replicated to the peer.",
+                ),
+                PeerFigure::Peer(|c| c.queue().0),
+            ),
+            (
+                (
+                    "artemis_replication_queue_bytes",
+                    "gauge",
+                    "Bytes of the work waiting for the peer, as --replication-queue counts them.",
+                ),
+                PeerFigure::Peer(|c| c.queue().1),
+            ),
+            (
+                (
+                    "artemis_replication_failed_requests_total",
+                    "counter",
+                    "Replication requests to the peer that failed whole: no reply, not a 200, or a fail status.",
+                ),
+                PeerFigure::Peer(PeerCounters::failed_requests),
+            ),
+            (
+                (
+                    "artemis_replication_sent_total",
+                    "counter",
+                    "Instances the peer took, by kind.",
+                ),
+                PeerFigure::ByKind(PeerCounters::sent),
+            ),
+            (
+                (
+                    "artemis_replication_retried_total",
+                    "counter",
+                    "Instances put back to be sent to the peer again, by kind.",
+                ),
+                PeerFigure::ByKind(PeerCounters::retried),
+            ),
+            (
+                (
+                    "artemis_replication_coalesced_total",
+                    "counter",
+                    "Tasks replaced or absorbed by a newer one for the same instance before they were sent, by kind.",
+                ),
+                PeerFigure::ByKind(PeerCounters::coalesced),
+            ),
+            (
+                (
+                    "artemis_replication_dropped_total",
+                    "counter",
+                    "Instances never delivered to the peer, by kind and reason: the outbox was full (full), too old (ttl), or the peer refused them for good (permanent).",
+                ),
+                PeerFigure::Dropped,
+            ),
+            (
+                (
+                    "artemis_replication_round_trip_seconds",
+                    "histogram",
+                    "Time from sending a replication request to the peer to its whole reply.",
+                ),
+                PeerFigure::RoundTrip,
+            ),
+            (
+                (
+                    "artemis_peer_up",
+                    "gauge",
+                    "1 while the peer said `up` when last asked, 0 otherwise.",
+                ),
+                PeerFigure::Up,
+            ),
+        ];
+        for ((name, kind, help), figure) in figures {
+            family(out, name, kind, help);
+            for (peer, labels) in labels.iter().enumerate() {
+                let sum =
+                    |value: &dyn Fn(&PeerCounters) -> u64| cores(peer).map(value).sum::<u64>();
+                match figure {
+                    PeerFigure::Peer(value) => {
+                        let _ = writeln!(out, "{name}{{{labels}}} {}", sum(&value));
+                    }
+                    PeerFigure::ByKind(value) => {
+                        for op in KINDS {
+                            let n = sum(&|c| value(c, op));
+                            let op = kind_name(op);
+                            let _ = writeln!(out, "{name}{{{labels},kind=\"{op}\"}} {n}");
+                        }
+                    }
+                    PeerFigure::Dropped => {
+                        for (why, op) in Dropped::ALL
+                            .into_iter()
+                            .flat_map(|why| KINDS.map(|op| (why, op)))
+                        {
+                            let n = sum(&|c| c.dropped(why, op));
+                            let (op, why) = (kind_name(op), why.name());
+                            let _ = writeln!(
+                                out,
+                                "{name}{{{labels},kind=\"{op}\",reason=\"{why}\"}} {n}"
+                            );
+                        }
+                    }
+                    PeerFigure::RoundTrip => {
+                        histogram(out, name, labels, cores(peer).map(|c| &c.round_trip));
+                    }
+                    PeerFigure::Up => {
+                        let up = u8::from(peers[peer].state() == NodeState::Up);
+                        let _ = writeln!(out, "{name}{{{labels}}} {up}");
+                    }
+                }
+            }
+        }
+
+        let name = "artemis_replication_lag_seconds";
+        family(
+            out,
+            name,
+            "gauge",
+            "How long the oldest replication task still pending, for any peer, has waited.",
+        );
+        let now = Instant::now();
+        let lag = replication
+            .counters
+            .iter()
+            .flatten()
+            .filter_map(|c| c.oldest())
+            .map(|oldest| now.saturating_duration_since(oldest))
+            .max()
+            .unwrap_or_default();
+        let _ = writeln!(out, "{name} {}", lag.as_secs_f64());
+    }
+}
+
+/// The series of a replication family, for each peer.
+#[derive(Clone, Copy)]
+enum PeerFigure {
+    /// One, summed over the cores' counters.
+    Peer(fn(&PeerCounters) -> u64),
+    /// One per kind, summed over the cores' counters.
+    ByKind(fn(&PeerCounters, WriteOp) -> u64),
+    /// One per kind and reason work was dropped.
+    Dropped,
+    /// The round trips' histogram.
+    RoundTrip,
+    /// Whether the peer is up, as it said.
+    Up,
+}
+
+/// `s` as a Prometheus label value: backslash, double quote and newline escaped.
+fn label_value(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// The registry's figures, node-wide and by shard.
@@ -439,6 +760,33 @@ fn render_shards(out: &mut String, shards: &[ShardStats]) {
     }
 }
 
+/// The series of histogram `name{labels}`, its parts (one per core) summed.
+fn histogram<'a>(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    parts: impl Iterator<Item = &'a Histogram> + Clone,
+) {
+    let total = |f: &dyn Fn(&Histogram) -> u64| parts.clone().map(f).sum::<u64>();
+    let mut cumulative = 0;
+    for (b, bound) in BUCKETS_US.iter().enumerate() {
+        cumulative += total(&|h| h.buckets[b].load(Relaxed));
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels},le=\"{}\"}} {cumulative}",
+            *bound as f64 / 1e6
+        );
+    }
+    cumulative += total(&|h| h.buckets[BUCKETS_US.len()].load(Relaxed));
+    let sum = total(&|h| h.sum_us.load(Relaxed)) as f64 / 1e6;
+    let _ = writeln!(
+        out,
+        "{name}_bucket{{{labels},le=\"+Inf\"}} {cumulative}\n\
+         {name}_sum{{{labels}}} {sum}\n\
+         {name}_count{{{labels}}} {cumulative}"
+    );
+}
+
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
@@ -505,5 +853,56 @@ mod tests {
         assert!(text
             .lines()
             .any(|l| l.starts_with("artemis_recv_buffer_exhausted_total ")));
+    }
+
+    #[test]
+    fn renders_replication_by_peer_summed_over_cores() {
+        let cluster = two_nodes();
+        let metrics = Metrics::new(2);
+        let started = Instant::now();
+        for core in 0..2 {
+            let peer = &metrics.peer_counters(&cluster, core)[0];
+            peer.record_sent(WriteOp::Heartbeat, 3);
+            peer.record_dropped(Dropped::Expired, WriteOp::Register, 1);
+            peer.record_round_trip(Duration::from_micros(200));
+            peer.set_queue(2, 100, Some(started));
+        }
+        let text = metrics.render(&[]);
+        let peer = "peer=\"http://127.0.0.1:2/\"";
+        for line in [
+            format!("artemis_replication_queue_instances{{{peer}}} 4"),
+            format!("artemis_replication_queue_bytes{{{peer}}} 200"),
+            format!("artemis_replication_sent_total{{{peer},kind=\"heartbeat\"}} 6"),
+            format!("artemis_replication_sent_total{{{peer},kind=\"register\"}} 0"),
+            format!(
+                "artemis_replication_dropped_total{{{peer},kind=\"register\",reason=\"ttl\"}} 2"
+            ),
+            format!("artemis_replication_round_trip_seconds_bucket{{{peer},le=\"0.00025\"}} 2"),
+            format!("artemis_replication_failed_requests_total{{{peer}}} 0"),
+            format!("artemis_peer_up{{{peer}}} 0"),
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing `{line}` in\n{text}"
+            );
+        }
+        let lag = text
+            .lines()
+            .find_map(|l| l.strip_prefix("artemis_replication_lag_seconds "))
+            .map(|v| v.parse::<f64>().unwrap());
+        assert!(lag.is_some_and(|lag| (0.0..60.0).contains(&lag)), "{lag:?}");
+    }
+
+    /// The cluster of node `http://127.0.0.1:1/` and its peer `http://127.0.0.1:2/`.
+    fn two_nodes() -> Arc<Cluster> {
+        use clap::Parser;
+
+        use crate::config::{Cli, Command};
+
+        let me = "http://127.0.0.1:1/";
+        let nodes = format!("{me},http://127.0.0.1:2/");
+        let args = ["artemis", "server", "--cluster-nodes", &nodes];
+        let Command::Server(config) = Cli::parse_from(args).command;
+        Arc::new(Cluster::new(&config, me.into()))
     }
 }

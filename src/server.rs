@@ -30,6 +30,7 @@ use crate::metrics::{CoreMetrics, Metrics};
 use crate::node::Node;
 use crate::push::Fanout;
 use crate::rate_limit::RateLimits;
+use crate::replication::Replicator;
 use crate::router::{self, Route};
 use crate::runtime::{App, Failure};
 use crate::shard_link::{ShardLink, ShardMesh};
@@ -124,6 +125,8 @@ impl App for Server {
         let applier = self.appliers.lock().expect("no core panics holding it")[link.me()]
             .take()
             .expect("each core takes its own applier once");
+        let replicator =
+            Replicator::new(cluster, &node.config, self.cores, link.me(), &self.metrics);
         let core = Rc::new(CoreServer {
             node,
             link,
@@ -135,9 +138,13 @@ impl App for Server {
             connections,
             stop: StopSignal::default(),
             kept: api::KeptReplies::default(),
+            replicator,
         });
         keep_leases(&core);
         join_cluster(&core);
+        for sender in core.replicator.senders() {
+            spawn_local(sender).detach();
+        }
         let applying = core.clone();
         spawn_local(async move { applier.serve(&applying.link).await }).detach();
         core
@@ -208,6 +215,7 @@ pub struct CoreServer {
     connections: ConnectionCap,
     stop: StopSignal,
     kept: api::KeptReplies,
+    replicator: Replicator,
 }
 
 impl CoreServer {
@@ -220,6 +228,7 @@ impl CoreServer {
             rate_limits: &self.rate_limits,
             metrics: &self.metrics,
             kept: &self.kept,
+            replicator: &self.replicator,
         }
     }
 

@@ -33,6 +33,7 @@ use crate::management::Management;
 use crate::metrics::{CoreMetrics, Metrics};
 use crate::node::{Node, StatusDocuments};
 use crate::rate_limit::{LimitedOp, RateLimits};
+use crate::replication::Replicator;
 use crate::router::Endpoint;
 use crate::shard_link::{ShardLink, WriteOp};
 use crate::transport::SharedBytes;
@@ -47,6 +48,8 @@ pub(crate) struct Context<'a> {
     pub rate_limits: &'a RateLimits,
     pub metrics: &'a Metrics,
     pub kept: &'a KeptReplies,
+    /// This core's replication of client writes to the peers.
+    pub replicator: &'a Replicator,
 }
 
 /// Replies a core builds once and keeps while they hold: deltas between two versions.

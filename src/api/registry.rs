@@ -11,6 +11,7 @@ use super::decode::{self, InstancesRequest};
 use super::envelope::{failure, malformed};
 use super::{rate_limited, Context, Input, Part, Response};
 use crate::rate_limit::LimitedOp;
+use crate::replication::Updates;
 use crate::shard_link::{Named, WriteOp};
 
 /// Who sent a registry write.
@@ -117,8 +118,14 @@ async fn serve_from(
 
     let shards = ctx.link.shards();
     let mut batches: Vec<Vec<(u32, Instance)>> = vec![Vec::new(); shards];
+    // A client's write goes on to the peers (artemis-api.md §4.1, step 6); a peer's never does.
+    let mut replicated = match origin {
+        Origin::Client => ctx.replicator.updates(instances.len()),
+        Origin::Peer => Updates::default(),
+    };
     for (index, instance) in instances.into_iter().enumerate() {
         if let Some(instance) = instance {
+            ctx.replicator.add(&mut replicated, index, &instance);
             let owner = shard_for(instance.service_id.as_deref().unwrap_or(""), shards);
             batches[owner].push((index as u32, instance));
         }
@@ -131,10 +138,11 @@ async fn serve_from(
         Origin::Client => ctx.link.write(op, named, batches).await,
         Origin::Peer => ctx.link.write_replicated(op, batches).await,
     };
+    failed.sort_by_key(|f| f.index);
+    ctx.replicator.enqueue(op, replicated, &failed);
     let body = if failed.is_empty() {
         Part::Static(SUCCESS_REPLY)
     } else {
-        failed.sort_by_key(|f| f.index);
         Part::Owned(reply_body(&failed))
     };
     (Response::json(vec![body]), main_owner)

@@ -16,6 +16,7 @@ use crate::management::Management;
 use crate::metrics::Metrics;
 use crate::node::Node;
 use crate::rate_limit::RateLimits;
+use crate::replication::Replicator;
 use crate::router::Endpoint;
 use crate::shard_link::ShardLink;
 
@@ -27,6 +28,7 @@ struct Core {
     metrics: Metrics,
     kept: KeptReplies,
     management: Management,
+    replicator: Replicator,
 }
 
 impl Core {
@@ -45,6 +47,7 @@ impl Core {
             metrics: Metrics::new(1),
             kept: KeptReplies::default(),
             management: Management::without_store(),
+            replicator: Replicator::default(),
         }
     }
 
@@ -56,6 +59,7 @@ impl Core {
             rate_limits: &self.rate_limits,
             metrics: &self.metrics,
             kept: &self.kept,
+            replicator: &self.replicator,
         }
     }
 
