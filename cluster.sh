@@ -22,7 +22,8 @@ A cluster of Artemis nodes on 127.0.0.1, its logs, pids and stores under ${DIR#"
 Commands:
   start [N] [BASE_PORT]  start N nodes (default 3) on ports BASE_PORT.. (default 8080),
                          building target/release/artemis first if it is missing or older than
-                         the sources; waits until every node answers /health and is up
+                         the sources; waits until every node answers /health, is up and
+                         sees the others up
   status                 each node: its process, its status/node.json status, its instances
   logs [K] [-f]          the last $LOG_LINES lines of node K's log (1..N), or of every node's;
                          -f follows them
@@ -174,6 +175,15 @@ node_instances() {
         awk '/^artemis_active_instances[ {]/ {n += $NF; seen = 1} END {if (seen) print n}' || true
 }
 
+# Whether node K counts every node up: its cluster/up-registry-nodes.json lists all N (a node
+# replicates only to the peers it saw up when it last asked them).
+sees_all_up() {
+    local listed
+    listed=$(curl -s --max-time 2 -X POST -H 'Content-Type: application/json' -d '{}' \
+        "$(url_of "$1")api/cluster/up-registry-nodes.json" 2>/dev/null | grep -o '"url":"' | wc -l)
+    ((listed == N))
+}
+
 answers_health() {
     [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$(url_of "$1")health" 2>/dev/null) == 200 ]]
 }
@@ -221,12 +231,14 @@ cmd_start() {
     echo "artemis-loadgen --targets $(targets)"
 }
 
-# Waits for every node to answer /health and then be `up`; a node that exits or takes longer
-# than START_TIMEOUT fails the start, and the other nodes are stopped (their logs stay). A node
-# just started may still be `nohup` under its pid: this one asks whether the pid lives.
+# Waits for every node to answer /health, then to be `up`, then to see every node up (so that
+# a register on any node is replicated to all); a node that exits or takes longer than
+# START_TIMEOUT fails the start, and the other nodes are stopped (their logs stay). A node just
+# started may still be `nohup` under its pid: this one asks whether the pid lives.
 wait_until_up() {
     local deadline=$((SECONDS + START_TIMEOUT)) k pending phase
-    for phase in health up; do
+    local -A what=([health]="answering /health" [up]=up [peers]="seeing every node up")
+    for phase in health up peers; do
         while :; do
             pending=()
             for ((k = 1; k <= N; k++)); do
@@ -238,19 +250,18 @@ wait_until_up() {
                 case $phase in
                     health) answers_health "$k" || pending+=("$k") ;;
                     up) [[ $(node_status "$k") == up ]] || pending+=("$k") ;;
+                    peers) sees_all_up "$k" || pending+=("$k") ;;
                 esac
             done
             ((${#pending[@]} == 0)) && break
             if ((SECONDS >= deadline)); then
-                local what="answering /health"
-                [[ $phase == up ]] && what=up
-                fail_start "node(s) ${pending[*]} not $what after $START_TIMEOUT s" \
+                fail_start "node(s) ${pending[*]} not ${what[$phase]} after $START_TIMEOUT s" \
                     "(./cluster.sh logs K)"
             fi
             sleep 0.2
         done
     done
-    echo "all $N nodes are up"
+    echo "all $N nodes are up, and each sees the others up"
 }
 
 fail_start() {
