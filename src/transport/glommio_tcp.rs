@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 
-use super::{Connection, Listener, Output, ReadBuffer};
+use super::{listening_socket, Connection, Listener, Output, ReadBuffer};
 
 /// How much a single read may add to a connection's buffer: a request usually fits in the first
 /// read's, so a connection waiting for its next request holds only that; a longer one reads on
@@ -19,11 +19,14 @@ const READ_CHUNK: usize = 16 * 1024;
 pub(crate) struct GlommioListener(TcpListener);
 
 impl GlommioListener {
-    /// Binds with `SO_REUSEPORT`, so every core can listen on the same address.
+    /// Binds a [`listening_socket`] on `addr`.
     pub(crate) fn bind(addr: SocketAddr) -> io::Result<Self> {
-        TcpListener::bind(addr)
-            .map(GlommioListener)
-            .map_err(io::Error::from)
+        let socket = listening_socket(addr)?;
+        // SAFETY: the descriptor is a bound, listening TCP socket that the listener now owns
+        // alone.
+        Ok(GlommioListener(unsafe {
+            TcpListener::from_raw_fd(socket.into_raw_fd())
+        }))
     }
 }
 

@@ -19,6 +19,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
+use socket2::{Domain, Protocol, Socket, Type};
+
 /// Which transport carries the connections (`--io`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Io {
@@ -26,6 +28,22 @@ pub enum Io {
     Uring,
     /// glommio's own `TcpListener`/`TcpStream`.
     Glommio,
+}
+
+/// Connections that may wait to be accepted, per listening socket (glommio's figure).
+const BACKLOG: i32 = 1024;
+
+/// A socket listening on `addr` for one core: with `SO_REUSEPORT`, so that every core listens
+/// on the same address, and `SO_REUSEADDR`, so that a server restarted at once binds its address
+/// again while the connections of the one before (its peers' keep-alive connections, say) wait
+/// out `TIME_WAIT`. Linux still refuses an address another socket listens on.
+fn listening_socket(addr: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_port(true)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket)
 }
 
 /// A listening socket of one core.

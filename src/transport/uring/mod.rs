@@ -21,14 +21,10 @@ use std::time::Duration;
 
 use futures_lite::future::or;
 use glommio::timer::sleep;
-use socket2::{Domain, Protocol, Socket, Type};
 
 pub(crate) use ring::{Ring, RECV_BUFFER_EXHAUSTED};
 
-use super::{Connection, Listener, Output, ReadBuffer};
-
-/// Connections that may wait to be accepted, per listening socket (glommio's figure).
-const BACKLOG: i32 = 1024;
+use super::{listening_socket, Connection, Listener, Output, ReadBuffer};
 
 pub(crate) struct UringListener {
     ring: Rc<Ring>,
@@ -36,13 +32,9 @@ pub(crate) struct UringListener {
 }
 
 impl UringListener {
-    /// Binds with `SO_REUSEPORT`, so every core can listen on the same address.
+    /// Binds a [`listening_socket`] on `addr`.
     pub(crate) fn bind(ring: Rc<Ring>, addr: SocketAddr) -> io::Result<Self> {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_reuse_port(true)?;
-        socket.bind(&addr.into())?;
-        socket.listen(BACKLOG)?;
-        let key = ring.add_listener(socket.into());
+        let key = ring.add_listener(listening_socket(addr)?.into());
         Ok(UringListener { ring, key })
     }
 }
