@@ -211,3 +211,113 @@ impl Replicator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use artemis_shards::{ErrorCode, Rejection};
+    use clap::Parser;
+
+    use super::*;
+    use crate::cluster::{Flags, PeerStatus};
+    use crate::config::{Cli, Command};
+
+    /// Core 0 of a node (of 2 cores) in a cluster of itself and two peers, `peers[i]` in
+    /// `states[i]` (`None`: it never answered).
+    fn replicator(states: [Option<(NodeState, bool)>; 2]) -> Replicator {
+        let me = "http://127.0.0.1:1/";
+        let nodes = format!("{me},http://127.0.0.1:2/,http://127.0.0.1:3/");
+        let args = ["artemis", "server", "--cluster-nodes", &nodes];
+        let Command::Server(config) = Cli::parse_from(args).command;
+        let cluster = Arc::new(Cluster::new(&config, me.into()));
+        for (peer, state) in cluster.peers.iter().zip(states) {
+            peer.set_status(state.map(|(state, can_serve_registry)| {
+                let flags = Flags {
+                    can_serve_registry,
+                    ..Flags::default()
+                };
+                PeerStatus::new(state, flags, b"{}")
+            }));
+        }
+        Replicator::new(&cluster, &config, 2, 0, &Metrics::new(2))
+    }
+
+    fn instance(id: &str) -> Instance {
+        Instance {
+            region_id: Some("SHA".into()),
+            service_id: Some("svc".into()),
+            instance_id: Some(id.into()),
+            ..Instance::default()
+        }
+    }
+
+    /// Replicates a client's `kind` write of `ids`, the `failed`th of them failing.
+    fn write(replicator: &Replicator, kind: WriteOp, ids: &[&str], failed: &[u32]) {
+        let mut updates = replicator.updates(ids.len());
+        for (index, id) in ids.iter().enumerate() {
+            replicator.add(&mut updates, index, &instance(id));
+        }
+        let failed: Vec<FailedInstance> = failed
+            .iter()
+            .map(|&index| {
+                let rejection = Rejection {
+                    code: ErrorCode::NoPermission,
+                    reason: String::new(),
+                };
+                FailedInstance::new(index, rejection, instance(ids[index as usize]))
+            })
+            .collect();
+        replicator.enqueue(kind, updates, &failed);
+    }
+
+    fn queued(replicator: &Replicator, peer: usize, kind: WriteOp) -> usize {
+        replicator.links[peer].outbox.borrow().queued(kind)
+    }
+
+    #[test]
+    fn what_did_not_fail_goes_to_every_peer_that_takes_it() {
+        let r = replicator([Some((NodeState::Up, true)), None]);
+        write(&r, WriteOp::Register, &["a", "b", "c", "d"], &[1, 3]);
+        assert_eq!(queued(&r, 0, WriteOp::Register), 2);
+        assert_eq!(queued(&r, 1, WriteOp::Register), 0);
+        let tasks = r.links[0]
+            .outbox
+            .borrow_mut()
+            .take(WriteOp::Register, usize::MAX);
+        let mut key = Vec::new();
+        update::write_key(&mut key, Some("sha"), Some("svc"), Some("c"));
+        assert_eq!(tasks[1].update.key(), key);
+    }
+
+    #[test]
+    fn a_starting_peer_is_replicated_to_and_one_that_refuses_the_registry_is_not() {
+        let r = replicator([
+            Some((NodeState::Starting, false)),
+            Some((NodeState::Up, false)),
+        ]);
+        write(&r, WriteOp::Heartbeat, &["a"], &[]);
+        assert_eq!(queued(&r, 0, WriteOp::Heartbeat), 1);
+        assert_eq!(queued(&r, 1, WriteOp::Heartbeat), 0);
+
+        // The peer's word is read again once its state changes.
+        let peer = r.links[1].peer();
+        let flags = Flags {
+            can_serve_registry: true,
+            ..Flags::default()
+        };
+        peer.set_status(Some(PeerStatus::new(NodeState::Down, flags, b"{}")));
+        write(&r, WriteOp::Heartbeat, &["a"], &[]);
+        assert_eq!(queued(&r, 1, WriteOp::Heartbeat), 0);
+        peer.set_status(Some(PeerStatus::new(NodeState::Up, flags, b"{}")));
+        write(&r, WriteOp::Heartbeat, &["a"], &[]);
+        assert_eq!(queued(&r, 1, WriteOp::Heartbeat), 1);
+    }
+
+    #[test]
+    fn with_no_peer_to_replicate_to_a_write_holds_nothing() {
+        let r = replicator([None, Some((NodeState::Down, true))]);
+        let mut updates = r.updates(1);
+        r.add(&mut updates, 0, &instance("a"));
+        assert!(updates.0.is_none());
+        assert!(Replicator::default().updates(1).0.is_none());
+    }
+}

@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 use futures_lite::future;
 use glommio::timer::sleep;
 
-use super::outbox::Task;
+use super::outbox::{Outbox, Task};
 use super::reply::{self, Answer, Verdict};
 use super::{kind_index, kind_name, PeerLink, KINDS};
 use crate::http::client::HttpClient;
-use crate::metrics::Dropped;
+use crate::metrics::{Dropped, PeerCounters};
 use crate::shard_link::WriteOp;
 
 /// The first pause after a round that must be retried, and the longest.
@@ -98,7 +98,8 @@ pub(super) async fn run(link: Rc<PeerLink>, mut client: HttpClient) {
             if matches!(answer, Answer::All(v) if v != Verdict::Delivered) {
                 link.counters.record_failed_request();
             }
-            again |= settle(&link, kind, tasks, &answer);
+            let mut outbox = link.outbox.borrow_mut();
+            again |= settle(&mut outbox, &link.counters, kind, tasks, &answer);
         }
         backoff = match again {
             false => None,
@@ -141,9 +142,15 @@ fn write_body(body: &mut Vec<u8>, tasks: &[Task]) {
     body.extend_from_slice(b"]}");
 }
 
-/// Counts what the peer took or refused of `tasks` (sent as `kind`) and puts back what must go
-/// again; whether anything did.
-fn settle(link: &PeerLink, kind: WriteOp, tasks: Vec<Task>, answer: &Answer) -> bool {
+/// Counts what the peer took or refused of `tasks` (sent as `kind`) and puts back in `outbox`
+/// what must go again; whether anything did.
+fn settle(
+    outbox: &mut Outbox,
+    counters: &PeerCounters,
+    kind: WriteOp,
+    tasks: Vec<Task>,
+    answer: &Answer,
+) -> bool {
     let verdict = |task: &Task| match answer {
         Answer::All(verdict) => *verdict,
         Answer::Failed(failed) => failed
@@ -159,13 +166,101 @@ fn settle(link: &PeerLink, kind: WriteOp, tasks: Vec<Task>, answer: &Answer) -> 
             Verdict::Retried => again.push(task),
         }
     }
-    let counters = &link.counters;
     counters.record_sent(kind, sent);
     counters.record_dropped(Dropped::Refused, kind, dropped);
     if again.is_empty() {
         return false;
     }
     counters.record_retried(kind, again.len() as u64);
-    link.outbox.borrow_mut().requeue(kind, again);
+    outbox.requeue(kind, again);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::outbox::Limits;
+    use super::super::update::tests::update;
+    use super::*;
+
+    fn outbox() -> (Outbox, Arc<PeerCounters>) {
+        let counters = Arc::new(PeerCounters::new(Instant::now()));
+        let limits = Limits {
+            batch: 10,
+            delay: Duration::from_millis(5),
+            ttl: Duration::from_secs(5),
+            max_bytes: usize::MAX,
+        };
+        (Outbox::new(limits, counters.clone()), counters)
+    }
+
+    #[test]
+    fn each_instance_is_settled_by_its_own_code() {
+        let (mut out, counters) = outbox();
+        let now = Instant::now();
+        for id in ["a", "b", "c", "d"] {
+            out.push(WriteOp::Register, update("s", id, "1"), now);
+        }
+        let tasks = out.take(WriteOp::Register, usize::MAX);
+        let key = |id| update("s", id, "1").key().to_vec();
+        let answer = Answer::Failed(vec![
+            (key("b"), Verdict::Retried),
+            (key("c"), Verdict::Dropped),
+            (key("d"), Verdict::Retried),
+        ]);
+        assert!(settle(
+            &mut out,
+            &counters,
+            WriteOp::Register,
+            tasks,
+            &answer
+        ));
+        assert_eq!(counters.sent(WriteOp::Register), 1);
+        assert_eq!(counters.dropped(Dropped::Refused, WriteOp::Register), 1);
+        assert_eq!(counters.retried(WriteOp::Register), 2);
+        let again = out.take(WriteOp::Register, usize::MAX);
+        let keys: Vec<&[u8]> = again.iter().map(|t| t.update.key()).collect();
+        assert_eq!(keys, [&key("b")[..], &key("d")[..]]);
+    }
+
+    #[test]
+    fn a_whole_answer_settles_every_instance_alike() {
+        let (mut out, counters) = outbox();
+        let now = Instant::now();
+        let hb = WriteOp::Heartbeat;
+        // Settles every pending heartbeat with `verdict`; whether any must go again.
+        let answer = |out: &mut Outbox, verdict| {
+            let tasks = out.take(hb, usize::MAX);
+            settle(out, &counters, hb, tasks, &Answer::All(verdict))
+        };
+        for id in ["a", "b"] {
+            out.push(hb, update("s", id, "1"), now);
+        }
+        assert!(!answer(&mut out, Verdict::Dropped));
+        assert!(out.is_empty());
+        out.push(hb, update("s", "c", "1"), now);
+        assert!(answer(&mut out, Verdict::Retried));
+        assert_eq!(out.queued(hb), 1);
+        assert!(!answer(&mut out, Verdict::Delivered));
+        assert_eq!(counters.dropped(Dropped::Refused, hb), 2);
+        assert_eq!((counters.retried(hb), counters.sent(hb)), (1, 1));
+    }
+
+    #[test]
+    fn a_request_body_is_javas_instances_request() {
+        let (mut out, _) = outbox();
+        let now = Instant::now();
+        out.push(WriteOp::Register, update("s", "a", "1"), now);
+        out.push(WriteOp::Register, update("s", "b", "1"), now);
+        let tasks = out.take(WriteOp::Register, usize::MAX);
+        let mut body = b"stale".to_vec();
+        write_body(&mut body, &tasks);
+        let expected = format!(
+            r#"{{"instances":[{},{}]}}"#,
+            std::str::from_utf8(tasks[0].update.json()).unwrap(),
+            std::str::from_utf8(tasks[1].update.json()).unwrap()
+        );
+        assert_eq!(String::from_utf8(body).unwrap(), expected);
+    }
 }
