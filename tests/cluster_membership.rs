@@ -9,6 +9,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::thread;
 use std::time::Duration;
 
 use flate2::read::GzDecoder;
@@ -18,8 +19,8 @@ use serde_json::Value;
 use tungstenite::Message;
 
 use common::artemis::{
-    instance, instances, service_request, HEARTBEAT, I1, I1_SERVICE, REGISTER, REGISTRY_SUCCESS,
-    SERVICE, UNREGISTER,
+    instance, instances, service_request, HEARTBEAT, I1, I1_SERVICE, LEASES, REGISTER,
+    REGISTRY_SUCCESS, SERVICE, UNREGISTER,
 };
 use common::json::{assert_body, fail_status, SUCCESS};
 use common::{poll, Reply, Server};
@@ -393,25 +394,25 @@ fn a_node_alone_takes_replication_from_loopback_and_with_a_token_only_with_it() 
 fn a_replicated_heartbeat_for_an_unknown_lease_registers_and_no_zone_is_checked() {
     let server = Server::start(&["--allow-registry-from-other-zone", "false"]);
     let elsewhere = instance("replicated.heartbeat", "x:1").replace("SHAJQ", "OTHERZONE");
-    let refused = server.register(&[&elsewhere]);
-    assert_eq!(
-        refused.json()["failedInstances"][0]["errorCode"],
-        "no-permission"
-    );
-    assert_body(
-        &server.post(REPLICATE_HEARTBEAT, &instances(&[&elsewhere])),
-        REGISTRY_SUCCESS,
-    );
+    let first_error = |reply: Reply| reply.json()["failedInstances"][0]["errorCode"].clone();
+    assert_eq!(first_error(server.register(&[&elsewhere])), "no-permission");
+    let heartbeat = || server.post(REPLICATE_HEARTBEAT, &instances(&[&elsewhere]));
+    assert_body(&heartbeat(), REGISTRY_SUCCESS);
     assert_eq!(server.instance_ids("replicated.heartbeat"), ["x:1"]);
     // A second one renews the lease the first made.
-    let again = server.post(REPLICATE_HEARTBEAT, &instances(&[&elsewhere]));
-    assert_body(&again, REGISTRY_SUCCESS);
-    let in_region_only = elsewhere.replace("\"SHA\"", "\"FRA\"");
-    let other_region = server.post(REPLICATE_REGISTER, &instances(&[&in_region_only]));
-    assert_eq!(
-        other_region.json()["failedInstances"][0]["errorCode"],
-        "no-permission"
-    );
+    let lease = || {
+        let leases = server.post(LEASES, r#"{"serviceIds":["replicated.heartbeat"]}"#);
+        leases.json()["leases"]["replicated.heartbeat"][0].clone()
+    };
+    let made = lease();
+    thread::sleep(Duration::from_millis(20));
+    assert_body(&heartbeat(), REGISTRY_SUCCESS);
+    let renewed = lease();
+    assert_eq!(renewed["creationTime"], made["creationTime"]);
+    assert_ne!(renewed["renewalTime"], made["renewalTime"]);
+    let other_region = elsewhere.replace("\"SHA\"", "\"FRA\"");
+    let refused = server.post(REPLICATE_REGISTER, &instances(&[&other_region]));
+    assert_eq!(first_error(refused), "no-permission");
     assert_body(
         &server.post(REPLICATE_UNREGISTER, &instances(&[&elsewhere])),
         REGISTRY_SUCCESS,

@@ -8,23 +8,15 @@ use std::sync::Arc;
 
 use artemis_shards::ErrorCode;
 
-use super::decode::{self, ZoneRequest};
 use super::envelope::{failure, malformed, SUCCESS};
 use super::{rate_limited, Context, Input, Part, Response};
 use crate::cluster::{PeerStatus, Role};
 use crate::rate_limit::LimitedOp;
 
 pub(super) fn up_nodes(ctx: &Context<'_>, input: Input<'_>, op: LimitedOp) -> Response {
-    let request = if input.is_get() {
-        ZoneRequest {
-            region_id: input.query_value("regionId"),
-            zone_id: input.query_value("zoneId"),
-        }
-    } else {
-        match decode::zone_request(input.body) {
-            Err(e) => return malformed(e),
-            Ok(request) => request.unwrap_or_default(),
-        }
+    let request = match input.zone_request() {
+        Err(e) => return malformed(e),
+        Ok(request) => request,
     };
     if let Some(refused) = rate_limited(ctx, op) {
         return refused;

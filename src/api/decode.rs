@@ -103,12 +103,23 @@ pub fn first_value(body: &mut [u8]) -> &mut [u8] {
     if !matches!(body[start], b'{' | b'[') {
         return body;
     }
+    match value_end(body, start) {
+        Some(end) => &mut body[..end],
+        None => body,
+    }
+}
+
+/// Where the JSON value at `json[start..]` ends (one past its last byte): a string, object or
+/// array at its closing byte, anything else at the first delimiter after it; `None` while a
+/// string, object or array is not closed.
+pub(crate) fn value_end(json: &[u8], start: usize) -> Option<usize> {
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (i, &b) in body.iter().enumerate().skip(start) {
+    for (i, &b) in json.iter().enumerate().skip(start) {
         if in_string {
             match b {
                 _ if escaped => escaped = false,
                 b'\\' => escaped = true,
+                b'"' if depth == 0 => return Some(i + 1),
                 b'"' => in_string = false,
                 _ => {}
             }
@@ -117,16 +128,19 @@ pub fn first_value(body: &mut [u8]) -> &mut [u8] {
         match b {
             b'"' => in_string = true,
             b'{' | b'[' => depth += 1,
+            b'}' | b']' if depth == 0 => return Some(i),
             b'}' | b']' => {
                 depth -= 1;
                 if depth == 0 {
-                    return &mut body[..=i];
+                    return Some(i + 1);
                 }
             }
+            b',' if depth == 0 => return Some(i),
+            b if depth == 0 && b.is_ascii_whitespace() => return Some(i),
             _ => {}
         }
     }
-    body
+    (depth == 0 && !in_string).then_some(json.len())
 }
 
 /// Whether the property `key` names `field` (given in lowercase without underscores).

@@ -28,6 +28,8 @@ use std::sync::{Arc, OnceLock};
 use artemis_shards::{Deflated, InstancesJson};
 use http::{Method, StatusCode};
 
+use decode::{DecodeError, ZoneRequest};
+
 use crate::http::{BodyPart, DeflateCache};
 use crate::management::Management;
 use crate::metrics::{CoreMetrics, Metrics};
@@ -205,6 +207,17 @@ impl Input<'_> {
         crate::http::query_values(self.query?, name).next()
     }
 
+    /// A `{"regionId":..,"zoneId":..}` request: a GET's query parameters, or the body.
+    fn zone_request(self) -> Result<ZoneRequest, DecodeError> {
+        if self.is_get() {
+            return Ok(ZoneRequest {
+                region_id: self.query_value("regionId"),
+                zone_id: self.query_value("zoneId"),
+            });
+        }
+        decode::zone_request(self.body).map(Option::unwrap_or_default)
+    }
+
     /// The client is on this host.
     pub(crate) fn is_from_loopback(&self) -> bool {
         self.peer.is_some_and(|ip| ip.is_loopback())
@@ -293,12 +306,8 @@ pub(crate) async fn respond(ctx: &Context<'_>, endpoint: Endpoint, input: Input<
         Endpoint::WebSocketSessions => status::websocket_sessions(ctx),
         Endpoint::Health => ops::health(),
         Endpoint::Metrics => ops::metrics(ctx).await,
-        Endpoint::ReplicationRegister => {
-            replication::write(ctx, WriteOp::Register, input).await
-        }
-        Endpoint::ReplicationHeartbeat => {
-            replication::write(ctx, WriteOp::Heartbeat, input).await
-        }
+        Endpoint::ReplicationRegister => replication::write(ctx, WriteOp::Register, input).await,
+        Endpoint::ReplicationHeartbeat => replication::write(ctx, WriteOp::Heartbeat, input).await,
         Endpoint::ReplicationUnregister => {
             replication::write(ctx, WriteOp::Unregister, input).await
         }

@@ -15,7 +15,6 @@ use artemis_shards::json::write_str;
 use artemis_shards::ErrorCode;
 
 use super::bearer::{bearer_token, same_secret};
-use super::decode::{self, ZoneRequest};
 use super::envelope::{failure, malformed, SUCCESS};
 use super::{rate_limited, registry, Context, Input, Part, Response};
 use crate::cluster::Cluster;
@@ -35,16 +34,9 @@ pub(super) async fn services(ctx: &Context<'_>, input: Input<'_>) -> Response {
     if let Some(refused) = refusal(ctx, &input, "services") {
         return refused;
     }
-    let request = if input.is_get() {
-        ZoneRequest {
-            region_id: input.query_value("regionId"),
-            zone_id: input.query_value("zoneId"),
-        }
-    } else {
-        match decode::zone_request(input.body) {
-            Err(e) => return malformed(e),
-            Ok(request) => request.unwrap_or_default(),
-        }
+    let request = match input.zone_request() {
+        Err(e) => return malformed(e),
+        Ok(request) => request,
     };
     if let Some(refused) = rate_limited(ctx, LimitedOp::GetServices) {
         return refused;

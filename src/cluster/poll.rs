@@ -14,6 +14,7 @@ use glommio::timer::sleep;
 use simd_json::prelude::*;
 
 use super::{Cluster, Flags, NodeState, Peer, PeerStatus};
+use crate::api::decode::value_end;
 use crate::http::client::HttpClient;
 
 /// How long one try may take (connecting, then the exchange).
@@ -147,7 +148,7 @@ fn raw_member<'a>(json: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
         let start = skip_space(json, colon + 1);
         let end = value_end(json, start)?;
         if json.get(name_start + 1..name_end - 1) == Some(key) {
-            return Some(&json[start..end]);
+            return json.get(start..end);
         }
         at = skip_space(json, end);
         if json.get(at) != Some(&b',') {
@@ -162,38 +163,6 @@ fn skip_space(json: &[u8], from: usize) -> usize {
         .iter()
         .take_while(|b| b.is_ascii_whitespace())
         .count()
-}
-
-/// Where the value starting at `start` ends (one past its last byte).
-fn value_end(json: &[u8], start: usize) -> Option<usize> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (i, &b) in json.iter().enumerate().skip(start) {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' if depth == 0 => return Some(i + 1),
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' if depth == 0 => return Some(i),
-            b'}' | b']' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(i + 1);
-                }
-            }
-            b',' if depth == 0 => return Some(i),
-            b if depth == 0 && b.is_ascii_whitespace() => return Some(i),
-            _ => {}
-        }
-    }
-    Some(json.len())
 }
 
 #[cfg(test)]
