@@ -335,4 +335,63 @@ mod tests {
         assert_eq!(resolve("127.0.0.1:9"), Some("127.0.0.1:9".parse().unwrap()));
         assert_eq!(resolve("127.0.0.1"), Some("127.0.0.1:80".parse().unwrap()));
     }
+
+    #[test]
+    fn statuses_are_written_as_java_writes_them() {
+        let node = service_node_json("http://h1:8080/ctx/", "SHA", "Z1");
+        let node_text = r#"{"url":"http://h1:8080/ctx/","zone":{"metadata":null,"regionId":"SHA","zoneId":"Z1"}}"#;
+        assert_eq!(&*node, node_text.as_bytes());
+        let text = |json: &[u8]| String::from_utf8(json.to_vec()).unwrap();
+        assert_eq!(
+            text(&node_status_json(&node, NodeState::Unknown, None)),
+            format!(
+                r#"{{"allowDiscoveryFromOtherZone":null,"allowRegistryFromOtherZone":null,"canServiceDiscovery":null,"canServiceRegistry":null,"node":{node_text},"status":"unknown"}}"#
+            )
+        );
+        let flags = Flags {
+            can_serve_registry: true,
+            allow_discovery_from_other_zone: true,
+            ..Flags::default()
+        };
+        assert_eq!(
+            text(&PeerStatus::new(NodeState::Starting, flags, &node).json),
+            format!(
+                r#"{{"allowDiscoveryFromOtherZone":true,"allowRegistryFromOtherZone":false,"canServiceDiscovery":false,"canServiceRegistry":true,"node":{node_text},"status":"starting"}}"#
+            )
+        );
+        assert_eq!(NodeState::parse("UP"), NodeState::Up);
+        assert_eq!(NodeState::parse("down"), NodeState::Down);
+        assert_eq!(NodeState::parse("sleeping"), NodeState::Unknown);
+    }
+
+    #[test]
+    fn up_nodes_are_listed_by_javas_zone_rule() {
+        let node = service_node_json("http://h1:8080/", "SHA", "Z1");
+        let zone = ("SHA", "Z1");
+        let registry_here = Flags {
+            can_serve_registry: true,
+            allow_discovery_from_other_zone: true,
+            ..Flags::default()
+        };
+        let up = PeerStatus::new(NodeState::Up, registry_here, &node);
+        // Its own region and zone only, compared exactly.
+        assert!(up.lists(Role::Registry, zone, Some("SHA"), Some("Z1")));
+        assert!(!up.lists(Role::Registry, zone, Some("SHA"), Some("z1")));
+        assert!(!up.lists(Role::Registry, zone, Some("sha"), Some("Z1")));
+        assert!(!up.lists(Role::Registry, zone, None, None));
+        // Other zones are welcome to its discovery, which it does not serve.
+        assert!(!up.lists(Role::Discovery, zone, Some("SHA"), Some("Z1")));
+        let both = Flags {
+            can_serve_discovery: true,
+            ..registry_here
+        };
+        let serving = PeerStatus::new(NodeState::Up, both, &node);
+        assert!(serving.lists(Role::Discovery, zone, Some("SHA"), Some("Z9")));
+        assert!(serving.lists(Role::Discovery, zone, None, None));
+        for state in [NodeState::Starting, NodeState::Down, NodeState::Unknown] {
+            let not_up = PeerStatus::new(state, both, &node);
+            assert!(!not_up.lists(Role::Discovery, zone, None, None));
+            assert!(!not_up.lists(Role::Registry, zone, Some("SHA"), Some("Z1")));
+        }
+    }
 }
