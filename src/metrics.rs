@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use artemis_shards::ShardStats;
+use artemis_shards::{Merged, ShardStats};
 
 use crate::cluster::{Cluster, NodeState};
 use crate::limits::Limit;
@@ -268,11 +268,85 @@ struct Replication {
     counters: Vec<Vec<Arc<PeerCounters>>>,
 }
 
+/// What one anti-entropy comparison with a peer found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DigestResult {
+    /// The digests were equal: nothing pulled.
+    Equal,
+    /// Some services differed and were pulled.
+    Pulled,
+    /// The peer could not be compared.
+    Failed,
+}
+
+impl DigestResult {
+    const ALL: [DigestResult; 3] = [
+        DigestResult::Equal,
+        DigestResult::Pulled,
+        DigestResult::Failed,
+    ];
+
+    /// A series per result: its label, and `value` of it.
+    fn series(value: impl Fn(DigestResult) -> u64) -> Vec<(String, f64)> {
+        let each = |result: DigestResult| {
+            let label = format!(",result=\"{}\"", result.name());
+            (label, value(result) as f64)
+        };
+        DigestResult::ALL.map(each).to_vec()
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            DigestResult::Equal => "equal",
+            DigestResult::Pulled => "pulled",
+            DigestResult::Failed => "failed",
+        }
+    }
+}
+
+/// Anti-entropy with one peer.
+#[derive(Default)]
+pub(crate) struct DigestCounters {
+    /// When the last comparison ended, in ms since the epoch (0: never).
+    last_ms: AtomicU64,
+    /// Its result's place in `DigestResult::ALL`.
+    last_result: AtomicU64,
+    comparisons: [AtomicU64; DigestResult::ALL.len()],
+    services_pulled: AtomicU64,
+    /// Instances the merges added, replaced and removed.
+    merged: [AtomicU64; 3],
+}
+
+impl DigestCounters {
+    /// A comparison that ended at `at_ms` with `result`, `services` pulled and `merged`.
+    pub(crate) fn record(&self, at_ms: u64, result: DigestResult, services: u64, merged: Merged) {
+        self.last_ms.store(at_ms, Relaxed);
+        self.last_result.store(result as u64, Relaxed);
+        self.comparisons[result as usize].fetch_add(1, Relaxed);
+        self.services_pulled.fetch_add(services, Relaxed);
+        for (n, counter) in [merged.added, merged.replaced, merged.removed]
+            .into_iter()
+            .zip(&self.merged)
+        {
+            counter.fetch_add(n, Relaxed);
+        }
+    }
+}
+
+/// Anti-entropy with every peer.
+struct AntiEntropy {
+    cluster: Arc<Cluster>,
+    /// By peer index.
+    peers: Vec<Arc<DigestCounters>>,
+}
+
 /// Every core's counters, shared by all cores.
 pub(crate) struct Metrics {
     cores: Vec<CoreMetrics>,
     /// Made by the first core to start, once the cluster is known.
     replication: OnceLock<Replication>,
+    /// Made by the core that runs anti-entropy.
+    anti_entropy: OnceLock<AntiEntropy>,
 }
 
 impl Metrics {
@@ -280,6 +354,7 @@ impl Metrics {
         Metrics {
             cores: (0..cores).map(|_| CoreMetrics::default()).collect(),
             replication: OnceLock::new(),
+            anti_entropy: OnceLock::new(),
         }
     }
 
@@ -307,6 +382,15 @@ impl Metrics {
         &replication.counters[core]
     }
 
+    /// The anti-entropy counters of each of `cluster`'s peers, by peer index.
+    pub(crate) fn digest_counters(&self, cluster: &Arc<Cluster>) -> &[Arc<DigestCounters>] {
+        let anti_entropy = self.anti_entropy.get_or_init(|| AntiEntropy {
+            cluster: cluster.clone(),
+            peers: cluster.peers.iter().map(|_| Arc::default()).collect(),
+        });
+        &anti_entropy.peers
+    }
+
     /// Open sessions of a WebSocket endpoint, over all cores.
     pub(crate) fn websocket_sessions(&self, endpoint: WsEndpoint) -> u64 {
         self.cores
@@ -324,6 +408,7 @@ impl Metrics {
         self.render_websocket(&mut out);
         render_shards(&mut out, shards);
         self.render_replication(&mut out);
+        self.render_anti_entropy(&mut out);
         out
     }
 
@@ -665,6 +750,81 @@ impl Metrics {
             .unwrap_or_default();
         let _ = writeln!(out, "{name} {}", lag.as_secs_f64());
     }
+
+    /// Anti-entropy by peer: the last comparison, and what the comparisons pulled and merged.
+    fn render_anti_entropy(&self, out: &mut String) {
+        let Some(anti_entropy) = self.anti_entropy.get() else {
+            return;
+        };
+        let peers: Vec<(String, &DigestCounters)> = anti_entropy
+            .cluster
+            .peers
+            .iter()
+            .zip(&anti_entropy.peers)
+            .map(|(peer, counters)| (format!("peer=\"{}\"", label_value(&peer.url)), &**counters))
+            .collect();
+        type DigestFigure = (Family, fn(&DigestCounters) -> Vec<(String, f64)>);
+        let figures: [DigestFigure; 5] = [
+            (
+                (
+                    "artemis_anti_entropy_last_seconds",
+                    "gauge",
+                    "When the last digest comparison with the peer ended (Unix time; 0: never).",
+                ),
+                |c| vec![(String::new(), c.last_ms.load(Relaxed) as f64 / 1e3)],
+            ),
+            (
+                (
+                    "artemis_anti_entropy_last_result",
+                    "gauge",
+                    "1 for the result of the last digest comparison with the peer: equal, pulled (some services differed) or failed.",
+                ),
+                |c| {
+                    let done = c.last_ms.load(Relaxed) > 0;
+                    let last = c.last_result.load(Relaxed);
+                    DigestResult::series(|result| u64::from(done && last == result as u64))
+                },
+            ),
+            (
+                (
+                    "artemis_anti_entropy_comparisons_total",
+                    "counter",
+                    "Digest comparisons with the peer, by result.",
+                ),
+                |c| DigestResult::series(|result| c.comparisons[result as usize].load(Relaxed)),
+            ),
+            (
+                (
+                    "artemis_anti_entropy_services_pulled_total",
+                    "counter",
+                    "Services pulled from the peer because their digests differed.",
+                ),
+                |c| vec![(String::new(), c.services_pulled.load(Relaxed) as f64)],
+            ),
+            (
+                (
+                    "artemis_anti_entropy_instances_total",
+                    "counter",
+                    "Instances the merges of what the peer told added, replaced or removed here.",
+                ),
+                |c| {
+                    let changes = ["added", "replaced", "removed"].iter().zip(&c.merged);
+                    let each = |(change, n): (&&str, &AtomicU64)| {
+                        (format!(",change=\"{change}\""), n.load(Relaxed) as f64)
+                    };
+                    changes.map(each).collect()
+                },
+            ),
+        ];
+        for ((name, kind, help), series) in figures {
+            family(out, name, kind, help);
+            for (labels, counters) in &peers {
+                for (more, value) in series(counters) {
+                    let _ = writeln!(out, "{name}{{{labels}{more}}} {value}");
+                }
+            }
+        }
+    }
 }
 
 /// The series of a replication family, for each peer.
@@ -831,7 +991,7 @@ mod tests {
             changes_retained_bytes: 0,
         };
         let text = metrics.render(&[stats.clone(), stats]);
-        for line in [
+        has_lines(&text, [
             "artemis_requests_total{endpoint=\"register\"} 2",
             "artemis_register_requests_total 2",
             "artemis_request_duration_seconds_bucket{endpoint=\"register\",le=\"0.0001\"} 1",
@@ -844,12 +1004,7 @@ mod tests {
             "artemis_rate_limited_total{limiter=\"artemis.service.status\",op=\"get-leases\"} 1",
             "artemis_rate_limited_total{limiter=\"artemis.service.registry\",op=\"heartbeat\"} 0",
             "artemis_limit_rejections_total{limit=\"request_timeout\"} 1",
-        ] {
-            assert!(
-                text.lines().any(|l| l == line),
-                "missing `{line}` in\n{text}"
-            );
-        }
+        ]);
         assert!(text
             .lines()
             .any(|l| l.starts_with("artemis_recv_buffer_exhausted_total ")));
@@ -869,23 +1024,21 @@ mod tests {
         }
         let text = metrics.render(&[]);
         let peer = "peer=\"http://127.0.0.1:2/\"";
-        for line in [
-            format!("artemis_replication_queue_instances{{{peer}}} 4"),
-            format!("artemis_replication_queue_bytes{{{peer}}} 200"),
-            format!("artemis_replication_sent_total{{{peer},kind=\"heartbeat\"}} 6"),
-            format!("artemis_replication_sent_total{{{peer},kind=\"register\"}} 0"),
-            format!(
+        has_lines(
+            &text,
+            [
+                format!("artemis_replication_queue_instances{{{peer}}} 4"),
+                format!("artemis_replication_queue_bytes{{{peer}}} 200"),
+                format!("artemis_replication_sent_total{{{peer},kind=\"heartbeat\"}} 6"),
+                format!("artemis_replication_sent_total{{{peer},kind=\"register\"}} 0"),
+                format!(
                 "artemis_replication_dropped_total{{{peer},kind=\"register\",reason=\"ttl\"}} 2"
             ),
-            format!("artemis_replication_round_trip_seconds_bucket{{{peer},le=\"0.00025\"}} 2"),
-            format!("artemis_replication_failed_requests_total{{{peer}}} 0"),
-            format!("artemis_peer_up{{{peer}}} 0"),
-        ] {
-            assert!(
-                text.lines().any(|l| l == line),
-                "missing `{line}` in\n{text}"
-            );
-        }
+                format!("artemis_replication_round_trip_seconds_bucket{{{peer},le=\"0.00025\"}} 2"),
+                format!("artemis_replication_failed_requests_total{{{peer}}} 0"),
+                format!("artemis_peer_up{{{peer}}} 0"),
+            ],
+        );
         let lag = text
             .lines()
             .find_map(|l| l.strip_prefix("artemis_replication_lag_seconds "))
@@ -904,5 +1057,45 @@ mod tests {
         let args = ["artemis", "server", "--cluster-nodes", &nodes];
         let Command::Server(config) = Cli::parse_from(args).command;
         Arc::new(Cluster::new(&config, me.into()))
+    }
+
+    #[test]
+    fn renders_anti_entropy_by_peer() {
+        let metrics = Metrics::new(2);
+        assert!(!metrics.render(&[]).contains("artemis_anti_entropy"));
+        let peer = &metrics.digest_counters(&two_nodes())[0];
+        let merged = Merged {
+            added: 2,
+            replaced: 1,
+            removed: 3,
+        };
+        peer.record(1_500, DigestResult::Pulled, 4, merged);
+        peer.record(2_500, DigestResult::Equal, 0, Merged::default());
+        let text = metrics.render(&[]);
+        let peer = "peer=\"http://127.0.0.1:2/\"";
+        has_lines(
+            &text,
+            [
+                format!("artemis_anti_entropy_last_seconds{{{peer}}} 2.5"),
+                format!("artemis_anti_entropy_last_result{{{peer},result=\"equal\"}} 1"),
+                format!("artemis_anti_entropy_last_result{{{peer},result=\"pulled\"}} 0"),
+                format!("artemis_anti_entropy_comparisons_total{{{peer},result=\"pulled\"}} 1"),
+                format!("artemis_anti_entropy_comparisons_total{{{peer},result=\"failed\"}} 0"),
+                format!("artemis_anti_entropy_services_pulled_total{{{peer}}} 4"),
+                format!("artemis_anti_entropy_instances_total{{{peer},change=\"added\"}} 2"),
+                format!("artemis_anti_entropy_instances_total{{{peer},change=\"removed\"}} 3"),
+            ],
+        );
+    }
+
+    /// Asserts that `text` has each of `lines`.
+    fn has_lines<S: AsRef<str>>(text: &str, lines: impl IntoIterator<Item = S>) {
+        for line in lines {
+            let line = line.as_ref();
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing `{line}` in\n{text}"
+            );
+        }
     }
 }

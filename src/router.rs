@@ -148,13 +148,16 @@ pub(crate) enum Endpoint {
     ReplicationHeartbeat,
     ReplicationUnregister,
     ReplicationServices,
+    /// Our own anti-entropy endpoints beside them (paths Java never uses).
+    ReplicationDigest,
+    ReplicationServiceStates,
     /// One of Java's management endpoints (operations, zones, groups, canary, logs).
     Management(ManagementEndpoint),
 }
 
 /// The endpoints other than management, in metric-index order (the busiest first: an
 /// endpoint's index is its position here).
-const CORE: [Endpoint; 22] = [
+const CORE: [Endpoint; 24] = [
     Endpoint::Register,
     Endpoint::Heartbeat,
     Endpoint::Unregister,
@@ -177,6 +180,8 @@ const CORE: [Endpoint; 22] = [
     Endpoint::ReplicationHeartbeat,
     Endpoint::ReplicationUnregister,
     Endpoint::ReplicationServices,
+    Endpoint::ReplicationDigest,
+    Endpoint::ReplicationServiceStates,
 ];
 
 impl Endpoint {
@@ -220,6 +225,8 @@ impl Endpoint {
             b"/api/replication/registry/heartbeat.json" => Endpoint::ReplicationHeartbeat,
             b"/api/replication/registry/unregister.json" => Endpoint::ReplicationUnregister,
             b"/api/replication/registry/services.json" => Endpoint::ReplicationServices,
+            b"/api/replication/registry/digest.json" => Endpoint::ReplicationDigest,
+            b"/api/replication/registry/service-states.json" => Endpoint::ReplicationServiceStates,
             _ => return ManagementEndpoint::from_path(path).map(Endpoint::Management),
         })
     }
@@ -260,6 +267,8 @@ impl Endpoint {
             Endpoint::ReplicationHeartbeat => "replication_heartbeat",
             Endpoint::ReplicationUnregister => "replication_unregister",
             Endpoint::ReplicationServices => "replication_services",
+            Endpoint::ReplicationDigest => "replication_digest",
+            Endpoint::ReplicationServiceStates => "replication_service_states",
             Endpoint::Management(endpoint) => endpoint.family().name(),
         }
     }
@@ -284,7 +293,8 @@ impl Endpoint {
             | Endpoint::ServicesDelta
             | Endpoint::ReplicationRegister
             | Endpoint::ReplicationHeartbeat
-            | Endpoint::ReplicationUnregister => (false, true),
+            | Endpoint::ReplicationUnregister
+            | Endpoint::ReplicationServiceStates => (false, true),
             Endpoint::WebSocketSessions | Endpoint::Health | Endpoint::Metrics => (true, false),
             Endpoint::Management(endpoint) => (endpoint.takes_get(), true),
             _ => (true, true),
@@ -497,7 +507,7 @@ mod tests {
 
     #[test]
     fn every_endpoint_routes_back_to_itself() {
-        let paths: [&[u8]; 22] = [
+        let paths: [&[u8]; 24] = [
             b"/api/registry/register.json",
             b"/api/registry/heartbeat.json",
             b"/api/registry/unregister.json",
@@ -520,6 +530,8 @@ mod tests {
             b"/api/replication/registry/heartbeat.json",
             b"/api/replication/registry/unregister.json",
             b"/api/replication/registry/services.json",
+            b"/api/replication/registry/digest.json",
+            b"/api/replication/registry/service-states.json",
         ];
         for (i, path) in paths.iter().enumerate() {
             let endpoint = Endpoint::from_path(path).unwrap();

@@ -188,12 +188,15 @@ fn keep_leases(core: &Rc<CoreServer>) {
     .detach();
 }
 
-/// On the first core of a node with peers: the join sync, then the peers' status polls.
+/// On the first core of a node with peers: the join sync, then the peers' status polls; and
+/// anti-entropy with each peer.
 fn join_cluster(core: &Rc<CoreServer>) {
     let (cluster, config) = (&core.node.cluster, &core.node.config);
     if core.link.me() != 0 || cluster.peers.is_empty() {
         return;
     }
+    let every = config.digest_interval;
+    cluster::anti_entropy::spawn(cluster, &core.link, every, &core.metrics);
     spawn_local(cluster::join_then_poll(
         cluster.clone(),
         core.link.clone(),

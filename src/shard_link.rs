@@ -18,7 +18,8 @@ use std::task::{Context, Poll, Waker};
 
 use artemis_shards::management::{ManagedService, ManagementView};
 use artemis_shards::{
-    Change, ChangesGone, FailedInstance, Instance, LeaseStatus, ServiceSnapshot, Shard, ShardStats,
+    shard_for, Change, ChangesGone, FailedInstance, Instance, LeaseStatus, Merged, ServiceDigest,
+    ServiceSnapshot, ServiceState, Shard, ShardStats,
 };
 use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
 use glommio::spawn_local;
@@ -111,6 +112,30 @@ pub(crate) struct Delta {
     /// The smallest of the shards' versions: the changes are complete up to it.
     pub version: u64,
     pub changes: Vec<Change>,
+}
+
+/// What a peer told of the services one shard owns, for anti-entropy to merge.
+pub(crate) enum PeerView {
+    /// A node of ours: each instance with its lease's times, and the removals it remembers.
+    State(ServiceState<Instance>),
+    /// A Java node: its instances alone, which are only added where missing.
+    Instances(Vec<Instance>),
+}
+
+impl PeerView {
+    fn is_empty(&self) -> bool {
+        match self {
+            PeerView::State(state) => state.instances.is_empty() && state.removals.is_empty(),
+            PeerView::Instances(instances) => instances.is_empty(),
+        }
+    }
+
+    fn merge_into(self, shard: &mut Shard, now: u64) -> Merged {
+        match self {
+            PeerView::State(state) => shard.merge(state, now),
+            PeerView::Instances(instances) => shard.add_missing(instances, now),
+        }
+    }
 }
 
 /// Leases of some services, with every shard's self-preservation figures.
@@ -241,17 +266,8 @@ impl ShardLink {
     where
         F: Fn(&mut Shard, Vec<(u32, Instance)>, u64) -> Vec<FailedInstance> + Copy + Send + 'static,
     {
-        let jobs = batches
-            .into_iter()
-            .enumerate()
-            .filter(|(_, batch)| !batch.is_empty())
-            .map(|(owner, batch)| {
-                (owner, move |shard: &mut Shard, now| {
-                    apply(shard, batch, now)
-                })
-            })
-            .collect();
-        self.on_each(jobs).await.into_iter().flatten().collect()
+        let failed = self.on_parts(batches, Vec::is_empty, apply).await;
+        failed.into_iter().flatten().collect()
     }
 
     /// The service's current snapshot, from the shard that owns it.
@@ -339,6 +355,35 @@ impl ShardLink {
         }
     }
 
+    /// Every service's digest, from every shard, by lowercased service id.
+    pub(crate) async fn digest(&self) -> Vec<(Box<str>, ServiceDigest)> {
+        let all = self.on_all(|| |shard: &mut Shard, _| shard.digest());
+        all.await.into_iter().flatten().collect()
+    }
+
+    /// The state of each service named (by lowercased id), each from the shard that owns it.
+    pub(crate) async fn service_states(
+        &self,
+        service_ids: Vec<String>,
+    ) -> Vec<(String, ServiceState<Arc<[u8]>>)> {
+        let mut owned = vec![Vec::new(); self.shards];
+        for id in service_ids {
+            owned[shard_for(&id, self.shards)].push(id);
+        }
+        let states = |shard: &mut Shard, ids: Vec<String>, _| shard.service_states(&ids);
+        let states = self.on_parts(owned, Vec::is_empty, states).await;
+        states.into_iter().flatten().collect()
+    }
+
+    /// Merges each shard's part of what a peer told (`views[shard]`), all shards at once.
+    pub(crate) async fn merge(&self, views: Vec<PeerView>) -> Merged {
+        let merge = |shard: &mut Shard, view: PeerView, now| view.merge_into(shard, now);
+        let merged = self.on_parts(views, PeerView::is_empty, merge).await;
+        merged
+            .into_iter()
+            .fold(Merged::default(), |all, one| all + one)
+    }
+
     /// Every shard's figures, in shard order.
     pub(crate) async fn stats(&self) -> Vec<ShardStats> {
         self.on_all(|| |shard: &mut Shard, _| shard.stats()).await
@@ -356,6 +401,23 @@ impl ShardLink {
             Ok(local) => local,
             Err(answer) => answer.await,
         }
+    }
+
+    /// `job` on each shard with its part (`parts[shard]`), all shards at once, those whose part
+    /// is `empty` skipped; results in shard order.
+    async fn on_parts<P, T, F>(&self, parts: Vec<P>, empty: fn(&P) -> bool, job: F) -> Vec<T>
+    where
+        P: Send + 'static,
+        T: Send + 'static,
+        F: Fn(&mut Shard, P, u64) -> T + Copy + Send + 'static,
+    {
+        let jobs = parts
+            .into_iter()
+            .enumerate()
+            .filter(|(_, part)| !empty(part))
+            .map(|(owner, part)| (owner, move |shard: &mut Shard, now| job(shard, part, now)))
+            .collect();
+        self.on_each(jobs).await
     }
 
     /// The job `make()` builds, on every shard; results in shard order.

@@ -6,7 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::artemis::{I1, I1_SERVICE};
-use common::postgres::{Proxy, TestDatabase, ACROSS_NODES};
+use common::postgres::{TestDatabase, ACROSS_NODES};
+use common::proxy::Proxy;
 use common::{poll, Server, TempDir};
 use serde_json::Value;
 

@@ -7,7 +7,7 @@
 //! (a number where a string is expected, a numeric string where a number is). Anything else of the
 //! wrong shape is an error that becomes a 400 reply.
 
-use artemis_shards::{Instance, Metadata};
+use artemis_shards::{Held, Instance, InstanceKey, Metadata, Removal, ServiceDigest, ServiceState};
 use simd_json::prelude::*;
 use simd_json::tape::{Object, Value};
 use simd_json::ValueType;
@@ -61,12 +61,18 @@ pub struct LeasesRequest {
     pub service_ids: Option<Vec<Option<String>>>,
 }
 
-/// A peer's `replication/registry/services.json` reply: its status's error code and the
-/// instances of each of its services (null services and instances left out).
-pub struct ServicesReply {
+/// A peer's reply about its services: its status's error code and what it says of them.
+pub struct PeerReply<S> {
     pub error_code: Option<String>,
-    pub services: Vec<Vec<Instance>>,
+    pub services: S,
 }
+
+/// A peer's `replication/registry/services.json` reply: the instances of each of its services
+/// (null services and instances left out).
+pub type ServicesReply = PeerReply<Vec<Vec<Instance>>>;
+
+/// One of our own replies by service: an item per service, by the lowercased service id.
+pub type ByService<T> = PeerReply<Vec<(String, T)>>;
 
 /// Parses `body` (in place, as simd-json does) and decodes its top-level object with `read`.
 /// A JSON `null` body decodes to `None`, which Java reports as "request is null".
@@ -466,17 +472,27 @@ pub fn leases_request(body: &mut [u8]) -> Result<Option<LeasesRequest>, DecodeEr
 }
 
 pub fn services_reply(body: &mut [u8]) -> Result<Option<ServicesReply>, DecodeError> {
+    peer_reply(body, |key, v| {
+        let services = array(key, v, |x| object(key, x, service_instances))?;
+        Ok(services.into_iter().flatten().flatten().collect())
+    })
+}
+
+/// A peer's reply, its `services` read by `services` (left empty when missing).
+fn peer_reply<S: Default>(
+    body: &mut [u8],
+    services: impl Fn(&str, Value) -> Result<S, DecodeError>,
+) -> Result<Option<PeerReply<S>>, DecodeError> {
     decode(body, |o| {
-        let mut reply = ServicesReply {
+        let mut reply = PeerReply {
             error_code: None,
-            services: Vec::new(),
+            services: S::default(),
         };
         for (key, v) in o.iter() {
             if names(key, "responsestatus") {
                 reply.error_code = error_code(key, v)?;
             } else if names(key, "services") {
-                let services = array(key, v, |x| object(key, x, service_instances))?;
-                reply.services = services.into_iter().flatten().flatten().collect();
+                reply.services = services(key, v)?;
             }
         }
         Ok(reply)
@@ -492,6 +508,113 @@ fn error_code(field: &str, v: Value) -> Result<Option<String>, DecodeError> {
         let code = status.iter().find(|(k, _)| names(k, "errorcode"));
         code.map_or(Ok(None), |(k, v)| string(k, v))
     })
+}
+
+/// Our own `replication/registry/digest.json` reply: each service's digest.
+pub fn digest_reply(body: &mut [u8]) -> Result<Option<ByService<ServiceDigest>>, DecodeError> {
+    by_service_reply(body, service_digest)
+}
+
+/// Our own `replication/registry/service-states.json` reply: each service's state.
+pub fn service_states_reply(
+    body: &mut [u8],
+) -> Result<Option<ByService<ServiceState<Instance>>>, DecodeError> {
+    by_service_reply(body, service_state)
+}
+
+/// A reply whose `services` is an object of items by service id, each read by `item`.
+fn by_service_reply<T>(
+    body: &mut [u8],
+    item: fn(Object) -> Result<T, DecodeError>,
+) -> Result<Option<ByService<T>>, DecodeError> {
+    peer_reply(body, |key, v| {
+        if v.value_type() == ValueType::Null {
+            return Ok(Vec::new());
+        }
+        object(key, v, |services| {
+            let each = |(id, x): (&str, Value)| Ok((id.to_owned(), object(id, x, item)?));
+            services.iter().map(each).collect()
+        })
+    })
+}
+
+/// `{"count":N,"hash":"<hex>"}`.
+fn service_digest(o: Object) -> Result<ServiceDigest, DecodeError> {
+    let mut digest = ServiceDigest::default();
+    for (key, v) in o.iter() {
+        if names(key, "count") {
+            digest.count = integer(key, v, 0, i64::MAX)? as u64;
+        } else if names(key, "hash") {
+            let hex = string(key, v)?.unwrap_or_default();
+            digest.hash = u64::from_str_radix(&hex, 16)
+                .map_err(|_| DecodeError(format!("Property {key}: `{hex}` is not a hex hash")))?;
+        }
+    }
+    Ok(digest)
+}
+
+/// `{"instances":[{"instance":{..},"registrationTime":ms,"renewalTime":ms}],
+/// "removals":[{"expired":bool,"instanceId":..,"regionId":..,"serviceId":..,"time":ms}]}`.
+fn service_state(o: Object) -> Result<ServiceState<Instance>, DecodeError> {
+    let mut state = ServiceState {
+        instances: Vec::new(),
+        removals: Vec::new(),
+    };
+    for (key, v) in o.iter() {
+        if names(key, "instances") {
+            let held = array(key, v, |x| object(key, x, held_instance))?;
+            state.instances = held.into_iter().flatten().flatten().flatten().collect();
+        } else if names(key, "removals") {
+            let removals = array(key, v, |x| object(key, x, removal))?;
+            state.removals = removals.into_iter().flatten().flatten().collect();
+        }
+    }
+    Ok(state)
+}
+
+/// One held instance; one without its `instance` is left out.
+fn held_instance(o: Object) -> Result<Option<Held<Instance>>, DecodeError> {
+    let (mut found, mut registration_ms, mut renewal_ms) = (None, 0, 0);
+    for (key, v) in o.iter() {
+        if names(key, "instance") && v.value_type() != ValueType::Null {
+            found = Some(object(key, v, instance)?);
+        } else if names(key, "registrationtime") {
+            registration_ms = integer(key, v, 0, i64::MAX)? as u64;
+        } else if names(key, "renewaltime") {
+            renewal_ms = integer(key, v, 0, i64::MAX)? as u64;
+        }
+    }
+    Ok(found.map(|instance| Held {
+        instance,
+        registration_ms,
+        renewal_ms,
+    }))
+}
+
+/// A remembered removal: the instance's key (lowercased as keys are) and how it left.
+fn removal(o: Object) -> Result<(InstanceKey, Removal), DecodeError> {
+    let (mut named, mut time_ms, mut expired) = (Instance::default(), 0, false);
+    for (key, v) in o.iter() {
+        match () {
+            _ if names(key, "regionid") => named.region_id = string(key, v)?,
+            _ if names(key, "serviceid") => named.service_id = string(key, v)?,
+            _ if names(key, "instanceid") => named.instance_id = string(key, v)?,
+            _ if names(key, "time") => time_ms = integer(key, v, 0, i64::MAX)? as u64,
+            _ if names(key, "expired") => {
+                expired = match v.value_type() {
+                    ValueType::Null => false,
+                    ValueType::Bool => v.as_bool().unwrap_or_default(),
+                    other => return Err(mismatch(key, "a boolean", other)),
+                }
+            }
+            _ => {}
+        }
+    }
+    let removal = match expired {
+        false => Removal::unregistered(time_ms),
+        true => Removal::expired(time_ms),
+    };
+    Ok((named.key(), removal))
 }
 
 /// The `instances` of a Java `Service`.
@@ -725,6 +848,48 @@ mod tests {
             body(r#"{"discoveryData":null,"regionId":null,"serviceId":"svc","zoneId":null}"#);
         let config = discovery_config_request(&mut b).unwrap().unwrap();
         assert_eq!(config.service_id.as_deref(), Some("svc"));
+    }
+
+    #[test]
+    fn digest_and_service_states_replies() {
+        let mut b = body(
+            r#"{"responseStatus":{"errorCode":"success","message":"","status":"success"},
+                "services":{"a":{"count":2,"hash":"00000000000000ff"},"b":{"count":1,"hash":"ffffffffffffffff"}}}"#,
+        );
+        let digest = digest_reply(&mut b).unwrap().unwrap();
+        assert_eq!(digest.error_code.as_deref(), Some("success"));
+        let each = |(id, d): &(String, ServiceDigest)| (id.clone(), d.count, d.hash);
+        let services: Vec<_> = digest.services.iter().map(each).collect();
+        assert_eq!(services, [("a".into(), 2, 255), ("b".into(), 1, u64::MAX)]);
+        assert!(digest_reply(&mut body(r#"{"services":{"a":{"hash":"xyz"}}}"#)).is_err());
+        assert!(digest_reply(&mut body("<html>Not Found</html>")).is_err());
+
+        let mut b = body(
+            r#"{"responseStatus":{"errorCode":"success"},"services":{"a":{
+                "instances":[{"instance":{"serviceId":"A","instanceId":"1"},"registrationTime":5,"renewalTime":"6"},null,{"registrationTime":1}],
+                "removals":[{"expired":true,"instanceId":"X","regionId":"SHA","serviceId":"A","time":7},{"instanceId":"y","time":8}]}}}"#,
+        );
+        let states = service_states_reply(&mut b).unwrap().unwrap();
+        let (id, state) = &states.services[0];
+        assert_eq!(id, "a");
+        let held = &state.instances;
+        assert_eq!(held.len(), 1, "entries without an instance are left out");
+        assert_eq!(held[0].instance.instance_id.as_deref(), Some("1"));
+        assert_eq!((held[0].registration_ms, held[0].renewal_ms), (5, 6));
+        let key = |region: &str, service: &str, instance: &str| InstanceKey {
+            region_id: region.into(),
+            service_id: service.into(),
+            instance_id: instance.into(),
+        };
+        assert_eq!(
+            state.removals,
+            [
+                (key("sha", "a", "x"), Removal::expired(7)),
+                (key("", "", "y"), Removal::unregistered(8)),
+            ]
+        );
+        let wrong = r#"{"services":{"a":{"removals":[{"expired":"yes"}]}}}"#;
+        assert!(service_states_reply(&mut body(wrong)).is_err());
     }
 
     #[test]

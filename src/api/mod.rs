@@ -12,6 +12,7 @@
 mod bearer;
 mod cluster;
 pub mod decode;
+mod digest;
 mod discovery;
 mod envelope;
 mod management;
@@ -312,6 +313,8 @@ pub(crate) async fn respond(ctx: &Context<'_>, endpoint: Endpoint, input: Input<
             replication::write(ctx, WriteOp::Unregister, input).await
         }
         Endpoint::ReplicationServices => replication::services(ctx, input).await,
+        Endpoint::ReplicationDigest => digest::digest(ctx, input).await,
+        Endpoint::ReplicationServiceStates => digest::service_states(ctx, input).await,
         Endpoint::Management(endpoint) => management::respond(ctx, endpoint, input).await,
     }
 }

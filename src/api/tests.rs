@@ -227,3 +227,50 @@ fn a_delta_reply_is_built_once_per_pair_of_versions() {
         .windows(4)
         .any(|w| w == b"\"i2\""));
 }
+
+#[test]
+fn the_anti_entropy_endpoints_answer_what_a_peer_reads() {
+    use artemis_shards::Removal;
+
+    use super::decode::{digest_reply, service_states_reply};
+
+    let core = Core::new(&[]);
+    let other = INSTANCE.replace(r#""instanceId":"i1""#, r#""instanceId":"I2""#);
+    let both = format!(r#"{{"instances":[{INSTANCE},{other}]}}"#);
+    core.call(Method::POST, Endpoint::Register, &both);
+    core.call(
+        Method::POST,
+        Endpoint::Unregister,
+        &format!(r#"{{"instances":[{other}]}}"#),
+    );
+
+    let (status, reply) = core.call(Method::GET, Endpoint::ReplicationDigest, "");
+    assert_eq!(status, StatusCode::OK);
+    let digest = digest_reply(&mut reply.into_bytes()).unwrap().unwrap();
+    assert_eq!(digest.error_code.as_deref(), Some("success"));
+    assert_eq!(digest.services.len(), 1);
+    assert_eq!(
+        (&*digest.services[0].0, digest.services[0].1.count),
+        ("svc.a", 1)
+    );
+
+    let (status, reply) = core.call(
+        Method::POST,
+        Endpoint::ReplicationServiceStates,
+        r#"{"serviceIds":["SVC.A","none"]}"#,
+    );
+    assert_eq!(status, StatusCode::OK);
+    let states = service_states_reply(&mut reply.into_bytes())
+        .unwrap()
+        .unwrap();
+    let ids: Vec<&str> = states.services.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["none", "svc.a"]);
+    let state = &states.services[1].1;
+    assert_eq!(state.instances.len(), 1);
+    let held = &state.instances[0];
+    assert_eq!(held.instance.instance_id.as_deref(), Some("i1"));
+    assert!(held.registration_ms > 0 && held.renewal_ms >= held.registration_ms);
+    let (key, removal) = &state.removals[0];
+    assert_eq!(&*key.instance_id, "i2");
+    assert!(matches!(removal, Removal { expired: false, .. }));
+}

@@ -8,6 +8,7 @@
 //! and the status endpoints take. Which nodes `cluster/up-*-nodes.json` lists is Java's rule,
 //! [`PeerStatus::lists`], applied alike to this node and its peers.
 
+pub(crate) mod anti_entropy;
 mod join;
 mod poll;
 

@@ -18,6 +18,7 @@ pub(crate) mod client;
 pub(crate) mod cluster;
 pub(crate) mod json;
 pub(crate) mod postgres;
+pub(crate) mod proxy;
 
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader};
