@@ -2,18 +2,22 @@
 //! node took alone, a partition), the nodes converge by comparing digests, within a few digest
 //! intervals of 500 ms; and an instance one node saw unregistered is not brought back by the
 //! other's stale copy. Replication work is dropped after 100 ms here, so what a partition held
-//! back is not delivered late: only anti-entropy can repair it.
+//! back is not delivered late: only anti-entropy can repair it. A peer without the digest
+//! endpoint (a stand-in for a Java node) gives its whole registry, whose missing instances are
+//! added and nothing else.
 
 mod common;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use common::artemis::{instance, instances};
-use common::cluster::TestCluster;
+use common::cluster::{free_port, TestCluster};
 use common::proxy::Proxy;
 use common::{poll, Server};
 
@@ -173,4 +177,147 @@ fn a_healed_partition_converges_and_what_one_side_unregistered_stays_unregistere
     }
     await_on_both(&cluster, service, &["a:1", "b:1"]);
     stays_on_both(&cluster, service, &["a:1", "b:1"]);
+}
+
+/// A stand-in for a Java Artemis node: `up`, no digest endpoint (404), `services.json` with the
+/// instances the test gives it, and every replicated write taken.
+struct JavaPeer {
+    port: u16,
+    /// The JSON instances its `services.json` lists, all of one service.
+    instances: Arc<Mutex<Vec<String>>>,
+}
+
+const SUCCESS: &str = r#"{"errorCode":"success","message":"","status":"success"}"#;
+
+impl JavaPeer {
+    fn start() -> JavaPeer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let port = listener.local_addr().unwrap().port();
+        let instances: Arc<Mutex<Vec<String>>> = Arc::default();
+        let listed = instances.clone();
+        thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let listed = listed.clone();
+                thread::spawn(move || JavaPeer::serve(conn, port, &listed));
+            }
+        });
+        JavaPeer { port, instances }
+    }
+
+    /// Answers the requests of one keep-alive connection.
+    fn serve(conn: TcpStream, port: u16, listed: &Mutex<Vec<String>>) {
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        let mut conn = conn;
+        loop {
+            let mut head = String::new();
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                head.push_str(&line);
+                line.clear();
+            }
+            let Some(path) = head.split(' ').nth(1) else {
+                return;
+            };
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(str::to_owned)
+                })
+                .map_or(0, |n| n.trim().parse().unwrap());
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                return;
+            }
+            let (status, reply) = match path {
+                "/api/status/node.json" => (
+                    "200 OK",
+                    format!(
+                        r#"{{"nodeStatus":{{"allowDiscoveryFromOtherZone":true,"allowRegistryFromOtherZone":true,"canServiceDiscovery":true,"canServiceRegistry":true,"node":{{"url":"http://127.0.0.1:{port}/","zone":{{"metadata":null,"regionId":"SHA","zoneId":"SHAJQ"}}}},"status":"up"}},"responseStatus":{SUCCESS}}}"#
+                    ),
+                ),
+                "/api/replication/registry/services.json" => {
+                    let listed = listed.lock().unwrap().join(",");
+                    let services = match listed.is_empty() {
+                        true => String::new(),
+                        false => {
+                            format!(r#"{{"instances":[{listed}],"serviceId":"anti.entropy.java"}}"#)
+                        }
+                    };
+                    (
+                        "200 OK",
+                        format!(r#"{{"responseStatus":{SUCCESS},"services":[{services}]}}"#),
+                    )
+                }
+                "/api/replication/registry/digest.json" => ("404 Not Found", String::new()),
+                _ => ("200 OK", format!(r#"{{"responseStatus":{SUCCESS}}}"#)),
+            };
+            let reply = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply}",
+                reply.len()
+            );
+            if conn.write_all(reply.as_bytes()).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_java_peers_missing_instances_are_added_and_nothing_else() {
+    let java = JavaPeer::start();
+    let port = free_port();
+    let (addr, me) = (
+        format!("127.0.0.1:{port}"),
+        format!("http://127.0.0.1:{port}/"),
+    );
+    let nodes = format!("{me},http://127.0.0.1:{}/", java.port);
+    let mut args = vec![
+        "--addr",
+        &addr,
+        "--node-url",
+        &me,
+        "--cluster-nodes",
+        &nodes,
+    ];
+    args.extend_from_slice(&["--peer-status-interval", "200ms"]);
+    args.extend_from_slice(FLAGS);
+    let node = Server::start(&args);
+    let up = poll(TO_CONVERGE, || {
+        let reply = node.post("/api/status/node.json", "{}");
+        (reply.json()["nodeStatus"]["status"] == "up").then_some(())
+    });
+    assert!(up.is_some(), "not up; its log:\n{}", node.log());
+    let service = "anti.entropy.java";
+    let (gone, ours) = (instance(service, "gone:1"), instance(service, "ours:1"));
+    node.register_ok(&[&gone, &ours]);
+    node.unregister(&[&gone]);
+
+    let (java_only, changed) = (instance(service, "java:1"), instance(service, "ours:1"));
+    let changed = changed.replace("http://ours:1/", "http://elsewhere/");
+    *java.instances.lock().unwrap() = vec![java_only, gone, changed];
+    let added = poll(TO_CONVERGE, || {
+        (discovered(&node, service) == ids(&["java:1", "ours:1"])).then_some(())
+    });
+    assert!(
+        added.is_some(),
+        "discovers {:?}",
+        discovered(&node, service)
+    );
+    // Nothing replaced (Java tells no times), and what this node unregistered stays out.
+    thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(discovered(&node, service), ids(&["java:1", "ours:1"]));
+    let url = node.service(service)["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["instanceId"] == "ours:1")
+        .map(|i| i["url"].clone());
+    assert_eq!(url, Some("http://ours:1/".into()));
+    let pulled = format!(
+        "artemis_anti_entropy_instances_total{{peer=\"http://127.0.0.1:{}/\",change=\"added\"}}",
+        java.port
+    );
+    assert_eq!(node.metric(&pulled), 1.0);
 }

@@ -27,7 +27,7 @@ use artemis_shards::{shard_for, Instance, Merged, ServiceDigest, ServiceState};
 use glommio::spawn_local;
 use glommio::timer::sleep;
 
-use super::{Cluster, NodeState, Peer};
+use super::{join, Cluster, NodeState, Peer};
 use crate::api::decode;
 use crate::clock::now_ms;
 use crate::http::client::{ClientReply, HttpClient};
@@ -184,19 +184,11 @@ impl Comparing {
         &mut self,
         ours: Vec<(Box<str>, ServiceDigest)>,
     ) -> Result<Pulled, String> {
-        let mut request = br#"{"regionId":"#.to_vec();
-        write_str(&mut request, &self.cluster.region);
-        request.extend_from_slice(br#","zoneId":"#);
-        write_str(&mut request, &self.cluster.zone);
-        request.push(b'}');
-        let mut body = self.fetch("services.json", request).await?;
-        let registry = decode::services_reply(&mut body)
-            .map_err(|e| e.0)?
-            .ok_or("services.json answered null")?;
-        succeeded(registry.error_code)?;
+        let peer = &self.cluster.peers[self.index];
+        let registry = join::registry_of(&self.cluster, peer, &mut self.client).await?;
         let ours: HashMap<Box<str>, ServiceDigest> = ours.into_iter().collect();
         let mut theirs: HashMap<String, (ServiceDigest, Vec<Instance>)> = HashMap::new();
-        for instance in registry.services.into_iter().flatten() {
+        for instance in registry.into_iter().flatten() {
             let (digest, instances) = theirs.entry(instance.service_key()).or_default();
             digest.add(&instance.key(), &instance.to_json());
             instances.push(instance);

@@ -183,6 +183,27 @@ async fn copy(cluster: &Cluster, peer: &Peer, link: &ShardLink) -> Result<Copied
         COPY_MAX_BODY,
         token,
     );
+    let services = registry_of(cluster, peer, &mut client).await?;
+    let count = services.len();
+    let instances: Vec<Instance> = services.into_iter().flatten().collect();
+    let total = instances.len();
+    let refused = register(link, instances).await;
+    Ok(Copied {
+        services: count,
+        instances: total - refused,
+        refused,
+        took: started.elapsed(),
+    })
+}
+
+/// `peer`'s whole registry, as `replication/registry/services.json` gives it for this node's
+/// region and zone: the instances of each of its services. Anti-entropy asks a Java peer, which
+/// has no digest, for it too.
+pub(super) async fn registry_of(
+    cluster: &Cluster,
+    peer: &Peer,
+    client: &mut HttpClient,
+) -> Result<Vec<Vec<Instance>>, String> {
     let mut request = br#"{"regionId":"#.to_vec();
     write_str(&mut request, &cluster.region);
     request.extend_from_slice(br#","zoneId":"#);
@@ -203,24 +224,12 @@ async fn copy(cluster: &Cluster, peer: &Peer, link: &ShardLink) -> Result<Copied
         Err(e) => return Err(format!("services.json unreadable: {}", e.0)),
     };
     match services.error_code.as_deref() {
-        Some("success") => {}
-        code => {
-            return Err(format!(
-                "services.json answered {}",
-                code.unwrap_or("no status")
-            ))
-        }
+        Some("success") => Ok(services.services),
+        code => Err(format!(
+            "services.json answered {}",
+            code.unwrap_or("no status")
+        )),
     }
-    let count = services.services.len();
-    let instances: Vec<Instance> = services.services.into_iter().flatten().collect();
-    let total = instances.len();
-    let refused = register(link, instances).await;
-    Ok(Copied {
-        services: count,
-        instances: total - refused,
-        refused,
-        took: started.elapsed(),
-    })
 }
 
 /// Registers `instances` as a peer's replicated registers, a chunk at a time, each instance on

@@ -24,7 +24,7 @@ pub(crate) struct TestCluster {
 }
 
 /// A free loopback port (bound once and released).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
     listener.local_addr().unwrap().port()
 }
