@@ -2,10 +2,11 @@
 //! so that it never answers discovery with a half-empty registry (Java's
 //! `RegistryReplicationInitializer`), then keeps polling its peers.
 //!
-//! Every second (Java's 1000 ms) it asks every peer for its status. The first `up` peer, own
-//! zone first, is asked for its whole registry (`replication/registry/services.json`), which is
-//! registered here through the replication path, each owner shard in turn; then the node has
-//! joined. When every peer answered and none is up, the whole cluster is starting (a cold start)
+//! Every second (Java's 1000 ms) it asks every peer for its status. Every `up` peer, own zone
+//! first, is asked for its whole registry (`replication/registry/services.json`), which is
+//! registered here through the replication path, each owner shard in turn; once one copy
+//! succeeded the node has joined. Java copies from the first up peer only; the union of all of
+//! them also holds a write one survivor acknowledged and had not yet passed to another. When every peer answered and none is up, the whole cluster is starting (a cold start)
 //! and there is nothing to copy; when peers cannot be reached, the node joins after
 //! `--join-timeout`. Each way says so in the log.
 //!
@@ -39,7 +40,7 @@ const COPY_CHUNK: usize = 10_000;
 /// What a starting node does after a round of status polls.
 #[derive(Debug, PartialEq, Eq)]
 enum Decision {
-    /// Copy from the first of these peers (by index) that gives its registry.
+    /// Copy from each of these peers (by index), in this order.
     CopyFrom(Vec<usize>),
     /// Every peer answered and none is up: nothing to copy.
     ColdStart,
@@ -98,25 +99,32 @@ async fn join(cluster: &Arc<Cluster>, link: &ShardLink, poller: &mut Poller, tim
         let mut failed = Vec::new();
         match decide(&cluster.zone, &states) {
             Decision::CopyFrom(order) => {
+                // Every up peer, not just the first: a write one survivor acknowledged may not
+                // have reached another yet, and the union is what the cluster holds.
+                let mut copied = Vec::new();
                 for peer in order.into_iter().map(|i| &cluster.peers[i]) {
                     match copy(cluster, peer, link).await {
-                        Ok(copied) => {
-                            log::info!(
-                                "{} joined the cluster: copied {} services, {} instances from {} in {} ms{}",
-                                cluster.me,
-                                copied.services,
-                                copied.instances,
-                                peer.url,
-                                copied.took.as_millis(),
-                                match copied.refused {
-                                    0 => String::new(),
-                                    n => format!(" ({n} instances refused)"),
-                                }
-                            );
-                            return;
-                        }
+                        Ok(from) => copied.push(format!(
+                            "{} services, {} instances from {} in {} ms{}",
+                            from.services,
+                            from.instances,
+                            peer.url,
+                            from.took.as_millis(),
+                            match from.refused {
+                                0 => String::new(),
+                                n => format!(" ({n} instances refused)"),
+                            }
+                        )),
                         Err(why) => failed.push(format!("{}: {why}", peer.url)),
                     }
+                }
+                if !copied.is_empty() {
+                    log::info!(
+                        "{} joined the cluster: copied {}",
+                        cluster.me,
+                        copied.join("; ")
+                    );
+                    return;
                 }
                 log::warn!("cannot copy the registry yet: {}", failed.join("; "));
             }
