@@ -1,12 +1,14 @@
 //! Three nodes on loopback, as an operator runs them: a write to any node reaches every node's
-//! discovery and subscribers, heartbeats to one node keep an instance alive everywhere, and a
+//! discovery and subscribers, heartbeats to one node keep an instance alive everywhere, a
 //! node killed with SIGKILL comes back `starting`, copies the registry, and serves nothing less
-//! than its peers when it answers discovery again.
+//! than its peers when it answers discovery again, and a slow or black-holed path to one node
+//! leaves the others serving with bounded queues until the cluster converges after the heal.
 
 mod common;
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -14,6 +16,7 @@ use std::time::Duration;
 
 use common::artemis::{instance, instances, SHORT_LEASES};
 use common::cluster::{TestCluster, TO_SPREAD};
+use common::proxy::Proxy;
 use common::{poll, Server};
 use serde_json::Value;
 use tungstenite::stream::MaybeTlsStream;
@@ -31,11 +34,16 @@ fn await_everywhere(cluster: &TestCluster, nodes: &[usize], service: &str, ids: 
         let seen = poll(TO_SPREAD, || {
             discovers(cluster.node(i), service, ids).then_some(())
         });
-        assert!(
-            seen.is_some(),
-            "node {i} discovers {:?} for {service}, not {ids:?}",
-            cluster.node(i).instance_ids(service)
-        );
+        if seen.is_none() {
+            let log = cluster.node(i).log();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            panic!(
+                "node {i} discovers {} instances of {service}, not the {} expected; its log ends:\n{}",
+                cluster.node(i).instance_ids(service).len(),
+                ids.len(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
     }
 }
 
@@ -195,4 +203,67 @@ fn a_killed_node_comes_back_starting_and_then_misses_nothing() {
     );
     stop.store(true, Ordering::Relaxed);
     load.join().unwrap();
+}
+
+/// The cluster of three whose every link to and from node 2 goes through a proxy of its own, and
+/// those proxies.
+fn cluster_with_node_2_behind_proxies(extra: &[&str]) -> (TestCluster, Vec<Proxy>) {
+    let proxies = RefCell::new(Vec::new());
+    let cluster = TestCluster::start_with(3, extra, |i, j, port| {
+        if i == 2 || j == 2 {
+            let proxy = Proxy::start(SocketAddr::from(([127, 0, 0, 1], port)));
+            let url = format!("http://{}/", proxy.addr);
+            proxies.borrow_mut().push(proxy);
+            url
+        } else {
+            format!("http://127.0.0.1:{port}/")
+        }
+    });
+    (cluster, proxies.into_inner())
+}
+
+#[test]
+fn a_faulty_path_leaves_the_others_serving_with_bounded_queues_and_the_cluster_converges() {
+    let queue_bound = 64 * 1024;
+    let bound = format!("{queue_bound}");
+    let (cluster, proxies) = cluster_with_node_2_behind_proxies(&[
+        "--replication-queue",
+        &bound,
+        "--digest-interval",
+        "1s",
+    ]);
+    cluster.await_all_up();
+    let service = "cluster.faults";
+
+    // A slow path: replication still gets through.
+    proxies
+        .iter()
+        .for_each(|p| p.delay(Duration::from_millis(50)));
+    cluster.node(0).register_ok(&[instance(service, "slow:1")]);
+    await_everywhere(&cluster, &[0, 1, 2], service, &["slow:1"]);
+
+    // A path that swallows everything: nodes 0 and 1 go on serving each other, and what waits
+    // for node 2 stays within its bound, however much is written.
+    proxies.iter().for_each(Proxy::black_hole);
+    register_range(cluster.node(0), service, 0, 2000);
+    let mut expected: Vec<String> = (0..2000).map(|n| format!("i-{n}:1")).collect();
+    expected.push("slow:1".into());
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    await_everywhere(&cluster, &[0, 1], service, &expected);
+    // The bound is split across a node's cores; one core here.
+    let to_2 = format!(
+        "artemis_replication_queue_bytes{{peer=\"http://{}/\"}}",
+        proxies[0].addr
+    );
+    let queued = cluster.node(0).metric_once(&to_2).unwrap_or(0.0);
+    assert!(
+        queued <= queue_bound as f64,
+        "{queued} bytes queued for node 2"
+    );
+    assert!(!discovers(cluster.node(2), service, &expected));
+
+    // Healed: node 2 converges (replication retries within their TTL, then the digest pulls
+    // what was dropped).
+    proxies.iter().for_each(Proxy::restore);
+    await_everywhere(&cluster, &[0, 1, 2], service, &expected);
 }

@@ -35,8 +35,9 @@ use crate::metrics::{DigestCounters, DigestResult, Metrics};
 use crate::shard_link::{PeerView, ShardLink};
 
 /// How long a peer may take to accept a connection, and again to answer one request (a Java
-/// peer's whole registry among them).
-const TIMEOUT: Duration = Duration::from_secs(30);
+/// peer's whole registry among them). Also how long a request lost on a path that swallows
+/// traffic holds the comparisons up after the path heals: a digest interval or two.
+const TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest reply taken.
 const MAX_REPLY: usize = 1 << 30;
 /// Services whose state one request asks for, so that no reply grows with the registry.

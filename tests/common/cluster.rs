@@ -10,9 +10,10 @@ use super::{poll, Server, TempDir};
 /// How long a node may take to join its cluster and report `up`.
 pub(crate) const TO_JOIN: Duration = Duration::from_secs(30);
 
-/// How long a change may take to reach every node (replication is batched within milliseconds;
-/// this only bounds a failing test).
-pub(crate) const TO_SPREAD: Duration = Duration::from_secs(10);
+/// How long a change may take to reach every node (replication is batched within milliseconds,
+/// anti-entropy repairs within a digest interval or two after a request lost to a fault times
+/// out; this only bounds a failing test).
+pub(crate) const TO_SPREAD: Duration = Duration::from_secs(20);
 
 pub(crate) struct TestCluster {
     nodes: Vec<Option<Server>>,
