@@ -77,7 +77,7 @@ WAIT_S = 10.0             # longest wait for a reply, a change frame or a node t
 START_S = 20.0            # longest wait for a server to serve discovery
 LOADGEN_SLACK_S = 180     # beyond --warmup + --duration: the prefill and the start
 
-# I1 of the API contract (docs: /work/shared/artemis-api.md, section 13).
+# I1 of the reference exchanges (docs/compatibility.md).
 I1 = {"groupId": None, "healthCheckUrl": "http://10.2.3.4:8080/health",
       "instanceId": "10.2.3.4:8080", "ip": "10.2.3.4", "machineName": "host1",
       "metadata": {"k": "v"}, "port": 8080, "protocol": "http", "regionId": REGION,

@@ -22,6 +22,7 @@ mod clock;
 mod cluster;
 mod config;
 mod connection;
+pub mod decode;
 mod handoff;
 mod http;
 mod limits;
@@ -54,6 +55,6 @@ pub use limits::{ConnectionLimits, Limit};
 pub use shutdown::Shutdown;
 pub use transport::{Connection, Io, Output, ReadBuffer};
 
-// What the fuzz targets drive directly: the request decoders and the WebSocket frame reader.
-pub use api::decode;
+// What the fuzz targets drive directly: the request decoders (`decode`, public above) and the
+// WebSocket frame reader.
 pub use websocket::frame as websocket_frame;

@@ -12,10 +12,9 @@ use std::time::{Duration, Instant};
 
 use artemis_shards::{Merged, ShardStats};
 
-use crate::cluster::{Cluster, NodeState};
 use crate::limits::Limit;
 use crate::rate_limit::LimitedOp;
-use crate::replication::{kind_index, kind_name, KINDS};
+
 use crate::router::{Endpoint, WsEndpoint};
 use crate::shard_link::WriteOp;
 use crate::transport::uring::RECV_BUFFER_EXHAUSTED;
@@ -164,10 +163,10 @@ pub(crate) struct PeerCounters {
     queued_bytes: AtomicU64,
     /// Nanoseconds from `anchor` to the oldest pending task's submission, plus one (0: none).
     oldest: AtomicU64,
-    sent: [AtomicU64; KINDS.len()],
-    retried: [AtomicU64; KINDS.len()],
-    coalesced: [AtomicU64; KINDS.len()],
-    dropped: [[AtomicU64; KINDS.len()]; Dropped::ALL.len()],
+    sent: [AtomicU64; WriteOp::ALL.len()],
+    retried: [AtomicU64; WriteOp::ALL.len()],
+    coalesced: [AtomicU64; WriteOp::ALL.len()],
+    dropped: [[AtomicU64; WriteOp::ALL.len()]; Dropped::ALL.len()],
     failed_requests: AtomicU64,
     round_trip: Histogram,
 }
@@ -213,37 +212,37 @@ impl PeerCounters {
 
     /// A task of `kind` replaced or absorbed by another for its instance.
     pub(crate) fn record_coalesced(&self, kind: WriteOp) {
-        self.coalesced[kind_index(kind)].fetch_add(1, Relaxed);
+        self.coalesced[kind.index()].fetch_add(1, Relaxed);
     }
 
     pub(crate) fn coalesced(&self, kind: WriteOp) -> u64 {
-        self.coalesced[kind_index(kind)].load(Relaxed)
+        self.coalesced[kind.index()].load(Relaxed)
     }
 
     pub(crate) fn record_dropped(&self, why: Dropped, kind: WriteOp, n: u64) {
-        self.dropped[why as usize][kind_index(kind)].fetch_add(n, Relaxed);
+        self.dropped[why as usize][kind.index()].fetch_add(n, Relaxed);
     }
 
     pub(crate) fn dropped(&self, why: Dropped, kind: WriteOp) -> u64 {
-        self.dropped[why as usize][kind_index(kind)].load(Relaxed)
+        self.dropped[why as usize][kind.index()].load(Relaxed)
     }
 
     /// `n` instances of `kind` the peer took.
     pub(crate) fn record_sent(&self, kind: WriteOp, n: u64) {
-        self.sent[kind_index(kind)].fetch_add(n, Relaxed);
+        self.sent[kind.index()].fetch_add(n, Relaxed);
     }
 
     pub(crate) fn sent(&self, kind: WriteOp) -> u64 {
-        self.sent[kind_index(kind)].load(Relaxed)
+        self.sent[kind.index()].load(Relaxed)
     }
 
     /// `n` instances of `kind` put back to be sent again.
     pub(crate) fn record_retried(&self, kind: WriteOp, n: u64) {
-        self.retried[kind_index(kind)].fetch_add(n, Relaxed);
+        self.retried[kind.index()].fetch_add(n, Relaxed);
     }
 
     pub(crate) fn retried(&self, kind: WriteOp) -> u64 {
-        self.retried[kind_index(kind)].load(Relaxed)
+        self.retried[kind.index()].load(Relaxed)
     }
 
     /// A request that failed whole: no reply, not a 200, or a `fail` status.
@@ -263,7 +262,8 @@ impl PeerCounters {
 
 /// Replication to every peer, from every core.
 struct Replication {
-    cluster: Arc<Cluster>,
+    /// The peers' URLs, by peer index.
+    peers: Vec<String>,
     /// `counters[core][peer index]`.
     counters: Vec<Vec<Arc<PeerCounters>>>,
 }
@@ -335,7 +335,8 @@ impl DigestCounters {
 
 /// Anti-entropy with every peer.
 struct AntiEntropy {
-    cluster: Arc<Cluster>,
+    /// The peers' URLs, by peer index.
+    urls: Vec<String>,
     /// By peer index.
     peers: Vec<Arc<DigestCounters>>,
 }
@@ -362,31 +363,27 @@ impl Metrics {
         &self.cores[index]
     }
 
-    /// Core `core`'s counters of replication to each of `cluster`'s peers, by peer index.
-    pub(crate) fn peer_counters(
-        &self,
-        cluster: &Arc<Cluster>,
-        core: usize,
-    ) -> &[Arc<PeerCounters>] {
+    /// Core `core`'s counters of replication to each peer (`peers`: their URLs), by peer index.
+    pub(crate) fn peer_counters(&self, peers: &[&str], core: usize) -> &[Arc<PeerCounters>] {
         let replication = self.replication.get_or_init(|| {
             let anchor = Instant::now();
             let counters = self.cores.iter().map(|_| {
                 let peer = |_| Arc::new(PeerCounters::new(anchor));
-                cluster.peers.iter().map(peer).collect()
+                peers.iter().map(peer).collect()
             });
             Replication {
-                cluster: cluster.clone(),
+                peers: peers.iter().map(|url| url.to_string()).collect(),
                 counters: counters.collect(),
             }
         });
         &replication.counters[core]
     }
 
-    /// The anti-entropy counters of each of `cluster`'s peers, by peer index.
-    pub(crate) fn digest_counters(&self, cluster: &Arc<Cluster>) -> &[Arc<DigestCounters>] {
+    /// The anti-entropy counters of each peer (`peers`: their URLs), by peer index.
+    pub(crate) fn digest_counters(&self, peers: &[&str]) -> &[Arc<DigestCounters>] {
         let anti_entropy = self.anti_entropy.get_or_init(|| AntiEntropy {
-            cluster: cluster.clone(),
-            peers: cluster.peers.iter().map(|_| Arc::default()).collect(),
+            urls: peers.iter().map(|url| url.to_string()).collect(),
+            peers: peers.iter().map(|_| Arc::default()).collect(),
         });
         &anti_entropy.peers
     }
@@ -399,15 +396,16 @@ impl Metrics {
             .sum()
     }
 
-    /// The Prometheus text exposition, with `shards[i]` the figures of shard `i`.
-    pub(crate) fn render(&self, shards: &[ShardStats]) -> String {
+    /// The Prometheus text exposition, with `shards[i]` the figures of shard `i` and
+    /// `peers_up[i]` whether peer `i` said `up` when last asked.
+    pub(crate) fn render(&self, shards: &[ShardStats], peers_up: &[bool]) -> String {
         let mut out = String::with_capacity(16 * 1024);
         self.render_requests(&mut out);
         self.render_connections(&mut out);
         self.render_limits(&mut out);
         self.render_websocket(&mut out);
         render_shards(&mut out, shards);
-        self.render_replication(&mut out);
+        self.render_replication(&mut out, peers_up);
         self.render_anti_entropy(&mut out);
         out
     }
@@ -607,15 +605,15 @@ impl Metrics {
     }
 
     /// Replication by peer (its URL), summed over the cores, and the node's replication lag.
-    fn render_replication(&self, out: &mut String) {
+    fn render_replication(&self, out: &mut String, peers_up: &[bool]) {
         let Some(replication) = self.replication.get() else {
             return;
         };
-        let peers = &replication.cluster.peers;
+        let peers = &replication.peers;
         let cores = |peer: usize| replication.counters.iter().map(move |c| &*c[peer]);
         let labels: Vec<String> = peers
             .iter()
-            .map(|p| format!("peer=\"{}\"", label_value(&p.url)))
+            .map(|url| format!("peer=\"{}\"", label_value(url)))
             .collect();
 
         let figures: [(Family, PeerFigure); 9] = [
@@ -702,19 +700,19 @@ impl Metrics {
                         let _ = writeln!(out, "{name}{{{labels}}} {}", sum(&value));
                     }
                     PeerFigure::ByKind(value) => {
-                        for op in KINDS {
+                        for op in WriteOp::ALL {
                             let n = sum(&|c| value(c, op));
-                            let op = kind_name(op);
+                            let op = op.name();
                             let _ = writeln!(out, "{name}{{{labels},kind=\"{op}\"}} {n}");
                         }
                     }
                     PeerFigure::Dropped => {
                         for (why, op) in Dropped::ALL
                             .into_iter()
-                            .flat_map(|why| KINDS.map(|op| (why, op)))
+                            .flat_map(|why| WriteOp::ALL.map(|op| (why, op)))
                         {
                             let n = sum(&|c| c.dropped(why, op));
-                            let (op, why) = (kind_name(op), why.name());
+                            let (op, why) = (op.name(), why.name());
                             let _ = writeln!(
                                 out,
                                 "{name}{{{labels},kind=\"{op}\",reason=\"{why}\"}} {n}"
@@ -725,7 +723,7 @@ impl Metrics {
                         histogram(out, name, labels, cores(peer).map(|c| &c.round_trip));
                     }
                     PeerFigure::Up => {
-                        let up = u8::from(peers[peer].state() == NodeState::Up);
+                        let up = u8::from(peers_up.get(peer).copied().unwrap_or(false));
                         let _ = writeln!(out, "{name}{{{labels}}} {up}");
                     }
                 }
@@ -757,11 +755,10 @@ impl Metrics {
             return;
         };
         let peers: Vec<(String, &DigestCounters)> = anti_entropy
-            .cluster
-            .peers
+            .urls
             .iter()
             .zip(&anti_entropy.peers)
-            .map(|(peer, counters)| (format!("peer=\"{}\"", label_value(&peer.url)), &**counters))
+            .map(|(url, counters)| (format!("peer=\"{}\"", label_value(url)), &**counters))
             .collect();
         type DigestFigure = (Family, fn(&DigestCounters) -> Vec<(String, f64)>);
         let figures: [DigestFigure; 5] = [
@@ -990,7 +987,7 @@ mod tests {
             changes_retained: 0,
             changes_retained_bytes: 0,
         };
-        let text = metrics.render(&[stats.clone(), stats]);
+        let text = metrics.render(&[stats.clone(), stats], &[false]);
         has_lines(&text, [
             "artemis_requests_total{endpoint=\"register\"} 2",
             "artemis_register_requests_total 2",
@@ -1012,17 +1009,16 @@ mod tests {
 
     #[test]
     fn renders_replication_by_peer_summed_over_cores() {
-        let cluster = two_nodes();
         let metrics = Metrics::new(2);
         let started = Instant::now();
         for core in 0..2 {
-            let peer = &metrics.peer_counters(&cluster, core)[0];
+            let peer = &metrics.peer_counters(PEERS, core)[0];
             peer.record_sent(WriteOp::Heartbeat, 3);
             peer.record_dropped(Dropped::Expired, WriteOp::Register, 1);
             peer.record_round_trip(Duration::from_micros(200));
             peer.set_queue(2, 100, Some(started));
         }
-        let text = metrics.render(&[]);
+        let text = metrics.render(&[], &[false]);
         let peer = "peer=\"http://127.0.0.1:2/\"";
         has_lines(
             &text,
@@ -1046,24 +1042,16 @@ mod tests {
         assert!(lag.is_some_and(|lag| (0.0..60.0).contains(&lag)), "{lag:?}");
     }
 
-    /// The cluster of node `http://127.0.0.1:1/` and its peer `http://127.0.0.1:2/`.
-    fn two_nodes() -> Arc<Cluster> {
-        use clap::Parser;
-
-        use crate::config::{Cli, Command};
-
-        let me = "http://127.0.0.1:1/";
-        let nodes = format!("{me},http://127.0.0.1:2/");
-        let args = ["artemis", "server", "--cluster-nodes", &nodes];
-        let Command::Server(config) = Cli::parse_from(args).command;
-        Arc::new(Cluster::new(&config, me.into()))
-    }
+    /// The one peer of the tests' node.
+    const PEERS: &[&str] = &["http://127.0.0.1:2/"];
 
     #[test]
     fn renders_anti_entropy_by_peer() {
         let metrics = Metrics::new(2);
-        assert!(!metrics.render(&[]).contains("artemis_anti_entropy"));
-        let peer = &metrics.digest_counters(&two_nodes())[0];
+        assert!(!metrics
+            .render(&[], &[false])
+            .contains("artemis_anti_entropy"));
+        let peer = &metrics.digest_counters(PEERS)[0];
         let merged = Merged {
             added: 2,
             replaced: 1,
@@ -1071,7 +1059,7 @@ mod tests {
         };
         peer.record(1_500, DigestResult::Pulled, 4, merged);
         peer.record(2_500, DigestResult::Equal, 0, Merged::default());
-        let text = metrics.render(&[]);
+        let text = metrics.render(&[], &[false]);
         let peer = "peer=\"http://127.0.0.1:2/\"";
         has_lines(
             &text,

@@ -68,6 +68,25 @@ pub(crate) enum Named {
 }
 
 impl WriteOp {
+    /// Every write, in the order per-kind arrays keep them.
+    pub(crate) const ALL: [WriteOp; 3] =
+        [WriteOp::Register, WriteOp::Heartbeat, WriteOp::Unregister];
+
+    /// The write's place in per-kind arrays.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The write's name: its path under `/api/registry/` and `/api/replication/registry/`, and
+    /// its metric label.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            WriteOp::Register => "register",
+            WriteOp::Heartbeat => "heartbeat",
+            WriteOp::Unregister => "unregister",
+        }
+    }
+
     fn apply(
         self,
         shard: &mut Shard,

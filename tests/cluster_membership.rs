@@ -1,4 +1,4 @@
-//! A cluster's membership (artemis-api.md §4.3, §4.4, §4.5, §7): nodes on loopback that poll
+//! A cluster's membership: nodes on loopback that poll
 //! each other's status, describe the whole cluster in `status/cluster.json` and
 //! `cluster/up-*-nodes.json` with Java's zone rule, join by copying the registry from an up
 //! peer (or come up together from a cold start, or after `--join-timeout`), refuse clients

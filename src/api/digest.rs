@@ -10,10 +10,10 @@ use std::io::Write;
 
 use artemis_shards::json::write_str;
 
-use super::decode;
 use super::envelope::{malformed, SUCCESS};
 use super::replication::refusal;
 use super::{Context, Input, Part, Response};
+use crate::decode;
 
 /// `digest.json`: `{"responseStatus":..,"services":{"<id>":{"count":N,"hash":"<hex>"},..}}`, ids
 /// lowercased; a POST's body is ignored.

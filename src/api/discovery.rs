@@ -13,9 +13,9 @@ use std::sync::Arc;
 use artemis_shards::json::write_opt_str;
 use artemis_shards::{Change, ErrorCode, ServiceSnapshot};
 
-use super::decode::{self, LookupRequest, ServiceRequest};
 use super::envelope::{fail_status, failure, malformed, object, write_by_service, SUCCESS};
 use super::{Context, Input, Kept, Part, Response};
+use crate::decode::{self, LookupRequest, ServiceRequest};
 use crate::transport::SharedBytes;
 
 /// How a `Service` object is filled.

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use artemis_shards::json::{write_key, write_response_status, write_str};
 use artemis_shards::ErrorCode;
 
-use super::decode::DecodeError;
 use super::{Part, Response};
+use crate::decode::DecodeError;
 use crate::rate_limit::LimitedOp;
 
 /// `ResponseStatusUtil.SUCCESS_STATUS`.

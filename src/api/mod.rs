@@ -11,7 +11,7 @@
 
 mod bearer;
 mod cluster;
-pub mod decode;
+
 mod digest;
 mod discovery;
 mod envelope;
@@ -29,7 +29,7 @@ use std::sync::{Arc, OnceLock};
 use artemis_shards::{Deflated, InstancesJson};
 use http::{Method, StatusCode};
 
-use decode::{DecodeError, ZoneRequest};
+use crate::decode::{self, DecodeError, ZoneRequest};
 
 use crate::http::{BodyPart, DeflateCache};
 use crate::management::Management;

@@ -7,12 +7,16 @@ pub(super) fn health() -> Response {
     Response::json(vec![Part::Static(br#"{"status":"up"}"#)])
 }
 
-/// The Prometheus exposition: every core's counters and every shard's figures.
+/// The Prometheus exposition: every core's counters, every shard's figures, and what each peer
+/// said of itself.
 pub(super) async fn metrics(ctx: &Context<'_>) -> Response {
     let stats = ctx.link.stats().await;
+    let peers_up = ctx.node.cluster.peers_up();
     Response {
         status: http::StatusCode::OK,
         content_type: "text/plain; version=0.0.4",
-        parts: vec![Part::Owned(ctx.metrics.render(&stats).into_bytes())],
+        parts: vec![Part::Owned(
+            ctx.metrics.render(&stats, &peers_up).into_bytes(),
+        )],
     }
 }

@@ -7,9 +7,9 @@
 
 use artemis_shards::{shard_for, ErrorCode, FailedInstance, Instance};
 
-use super::decode::{self, InstancesRequest};
 use super::envelope::{failure, malformed};
 use super::{rate_limited, Context, Input, Part, Response};
+use crate::decode::{self, InstancesRequest};
 use crate::rate_limit::LimitedOp;
 use crate::replication::Updates;
 use crate::shard_link::{Named, WriteOp};
@@ -118,7 +118,7 @@ async fn serve_from(
 
     let shards = ctx.link.shards();
     let mut batches: Vec<Vec<(u32, Instance)>> = vec![Vec::new(); shards];
-    // A client's write goes on to the peers (artemis-api.md §4.1, step 6); a peer's never does.
+    // A client's write goes on to the peers; a peer's never does.
     let mut replicated = match origin {
         Origin::Client => ctx.replicator.updates(instances.len()),
         Origin::Peer => Updates::default(),

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use artemis_shards::json::{write_int, write_str};
 use artemis_shards::{LeaseStatus, ShardStats};
 
-use super::decode;
 use super::envelope::{malformed, write_by_service, SUCCESS};
 use super::{rate_limited, Context, Input, Part, Response};
 use crate::clock::format_ms;
+use crate::decode;
 use crate::rate_limit::LimitedOp;
 use crate::router::WsEndpoint;
 

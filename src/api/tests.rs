@@ -232,7 +232,7 @@ fn a_delta_reply_is_built_once_per_pair_of_versions() {
 fn the_anti_entropy_endpoints_answer_what_a_peer_reads() {
     use artemis_shards::Removal;
 
-    use super::decode::{digest_reply, service_states_reply};
+    use crate::decode::{digest_reply, service_states_reply};
 
     let core = Core::new(&[]);
     let other = INSTANCE.replace(r#""instanceId":"i1""#, r#""instanceId":"I2""#);

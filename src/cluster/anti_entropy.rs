@@ -28,8 +28,8 @@ use glommio::spawn_local;
 use glommio::timer::sleep;
 
 use super::{join, Cluster, NodeState, Peer};
-use crate::api::decode;
 use crate::clock::now_ms;
+use crate::decode;
 use crate::http::client::{ClientReply, HttpClient};
 use crate::metrics::{DigestCounters, DigestResult, Metrics};
 use crate::shard_link::{PeerView, ShardLink};
@@ -50,7 +50,7 @@ pub(crate) fn spawn(
     every: Duration,
     metrics: &Metrics,
 ) {
-    let counters = metrics.digest_counters(cluster);
+    let counters = metrics.digest_counters(&cluster.peer_urls());
     for (peer, counters) in cluster.peers.iter().zip(counters) {
         let Some(addr) = peer.addr else {
             log::warn!(

@@ -24,7 +24,7 @@ use glommio::timer::sleep;
 
 use super::poll::{Answer, Poller};
 use super::{Cluster, NodeState, Peer};
-use crate::api::decode;
+use crate::decode;
 use crate::http::client::HttpClient;
 use crate::shard_link::{ShardLink, WriteOp};
 

@@ -274,6 +274,19 @@ impl Cluster {
         self.joined.store(true, Ordering::Release);
     }
 
+    /// The peers' URLs, by peer index.
+    pub(crate) fn peer_urls(&self) -> Vec<&str> {
+        self.peers.iter().map(|p| p.url.as_str()).collect()
+    }
+
+    /// Whether each peer said `up` when last asked, by peer index.
+    pub(crate) fn peers_up(&self) -> Vec<bool> {
+        self.peers
+            .iter()
+            .map(|p| p.state() == NodeState::Up)
+            .collect()
+    }
+
     /// Whether `ip` is the address of a configured peer.
     pub(crate) fn is_peer_address(&self, ip: IpAddr) -> bool {
         self.peers

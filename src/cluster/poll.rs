@@ -14,7 +14,7 @@ use glommio::timer::sleep;
 use simd_json::prelude::*;
 
 use super::{Cluster, Flags, NodeState, Peer, PeerStatus};
-use crate::api::decode::value_end;
+use crate::decode::value_end;
 use crate::http::client::HttpClient;
 
 /// How long one try may take (connecting, then the exchange).

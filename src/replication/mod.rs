@@ -1,6 +1,6 @@
 //! Replication out: every successful client-facing register, heartbeat and unregister goes to
 //! every peer that takes registry traffic (or is starting: see [`PeerLink::replicates`]), over
-//! Java's `/api/replication/registry/*.json` (artemis-api.md §7), so that our nodes and Java's
+//! Java's `/api/replication/registry/*.json` (docs/cluster.md), so that our nodes and Java's
 //! replicate to each other alike.
 //!
 //! Each core replicates what its own clients wrote. Its [`Replicator`] keeps, per peer, an
@@ -38,27 +38,6 @@ use crate::shard_link::WriteOp;
 /// How long a peer may take to accept a connection, and again to answer a request.
 const PEER_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The kinds of replicated work, in the order a sender's round sends them.
-pub(crate) const KINDS: [WriteOp; 3] = [WriteOp::Register, WriteOp::Heartbeat, WriteOp::Unregister];
-
-/// A kind's place in per-kind arrays.
-pub(crate) fn kind_index(kind: WriteOp) -> usize {
-    match kind {
-        WriteOp::Register => 0,
-        WriteOp::Heartbeat => 1,
-        WriteOp::Unregister => 2,
-    }
-}
-
-/// A kind's name, in its replication path and in the metrics.
-pub(crate) fn kind_name(kind: WriteOp) -> &'static str {
-    match kind {
-        WriteOp::Register => "register",
-        WriteOp::Heartbeat => "heartbeat",
-        WriteOp::Unregister => "unregister",
-    }
-}
-
 /// One peer as this core replicates to it.
 struct PeerLink {
     cluster: Arc<Cluster>,
@@ -80,7 +59,7 @@ impl PeerLink {
     /// `starting`. A starting peer may be copying the registry this very moment: a write that
     /// reaches it before its copy merges with it, while one it missed after the copy would stay
     /// missing until anti-entropy (replication endpoints take writes whatever the node's status,
-    /// artemis-api.md §4.3). The peer's status, behind its lock, is read again only when its
+    /// docs/cluster.md). The peer's status, behind its lock, is read again only when its
     /// state changed since the last read, so the client's path reads one atomic.
     fn replicates(&self) -> bool {
         let state = self.peer().state();
@@ -125,7 +104,7 @@ impl Replicator {
             ttl: config.replication_task_ttl,
             max_bytes: (config.replication_queue / cores).max(1),
         };
-        let counters = metrics.peer_counters(cluster, core);
+        let counters = metrics.peer_counters(&cluster.peer_urls(), core);
         let links = cluster.peers.iter().filter_map(|peer| {
             if peer.addr.is_none() {
                 if core == 0 {

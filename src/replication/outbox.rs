@@ -8,7 +8,7 @@
 //! - a register or unregister replaces a pending task of another kind (the newer state wins) and
 //!   takes the back of its own line; in particular it drops a pending heartbeat, which could
 //!   otherwise reach the peer after an unregister and bring the instance back (a replicated
-//!   heartbeat registers what it does not know, artemis-api.md §4.3);
+//!   heartbeat registers what it does not know; docs/cluster.md);
 //! - a heartbeat for an instance whose register is pending is absorbed by it (the register
 //!   renews the lease on the peer and carries the instance whole).
 //!
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use super::update::Update;
-use super::{kind_index, KINDS};
+
 use crate::metrics::{Dropped, PeerCounters};
 use crate::shard_link::WriteOp;
 
@@ -106,7 +106,7 @@ pub(crate) struct Outbox {
     limits: Limits,
     entries: Slab<Entry>,
     by_key: HashMap<Keyed, usize>,
-    lines: [Line; KINDS.len()],
+    lines: [Line; WriteOp::ALL.len()],
     bytes: usize,
     counters: Arc<PeerCounters>,
 }
@@ -122,7 +122,7 @@ impl Outbox {
             limits,
             entries: Slab::new(),
             by_key: HashMap::new(),
-            lines: [empty; KINDS.len()],
+            lines: [empty; WriteOp::ALL.len()],
             bytes: 0,
             counters,
         }
@@ -139,7 +139,7 @@ impl Outbox {
 
     /// Tasks of `kind` pending.
     pub(crate) fn queued(&self, kind: WriteOp) -> usize {
-        self.lines[kind_index(kind)].len
+        self.lines[kind.index()].len
     }
 
     /// What the pending tasks count against the bound.
@@ -186,7 +186,7 @@ impl Outbox {
 
     /// Drops the tasks submitted a TTL or more before `now`.
     pub(crate) fn expire(&mut self, now: Instant) {
-        for kind in KINDS {
+        for kind in WriteOp::ALL {
             while let Some(at) = self.front(kind) {
                 if now.saturating_duration_since(self.entries[at].task.since) < self.limits.ttl {
                     break;
@@ -214,7 +214,10 @@ impl Outbox {
 
     /// When the next batch of any kind is due (maybe already); `None` when nothing is pending.
     pub(crate) fn next_due(&self) -> Option<Instant> {
-        KINDS.into_iter().filter_map(|kind| self.due_at(kind)).min()
+        WriteOp::ALL
+            .into_iter()
+            .filter_map(|kind| self.due_at(kind))
+            .min()
     }
 
     /// Takes the oldest tasks of `kind` for one request: at most `batch` of them and, past the
@@ -235,13 +238,13 @@ impl Outbox {
     }
 
     fn front(&self, kind: WriteOp) -> Option<usize> {
-        let head = self.lines[kind_index(kind)].head;
+        let head = self.lines[kind.index()].head;
         (head != NIL).then_some(head)
     }
 
     /// Adds a task of `kind` at the back of its line, or at the front.
     fn insert(&mut self, kind: WriteOp, task: Task, front: bool) {
-        let line = &mut self.lines[kind_index(kind)];
+        let line = &mut self.lines[kind.index()];
         self.bytes += task.update.size() + ENTRY_BYTES;
         let key = Keyed(task.update.clone());
         let (prev, next) = match front {
@@ -287,7 +290,7 @@ impl Outbox {
             prev,
             next,
         } = self.entries.remove(at);
-        let line = &mut self.lines[kind_index(kind)];
+        let line = &mut self.lines[kind.index()];
         match prev {
             NIL => line.head = next,
             prev => self.entries[prev].next = next,
@@ -305,7 +308,7 @@ impl Outbox {
     /// Drops the oldest tasks, of whatever kind, while more than the bound waits.
     fn keep_bound(&mut self) {
         while self.bytes > self.limits.max_bytes {
-            let oldest = KINDS
+            let oldest = WriteOp::ALL
                 .into_iter()
                 .filter_map(|kind| self.front(kind))
                 .min_by_key(|&at| self.entries[at].task.since)
@@ -318,7 +321,7 @@ impl Outbox {
 
     /// Shows the outbox as it is now to the metrics.
     fn publish(&self) {
-        let oldest = KINDS
+        let oldest = WriteOp::ALL
             .into_iter()
             .filter_map(|kind| self.front(kind))
             .map(|at| self.entries[at].task.since)

@@ -1,5 +1,5 @@
 //! What a peer's answer to a replication request means for each instance it carried, by
-//! artemis-api.md §7's table (Java's `RegistryReplicationTool`, whose dispatcher is Eureka's):
+//! the table of docs/cluster.md (Java's `RegistryReplicationTool`, whose dispatcher is Eureka's):
 //! `bad-request`, `no-permission`, `internal-service-error` and `service-unavailable` are final,
 //! so the instance is dropped; `rate-limited`, `unknown`, any other code, a transport error, a
 //! status other than 200 and a body that cannot be read are worth a retry. A whole-request `fail`

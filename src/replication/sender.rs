@@ -19,7 +19,7 @@ use glommio::timer::sleep;
 
 use super::outbox::{Outbox, Task};
 use super::reply::{self, Answer, Verdict};
-use super::{kind_index, kind_name, PeerLink, KINDS};
+use super::PeerLink;
 use crate::http::client::HttpClient;
 use crate::metrics::{Dropped, PeerCounters};
 use crate::shard_link::WriteOp;
@@ -61,8 +61,8 @@ impl Doorbell {
 /// Sends `link`'s work to its peer over `client`, for as long as the core runs.
 pub(super) async fn run(link: Rc<PeerLink>, mut client: HttpClient) {
     let peer = link.peer();
-    let paths = KINDS.map(|kind| {
-        let name = kind_name(kind);
+    let paths = WriteOp::ALL.map(|kind| {
+        let name = kind.name();
         format!("{}/api/replication/registry/{name}.json", peer.base)
     });
     let mut body = Vec::new();
@@ -71,14 +71,14 @@ pub(super) async fn run(link: Rc<PeerLink>, mut client: HttpClient) {
     loop {
         until_due(&link).await;
         let mut again = false;
-        for kind in KINDS {
+        for kind in WriteOp::ALL {
             if !link.outbox.borrow().is_due(kind, Instant::now()) {
                 continue;
             }
             let tasks = link.outbox.borrow_mut().take(kind, MAX_REQUEST_JSON);
             write_body(&mut body, &tasks);
             let started = Instant::now();
-            let answer = match client.post_json(&paths[kind_index(kind)], &body).await {
+            let answer = match client.post_json(&paths[kind.index()], &body).await {
                 Ok(mut reply) => {
                     link.counters.record_round_trip(started.elapsed());
                     if failing {

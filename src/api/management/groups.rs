@@ -8,7 +8,7 @@ use super::json::{write_list, write_map, write_object, write_operations, Field};
 use super::reads::{grouped, write_first, Column, Read};
 use super::requests::Props;
 use super::writes::{ids, rows, Writes};
-use crate::api::decode::DecodeError;
+use crate::decode::DecodeError;
 use crate::management::store::{GroupOperations, GroupTags, Write};
 use crate::rate_limit::LimitedOp;
 

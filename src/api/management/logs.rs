@@ -4,9 +4,9 @@
 use super::json::{write_list, write_object, Field};
 use super::requests::{self, Props};
 use super::{found, Refusal};
-use crate::api::decode::DecodeError;
 use crate::api::envelope::malformed;
 use crate::api::{Context, Input, Response};
+use crate::decode::DecodeError;
 use crate::management::store::{LogKind, LogQuery, LogValue};
 use crate::management::LogRow;
 

@@ -23,9 +23,9 @@ mod zones;
 use artemis_shards::management::ManagementView;
 use artemis_shards::ErrorCode;
 
-use super::decode::DecodeError;
 use super::envelope::{fail_status, failure, malformed, object, SUCCESS};
 use super::{Context, Input, Part, Response};
+use crate::decode::DecodeError;
 use crate::management::store::LogKind;
 use crate::router::ManagementEndpoint;
 use reads::read;

@@ -10,7 +10,7 @@ use super::reads::{grouped, write_first, Column, Read};
 use super::requests::Props;
 use super::writes::Writes;
 use super::{Asked, Refusal};
-use crate::api::decode::DecodeError;
+use crate::decode::DecodeError;
 use crate::management::store::Write;
 
 /// Java's `ModelUtil.check`: every field, trimmed, must be there, else "<field> is null or

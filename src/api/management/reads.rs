@@ -9,9 +9,9 @@ use artemis_shards::management::ManagementData;
 
 use super::requests::{self, Props};
 use super::{found, Asked, Refusal};
-use crate::api::decode::DecodeError;
 use crate::api::envelope::malformed;
 use crate::api::{rate_limited, Context, Input, Response};
+use crate::decode::DecodeError;
 use crate::rate_limit::LimitedOp;
 
 /// What a row holds under a filter field.

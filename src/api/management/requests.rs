@@ -13,7 +13,7 @@ use simd_json::prelude::*;
 use simd_json::tape::Value;
 use simd_json::ValueType;
 
-use crate::api::decode::{first_value, DecodeError};
+use crate::decode::{first_value, DecodeError};
 
 /// Parses `body` and reads its object with `read`; `Ok(None)` for a JSON `null`, which Java
 /// answers with "request is null".

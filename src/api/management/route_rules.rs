@@ -10,7 +10,7 @@ use super::reads::{Column, Read};
 use super::requests::Props;
 use super::writes::{ids, rows, Writes};
 use super::Refusal;
-use crate::api::decode::DecodeError;
+use crate::decode::DecodeError;
 use crate::management::store::Write;
 use crate::rate_limit::LimitedOp;
 

@@ -7,7 +7,7 @@ use super::json::{write_list, write_map, write_object, Field};
 use super::reads::{Column, Read};
 use super::requests::Props;
 use super::writes::{ids, rows, Writes};
-use crate::api::decode::DecodeError;
+use crate::decode::DecodeError;
 use crate::management::store::Write;
 
 /// Java's `ServiceInstance`.

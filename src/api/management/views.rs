@@ -15,10 +15,10 @@ use super::groups::tags_by_group;
 use super::json::{write_list, write_map, write_object, write_texts, Field};
 use super::requests;
 use super::Refusal;
-use crate::api::decode;
 use crate::api::envelope::{malformed, object, SUCCESS};
 use crate::api::{Context, Input, Part, Response};
 use crate::clock::now_ms;
+use crate::decode;
 
 /// An instance as the management view shows it: `status` from its pull-out, and its lease's
 /// `creationTime`, `renewalTime` and `ttl` (ms, as text) in its metadata.

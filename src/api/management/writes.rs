@@ -11,9 +11,9 @@ use artemis_shards::ErrorCode;
 use super::requests::{self, Props};
 use super::{Asked, Refusal};
 use crate::api::bearer::{bearer_token, same_secret};
-use crate::api::decode::DecodeError;
 use crate::api::envelope::malformed;
 use crate::api::{Context, Input, Part, Response};
+use crate::decode::DecodeError;
 use crate::management::store::Write;
 use crate::management::{Change, StoreError};
 

@@ -7,7 +7,7 @@ use super::reads::{grouped, write_first, Column, Read};
 use super::requests::Props;
 use super::writes::Writes;
 use super::{Asked, Refusal};
-use crate::api::decode::DecodeError;
+use crate::decode::DecodeError;
 use crate::management::store::{Write, ZoneOperations};
 
 /// Java's `ZoneKey`: region, service and zone.
