@@ -1,7 +1,8 @@
 //! Three nodes on loopback, as an operator runs them: a write to any node reaches every node's
 //! discovery and subscribers, heartbeats to one node keep an instance alive everywhere, a
 //! node killed with SIGKILL comes back `starting`, copies the registry, and serves nothing less
-//! than its peers when it answers discovery again, and a slow or black-holed path to one node
+//! than its peers when it answers discovery again (the load generator heartbeating the survivors
+//! meanwhile), and a slow or black-holed path to one node
 //! leaves the others serving with bounded queues until the cluster converges after the heal.
 
 mod common;
@@ -9,11 +10,10 @@ mod common;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use artemis_loadgen::{run, Config, Kind, Pacing, Share};
 use common::artemis::{instance, instances, SHORT_LEASES};
 use common::cluster::{TestCluster, TO_SPREAD};
 use common::proxy::Proxy;
@@ -161,17 +161,29 @@ fn a_killed_node_comes_back_starting_and_then_misses_nothing() {
     cluster.await_all_up();
     let service = "cluster.rejoin";
     register_range(cluster.node(0), service, 0, 300);
-    // Heartbeats go on against the survivors the whole time.
-    let stop = Arc::new(AtomicBool::new(false));
+    // The load generator heartbeats a population of its own on the survivors the whole time.
     let load = {
-        let stop = stop.clone();
-        let (addr, service) = (cluster.node(1).addr, service.to_string());
+        let (first, second) = (cluster.node(0).addr, cluster.node(1).addr);
         thread::spawn(move || {
-            let mut client = common::Client::connect(addr);
-            let body = instances(&[instance(&service, "i-0:1")]);
-            while !stop.load(Ordering::Relaxed) {
-                client.post("/api/registry/heartbeat.json", &body);
-            }
+            run(Config {
+                target: format!("http://{first}"),
+                more_targets: vec![format!("http://{second}")],
+                scenario: vec![Share {
+                    kind: Kind::Heartbeat,
+                    weight: 1,
+                }],
+                region: common::REGION.to_owned(),
+                zone: common::ZONE.to_owned(),
+                prefill: 500,
+                services: 50,
+                pacing: Pacing::Rate(500.0),
+                duration: Duration::from_secs(6),
+                warmup: Duration::ZERO,
+                connections: 4,
+                cores: vec![0],
+                quiet: true,
+                ..Config::default()
+            })
         })
     };
     cluster.kill(2);
@@ -201,8 +213,9 @@ fn a_killed_node_comes_back_starting_and_then_misses_nothing() {
         count, 600,
         "the restarted node's first answer misses instances"
     );
-    stop.store(true, Ordering::Relaxed);
-    load.join().unwrap();
+    let report = load.join().unwrap().expect("the load generator ran");
+    let heartbeats = report.op("heartbeat").expect("a heartbeat row");
+    assert!(heartbeats.ok > 0, "no heartbeat of the load went through");
 }
 
 /// The cluster of three whose every link to and from node 2 goes through a proxy of its own, and
