@@ -66,6 +66,7 @@ impl Server {
     /// The node's shared parts; starts the management thread over its store, and fails when
     /// the store cannot be opened.
     pub fn new(config: ServerConfig, cores: usize) -> Result<Server, Failure> {
+        cluster::check_membership(&config).map_err(Failure::Usage)?;
         let (management, appliers) = management::spawn(config.management(), cores)
             .map_err(|e| Failure::Runtime(format!("cannot open the management store: {e}")))?;
         let store = match &config.management_db {

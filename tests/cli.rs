@@ -139,3 +139,26 @@ fn sigint_stops_the_server_with_status_0_within_5_seconds() {
     let status = server.signal_and_wait("INT", Duration::from_secs(5));
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
 }
+
+#[test]
+fn a_node_missing_from_its_own_cluster_is_a_one_line_error_with_exit_code_2() {
+    let nodes = "http://127.0.0.1:7001/,http://127.0.0.1:7002/";
+    assert_usage_error(
+        &[
+            "server",
+            "--cluster-nodes",
+            nodes,
+            "--node-url",
+            "http://127.0.0.1:7003/",
+        ],
+        "not among --cluster-nodes",
+    );
+    assert_usage_error(
+        &["server", "--addr", "0.0.0.0:7001", "--cluster-nodes", nodes],
+        "--node-url",
+    );
+    assert_usage_error(
+        &["server", "--cluster-nodes", "zoneA:ftp://h/"],
+        "not an http:// URL",
+    );
+}

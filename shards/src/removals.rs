@@ -1,5 +1,5 @@
 //! Removal memory: which instances this shard saw leave, and when, so that a peer's stale copy
-//! cannot bring them back (see `shard/merge.rs` for the rule that reads it).
+//! cannot bring them back (see `shard/anti_entropy.rs` for the rule that reads it).
 //!
 //! An unregister or an expiry remembers the instance key with its [`Removal`]; a later register
 //! of the key forgets it. An entry is forgotten `memory_ms` after it was remembered, and beyond

@@ -164,7 +164,9 @@ impl Shard {
 
     /// A peer's replicated heartbeat: renews the instance's live lease, or registers the
     /// instance when it has none (Java's replication heartbeat heals a lease this node missed or
-    /// let expire). Only the region is checked.
+    /// let expire). Only the region is checked. An instance named by its key alone (a client of
+    /// the older Rust API heartbeated the peer by `instance_keys`) renews a live lease here too;
+    /// without one there is nothing to register from, and Java's argument check refuses it.
     pub fn heartbeat_replicated(
         &mut self,
         batch: Vec<(u32, Instance)>,
@@ -176,8 +178,11 @@ impl Shard {
             InstanceLimits::check,
             NodeRules::admit_replicated,
             |shard, instance, now_ms| {
-                check_arguments(instance)?;
-                Ok(shard.live_lease(instance, now_ms).ok())
+                let live = shard.live_lease(instance, now_ms).ok();
+                if live.is_none() {
+                    check_arguments(instance)?;
+                }
+                Ok(live)
             },
             |shard, instance, lease, now_ms| match lease {
                 Some(slot) => shard.renew(slot, now_ms),
@@ -186,7 +191,8 @@ impl Shard {
         )
     }
 
-    /// A peer's replicated unregister: as [`Shard::unregister`], only the region checked.
+    /// A peer's replicated unregister: as [`Shard::unregister`], only the region checked; an
+    /// instance named by its key alone removes the lease it names.
     pub fn unregister_replicated(
         &mut self,
         batch: Vec<(u32, Instance)>,
@@ -197,8 +203,11 @@ impl Shard {
             now_ms,
             NodeRules::admit_replicated,
             |shard, instance, _| {
-                check_arguments(instance)?;
-                Ok(shard.lease_of_kind(instance))
+                let found = shard.lease_of_kind(instance);
+                if found.is_none() {
+                    check_arguments(instance)?;
+                }
+                Ok(found)
             },
         )
     }

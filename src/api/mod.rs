@@ -73,6 +73,12 @@ impl Context<'_> {
         }
     }
 
+    /// Whether the node is `up`: joined and its management state loaded (Java's management
+    /// writes need it).
+    pub(crate) fn is_up(&self) -> bool {
+        self.node.cluster.is_joined() && self.management.is_loaded()
+    }
+
     /// This core's own counters.
     pub(crate) fn counters(&self) -> &CoreMetrics {
         self.metrics.core(self.link.me())

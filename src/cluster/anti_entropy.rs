@@ -1,7 +1,7 @@
 //! Anti-entropy: the nodes converge by themselves, whatever replication lost (a dropped batch, a
 //! partition, a restart with work queued).
 //!
-//! Every `--digest-interval`, once this node has joined, each `up` peer is asked for its digest
+//! Every `--digest-interval`, once this node has joined, each peer is asked for its digest
 //! (`replication/registry/digest.json`: per service, its instance count and hash). The services
 //! whose digests differ from this node's, and only those, are pulled
 //! (`service-states.json`: their instances with their leases' times, and the removals the peer
@@ -27,7 +27,7 @@ use artemis_shards::{shard_for, Instance, Merged, ServiceDigest, ServiceState};
 use glommio::spawn_local;
 use glommio::timer::sleep;
 
-use super::{join, Cluster, NodeState, Peer};
+use super::{join, Cluster, Peer};
 use crate::clock::now_ms;
 use crate::decode;
 use crate::http::client::{ClientReply, HttpClient};
@@ -93,8 +93,9 @@ impl Comparing {
         let mut failing = false;
         loop {
             sleep(every).await;
-            let peer = &self.cluster.peers[self.index];
-            if !self.cluster.is_joined() || peer.state() != NodeState::Up {
+            // Whatever the last status poll said: after a partition heals, the first comparison
+            // is the next interval's, not the one after the poll that sees the peer up again.
+            if !self.cluster.is_joined() {
                 continue;
             }
             let outcome = self.compare().await;

@@ -295,6 +295,35 @@ impl Cluster {
     }
 }
 
+/// Refuses a cluster this node is not in: with `--cluster-nodes`, its own URL (`--node-url`, or
+/// `http://ADDR/` from a concrete `--addr`) must be one of the entries, or the node would poll
+/// and replicate to itself and miss a peer.
+pub(crate) fn check_membership(config: &ServerConfig) -> Result<(), String> {
+    let Some(nodes) = &config.cluster_nodes else {
+        return Ok(());
+    };
+    let me = match &config.node_url {
+        Some(url) => url.clone(),
+        None if config.addr.port() != 0 && !config.addr.ip().is_unspecified() => {
+            config.node_url(config.addr)
+        }
+        None => {
+            return Err(format!(
+                "with --cluster-nodes, say which entry is this node with --node-url (--addr {} names no one address)",
+                config.addr
+            ))
+        }
+    };
+    let own = normalize(&me);
+    if nodes.0.iter().any(|(_, url)| normalize(url) == own) {
+        Ok(())
+    } else {
+        Err(format!(
+            "this node's URL {me} is not among --cluster-nodes; set --node-url to its entry"
+        ))
+    }
+}
+
 /// A URL compared as the cluster lists it: lowercase, `localhost` as `127.0.0.1`, with a
 /// trailing `/`.
 fn normalize(url: &str) -> String {

@@ -555,6 +555,30 @@ fn replicated_writes_check_the_region_but_not_the_zone() {
 }
 
 #[test]
+fn replicated_writes_by_key_alone_renew_and_remove_what_they_name() {
+    let mut shard = shard();
+    shard.register(one(i1()), T0);
+    let key_only = Instance {
+        region_id: i1().region_id,
+        service_id: i1().service_id,
+        instance_id: i1().instance_id,
+        ..Instance::default()
+    };
+    assert!(shard
+        .heartbeat_replicated(one(key_only.clone()), T0 + TTL - 1)
+        .is_empty());
+    // Renewed: still there one TTL after the register.
+    assert_eq!(shard.evict(T0 + TTL + 1), 0);
+    assert!(shard
+        .unregister_replicated(one(key_only.clone()), T0 + TTL + 2)
+        .is_empty());
+    assert!(shard.service(SERVICE).is_none());
+    // Without a lease there is nothing to register from: Java's argument check.
+    let failed = shard.heartbeat_replicated(one(key_only), T0 + TTL + 3);
+    assert_eq!(failure(&failed).1, ErrorCode::InternalServiceError);
+}
+
+#[test]
 fn a_replicated_heartbeat_without_a_live_lease_registers_the_instance() {
     let mut shard = shard();
     assert!(shard.heartbeat_replicated(one(i1()), T0).is_empty());

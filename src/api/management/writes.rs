@@ -91,7 +91,7 @@ pub(super) async fn write(ctx: &Context<'_>, input: Input<'_>, spec: &Writes) ->
     ) {
         return refusal.reply(&[]);
     }
-    if !ctx.management.is_loaded() {
+    if !ctx.is_up() {
         return not_up(ctx).reply(&[]);
     }
     let Some((mut context, write)) = asked else {
