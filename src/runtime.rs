@@ -8,7 +8,10 @@
 //! server share the port with a running one, and the kernel would split clients between two
 //! registries that do not know each other. The main thread only waits for SIGINT/SIGTERM: it then
 //! begins the [`Shutdown`], lets requests in flight finish (at most 4 s) and returns, which ends
-//! the process.
+//! the process. Before any of that, [`uring_probe`] asks once whether io_uring may be used at all,
+//! so that a host or container that refuses it gets one line saying why, not a panic per core.
+
+mod uring_probe;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -93,6 +96,7 @@ pub fn select_cores(wanted: Option<&CoreList>) -> Result<Vec<usize>, Failure> {
 
 /// Runs `app` on every core of `layout` until SIGINT or SIGTERM.
 pub fn run<A: App>(layout: Layout, app: A) -> Result<(), Failure> {
+    uring_probe::check().map_err(|why| Failure::Runtime(why.to_string()))?;
     let mut signals = Signals::new([SIGINT, SIGTERM])
         .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?;
     if layout.addr.port() != 0 {
