@@ -4,13 +4,20 @@
 //! core's slots and asks every shard for its registry figures, so the export is real and
 //! complete whichever core serves it. Replication to each peer is counted the same way: one
 //! [`PeerCounters`] per core and peer, summed by peer.
+//!
+//! A request is counted by endpoint and by its reply's [`Outcome`] in one array indexed by enum
+//! values (endpoint, status, error code), so the hot path builds no label string; the labels are
+//! written at scrape time, and failures only once they happened. The `process_*` families and
+//! `artemis_build_info` come from [`process`].
+
+mod process;
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use artemis_shards::{Merged, ShardStats};
+use artemis_shards::{ErrorCode, Merged, ShardStats};
 
 use crate::limits::Limit;
 use crate::rate_limit::LimitedOp;
@@ -19,9 +26,11 @@ use crate::router::{Endpoint, WsEndpoint};
 use crate::shard_link::WriteOp;
 use crate::transport::uring::RECV_BUFFER_EXHAUSTED;
 
-/// Upper bounds of the latency buckets, in microseconds.
-const BUCKETS_US: [u64; 12] = [
-    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 500_000, 1_000_000,
+/// Upper bounds of the latency buckets, in microseconds: 1-2.5-5 steps, so that no bucket is
+/// more than 2.5 times the one before it.
+const BUCKETS_US: [u64; 14] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000,
 ];
 
 /// HTTP statuses the server answers without reaching an endpoint.
@@ -47,11 +56,63 @@ impl Histogram {
     }
 }
 
+/// What a reply's `responseStatus` said: Java's three statuses, a failure with its error code.
+/// A `partial_fail` (a registry write with failed instances) carries the code of its first
+/// failed instance, since its own `errorCode` is `partial_fail` too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Success,
+    PartialFail(ErrorCode),
+    Fail(ErrorCode),
+}
+
+impl Outcome {
+    /// The `outcome` labels, in the order [`EndpointCounters::outcomes`] keeps them.
+    const NAMES: [&'static str; 3] = ["success", "partial_fail", "fail"];
+
+    /// The outcome's `[status][code]` place.
+    fn slot(self) -> (usize, usize) {
+        match self {
+            Outcome::Success => (0, ErrorCode::Success as usize),
+            Outcome::PartialFail(code) => (1, code as usize),
+            Outcome::Fail(code) => (2, code as usize),
+        }
+    }
+}
+
+/// One endpoint's requests on one core: how many by outcome, and how long they took.
+#[derive(Default)]
+struct EndpointCounters {
+    /// `[status][code]`, as [`Outcome::slot`] places them.
+    outcomes: [[AtomicU64; ErrorCode::ALL.len()]; Outcome::NAMES.len()],
+    latency: Histogram,
+}
+
+impl EndpointCounters {
+    /// Requests of any outcome.
+    fn requests(&self) -> u64 {
+        self.outcomes
+            .iter()
+            .flatten()
+            .map(|n| n.load(Relaxed))
+            .sum()
+    }
+}
+
+/// Every endpoint's counters, by [`Endpoint::index`]. Made with `from_fn`: `Default` of an array
+/// stops at 32 elements, and there are more endpoints.
+struct PerEndpoint([EndpointCounters; ENDPOINTS]);
+
+impl Default for PerEndpoint {
+    fn default() -> PerEndpoint {
+        PerEndpoint(std::array::from_fn(|_| EndpointCounters::default()))
+    }
+}
+
 /// One core's counters.
 #[derive(Default)]
 pub(crate) struct CoreMetrics {
-    requests: [AtomicU64; ENDPOINTS],
-    latency: [Histogram; ENDPOINTS],
+    endpoints: PerEndpoint,
     protocol_errors: [AtomicU64; PROTOCOL_ERRORS.len()],
     connections_open: AtomicU64,
     connections_accepted: AtomicU64,
@@ -67,10 +128,12 @@ pub(crate) struct CoreMetrics {
 }
 
 impl CoreMetrics {
-    pub(crate) fn record_request(&self, endpoint: Endpoint, took: Duration) {
-        let i = endpoint.index();
-        self.requests[i].fetch_add(1, Relaxed);
-        self.latency[i].record(took);
+    /// A request answered with `outcome` after `took`.
+    pub(crate) fn record_request(&self, endpoint: Endpoint, outcome: Outcome, took: Duration) {
+        let counters = &self.endpoints.0[endpoint.index()];
+        let (status, code) = outcome.slot();
+        counters.outcomes[status][code].fetch_add(1, Relaxed);
+        counters.latency.record(took);
     }
 
     pub(crate) fn record_protocol_error(&self, status: u16) {
@@ -400,6 +463,7 @@ impl Metrics {
     /// `peers_up[i]` whether peer `i` said `up` when last asked.
     pub(crate) fn render(&self, shards: &[ShardStats], peers_up: &[bool]) -> String {
         let mut out = String::with_capacity(16 * 1024);
+        process::render(&mut out);
         self.render_requests(&mut out);
         self.render_connections(&mut out);
         self.render_limits(&mut out);
@@ -415,21 +479,38 @@ impl Metrics {
         self.cores.iter().map(f).sum()
     }
 
-    /// Requests by endpoint (with the older Rust Artemis names), their latency, and refusals.
+    /// Requests by endpoint and outcome (with the older Rust Artemis names), their latency, and
+    /// refusals.
     fn render_requests(&self, out: &mut String) {
         family(
             out,
             "artemis_requests_total",
             "counter",
-            "Requests answered, by endpoint.",
+            "Requests answered, by endpoint and by the outcome their responseStatus says (success, partial_fail, fail), with the error code of a failure.",
         );
         for e in Endpoint::ALL {
-            let n = self.total(|c| c.requests[e.index()].load(Relaxed));
+            let name = e.name();
+            let n = |outcome: Outcome| {
+                let (status, code) = outcome.slot();
+                self.total(|c| c.endpoints.0[e.index()].outcomes[status][code].load(Relaxed))
+            };
+            let success = n(Outcome::Success);
             let _ = writeln!(
                 out,
-                "artemis_requests_total{{endpoint=\"{}\"}} {n}",
-                e.name()
+                "artemis_requests_total{{endpoint=\"{name}\",outcome=\"success\"}} {success}"
             );
+            for code in ErrorCode::ALL {
+                for outcome in [Outcome::PartialFail(code), Outcome::Fail(code)] {
+                    let count = n(outcome);
+                    if count > 0 {
+                        let (status, code) = (Outcome::NAMES[outcome.slot().0], code.as_str());
+                        let _ = writeln!(
+                            out,
+                            "artemis_requests_total{{endpoint=\"{name}\",outcome=\"{status}\",code=\"{code}\"}} {count}"
+                        );
+                    }
+                }
+            }
         }
         for (name, endpoints) in [
             ("artemis_register_requests_total", &[Endpoint::Register][..]),
@@ -455,7 +536,7 @@ impl Metrics {
             );
             let n: u64 = endpoints
                 .iter()
-                .map(|e| self.total(|c| c.requests[e.index()].load(Relaxed)))
+                .map(|e| self.total(|c| c.endpoints.0[e.index()].requests()))
                 .sum();
             let _ = writeln!(out, "{name} {n}");
         }
@@ -471,7 +552,7 @@ impl Metrics {
                 out,
                 "artemis_request_duration_seconds",
                 &format!("endpoint=\"{}\"", e.name()),
-                self.cores.iter().map(|c| &c.latency[e.index()]),
+                self.cores.iter().map(|c| &c.endpoints.0[e.index()].latency),
             );
         }
 
@@ -966,12 +1047,23 @@ mod tests {
     #[test]
     fn renders_recorded_values() {
         let metrics = Metrics::new(2);
-        metrics
-            .core(0)
-            .record_request(Endpoint::Register, Duration::from_micros(80));
-        metrics
-            .core(1)
-            .record_request(Endpoint::Register, Duration::from_millis(2));
+        let core = |i| metrics.core(i);
+        core(0).record_request(
+            Endpoint::Register,
+            Outcome::Success,
+            Duration::from_micros(80),
+        );
+        core(1).record_request(
+            Endpoint::Register,
+            Outcome::Success,
+            Duration::from_millis(2),
+        );
+        let not_found = Outcome::PartialFail(ErrorCode::DataNotFound);
+        for took in [30, 60, 70] {
+            core(1).record_request(Endpoint::Heartbeat, not_found, Duration::from_millis(took));
+        }
+        let limited = Outcome::Fail(ErrorCode::RateLimited);
+        core(0).record_request(Endpoint::Heartbeat, limited, Duration::from_micros(10));
         metrics.core(1).record_protocol_error(404);
         metrics.core(1).record_rate_limited(LimitedOp::GetLeases);
         metrics.core(0).record_limit(Limit::RequestTimeout);
@@ -989,8 +1081,15 @@ mod tests {
         };
         let text = metrics.render(&[stats.clone(), stats], &[false]);
         has_lines(&text, [
-            "artemis_requests_total{endpoint=\"register\"} 2",
+            "artemis_requests_total{endpoint=\"register\",outcome=\"success\"} 2",
             "artemis_register_requests_total 2",
+            "artemis_requests_total{endpoint=\"heartbeat\",outcome=\"success\"} 0",
+            "artemis_requests_total{endpoint=\"heartbeat\",outcome=\"partial_fail\",code=\"data-not-found\"} 3",
+            "artemis_requests_total{endpoint=\"heartbeat\",outcome=\"fail\",code=\"rate-limited\"} 1",
+            "artemis_heartbeat_requests_total 4",
+            "artemis_request_duration_seconds_bucket{endpoint=\"heartbeat\",le=\"0.025\"} 1",
+            "artemis_request_duration_seconds_bucket{endpoint=\"heartbeat\",le=\"0.05\"} 2",
+            "artemis_request_duration_seconds_bucket{endpoint=\"heartbeat\",le=\"0.1\"} 4",
             "artemis_request_duration_seconds_bucket{endpoint=\"register\",le=\"0.0001\"} 1",
             "artemis_request_duration_seconds_bucket{endpoint=\"register\",le=\"0.0025\"} 2",
             "artemis_request_duration_seconds_count{endpoint=\"register\"} 2",
@@ -1005,6 +1104,10 @@ mod tests {
         assert!(text
             .lines()
             .any(|l| l.starts_with("artemis_recv_buffer_exhausted_total ")));
+        let failures = text
+            .lines()
+            .filter(|l| l.contains("outcome=\"partial_fail\""));
+        assert_eq!(failures.count(), 1, "a failure is shown once it happened");
     }
 
     #[test]

@@ -354,7 +354,9 @@ impl Handler for CoreServer {
         };
         let response = api::respond(&self.context(), endpoint, input).await;
         if response.status.is_success() {
-            self.counters().record_request(endpoint, started.elapsed());
+            let took = started.elapsed();
+            self.counters()
+                .record_request(endpoint, response.outcome, took);
         }
         self.write(&response, &request, None, output);
         Outcome::after(&request)

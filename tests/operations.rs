@@ -33,7 +33,7 @@ fn metrics_count_the_requests_and_instances_of_the_test() {
     assert_eq!(server.metric("artemis_discovery_requests_total"), 4.0);
     assert_eq!(server.metric("artemis_active_instances"), 5.0);
     assert_eq!(
-        server.metric(r#"artemis_requests_total{endpoint="lookup"}"#),
+        server.metric(r#"artemis_requests_total{endpoint="lookup",outcome="success"}"#),
         1.0
     );
     assert_eq!(server.metric("artemis_shard_instances"), 5.0);

@@ -17,6 +17,19 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in declaration order: a code's place here is `code as usize`, which arrays
+    /// counted by code (the server's request metrics) are indexed by.
+    pub const ALL: [ErrorCode; 8] = [
+        ErrorCode::Success,
+        ErrorCode::PartialFail,
+        ErrorCode::BadRequest,
+        ErrorCode::RateLimited,
+        ErrorCode::NoPermission,
+        ErrorCode::DataNotFound,
+        ErrorCode::InternalServiceError,
+        ErrorCode::ServiceUnavailable,
+    ];
+
     /// The code as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -48,8 +61,9 @@ mod tests {
             (ErrorCode::InternalServiceError, "internal-service-error"),
             (ErrorCode::ServiceUnavailable, "service-unavailable"),
         ];
-        for (code, text) in all {
+        for (i, (code, text)) in all.into_iter().enumerate() {
             assert_eq!(code.as_str(), text);
+            assert_eq!((ErrorCode::ALL[i], code as usize), (code, i));
         }
     }
 }

@@ -16,6 +16,7 @@ use artemis_shards::{Change, ErrorCode, ServiceSnapshot};
 use super::envelope::{fail_status, failure, malformed, object, write_by_service, SUCCESS};
 use super::{Context, Input, Kept, Part, Response};
 use crate::decode::{self, LookupRequest, ServiceRequest};
+use crate::metrics::Outcome;
 use crate::transport::SharedBytes;
 
 /// How a `Service` object is filled.
@@ -207,11 +208,15 @@ pub(crate) async fn services_delta(ctx: &Context<'_>, input: Input<'_>) -> Respo
     };
     let not_found = || {
         let status = fail_status(ErrorCode::DataNotFound, Some("Delta is not found."));
-        Response::json(vec![Part::Owned(object(&[
+        let body = object(&[
             ("delta", b"null"),
             ("responseStatus", &status),
             ("version", b"0"),
-        ]))])
+        ]);
+        Response::json_with(
+            Outcome::Fail(ErrorCode::DataNotFound),
+            vec![Part::Owned(body)],
+        )
     };
     if let Some(refused) = not_ready(ctx, &["delta", "version"]) {
         return refused;

@@ -10,6 +10,7 @@ use artemis_shards::ErrorCode;
 
 use super::{Part, Response};
 use crate::decode::DecodeError;
+use crate::metrics::Outcome;
 use crate::rate_limit::LimitedOp;
 
 /// `ResponseStatusUtil.SUCCESS_STATUS`.
@@ -75,7 +76,7 @@ pub(super) fn failure(code: ErrorCode, message: Option<&str>, null_fields: &[&st
     let mut fields: Vec<(&str, &[u8])> = null_fields.iter().map(|f| (*f, &b"null"[..])).collect();
     fields.push(("responseStatus", &status));
     fields.sort_by_key(|(k, _)| *k);
-    Response::json(vec![Part::Owned(object(&fields))])
+    Response::json_with(Outcome::Fail(code), vec![Part::Owned(object(&fields))])
 }
 
 /// The reply to a request its rate limiter refused: the endpoint's own reply with the values
@@ -121,7 +122,8 @@ pub(super) fn rate_limited(op: LimitedOp) -> Response {
     let mut fields = empty.to_vec();
     fields.push(("responseStatus", &status));
     fields.sort_by_key(|(k, _)| *k);
-    Response::json(vec![Part::Owned(object(&fields))])
+    let outcome = Outcome::Fail(ErrorCode::RateLimited);
+    Response::json_with(outcome, vec![Part::Owned(object(&fields))])
 }
 
 /// A 503 whose body is a `service-unavailable` failure saying why.

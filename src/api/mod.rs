@@ -26,14 +26,14 @@ mod tests;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
-use artemis_shards::{Deflated, InstancesJson};
+use artemis_shards::{Deflated, ErrorCode, InstancesJson};
 use http::{Method, StatusCode};
 
 use crate::decode::{self, DecodeError, ZoneRequest};
 
 use crate::http::{BodyPart, DeflateCache};
 use crate::management::Management;
-use crate::metrics::{CoreMetrics, Metrics};
+use crate::metrics::{CoreMetrics, Metrics, Outcome};
 use crate::node::{Node, StatusDocuments};
 use crate::rate_limit::{LimitedOp, RateLimits};
 use crate::replication::Replicator;
@@ -160,17 +160,28 @@ pub(crate) struct Response {
     pub status: StatusCode,
     pub content_type: &'static str,
     pub parts: Vec<Part>,
+    /// What its `responseStatus` says, for the request counters.
+    pub outcome: Outcome,
 }
 
 pub(crate) const JSON: &str = "application/json;charset=UTF-8";
 
 impl Response {
-    /// 200 with a JSON body.
+    /// 200 with a JSON body whose `responseStatus` is a success.
     pub(crate) fn json(parts: Vec<Part>) -> Response {
         Response {
             status: StatusCode::OK,
             content_type: JSON,
             parts,
+            outcome: Outcome::Success,
+        }
+    }
+
+    /// 200 with a JSON body whose `responseStatus` says `outcome`.
+    pub(crate) fn json_with(outcome: Outcome, parts: Vec<Part>) -> Response {
+        Response {
+            outcome,
+            ..Response::json(parts)
         }
     }
 
@@ -181,6 +192,7 @@ impl Response {
             status: StatusCode::SERVICE_UNAVAILABLE,
             content_type: JSON,
             parts: vec![Part::Owned(envelope::unavailable(message))],
+            outcome: Outcome::Fail(ErrorCode::ServiceUnavailable),
         }
     }
 
@@ -191,6 +203,7 @@ impl Response {
             status,
             content_type: JSON,
             parts: vec![Part::Owned(envelope::refusal(message))],
+            outcome: Outcome::Fail(ErrorCode::BadRequest),
         }
     }
 }
@@ -258,7 +271,7 @@ pub(crate) async fn heartbeat_frame(
         return (vec![Part::Static(registry::SUCCESS_REPLY)], None);
     }
     ctx.counters()
-        .record_request(Endpoint::Heartbeat, started.elapsed());
+        .record_request(Endpoint::Heartbeat, response.outcome, started.elapsed());
     (response.parts, owner)
 }
 

@@ -12,11 +12,9 @@ pub(super) fn health() -> Response {
 pub(super) async fn metrics(ctx: &Context<'_>) -> Response {
     let stats = ctx.link.stats().await;
     let peers_up = ctx.node.cluster.peers_up();
+    let text = ctx.metrics.render(&stats, &peers_up).into_bytes();
     Response {
-        status: http::StatusCode::OK,
         content_type: "text/plain; version=0.0.4",
-        parts: vec![Part::Owned(
-            ctx.metrics.render(&stats, &peers_up).into_bytes(),
-        )],
+        ..Response::json(vec![Part::Owned(text)])
     }
 }

@@ -10,6 +10,7 @@ use artemis_shards::{shard_for, ErrorCode, FailedInstance, Instance};
 use super::envelope::{failure, malformed};
 use super::{rate_limited, Context, Input, Part, Response};
 use crate::decode::{self, InstancesRequest};
+use crate::metrics::Outcome;
 use crate::rate_limit::LimitedOp;
 use crate::replication::Updates;
 use crate::shard_link::{Named, WriteOp};
@@ -140,12 +141,14 @@ async fn serve_from(
     };
     failed.sort_by_key(|f| f.index);
     ctx.replicator.enqueue(op, replicated, &failed);
-    let body = if failed.is_empty() {
-        Part::Static(SUCCESS_REPLY)
-    } else {
-        Part::Owned(reply_body(&failed))
+    let response = match failed.first() {
+        None => Response::json(vec![Part::Static(SUCCESS_REPLY)]),
+        Some(first) => Response::json_with(
+            Outcome::PartialFail(first.error_code),
+            vec![Part::Owned(reply_body(&failed))],
+        ),
     };
-    (Response::json(vec![body]), main_owner)
+    (response, main_owner)
 }
 
 /// `{"failedInstances":[...],"responseStatus":...}`: `partial_fail` with every failed entry.

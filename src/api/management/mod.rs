@@ -27,6 +27,7 @@ use super::envelope::{fail_status, failure, malformed, object, SUCCESS};
 use super::{Context, Input, Part, Response};
 use crate::decode::DecodeError;
 use crate::management::store::LogKind;
+use crate::metrics::Outcome;
 use crate::router::ManagementEndpoint;
 use reads::read;
 use requests::Props;
@@ -156,13 +157,15 @@ fn down<K>(
         Ok(None) => Err(Refusal::bad_request("request is null")),
         Ok(Some(asked)) => asked.map(|key| judge(&ctx.link.management_view(), key)),
     };
-    let (down, status) = match judged {
-        Ok(down) => (down, SUCCESS.to_vec()),
-        Err(refusal) => (false, fail_status(refusal.code, Some(&refusal.message))),
+    let (down, status, outcome) = match judged {
+        Ok(down) => (down, SUCCESS.to_vec(), Outcome::Success),
+        Err(refusal) => (
+            false,
+            fail_status(refusal.code, Some(&refusal.message)),
+            Outcome::Fail(refusal.code),
+        ),
     };
     let down: &[u8] = if down { b"true" } else { b"false" };
-    Response::json(vec![Part::Owned(object(&[
-        ("down", down),
-        ("responseStatus", &status),
-    ]))])
+    let body = object(&[("down", down), ("responseStatus", &status)]);
+    Response::json_with(outcome, vec![Part::Owned(body)])
 }
