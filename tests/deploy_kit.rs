@@ -135,6 +135,8 @@ fn every_metric_the_dashboard_and_the_alerts_query_is_exposed() {
         "artemis_replication_dropped_total",
         "artemis_peer_up",
         "artemis_anti_entropy_last_result",
+        "artemis_build_info",
+        "process_resident_memory_bytes",
     ] {
         assert!(
             from_dashboard.contains(family),
@@ -152,6 +154,7 @@ fn every_metric_the_dashboard_and_the_alerts_query_is_exposed() {
     assert_eq!(exprs.len(), rule_count, "every rule has an expr: {exprs:?}");
     let from_alerts: BTreeSet<String> = exprs.iter().flat_map(|e| metric_names(e)).collect();
     assert!(from_alerts.contains("artemis_replication_lag_seconds"));
+    assert!(from_alerts.contains("process_open_fds"));
 
     let missing: Vec<String> = from_dashboard
         .iter()
