@@ -39,7 +39,7 @@ pub struct ServerConfig {
     #[arg(long, env = "ARTEMIS_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
 
-    /// Cores to serve on, one pinned executor and one registry shard each, e.g. `0-3,6` [default: all online cores].
+    /// Cores to serve on, one pinned executor and one registry shard each, e.g. `0-3,6` [default: every online core the process may run on: its affinity, a container's cpuset].
     #[arg(long, env = "ARTEMIS_CORES", value_parser = parse_core_list)]
     pub cores: Option<CoreList>,
 

@@ -77,20 +77,44 @@ enum Started {
     Failed(String),
 }
 
-/// The `--cores` list, checked against the online cores; all online cores when not given.
+/// The `--cores` list, checked against the online cores; without one, every online core this
+/// process may run on (its affinity mask).
 pub fn select_cores(wanted: Option<&CoreList>) -> Result<Vec<usize>, Failure> {
     let online =
         CpuSet::online().map_err(|e| Failure::Runtime(format!("cannot list online cores: {e}")))?;
     let mut online: Vec<usize> = online.into_iter().map(|l| l.cpu).collect();
     online.sort_unstable();
     let Some(wanted) = wanted else {
-        return Ok(online);
+        // Every core this process may run on: in a container limited to a cpuset (Kubernetes'
+        // static CPU manager, `docker --cpuset-cpus`), an executor pinned outside it fails.
+        let allowed = allowed_cores();
+        let usable: Vec<usize> = online
+            .iter()
+            .copied()
+            .filter(|c| allowed.contains(c))
+            .collect();
+        return Ok(if usable.is_empty() { online } else { usable });
     };
     match wanted.0.iter().find(|c| !online.contains(c)) {
         Some(missing) => Err(Failure::Usage(format!(
             "invalid value for '--cores': core {missing} is not online (online: {online:?})"
         ))),
         None => Ok(wanted.0.clone()),
+    }
+}
+
+/// The CPUs this process's affinity mask allows (empty when it cannot be read).
+fn allowed_cores() -> Vec<usize> {
+    // SAFETY: an all-zero `cpu_set_t` is a valid empty set, and sched_getaffinity writes at
+    // most `size_of::<cpu_set_t>()` bytes into it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .collect()
     }
 }
 
