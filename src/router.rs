@@ -132,6 +132,8 @@ pub(crate) enum Endpoint {
     Lookup,
     Services,
     ServicesDelta,
+    /// Our own: the services' instances as Prometheus `http_sd` target groups.
+    PrometheusSd,
     NodeStatus,
     ClusterStatus,
     Leases,
@@ -157,7 +159,7 @@ pub(crate) enum Endpoint {
 
 /// The endpoints other than management, in metric-index order (the busiest first: an
 /// endpoint's index is its position here).
-const CORE: [Endpoint; 24] = [
+const CORE: [Endpoint; 25] = [
     Endpoint::Register,
     Endpoint::Heartbeat,
     Endpoint::Unregister,
@@ -182,6 +184,7 @@ const CORE: [Endpoint; 24] = [
     Endpoint::ReplicationServices,
     Endpoint::ReplicationDigest,
     Endpoint::ReplicationServiceStates,
+    Endpoint::PrometheusSd,
 ];
 
 impl Endpoint {
@@ -210,6 +213,7 @@ impl Endpoint {
             b"/api/discovery/lookup.json" => Endpoint::Lookup,
             b"/api/discovery/services.json" => Endpoint::Services,
             b"/api/discovery/services-delta.json" => Endpoint::ServicesDelta,
+            b"/api/discovery/prometheus-sd.json" => Endpoint::PrometheusSd,
             b"/api/status/node.json" => Endpoint::NodeStatus,
             b"/api/status/cluster.json" => Endpoint::ClusterStatus,
             b"/api/status/leases.json" => Endpoint::Leases,
@@ -252,6 +256,7 @@ impl Endpoint {
             Endpoint::Lookup => "lookup",
             Endpoint::Services => "services",
             Endpoint::ServicesDelta => "services_delta",
+            Endpoint::PrometheusSd => "prometheus_sd",
             Endpoint::NodeStatus => "status_node",
             Endpoint::ClusterStatus => "status_cluster",
             Endpoint::Leases => "status_leases",
@@ -295,7 +300,10 @@ impl Endpoint {
             | Endpoint::ReplicationHeartbeat
             | Endpoint::ReplicationUnregister
             | Endpoint::ReplicationServiceStates => (false, true),
-            Endpoint::WebSocketSessions | Endpoint::Health | Endpoint::Metrics => (true, false),
+            Endpoint::WebSocketSessions
+            | Endpoint::Health
+            | Endpoint::Metrics
+            | Endpoint::PrometheusSd => (true, false),
             Endpoint::Management(endpoint) => (endpoint.takes_get(), true),
             _ => (true, true),
         }
@@ -394,8 +402,8 @@ management_endpoints! {
 }
 
 /// The management endpoints' shares of the per-endpoint metrics: one per family. Fifty-seven
-/// rarely called endpoints would each add a latency histogram to every scrape, and the
-/// per-endpoint arrays of `metrics` take at most 32 slots (`Default` of an array).
+/// rarely called endpoints would each add a latency histogram (and outcome counters) to every
+/// scrape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum MetricFamily {
     Operations,
@@ -507,7 +515,7 @@ mod tests {
 
     #[test]
     fn every_endpoint_routes_back_to_itself() {
-        let paths: [&[u8]; 24] = [
+        let paths: [&[u8]; 25] = [
             b"/api/registry/register.json",
             b"/api/registry/heartbeat.json",
             b"/api/registry/unregister.json",
@@ -532,6 +540,7 @@ mod tests {
             b"/api/replication/registry/services.json",
             b"/api/replication/registry/digest.json",
             b"/api/replication/registry/service-states.json",
+            b"/api/discovery/prometheus-sd.json",
         ];
         for (i, path) in paths.iter().enumerate() {
             let endpoint = Endpoint::from_path(path).unwrap();

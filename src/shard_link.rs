@@ -18,8 +18,8 @@ use std::task::{Context, Poll, Waker};
 
 use artemis_shards::management::{ManagedService, ManagementView};
 use artemis_shards::{
-    shard_for, Change, ChangesGone, FailedInstance, Instance, LeaseStatus, Merged, ServiceDigest,
-    ServiceSnapshot, ServiceState, Shard, ShardStats,
+    shard_for, Change, ChangesGone, FailedInstance, Instance, InstancesJson, LeaseStatus, Merged,
+    ServiceDigest, ServiceSnapshot, ServiceState, Shard, ShardStats,
 };
 use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
 use glommio::spawn_local;
@@ -315,6 +315,24 @@ impl ShardLink {
             all.services.extend(services);
         }
         all
+    }
+
+    /// The Prometheus `http_sd` target groups of the services named by `keys` (lowercased ids),
+    /// each asked of its owner, or of every service when `keys` is empty: one part per service
+    /// with targets, in no particular order.
+    pub(crate) async fn targets(&self, keys: Vec<String>) -> Vec<Arc<InstancesJson>> {
+        let parts = if keys.is_empty() {
+            self.on_all(|| |shard: &mut Shard, _| shard.targets(&[]))
+                .await
+        } else {
+            let mut by_owner = vec![Vec::new(); self.shards];
+            for key in keys {
+                by_owner[shard_for(&key, self.shards)].push(key);
+            }
+            let job = |shard: &mut Shard, keys: Vec<String>, _| shard.targets(&keys);
+            self.on_parts(by_owner, Vec::is_empty, job).await
+        };
+        parts.into_iter().flatten().collect()
     }
 
     /// The latest change of each instance changed after version `since`, from every shard;

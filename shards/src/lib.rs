@@ -9,6 +9,7 @@ mod digest;
 mod error_code;
 mod expiry;
 mod failed_instance;
+mod http_sd;
 pub mod instance;
 pub mod json;
 mod lease;

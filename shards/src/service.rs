@@ -7,10 +7,14 @@
 //! once for every gzip reply of that version. Members are kept in a vector with O(1)
 //! swap-removal: the order of instances in the array carries no meaning. A member pulled out by
 //! management stays a member, marked down, and is left out of the array; the lists management
-//! adds (logical instances, route rules) are assembled with it.
+//! adds (logical instances, route rules) are assembled with it. The service's Prometheus
+//! `http_sd` target groups are kept the same way beside it: derived from the same members'
+//! fragments (`http_sd`) at most once per version, when `prometheus-sd.json` first asks.
 
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
+
+use crate::http_sd::write_target_group;
 
 /// A service's discovery bytes at one version.
 #[derive(Clone, Debug)]
@@ -27,7 +31,8 @@ pub struct ServiceSnapshot {
     pub registered: bool,
 }
 
-/// The JSON array of a service's instances at one version, read as its bytes.
+/// A service's instances in discovery at one version, as JSON read as its bytes: the array of
+/// their fragments, or their `http_sd` target groups (comma-separated, no brackets).
 #[derive(Debug)]
 pub struct InstancesJson {
     json: Box<[u8]>,
@@ -74,6 +79,8 @@ pub(crate) struct Service {
     version: u64,
     members: Vec<Member>,
     snapshot: Option<ServiceSnapshot>,
+    /// The target groups, and the version they were derived at.
+    targets: Option<(u64, Arc<InstancesJson>)>,
 }
 
 impl Service {
@@ -84,6 +91,7 @@ impl Service {
             version: 0,
             members: Vec::new(),
             snapshot: None,
+            targets: None,
         }
     }
 
@@ -164,12 +172,35 @@ impl Service {
         }
     }
 
+    /// The Prometheus `http_sd` target groups of the instances in discovery at the current
+    /// version, comma-separated, derived if this version was not asked for yet.
+    pub(crate) fn targets(&mut self) -> Arc<InstancesJson> {
+        match &self.targets {
+            Some((version, targets)) if *version == self.version => targets.clone(),
+            _ => {
+                // The groups run about half as long again as the fragments they come from.
+                let fragments: usize = self.shown().map(|m| m.fragment.len()).sum();
+                let mut out = Vec::with_capacity(fragments * 3 / 2);
+                for member in self.shown() {
+                    write_target_group(&mut out, &member.fragment);
+                }
+                let targets = Arc::new(InstancesJson::new(out));
+                self.targets = Some((self.version, targets.clone()));
+                targets
+            }
+        }
+    }
+
+    /// The members in discovery: those not pulled out.
+    fn shown(&self) -> impl Iterator<Item = &Member> + Clone {
+        self.members.iter().filter(|m| !m.down)
+    }
+
     fn assemble(&self) -> Vec<u8> {
-        let shown = || self.members.iter().filter(|m| !m.down);
-        let len = shown().map(|m| m.fragment.len() + 1).sum::<usize>() + 2;
+        let len = self.shown().map(|m| m.fragment.len() + 1).sum::<usize>() + 2;
         let mut out = Vec::with_capacity(len);
         out.push(b'[');
-        for (i, member) in shown().enumerate() {
+        for (i, member) in self.shown().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
@@ -231,6 +262,41 @@ mod tests {
         let after = snapshot(&mut service);
         assert!(!Arc::ptr_eq(&first.instances_json, &after.instances_json));
         assert_eq!(&**after.instances_json, b"[{},{}]");
+    }
+
+    #[test]
+    fn targets_leave_pulled_out_members_out_and_are_derived_once_per_version() {
+        let instance = |id: &str, ip: Option<&str>| {
+            let mut instance = crate::instance::tests::i1();
+            instance.instance_id = Some(id.into());
+            instance.ip = ip.map(Into::into);
+            Member {
+                slot: 0,
+                fragment: instance.to_json().into(),
+                down: false,
+            }
+        };
+        let mut service = Service::new("s");
+        service.add(instance("a", Some("10.0.0.1")), 1);
+        service.add(instance("b", Some("10.0.0.2")), 2);
+        service.add(instance("no-ip", None), 3);
+        let first = service.targets();
+        assert!(Arc::ptr_eq(&first, &service.targets()));
+        let list: serde_json::Value =
+            serde_json::from_slice(&[b"[", &**first, b"]"].concat()).unwrap();
+        let targets: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|group| group["targets"][0].as_str().unwrap())
+            .collect();
+        assert_eq!(targets, ["10.0.0.1:8080", "10.0.0.2:8080"]);
+        service.set_down(0, true, 4);
+        let after = service.targets();
+        assert!(!Arc::ptr_eq(&first, &after));
+        assert!(after.starts_with(br#"{"targets":["10.0.0.2:8080"]"#));
+        service.set_down(1, true, 5);
+        assert!(service.targets().is_empty());
     }
 
     #[test]

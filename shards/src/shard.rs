@@ -326,6 +326,20 @@ impl Shard {
         })
     }
 
+    /// The Prometheus `http_sd` target groups of the services named by `keys` (lowercased ids),
+    /// or of every service when `keys` is empty: one part per service that has targets, each
+    /// its groups comma-separated. Unknown services are skipped.
+    pub fn targets(&mut self, keys: &[String]) -> Vec<Arc<InstancesJson>> {
+        let services = &mut self.services;
+        let targets: Vec<Arc<InstancesJson>> = if keys.is_empty() {
+            services.values_mut().map(Service::targets).collect()
+        } else {
+            let each = |key: &String| services.get_mut(key).map(Service::targets);
+            keys.iter().filter_map(each).collect()
+        };
+        targets.into_iter().filter(|t| !t.is_empty()).collect()
+    }
+
     /// The discovery bytes of every service with instances, in no particular order.
     pub fn services(&mut self) -> Vec<ServiceSnapshot> {
         let (view, registrations, no_lists) = (&self.view, &self.registrations, &self.no_lists);

@@ -17,6 +17,7 @@ mod discovery;
 mod envelope;
 mod management;
 mod ops;
+mod prometheus_sd;
 mod registry;
 mod replication;
 mod status;
@@ -305,6 +306,7 @@ pub(crate) async fn respond(ctx: &Context<'_>, endpoint: Endpoint, input: Input<
         Endpoint::Lookup => discovery::lookup(ctx, input).await,
         Endpoint::Services => discovery::services(ctx, input).await,
         Endpoint::ServicesDelta => discovery::services_delta(ctx, input).await,
+        Endpoint::PrometheusSd => prometheus_sd::targets(ctx, input).await,
         Endpoint::NodeStatus => status::document(ctx, input, &ctx.status().node_status, None),
         Endpoint::ClusterStatus => status::cluster(ctx, input),
         Endpoint::Leases => status::leases(ctx, input, LimitedOp::GetLeases).await,

@@ -274,3 +274,17 @@ fn the_anti_entropy_endpoints_answer_what_a_peer_reads() {
     assert_eq!(&*key.instance_id, "i2");
     assert!(matches!(removal, Removal { expired: false, .. }));
 }
+
+#[test]
+fn prometheus_targets_wait_for_the_node_to_serve_discovery() {
+    let nodes = "http://127.0.0.1:8080/,http://127.0.0.1:8081/";
+    let joining = Core::new(&["--cluster-nodes", nodes]);
+    let (status, reply) = joining.call(Method::GET, Endpoint::PrometheusSd, "");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{reply}");
+    assert!(reply.contains("service-unavailable"), "{reply}");
+    let up = Core::new(&[]);
+    assert_eq!(
+        up.call(Method::GET, Endpoint::PrometheusSd, ""),
+        (StatusCode::OK, "[]".to_string())
+    );
+}

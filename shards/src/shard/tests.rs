@@ -1210,3 +1210,29 @@ fn route_rules_reload_their_service_and_reach_its_discovery_bytes() {
     assert!(!only_rules.registered);
     assert_eq!(&**only_rules.instances_json, b"[]");
 }
+
+// ---- Prometheus http_sd ----
+
+#[test]
+fn targets_of_named_services_or_of_all() {
+    let mut shard = shard();
+    let mut other = nth(9);
+    other.service_id = Some("Other.Service".into());
+    assert!(shard
+        .register(batch([nth(1), nth(2), other]), T0)
+        .is_empty());
+    let count = |parts: &[Arc<InstancesJson>]| {
+        let groups = parts
+            .iter()
+            .map(|p| p.windows(10).filter(|w| w == b"{\"targets\"").count());
+        (parts.len(), groups.sum::<usize>())
+    };
+    assert_eq!(count(&shard.targets(&[])), (2, 3));
+    assert_eq!(count(&shard.targets(&[SERVICE.into()])), (1, 2));
+    assert_eq!(count(&shard.targets(&["other.service".into()])), (1, 1));
+    assert_eq!(count(&shard.targets(&["no.such.service".into()])), (0, 0));
+    // Derived once per version, whichever way the service is asked for.
+    let named = shard.targets(&[SERVICE.into()]);
+    let all = shard.targets(&[]);
+    assert!(all.iter().any(|part| Arc::ptr_eq(part, &named[0])));
+}
