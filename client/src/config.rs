@@ -7,6 +7,12 @@ use std::time::Duration;
 
 use crate::error::Error;
 
+/// No setting waits longer (a longer one is a mistake, and would overflow a deadline).
+const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// A watch stream's buffer is allocated whole; past this, a mistake.
+const MAX_WATCH_CAPACITY: usize = 1 << 16;
+
 /// Settings shared by [`RegistryClient`](crate::RegistryClient) and
 /// [`DiscoveryClient`](crate::DiscoveryClient). Made by [`ClientConfig::new`], then changed
 /// field by field.
@@ -81,18 +87,30 @@ impl ClientConfig {
         if self.region_id.trim().is_empty() {
             return bad("region_id is blank");
         }
-        let durations = [
+        let positive = [
             ("heartbeat_interval", self.heartbeat_interval),
             ("request_timeout", self.request_timeout),
             ("connect_timeout", self.connect_timeout),
             ("node_refresh_interval", self.node_refresh_interval),
             ("ping_interval", self.ping_interval),
         ];
-        if let Some((name, _)) = durations.iter().find(|(_, d)| d.is_zero()) {
+        let any = [
+            ("retry_interval", self.retry_interval),
+            ("node_down_time", self.node_down_time),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, d)| d.is_zero()) {
             return bad(&format!("{name} is zero"));
         }
-        if self.attempts == 0 || self.watch_capacity == 0 || self.max_reply_bytes == 0 {
-            return bad("attempts, watch_capacity and max_reply_bytes must be above zero");
+        if let Some((name, _)) = positive.iter().chain(&any).find(|(_, d)| *d > MAX_DURATION) {
+            return bad(&format!("{name} is over a day"));
+        }
+        if self.attempts == 0 || self.max_reply_bytes == 0 {
+            return bad("attempts and max_reply_bytes must be above zero");
+        }
+        if !(1..=MAX_WATCH_CAPACITY).contains(&self.watch_capacity) {
+            return bad(&format!(
+                "watch_capacity must be from 1 to {MAX_WATCH_CAPACITY}"
+            ));
         }
         Ok(())
     }
@@ -109,6 +127,12 @@ mod tests {
         assert!(ClientConfig::new(["https://registry"]).check().is_err());
         let mut config = ClientConfig::new(["http://127.0.0.1:8080"]);
         config.heartbeat_interval = std::time::Duration::ZERO;
+        assert!(config.check().is_err());
+        let mut config = ClientConfig::new(["http://127.0.0.1:8080"]);
+        config.node_down_time = std::time::Duration::MAX;
+        assert!(config.check().is_err());
+        let mut config = ClientConfig::new(["http://127.0.0.1:8080"]);
+        config.watch_capacity = usize::MAX;
         assert!(config.check().is_err());
     }
 }

@@ -1,23 +1,35 @@
 //! A client of the Artemis service registry for applications on tokio, behaving as Java
 //! Artemis' SDK does: a [`RegistryClient`] registers instances and keeps them alive with
-//! WebSocket heartbeats, and fails over between the cluster's nodes.
+//! WebSocket heartbeats; a [`DiscoveryClient`] answers from a local copy that pushes keep
+//! current, and streams each service's changes; both fail over between the cluster's nodes.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), artemis_client::Error> {
-//! use artemis_client::{ClientConfig, Instance, RegistryClient};
+//! use artemis_client::{ClientConfig, DiscoveryClient, Instance, RegistryClient};
+//! use futures_util::StreamExt;
 //!
 //! let config = ClientConfig::new(["http://127.0.0.1:8080"]);
-//! let registry = RegistryClient::new(config)?;
+//! let registry = RegistryClient::new(config.clone())?;
 //! registry
 //!     .register([Instance::new("demo.service", "10.0.0.1:8080", "http://10.0.0.1:8080/")])
 //!     .await?;
-//! // ... serve ...
+//!
+//! let discovery = DiscoveryClient::new(config)?;
+//! let service = discovery.service("demo.service").await?;
+//! println!("{} instance(s)", service.instances().len());
+//! let mut changes = discovery.watch("demo.service");
+//! while let Some(change) = changes.next().await {
+//!     println!("{change:?}");
+//!     # break;
+//! }
+//!
 //! registry.shutdown().await?;
 //! # Ok(())
 //! # }
 //! ```
 
 mod config;
+mod discovery;
 mod error;
 mod failover;
 mod http;
@@ -28,6 +40,7 @@ mod wire;
 mod ws;
 
 pub use config::ClientConfig;
+pub use discovery::{DiscoveryClient, DiscoveryStats, ServiceChange};
 pub use error::{Error, ErrorCode};
 pub use model::{FailedInstance, Instance, InstanceKey, RouteRule, Service, ServiceGroup};
 pub use registry::RegistryClient;

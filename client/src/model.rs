@@ -85,6 +85,17 @@ pub struct Service {
 }
 
 impl Service {
+    /// A service with no instance, as `lookup.json` answers for one nobody registered.
+    pub(crate) fn empty(service_id: &str) -> Service {
+        Service {
+            instances: Some(Vec::new()),
+            logic_instances: Some(Vec::new()),
+            route_rules: Some(Vec::new()),
+            service_id: service_id.to_string(),
+            ..Service::default()
+        }
+    }
+
     /// The instances, none when the server sent `null`.
     pub fn instances(&self) -> &[Instance] {
         self.instances.as_deref().unwrap_or(&[])

@@ -87,11 +87,10 @@ impl Nodes {
             return url;
         }
         state.current = None;
-        state
-            .nodes
-            .iter()
-            .min_by_key(|n| n.down_until)
-            .map_or_else(|| self.seeds[0].clone(), |n| n.url.clone())
+        state.nodes.iter().min_by_key(|n| n.down_until).map_or_else(
+            || self.seeds.first().cloned().unwrap_or_default(),
+            |n| n.url.clone(),
+        )
     }
 
     /// Leaves `url` for the others for a while; when none is left, the list is asked for again.

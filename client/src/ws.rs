@@ -48,7 +48,9 @@ pub(crate) async fn connect(
 /// What the session's next message means to its reader.
 pub(crate) enum Incoming {
     Text(Utf8Bytes),
-    /// Nothing to act on (a ping, answered by tungstenite; a pong; a binary frame).
+    /// A pong, with its payload.
+    Pong(Vec<u8>),
+    /// Nothing to act on (a ping, answered by tungstenite; a binary frame).
     Other,
 }
 
@@ -63,6 +65,7 @@ pub(crate) fn read(
     };
     match next {
         Some(Ok(Message::Text(text))) => Ok(Incoming::Text(text)),
+        Some(Ok(Message::Pong(payload))) => Ok(Incoming::Pong(payload.to_vec())),
         Some(Ok(Message::Close(frame))) => Err(closed(match frame {
             Some(frame) => format!("WebSocket closed: {} {}", frame.code, frame.reason),
             None => "WebSocket closed".to_string(),

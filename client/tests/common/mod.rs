@@ -7,6 +7,9 @@
 
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub(crate) mod proxy;
+
+use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -16,7 +19,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use artemis_client::{ClientConfig, Instance};
+use artemis_client::{ClientConfig, Instance, ServiceChange};
+use futures_util::{Stream, StreamExt};
 use serde_json::Value;
 
 pub(crate) const REGION: &str = "SHA";
@@ -375,4 +379,66 @@ pub(crate) fn instance(service_id: &str, instance_id: &str) -> Instance {
     instance.ip = Some("10.0.0.1".to_string());
     instance.port = 8080;
     instance
+}
+
+/// Awaits `probe` every 100 ms until it is true, for at most `within`.
+pub(crate) async fn eventually<F, Fut>(within: Duration, mut probe: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if probe().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Reads `changes` until one satisfies `wanted`, for at most `within`; the changes read.
+pub(crate) async fn wait_for(
+    changes: &mut (impl Stream<Item = ServiceChange> + Unpin),
+    within: Duration,
+    mut wanted: impl FnMut(&ServiceChange) -> bool,
+) -> Result<Vec<ServiceChange>, Vec<String>> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, changes.next()).await {
+            Ok(Some(change)) => {
+                let done = wanted(&change);
+                seen.push(change);
+                if done {
+                    return Ok(seen);
+                }
+            }
+            Ok(None) | Err(_) => return Err(seen.iter().map(summary).collect()),
+        }
+    }
+}
+
+/// A change in a few words, for a failing test's message.
+pub(crate) fn summary(change: &ServiceChange) -> String {
+    match change {
+        ServiceChange::Updated { instance, .. } => format!("updated {}", instance.instance_id),
+        ServiceChange::Removed { instance, .. } => format!("removed {}", instance.instance_id),
+        ServiceChange::Reloaded { service } => {
+            format!("reloaded with {} instance(s)", service.instances().len())
+        }
+        ServiceChange::Lagged { missed } => format!("lagged {missed}"),
+        _ => "another change".to_string(),
+    }
+}
+
+/// Whether `change` tells of instance `instance_id` as updated (`true`) or removed (`false`).
+pub(crate) fn tells(change: &ServiceChange, instance_id: &str, updated: bool) -> bool {
+    match change {
+        ServiceChange::Updated { instance, .. } => updated && instance.instance_id == instance_id,
+        ServiceChange::Removed { instance, .. } => !updated && instance.instance_id == instance_id,
+        _ => false,
+    }
 }
