@@ -144,8 +144,9 @@ impl Failover {
         })
     }
 
-    /// Asks the up nodes, then the seeds, for the cluster's list of nodes, when it is due.
-    async fn refresh_if_due(&self) {
+    /// Asks the up nodes, then the seeds, for the cluster's list of nodes, when it is due
+    /// (calls do before they pick a node; so do WebSocket sessions before they connect).
+    pub(crate) async fn refresh_if_due(&self) {
         if !self.nodes.refresh_due() {
             return;
         }

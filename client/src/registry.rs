@@ -359,6 +359,7 @@ impl Session {
                     reason: "no heartbeat WebSocket".into(),
                 });
             }
+            shared.failover.refresh_if_due().await;
             let node = shared.failover.nodes().pick();
             match ws::connect(&node, WS_HEARTBEAT, config).await {
                 Ok(socket) => {

@@ -106,3 +106,21 @@ fn a_client_needs_a_runtime_and_a_usable_configuration() {
         Err(Error::Config(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_go_over_http_when_the_websocket_fails() {
+    // Every heartbeat frame is over the server's WebSocket limit: it closes the session (1009).
+    let mut extra = SHORT_LEASES.to_vec();
+    extra.extend(["--ws-max-frame", "64"]);
+    let server = Server::start(&extra);
+    let registry = RegistryClient::new(config(&[server.url()])).unwrap();
+    let mine = instance("sdk.registry.fallback", "i-1");
+    registry.register([mine.clone()]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5000)).await;
+    assert_eq!(server.instance_ids(&mine.service_id), ["i-1"]);
+    assert!(
+        server.metric("artemis_websocket_refusals_total") >= 1.0,
+        "the WebSocket was tried"
+    );
+    registry.shutdown().await.unwrap();
+}

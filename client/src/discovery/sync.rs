@@ -17,6 +17,7 @@
 //! dropped; one the server closes (after `--ws-session-ttl`, or when slow) is opened again at
 //! once, on the same node; a node that cannot be reached is left for another.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +48,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
             shared.followed.notified().await;
             continue;
         }
+        shared.failover.refresh_if_due().await;
         let node = shared.failover.nodes().pick();
         let socket = match ws::connect(&node, WS_INSTANCE_CHANGE, &shared.config).await {
             Ok(socket) => socket,
@@ -259,15 +261,16 @@ impl Session<'_> {
         .map_err(|e| Error::Config(e.to_string()))?;
         let reply: ServicesReply = shared.failover.call(SERVICES, Bytes::from(body)).await?;
         count(&shared.stats.full_fetches, 1);
-        let mut all = reply.services.unwrap_or_default();
+        let mut all: HashMap<String, Service> = reply
+            .services
+            .unwrap_or_default()
+            .into_iter()
+            .map(|service| (service.service_id.to_lowercase(), service))
+            .collect();
         let mut cache = shared.cache();
         for service_id in cache.ids() {
-            let found = all
-                .iter()
-                .position(|s| s.service_id.to_lowercase() == service_id.to_lowercase());
-            let service = match found {
-                Some(at) => {
-                    let mut service = all.swap_remove(at);
+            let service = match all.remove(&service_id.to_lowercase()) {
+                Some(mut service) => {
                     service.service_id = service_id;
                     service
                 }
