@@ -124,3 +124,32 @@ async fn heartbeats_go_over_http_when_the_websocket_fails() {
     );
     registry.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_register_is_retried_later() {
+    // One register per 10 s: the second is refused until the window moves on.
+    let server = Server::start(&["--registry-rate-limit-map", "register:1"]);
+    let registry = RegistryClient::new(config(&[server.url()])).unwrap();
+    let first = instance("sdk.registry.limited", "first");
+    let second = instance("sdk.registry.limited", "second");
+    registry.register([first]).await.unwrap();
+    let started = std::time::Instant::now();
+    match registry.register([second]).await {
+        Err(e @ Error::Unavailable { .. }) => {
+            assert!(e.to_string().contains("rate-limited"), "{e}");
+        }
+        other => panic!("expected rate limiting to outlast the retries, got {other:?}"),
+    }
+    // Retried with back-off (100, 200, 400, 800 ms), not given up at once.
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    assert!(server.metric("artemis_rate_limited_total") >= 5.0);
+    // Kept: the heartbeats register it once the limiter lets them.
+    let registered = poll(Duration::from_secs(20), || {
+        (server.instance_ids("sdk.registry.limited") == ["first", "second"]).then_some(())
+    });
+    assert!(
+        registered.is_some(),
+        "the refused instance was never registered"
+    );
+    registry.shutdown().await.unwrap();
+}
