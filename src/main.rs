@@ -3,9 +3,33 @@
 use std::process::exit;
 
 use clap::error::ErrorKind;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
-use artemis::{Cli, Command, Failure, Layout, Server, ServerConfig};
+use artemis::{Command, Failure, Layout, Server, ServerConfig};
+
+mod cli;
+
+/// `artemis::Cli`'s `server` beside the management commands of [`cli`], which live in the
+/// binary only.
+#[derive(Parser, Debug)]
+#[command(
+    name = "artemis",
+    version,
+    about = "Thread-per-core service registry, wire-compatible with Ctrip Artemis"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Top,
+}
+
+#[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once, moved once
+enum Top {
+    #[command(flatten)]
+    Server(Command),
+    #[command(flatten)]
+    Manage(cli::Manage),
+}
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -14,10 +38,27 @@ fn main() {
             let _ = e.print();
             exit(0);
         }
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            usage_error("a subcommand is missing")
+        }
         Err(e) => usage_error(&e.to_string()),
     };
+    let command = match cli.command {
+        Top::Server(command) => command,
+        Top::Manage(command) => match cli::run(command) {
+            Ok(()) => exit(0),
+            Err(cli::Failure::Usage(why)) => {
+                eprintln!("artemis: {why}");
+                exit(2);
+            }
+            Err(cli::Failure::Refused(why)) => {
+                eprintln!("artemis: {why}");
+                exit(1);
+            }
+        },
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match cli.command {
+    match command {
         Command::Server(config) => match serve(config) {
             Ok(()) => {}
             Err(Failure::Usage(why)) => usage_error(&why),
@@ -68,8 +109,15 @@ fn raise_descriptor_limit() {
 
 /// One line on stderr, exit code 2.
 fn usage_error(message: &str) -> ! {
-    let line = message.lines().next().unwrap_or("invalid arguments");
-    let line = line.strip_prefix("error: ").unwrap_or(line);
+    let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut line = lines.next().unwrap_or("invalid arguments").to_string();
+    // "the following required arguments were not provided:" names them on the next line.
+    if line.ends_with(':') {
+        if let Some(next) = lines.next() {
+            line = format!("{line} {next}");
+        }
+    }
+    let line = line.strip_prefix("error: ").unwrap_or(&line);
     eprintln!("artemis: {line} (see --help)");
     exit(2);
 }

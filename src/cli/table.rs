@@ -1,0 +1,38 @@
+//! Left-aligned columns, as `kubectl get` prints them.
+
+pub(crate) struct Table {
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub(crate) fn new(header: &[&str]) -> Table {
+        Table {
+            rows: vec![header.iter().map(|h| h.to_uppercase()).collect()],
+        }
+    }
+
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub(crate) fn print(&self) {
+        let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
+        let widths: Vec<usize> = (0..columns)
+            .map(|c| {
+                let width = |r: &Vec<String>| r.get(c).map_or(0, |s| s.chars().count());
+                self.rows.iter().map(width).max().unwrap_or(0)
+            })
+            .collect();
+        for row in &self.rows {
+            let mut line = String::new();
+            for (c, cell) in row.iter().enumerate() {
+                if c + 1 < row.len() {
+                    line.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+                } else {
+                    line.push_str(cell);
+                }
+            }
+            println!("{line}");
+        }
+    }
+}
