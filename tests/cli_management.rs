@@ -175,3 +175,29 @@ fn usage_errors_exit_2_with_one_line() {
         );
     }
 }
+
+#[test]
+fn canary_set_makes_the_canary_group() {
+    let server = Server::start(&[]);
+    server.register_ok(&[instance("cli.canary", "i-1")]);
+    let args = [
+        "canary",
+        "set",
+        "--service",
+        "cli.canary",
+        "--app",
+        "app1",
+        "--ips",
+        "10.0.0.1,10.0.0.2",
+    ];
+    assert_ok(&cli(&server, &args));
+    let groups = cli(&server, &["group", "list"]);
+    assert_ok(&groups);
+    assert!(stdout(&groups).contains("canary"), "{}", stdout(&groups));
+    let rules = cli(&server, &["route-rule", "list"]);
+    assert!(
+        stdout(&rules).contains("canary-route-rule"),
+        "{}",
+        stdout(&rules)
+    );
+}

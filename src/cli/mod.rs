@@ -361,6 +361,13 @@ impl<'a> Session<'a> {
             .filter(|o| !o.trim().is_empty())
             .ok_or_else(|| Failure::Usage("no operator: pass --operator NAME".into()))?;
         body["operatorId"] = Value::String(operator);
+        // Java's checked writes (canary, groups) also want an operation and a token in the body;
+        // the token recorded in the logs is the management token when one is given.
+        if body.get("operation").is_none() {
+            body["operation"] = Value::String("update".into());
+        }
+        let token = self.global.token.as_deref().filter(|t| !t.is_empty());
+        body["token"] = Value::String(token.unwrap_or("artemis-cli").to_string());
         Ok(())
     }
 
