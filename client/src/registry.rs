@@ -86,24 +86,20 @@ impl RegistryClient {
         instances: impl IntoIterator<Item = Instance>,
     ) -> Result<(), Error> {
         let instances = self.prepare(instances)?;
-        {
-            let mut registered = self.shared.registered();
+        self.shared.change(|set| {
             for instance in &instances {
-                registered
-                    .instances
-                    .insert(instance.key(), instance.clone());
+                set.insert(instance.key(), instance.clone());
             }
-            registered.frames = None;
-        }
+        });
         let failed = self.shared.post_instances(REGISTER, &instances).await?;
         if failed.is_empty() {
             return Ok(());
         }
-        let mut registered = self.shared.registered();
-        for instance in failed.iter().filter_map(|f| f.instance.as_ref()) {
-            registered.instances.remove(&instance.key());
-        }
-        registered.frames = None;
+        self.shared.change(|set| {
+            for instance in failed.iter().filter_map(|f| f.instance.as_ref()) {
+                set.remove(&instance.key());
+            }
+        });
         Err(Error::Rejected(failed))
     }
 
@@ -113,13 +109,11 @@ impl RegistryClient {
         instances: impl IntoIterator<Item = Instance>,
     ) -> Result<(), Error> {
         let instances = self.prepare(instances)?;
-        {
-            let mut registered = self.shared.registered();
+        self.shared.change(|set| {
             for instance in &instances {
-                registered.instances.remove(&instance.key());
+                set.remove(&instance.key());
             }
-            registered.frames = None;
-        }
+        });
         let failed = self.shared.post_instances(UNREGISTER, &instances).await?;
         if failed.is_empty() {
             Ok(())
@@ -221,12 +215,15 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn take_all(&self) -> Vec<Instance> {
+    /// Changes the registered set; its heartbeat frames are made again.
+    fn change<T>(&self, f: impl FnOnce(&mut BTreeMap<InstanceKey, Instance>) -> T) -> T {
         let mut registered = self.registered();
         registered.frames = None;
-        std::mem::take(&mut registered.instances)
-            .into_values()
-            .collect()
+        f(&mut registered.instances)
+    }
+
+    fn take_all(&self) -> Vec<Instance> {
+        self.change(std::mem::take).into_values().collect()
     }
 
     /// The heartbeat frames of the registered instances (none when there is none).
