@@ -39,6 +39,9 @@ pub struct ClientConfig {
     pub attempts: u32,
     /// The pause between attempts; doubled after each `rate-limited` answer.
     pub retry_interval: Duration,
+    /// Whether the node lists the cluster gives replace the seeds (true by default). False keeps
+    /// the client on its seeds: an operator's tool asks the node it was told to.
+    pub follow_cluster: bool,
     /// How often the node lists are asked for again.
     pub node_refresh_interval: Duration,
     /// How long a node that failed is left for the others.
@@ -65,6 +68,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(2),
             attempts: 5,
             retry_interval: Duration::from_millis(100),
+            follow_cluster: true,
             node_refresh_interval: Duration::from_secs(300),
             node_down_time: Duration::from_secs(10),
             ping_interval: Duration::from_secs(5),

@@ -3,14 +3,17 @@
 //! answers `service-unavailable` / `internal-service-error` is left for another
 //! ([`crate::nodes`]); `rate-limited` (and Java's `unknown`) is tried again on the same node
 //! after a pause that doubles each time; any other answer is the caller's. Before a call, the
-//! node list is refreshed from `cluster/up-*-nodes.json` when it is due.
+//! node list is refreshed from `cluster/up-*-nodes.json` when it is due (unless the client keeps
+//! to its seeds). The management client leaves a node only on `service-unavailable`: its
+//! `internal-service-error` is the store's verdict on the request, which another node would
+//! repeat.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::config::ClientConfig;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::http::Http;
 use crate::nodes::{normalize, Nodes};
 use crate::wire::{NodesReply, Outcome, Reply, ZoneRequest};
@@ -25,6 +28,10 @@ pub(crate) struct Failover {
     list_path: &'static str,
     /// The node list request, `{"regionId":..,"zoneId":..}`.
     list_request: Bytes,
+    /// Whether the cluster's node list replaces the seeds.
+    follow_cluster: bool,
+    /// Which `fail` answers leave the node for another.
+    leaves_node: fn(&ErrorCode) -> bool,
     attempts: u32,
     retry_interval: Duration,
     refreshing: tokio::sync::Mutex<()>,
@@ -56,10 +63,22 @@ impl Failover {
             ),
             list_path,
             list_request: Bytes::from(list_request),
+            follow_cluster: config.follow_cluster,
+            leaves_node: ErrorCode::is_service_down,
             attempts: config.attempts,
             retry_interval: config.retry_interval,
             refreshing: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Management's policy: sends `token` as `Authorization: Bearer`, and leaves a node only
+    /// when it answers `service-unavailable`.
+    pub(crate) fn for_management(mut self, token: Option<&str>) -> Result<Failover, Error> {
+        if let Some(token) = token {
+            self.http.set_bearer(token)?;
+        }
+        self.leaves_node = |code| *code == ErrorCode::ServiceUnavailable;
+        Ok(self)
     }
 
     pub(crate) fn nodes(&self) -> &Nodes {
@@ -113,7 +132,7 @@ impl Failover {
                         code: code.clone(),
                         message,
                     };
-                    return Err(if code.is_service_down() {
+                    return Err(if (self.leaves_node)(&code) {
                         Attempt::NodeDown(error)
                     } else if code.is_rerunnable() {
                         Attempt::Later(error)
@@ -147,7 +166,7 @@ impl Failover {
     /// Asks the up nodes, then the seeds, for the cluster's list of nodes, when it is due
     /// (calls do before they pick a node; so do WebSocket sessions before they connect).
     pub(crate) async fn refresh_if_due(&self) {
-        if !self.nodes.refresh_due() {
+        if !self.follow_cluster || !self.nodes.refresh_due() {
             return;
         }
         // One refresh at a time; calls meanwhile use the list as it is.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use hyper::Request;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -25,6 +25,8 @@ pub(crate) struct Http {
     client: Client<HttpConnector, Full<Bytes>>,
     timeout: Duration,
     max_reply: usize,
+    /// `Authorization: Bearer <token>` on every request, if any (the management token).
+    authorization: Option<HeaderValue>,
 }
 
 /// A reply's status and its (decompressed) body.
@@ -47,7 +49,17 @@ impl Http {
             client,
             timeout: config.request_timeout,
             max_reply: config.max_reply_bytes,
+            authorization: None,
         }
+    }
+
+    /// Sends `token` as `Authorization: Bearer` from now on; a token that cannot be a header
+    /// value is a configuration error.
+    pub(crate) fn set_bearer(&mut self, token: &str) -> Result<(), Error> {
+        let value = HeaderValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| Error::Config("the token is not a valid header value".into()))?;
+        self.authorization = Some(value);
+        Ok(())
     }
 
     /// `POST node path` with a JSON `body`.
@@ -61,9 +73,13 @@ impl Http {
             node: node.to_string(),
             reason,
         };
-        let request = Request::post(format!("{node}{path}"))
+        let mut request = Request::post(format!("{node}{path}"))
             .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT_ENCODING, "gzip")
+            .header(ACCEPT_ENCODING, "gzip");
+        if let Some(authorization) = &self.authorization {
+            request = request.header(AUTHORIZATION, authorization.clone());
+        }
+        let request = request
             .body(Full::new(body))
             .map_err(|e| transport(format!("bad request URL: {e}")))?;
         let exchange = async {

@@ -2,6 +2,8 @@
 //! Artemis' SDK does: a [`RegistryClient`] registers instances and keeps them alive with
 //! WebSocket heartbeats; a [`DiscoveryClient`] answers from a local copy that pushes keep
 //! current, and streams each service's changes; both fail over between the cluster's nodes.
+//! A [`ManagementClient`] operates the registry: pull-outs, groups, route rules, canaries, the
+//! operation logs and the nodes' status (the `artemis` binary's management commands use it).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), artemis_client::Error> {
@@ -33,6 +35,7 @@ mod discovery;
 mod error;
 mod failover;
 mod http;
+mod management;
 mod model;
 mod nodes;
 mod registry;
@@ -42,5 +45,9 @@ mod ws;
 pub use config::ClientConfig;
 pub use discovery::{DiscoveryClient, DiscoveryStats, ServiceChange};
 pub use error::{Error, ErrorCode};
+pub use management::{
+    Canary, Group, LogFilter, LogKind, ManagementClient, OperationKind, OperationTarget,
+    RouteRuleGroup, ServiceRouteRule,
+};
 pub use model::{FailedInstance, Instance, InstanceKey, RouteRule, Service, ServiceGroup};
 pub use registry::RegistryClient;
