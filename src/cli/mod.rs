@@ -1,19 +1,26 @@
-//! The management commands of the `artemis` binary: `services`, `service`, `pull-out`,
-//! `pull-in`, `group`, `route-rule`, `canary`, `logs` and `cluster`, each one call to a node's
-//! management or status endpoints (docs/management.md, docs/cluster.md).
+//! The management commands of the `artemis` binary, beside `server`: each is one or a few calls
+//! of the SDK's [`ManagementClient`] to the node `--server` names (docs/management.md), so the
+//! CLI and Rust programs operate the registry through the same code.
 //!
-//! Human tables by default, the server's JSON reply as it is with `--json`. Exit codes: 0 on
-//! success, 1 when the server refused (its error code and message on stderr), 2 for usage errors
-//! and a server that cannot be reached.
+//! The SDK is async on tokio; a command runs on a current-thread runtime made for it alone (the
+//! server's cores never see one). Human tables by default, the server's JSON reply as it is
+//! with `--json`. Exit codes: 0 on success, 1 when the server refused (its error code and
+//! message on stderr), 2 for usage errors and a server that cannot be reached.
 
-mod http;
 mod table;
+mod view;
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use artemis_client::{
+    ClientConfig, Error, Group, LogFilter, LogKind, ManagementClient, OperationKind,
+    OperationTarget, RouteRuleGroup, ServiceRouteRule,
+};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
-use http::{CallError, Endpoint};
-use table::Table;
+use view::{array, text};
 
 /// The management commands, flattened beside `server`.
 #[derive(Subcommand, Debug)]
@@ -27,7 +34,7 @@ pub(crate) enum Manage {
         #[command(flatten)]
         global: Global,
     },
-    /// Pull an instance, a server (every instance on an IP) or a zone out of discovery.
+    /// Pull an instance, a server (every instance on an IP), a zone or a group out of discovery.
     #[command(subcommand_required = true)]
     PullOut {
         #[command(subcommand)]
@@ -43,21 +50,55 @@ pub(crate) enum Manage {
         #[command(flatten)]
         global: Global,
     },
-    /// Service groups.
+    /// What is pulled out now: every instance, server, zone or group operation.
+    Operations {
+        #[arg(value_enum)]
+        kind: OperationsOf,
+        #[command(flatten)]
+        global: Global,
+    },
+    /// Service groups: the instances whose group key starts with service/region/zone/name.
+    #[command(subcommand_required = true)]
     Group {
         #[command(subcommand)]
         action: GroupAction,
         #[command(flatten)]
         global: Global,
     },
+    /// Instances named into groups by id.
+    #[command(subcommand_required = true)]
+    GroupInstance {
+        #[command(subcommand)]
+        action: GroupInstanceAction,
+        #[command(flatten)]
+        global: Global,
+    },
+    /// Group tags (discovery shows them as a route-rule group's metadata).
+    #[command(subcommand_required = true)]
+    Tag {
+        #[command(subcommand)]
+        action: TagAction,
+        #[command(flatten)]
+        global: Global,
+    },
     /// Route rules.
+    #[command(subcommand_required = true)]
     RouteRule {
         #[command(subcommand)]
         action: RouteRuleAction,
         #[command(flatten)]
         global: Global,
     },
+    /// The groups of route rules and their weights (written, then released).
+    #[command(subcommand_required = true)]
+    RouteRuleGroup {
+        #[command(subcommand)]
+        action: RouteRuleGroupAction,
+        #[command(flatten)]
+        global: Global,
+    },
     /// Canary routing.
+    #[command(subcommand_required = true)]
     Canary {
         #[command(subcommand)]
         action: CanaryAction,
@@ -68,7 +109,7 @@ pub(crate) enum Manage {
     Logs {
         /// Which log.
         #[arg(value_enum)]
-        kind: LogKind,
+        kind: LogOf,
         #[command(flatten)]
         filters: LogFilters,
         #[command(flatten)]
@@ -100,7 +141,7 @@ pub(crate) struct Global {
         hide_env_values = true
     )]
     token: Option<String>,
-    /// The region of instance, server and zone operations; default: the node's own region (from its status/node.json).
+    /// The region of instance, server and zone operations and of new groups; default: the node's own region (from its status/node.json).
     #[arg(long, global = true)]
     region: Option<String>,
     /// Print the server's JSON reply as it is.
@@ -129,23 +170,200 @@ pub(crate) enum Target {
         #[arg(long)]
         zone: String,
     },
+    /// The instances of a group.
+    Group {
+        /// The group id.
+        #[arg(long)]
+        group: i64,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub(crate) enum OperationsOf {
+    Instance,
+    Server,
+    Zone,
+    Group,
 }
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum GroupAction {
-    /// Every group.
-    List,
+    /// Every group (of one service with --service).
+    List {
+        #[arg(long)]
+        service: Option<String>,
+    },
     /// One group: its fields, instances, tags and operations.
     Show {
         /// The group id.
         id: i64,
     },
+    /// Add a group (in --region, default the node's); one with the same service, zone and name is updated.
+    Create {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        zone: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        app: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// active or inactive.
+        #[arg(long, default_value = "active")]
+        status: String,
+    },
+    /// Change a group's app, description or status.
+    Update {
+        /// The group id.
+        id: i64,
+        #[arg(long)]
+        app: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// active or inactive.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Delete groups, with their tags, operations, instances and places in route rules.
+    Delete {
+        /// Group ids.
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum GroupInstanceAction {
+    /// The instances named into groups (into one with --group).
+    List {
+        #[arg(long)]
+        group: Option<i64>,
+        #[arg(long)]
+        instance: Option<String>,
+    },
+    /// Name instances into a group.
+    Add {
+        #[arg(long)]
+        group: i64,
+        /// Instance ids, comma-separated or repeated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        instance: Vec<String>,
+    },
+    /// Remove group-instance rows by their id (the ID column of `list`).
+    Remove {
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum TagAction {
+    /// Every group's tags (one group's with --group).
+    List {
+        #[arg(long)]
+        group: Option<i64>,
+    },
+    /// Set tags on a group (others stay).
+    Set {
+        #[arg(long)]
+        group: i64,
+        /// KEY=VALUE pairs.
+        #[arg(required = true, value_parser = key_value)]
+        tags: Vec<(String, String)>,
+    },
+    /// Delete a group's tags: all of them, those named --tag, or those with --value.
+    Delete {
+        #[arg(long)]
+        group: i64,
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long)]
+        value: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum RouteRuleAction {
-    /// Every route rule.
-    List,
+    /// Every route rule (of one service with --service).
+    List {
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// One route rule and its groups' weights.
+    Show {
+        /// The route rule id.
+        id: i64,
+    },
+    /// Add a route rule; one with the same service and name is updated.
+    Create {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        name: String,
+        /// weighted-round-robin or close-by-visit.
+        #[arg(long, default_value = "weighted-round-robin")]
+        strategy: String,
+        /// active or inactive.
+        #[arg(long, default_value = "active")]
+        status: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Change a route rule.
+    Update {
+        /// The route rule id.
+        id: i64,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        strategy: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Delete route rules, with their groups' weights.
+    Delete {
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum RouteRuleGroupAction {
+    /// Every route rule's groups (one rule's with --route-rule).
+    List {
+        #[arg(long)]
+        route_rule: Option<i64>,
+    },
+    /// Put a group in a route rule with a weight, which waits for `release`.
+    Add {
+        #[arg(long)]
+        route_rule: i64,
+        #[arg(long)]
+        group: i64,
+        #[arg(long)]
+        weight: i64,
+    },
+    /// Write a new weight, which waits for `release`.
+    Update {
+        /// The route-rule group id (the ID column of `list`).
+        id: i64,
+        #[arg(long)]
+        weight: i64,
+    },
+    /// Make the written weights the ones discovery shows.
+    Release {
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+    /// Take groups out of their route rules.
+    Delete {
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -160,34 +378,71 @@ pub(crate) enum CanaryAction {
         #[arg(long, value_delimiter = ',', num_args = 0..)]
         ips: Vec<String>,
     },
+    /// The apps of a service's canary rule and their IPs.
+    Show {
+        #[arg(long)]
+        service: String,
+    },
 }
 
+/// The nine operation logs. `instance`, `server`, `zone` and `group` are pull-outs and
+/// pull-ins; the others are changes of what their names say.
 #[derive(ValueEnum, Clone, Copy, Debug)]
-pub(crate) enum LogKind {
+pub(crate) enum LogOf {
     Instance,
     Server,
-    Group,
     Zone,
+    /// Group pull-outs and pull-ins.
+    #[value(alias = "group-operation")]
+    Group,
+    /// Groups created, updated, deleted.
+    GroupChange,
+    GroupInstance,
     RouteRule,
+    RouteRuleGroup,
+    ServiceInstance,
 }
 
 #[derive(Args, Debug)]
 pub(crate) struct LogFilters {
-    /// Only this service (instance, zone, route-rule logs).
+    /// Only this service.
     #[arg(long)]
     service: Option<String>,
-    /// Only this instance (instance logs).
+    /// Only this instance.
     #[arg(long)]
     instance: Option<String>,
     /// Only this server IP (server logs).
     #[arg(long)]
     ip: Option<String>,
-    /// Only this zone (zone logs).
+    /// Only this zone.
     #[arg(long)]
     zone: Option<String>,
-    /// Only this group (group logs).
+    /// Only this group id.
     #[arg(long)]
     group: Option<i64>,
+    /// Only this route rule id (route-rule-group logs).
+    #[arg(long)]
+    route_rule: Option<i64>,
+    /// Only this name (group-change and route-rule logs).
+    #[arg(long)]
+    name: Option<String>,
+    /// Only this app (group-change logs).
+    #[arg(long)]
+    app: Option<String>,
+    /// Only this operation.
+    #[arg(long)]
+    operation: Option<String>,
+    /// Only pull-ins (true) or pull-outs (false) (instance, server, zone, group logs).
+    #[arg(long)]
+    complete: Option<bool>,
+}
+
+/// `KEY=VALUE`.
+fn key_value(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("{arg:?} is not KEY=VALUE")),
+    }
 }
 
 /// Why a command failed, and so its exit code.
@@ -198,185 +453,164 @@ pub(crate) enum Failure {
     Refused(String),
 }
 
-impl From<CallError> for Failure {
-    fn from(e: CallError) -> Failure {
-        match e {
-            CallError::Unreachable(why) => Failure::Usage(format!("cannot reach {why}")),
-            CallError::Garbled(why) => Failure::Refused(format!("unexpected answer from {why}")),
+/// A failed call as the command reports it; with `--json` a refusal's status is printed too.
+fn failed(e: Error, json: bool) -> Failure {
+    match e {
+        Error::Server { code, message } => {
+            if json {
+                let status =
+                    json!({ "errorCode": code.to_string(), "message": message, "status": "fail" });
+                println!("{}", json!({ "responseStatus": status }));
+            }
+            match message.is_empty() {
+                true => Failure::Refused(format!("refused ({code})")),
+                false => Failure::Refused(format!("refused ({code}): {message}")),
+            }
         }
+        // Every attempt failed: what the last one met decides.
+        Error::Unavailable { last, .. } => failed(*last, json),
+        e @ Error::Malformed { .. } => Failure::Refused(format!("unexpected answer: {e}")),
+        Error::Config(why) => Failure::Usage(format!("--server, --token: {why}")),
+        e => Failure::Usage(format!("cannot reach {e}")),
     }
 }
 
 /// Runs one management command, printing what it shows on stdout.
 pub(crate) fn run(command: Manage) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Usage(format!("cannot start the client's runtime: {e}")))?;
+    runtime.block_on(execute(command))
+}
+
+async fn execute(command: Manage) -> Result<(), Failure> {
     match command {
         Manage::Services(g) => {
-            let reply = Session::new(&g)?.call("/api/management/services.json", json!({}))?;
-            show(&g, &reply, |r| {
-                let mut t = instances_table();
-                for service in array(&r["services"]) {
-                    add_instances(&mut t, service);
-                }
-                t.print();
-            })
+            let s = Session::new(&g)?;
+            let reply = s.call(s.client.services()).await?;
+            s.show(&reply, view::services)
         }
         Manage::Service { id, global: g } => {
-            let body = json!({ "serviceId": id });
-            let reply = Session::new(&g)?.call("/api/management/service.json", body)?;
-            show(&g, &reply, |r| {
-                let mut t = instances_table();
-                add_instances(&mut t, &r["service"]);
-                t.print();
-                let groups = array(&r["groups"]);
-                if !groups.is_empty() {
-                    println!();
-                    let mut t = Table::new(&["GROUP", "INSTANCES"]);
-                    for group in groups {
-                        let ids: Vec<String> =
-                            array(&group["instanceIds"]).into_iter().map(text).collect();
-                        t.row(vec![text(&group["groupKey"]), ids.join(",")]);
-                    }
-                    t.print();
-                }
-            })
+            let s = Session::new(&g)?;
+            let reply = s.call(s.client.service(&id)).await?;
+            s.show(&reply, view::service)
         }
-        Manage::PullOut { target, global } => operate(&global, target, false),
-        Manage::PullIn { target, global } => operate(&global, target, true),
-        Manage::Group { action, global: g } => group(&g, action),
-        Manage::RouteRule {
-            action: RouteRuleAction::List,
-            global: g,
-        } => {
-            let path = "/api/management/group/get-all-route-rules.json";
-            let reply = Session::new(&g)?.call(path, json!({}))?;
-            show(&g, &reply, |r| {
-                let mut t = Table::new(&["ID", "SERVICE", "NAME", "STATUS", "STRATEGY"]);
-                for rule in array(&r["routeRules"]) {
-                    t.row(fields(
-                        rule,
-                        &["routeRuleId", "serviceId", "name", "status", "strategy"],
-                    ));
-                }
-                t.print();
-            })
+        Manage::PullOut { target, global } => operate(&global, target, false).await,
+        Manage::PullIn { target, global } => operate(&global, target, true).await,
+        Manage::Operations { kind, global: g } => {
+            let s = Session::new(&g)?;
+            let kind = match kind {
+                OperationsOf::Instance => OperationKind::Instance,
+                OperationsOf::Server => OperationKind::Server,
+                OperationsOf::Zone => OperationKind::Zone,
+                OperationsOf::Group => OperationKind::Group,
+            };
+            let region = g.region.as_deref();
+            let reply = s.call(s.client.all_operations(kind, region)).await?;
+            s.show(&reply, view::operations)
         }
-        Manage::Canary {
-            action: CanaryAction::Set { service, app, ips },
-            global: g,
-        } => {
-            let session = Session::new(&g)?;
-            let mut body = json!({ "serviceId": service, "appId": app, "canaryIps": ips });
-            session.sign(&mut body)?;
-            let reply = session.call("/api/management/canary/update-canary-ips.json", body)?;
-            show(&g, &reply, |_| {
-                println!("canary ips of {app} for {service}: {}", ips.join(","))
-            })
+        Manage::Group { action, global } => group(&Session::new(&global)?, action).await,
+        Manage::GroupInstance { action, global } => {
+            group_instance(&Session::new(&global)?, action).await
         }
+        Manage::Tag { action, global } => tag(&Session::new(&global)?, action).await,
+        Manage::RouteRule { action, global } => route_rule(&Session::new(&global)?, action).await,
+        Manage::RouteRuleGroup { action, global } => {
+            route_rule_group(&Session::new(&global)?, action).await
+        }
+        Manage::Canary { action, global } => canary(&Session::new(&global)?, action).await,
         Manage::Logs {
             kind,
             filters,
             global: g,
-        } => logs(&g, kind, filters),
+        } => logs(&Session::new(&g)?, kind, filters).await,
         Manage::Cluster(g) => {
-            let reply = Session::new(&g)?.call("/api/status/cluster.json", json!({}))?;
-            show(&g, &reply, |r| {
-                let mut t =
-                    Table::new(&["URL", "REGION", "ZONE", "STATUS", "REGISTRY", "DISCOVERY"]);
-                for node in array(&r["nodesStatus"]) {
-                    let zone = &node["node"]["zone"];
-                    t.row(vec![
-                        text(&node["node"]["url"]),
-                        text(&zone["regionId"]),
-                        text(&zone["zoneId"]),
-                        text(&node["status"]),
-                        text(&node["canServiceRegistry"]),
-                        text(&node["canServiceDiscovery"]),
-                    ]);
-                }
-                t.print();
-            })
+            let s = Session::new(&g)?;
+            let reply = s.call(s.client.cluster_status()).await?;
+            s.show(&reply, view::cluster)
         }
     }
 }
 
-/// The server, the token and the operator of one command.
+/// The client of one command and the flags it was given.
 struct Session<'a> {
-    endpoint: Endpoint,
+    client: ManagementClient,
     global: &'a Global,
+    /// Whether an operator was named or found: writes need one.
+    has_operator: bool,
 }
 
 impl<'a> Session<'a> {
     fn new(global: &'a Global) -> Result<Session<'a>, Failure> {
-        let endpoint = Endpoint::parse(&global.server).map_err(Failure::Usage)?;
-        Ok(Session { endpoint, global })
-    }
-
-    /// POSTs `body` to `path`; the reply when the server answered `success`.
-    fn call(&self, path: &str, body: Value) -> Result<Value, Failure> {
-        let token = self.global.token.as_deref().filter(|t| !t.is_empty());
-        let reply = http::post(&self.endpoint, path, &body.to_string(), token)?;
-        let url = self.endpoint.url(path);
-        let parsed: Result<Value, _> = serde_json::from_slice(&reply.body);
-        let Ok(value) = parsed else {
-            let text = String::from_utf8_lossy(&reply.body);
-            let text = text
-                .lines()
-                .next()
-                .unwrap_or("")
-                .chars()
-                .take(200)
-                .collect::<String>();
-            return Err(Failure::Refused(format!(
-                "{url} answered HTTP {} without JSON: {text}",
-                reply.status
-            )));
-        };
-        let status = &value["responseStatus"];
-        if status["status"].as_str() == Some("success") && reply.status == 200 {
-            return Ok(value);
-        }
-        if self.global.json {
-            println!("{value}");
-        }
-        Err(Failure::Refused(format!(
-            "refused ({}): {}",
-            status["errorCode"].as_str().unwrap_or("HTTP error"),
-            status["message"]
-                .as_str()
-                .filter(|m| !m.is_empty())
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("HTTP {}", reply.status))
-        )))
-    }
-
-    /// Adds the operator to a write.
-    fn sign(&self, body: &mut Value) -> Result<(), Failure> {
-        let operator = self
-            .global
+        let mut config = ClientConfig::new([global.server.as_str()]);
+        // The node the operator named, not whichever node the cluster lists.
+        config.follow_cluster = false;
+        // A management view of a large registry is big and slow to write, not unbounded.
+        config.request_timeout = Duration::from_secs(30);
+        config.connect_timeout = Duration::from_secs(5);
+        config.max_reply_bytes = 512 << 20;
+        let operator = global
             .operator
             .clone()
             .or_else(|| std::env::var("USER").ok())
             .or_else(|| std::env::var("LOGNAME").ok())
             .or_else(login_name)
-            .filter(|o| !o.trim().is_empty())
-            .ok_or_else(|| Failure::Usage("no operator: pass --operator NAME".into()))?;
-        body["operatorId"] = Value::String(operator);
-        // Java's checked writes (canary, groups) also want an operation and a token in the body;
-        // the token recorded in the logs is the management token when one is given.
-        if body.get("operation").is_none() {
-            body["operation"] = Value::String("update".into());
+            .filter(|o| !o.trim().is_empty());
+        let has_operator = operator.is_some();
+        // Reads name nobody; the client still wants a name.
+        let operator = operator.unwrap_or_else(|| "unknown".to_string());
+        let client = ManagementClient::new(config, operator).map_err(|e| failed(e, false))?;
+        let client = match global.token.as_deref().filter(|t| !t.is_empty()) {
+            Some(token) => client.with_token(token).map_err(|e| failed(e, false))?,
+            None => client,
+        };
+        Ok(Session {
+            client,
+            global,
+            has_operator,
+        })
+    }
+
+    /// The outcome of a call: its reply, or the command's failure.
+    async fn call<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, Error>>,
+    ) -> Result<T, Failure> {
+        call.await.map_err(|e| failed(e, self.global.json))
+    }
+
+    /// The outcome of a write, which needs an operator.
+    async fn write(
+        &self,
+        call: impl std::future::Future<Output = Result<Value, Error>>,
+    ) -> Result<Value, Failure> {
+        if !self.has_operator {
+            return Err(Failure::Usage("no operator: pass --operator NAME".into()));
         }
-        let token = self.global.token.as_deref().filter(|t| !t.is_empty());
-        body["token"] = Value::String(token.unwrap_or("artemis-cli").to_string());
+        self.call(call).await
+    }
+
+    /// With `--json` the reply as it is; otherwise what `human` prints.
+    fn show(&self, reply: &Value, human: impl FnOnce(&Value)) -> Result<(), Failure> {
+        match self.global.json {
+            true => println!("{reply}"),
+            false => human(reply),
+        }
         Ok(())
     }
 
+    /// With `--json` the write's reply; otherwise `done`.
+    fn done(&self, reply: &Value, done: &str) -> Result<(), Failure> {
+        self.show(reply, |_| println!("{done}"))
+    }
+
     /// `--region`, or the node's own region.
-    fn region(&self) -> Result<String, Failure> {
+    async fn region(&self) -> Result<String, Failure> {
         if let Some(region) = &self.global.region {
             return Ok(region.clone());
         }
-        let node = self.call("/api/status/node.json", json!({}))?;
+        let node = self.call(self.client.node_status()).await?;
         node["nodeStatus"]["node"]["zone"]["regionId"]
             .as_str()
             .map(str::to_string)
@@ -400,181 +634,389 @@ fn login_name() -> Option<String> {
     }
 }
 
-/// With `--json` the reply as it is; otherwise what `human` prints.
-fn show(global: &Global, reply: &Value, human: impl FnOnce(&Value)) -> Result<(), Failure> {
-    match global.json {
-        true => println!("{reply}"),
-        false => human(reply),
-    }
-    Ok(())
-}
-
 /// A pull-out (`complete` false) or pull-in (`complete` true).
-fn operate(global: &Global, target: Target, complete: bool) -> Result<(), Failure> {
-    let session = Session::new(global)?;
-    let region = session.region()?;
-    let verb = if complete { "pulled in" } else { "pulled out" };
-    let (path, mut body, what) = match target {
-        Target::Instance { service, instance } => (
-            "/api/management/operate-instance.json",
-            json!({
-                "instanceKey": { "regionId": region, "serviceId": service, "instanceId": instance },
-                "operation": "pullout",
-                "operationComplete": complete,
-            }),
-            format!("instance {instance} of {service}"),
-        ),
-        Target::Server { ip } => (
-            "/api/management/operate-server.json",
-            json!({
-                "serverKey": { "regionId": region, "serverId": ip },
-                "operation": "pullout",
-                "operationComplete": complete,
-            }),
-            format!("server {ip}"),
-        ),
-        Target::Zone { service, zone } => (
-            "/api/management/zone/operate-zone-operations.json",
-            json!({
-                "zoneOperationsList": [{
-                    "operations": ["pullout"],
-                    "zoneKey": { "regionId": region, "serviceId": service, "zoneId": zone },
-                }],
-                "operationComplete": complete,
-            }),
-            format!("zone {zone} of {service}"),
+async fn operate(global: &Global, target: Target, complete: bool) -> Result<(), Failure> {
+    let s = Session::new(global)?;
+    let (target, what) = match target {
+        Target::Instance { service, instance } => {
+            let what = format!("instance {instance} of {service}");
+            let target = OperationTarget::Instance {
+                region_id: s.region().await?,
+                service_id: service,
+                instance_id: instance,
+            };
+            (target, what)
+        }
+        Target::Server { ip } => {
+            let what = format!("server {ip}");
+            let target = OperationTarget::Server {
+                region_id: s.region().await?,
+                server_id: ip,
+            };
+            (target, what)
+        }
+        Target::Zone { service, zone } => {
+            let what = format!("zone {zone} of {service}");
+            let target = OperationTarget::Zone {
+                region_id: s.region().await?,
+                service_id: service,
+                zone_id: zone,
+            };
+            (target, what)
+        }
+        Target::Group { group } => (
+            OperationTarget::Group { group_id: group },
+            format!("group {group}"),
         ),
     };
-    session.sign(&mut body)?;
-    let reply = session.call(path, body)?;
-    show(global, &reply, |_| {
-        println!("{verb}: {what} (region {region})")
-    })
+    let reply = match complete {
+        true => s.write(s.client.pull_in(&target)).await?,
+        false => s.write(s.client.pull_out(&target)).await?,
+    };
+    let verb = if complete { "pulled in" } else { "pulled out" };
+    let region = match &target {
+        OperationTarget::Instance { region_id, .. }
+        | OperationTarget::Server { region_id, .. }
+        | OperationTarget::Zone { region_id, .. } => format!(" (region {region_id})"),
+        _ => String::new(),
+    };
+    s.done(&reply, &format!("{verb}: {what}{region}"))
 }
 
-fn group(g: &Global, action: GroupAction) -> Result<(), Failure> {
-    let session = Session::new(g)?;
-    let reply = session.call("/api/management/group/get-all-groups.json", json!({}))?;
-    const COLUMNS: [&str; 7] = [
-        "groupId",
-        "serviceId",
-        "regionId",
-        "zoneId",
-        "name",
-        "appId",
-        "status",
-    ];
+async fn group(s: &Session<'_>, action: GroupAction) -> Result<(), Failure> {
     match action {
-        GroupAction::List => show(g, &reply, |r| {
-            let mut t = Table::new(&["ID", "SERVICE", "REGION", "ZONE", "NAME", "APP", "STATUS"]);
-            for group in array(&r["groups"]) {
-                t.row(fields(group, &COLUMNS));
+        GroupAction::List { service } => {
+            let mut reply = s.call(s.client.groups()).await?;
+            if let Some(service) = service {
+                view::keep(&mut reply["groups"], |g| same(&g["serviceId"], &service));
             }
-            t.print();
-        }),
+            s.show(&reply, view::groups)
+        }
         GroupAction::Show { id } => {
-            let found = array(&reply["groups"])
+            let groups = s.call(s.client.groups()).await?;
+            let found = array(&groups["groups"])
                 .into_iter()
                 .find(|group| group["groupId"].as_i64() == Some(id))
                 .cloned()
                 .ok_or_else(|| Failure::Refused(format!("no group {id}")))?;
-            let ask = |path: &str| session.call(path, json!({ "groupId": id }));
-            let instances = ask("/api/management/group/get-group-instances.json")?;
-            let tags = ask("/api/management/group/get-group-tags.json")?;
-            let operations = ask("/api/management/group/get-group-operations.json")?;
+            let instances = s.call(s.client.group_instances(Some(id), None)).await?;
+            let tags = s.call(s.client.group_tags(Some(id))).await?;
+            let target = OperationTarget::Group { group_id: id };
+            let operations = s.call(s.client.operations(&target)).await?;
             let all = json!({
                 "group": found,
                 "groupInstances": instances["groupInstances"],
                 "groupTags": tags["groupTags"],
                 "groupOperations": operations["groupOperations"],
             });
-            show(g, &all, |all| {
-                for (name, key) in COLUMNS.iter().zip(COLUMNS) {
-                    println!("{name}: {}", text(&all["group"][key]));
-                }
-                let ids: Vec<String> = array(&all["groupInstances"])
-                    .iter()
-                    .map(|i| text(&i["instanceId"]))
-                    .collect();
-                println!("instances: {}", ids.join(","));
-                println!("tags: {}", all["groupTags"]["tags"]);
-                println!("operations: {}", all["groupOperations"]["operations"]);
-            })
+            s.show(&all, view::group)
+        }
+        GroupAction::Create {
+            service,
+            zone,
+            name,
+            app,
+            description,
+            status,
+        } => {
+            let mut group = Group::new(service, s.region().await?, zone, name);
+            group.app_id = app;
+            group.description = description;
+            group.status = Some(status);
+            let reply = s.write(s.client.insert_groups(&[group.clone()])).await?;
+            if s.global.json {
+                return s.show(&reply, |_| {});
+            }
+            let groups = s.call(s.client.groups()).await?;
+            let id = array(&groups["groups"])
+                .into_iter()
+                .find(|g| {
+                    same(&g["serviceId"], &group.service_id)
+                        && same(&g["regionId"], &group.region_id)
+                        && same(&g["zoneId"], &group.zone_id)
+                        && same(&g["name"], &group.name)
+                })
+                .map_or_else(|| "-".to_string(), |g| text(&g["groupId"]));
+            let key = [
+                &group.service_id,
+                &group.region_id,
+                &group.zone_id,
+                &group.name,
+            ];
+            let key: Vec<&str> = key.iter().map(|s| s.as_str()).collect();
+            s.done(&reply, &format!("group {id}: {}", key.join("/")))
+        }
+        GroupAction::Update {
+            id,
+            app,
+            description,
+            status,
+        } => {
+            let mut group = s
+                .call(s.client.group(id))
+                .await?
+                .ok_or_else(|| Failure::Refused(format!("no group {id}")))?;
+            group.app_id = app.or(group.app_id);
+            group.description = description.or(group.description);
+            group.status = status.or(group.status);
+            let reply = s.write(s.client.update_groups(&[group])).await?;
+            s.done(&reply, &format!("group {id} updated"))
+        }
+        GroupAction::Delete { ids } => {
+            let reply = s.write(s.client.delete_groups(&ids)).await?;
+            s.done(&reply, &format!("deleted group(s) {}", joined(&ids)))
         }
     }
 }
 
-fn logs(g: &Global, kind: LogKind, f: LogFilters) -> Result<(), Failure> {
-    let path = match kind {
-        LogKind::Instance => "instance-operation-logs",
-        LogKind::Server => "server-operation-logs",
-        LogKind::Group => "group-operation-logs",
-        LogKind::Zone => "zone-operation-logs",
-        LogKind::RouteRule => "route-rule-logs",
+async fn group_instance(s: &Session<'_>, action: GroupInstanceAction) -> Result<(), Failure> {
+    match action {
+        GroupInstanceAction::List { group, instance } => {
+            let call = s.client.group_instances(group, instance.as_deref());
+            let reply = s.call(call).await?;
+            s.show(&reply, view::group_instances)
+        }
+        GroupInstanceAction::Add { group, instance } => {
+            let reply = s
+                .write(s.client.insert_group_instances(group, &instance))
+                .await?;
+            let done = format!("group {group}: added {}", instance.join(","));
+            s.done(&reply, &done)
+        }
+        GroupInstanceAction::Remove { ids } => {
+            let reply = s.write(s.client.delete_group_instances(&ids)).await?;
+            s.done(
+                &reply,
+                &format!("removed group instance(s) {}", joined(&ids)),
+            )
+        }
+    }
+}
+
+async fn tag(s: &Session<'_>, action: TagAction) -> Result<(), Failure> {
+    match action {
+        TagAction::List { group } => {
+            let reply = s.call(s.client.group_tags(group)).await?;
+            s.show(&reply, view::tags)
+        }
+        TagAction::Set { group, tags } => {
+            let tags: BTreeMap<String, String> = tags.into_iter().collect();
+            let reply = s.write(s.client.set_group_tags(group, &tags)).await?;
+            let shown: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            s.done(&reply, &format!("group {group}: {}", shown.join(",")))
+        }
+        TagAction::Delete { group, tag, value } => {
+            let call = s
+                .client
+                .delete_group_tags(group, tag.as_deref(), value.as_deref());
+            let reply = s.write(call).await?;
+            s.done(&reply, &format!("group {group}: tags deleted"))
+        }
+    }
+}
+
+async fn route_rule(s: &Session<'_>, action: RouteRuleAction) -> Result<(), Failure> {
+    match action {
+        RouteRuleAction::List { service } => {
+            let mut reply = s.call(s.client.route_rules()).await?;
+            if let Some(service) = service {
+                view::keep(&mut reply["routeRules"], |r| {
+                    same(&r["serviceId"], &service)
+                });
+            }
+            s.show(&reply, view::route_rules)
+        }
+        RouteRuleAction::Show { id } => {
+            let rules = s.call(s.client.route_rules()).await?;
+            let found = array(&rules["routeRules"])
+                .into_iter()
+                .find(|rule| rule["routeRuleId"].as_i64() == Some(id))
+                .cloned()
+                .ok_or_else(|| Failure::Refused(format!("no route rule {id}")))?;
+            let mut groups = s.call(s.client.route_rule_groups()).await?;
+            view::keep(&mut groups["routeRuleGroups"], |g| {
+                g["routeRuleId"].as_i64() == Some(id)
+            });
+            let all = json!({ "routeRule": found, "routeRuleGroups": groups["routeRuleGroups"] });
+            s.show(&all, view::route_rule)
+        }
+        RouteRuleAction::Create {
+            service,
+            name,
+            strategy,
+            status,
+            description,
+        } => {
+            let mut rule = ServiceRouteRule::new(service, name);
+            rule.strategy = Some(strategy);
+            rule.status = Some(status);
+            rule.description = description;
+            let reply = s
+                .write(s.client.insert_route_rules(&[rule.clone()]))
+                .await?;
+            if s.global.json {
+                return s.show(&reply, |_| {});
+            }
+            let rules = s.call(s.client.route_rules()).await?;
+            let id = array(&rules["routeRules"])
+                .into_iter()
+                .find(|r| same(&r["serviceId"], &rule.service_id) && same(&r["name"], &rule.name))
+                .map_or_else(|| "-".to_string(), |r| text(&r["routeRuleId"]));
+            let done = format!("route rule {id}: {} of {}", rule.name, rule.service_id);
+            s.done(&reply, &done)
+        }
+        RouteRuleAction::Update {
+            id,
+            name,
+            strategy,
+            status,
+            description,
+        } => {
+            let mut rule = s
+                .call(s.client.route_rule(id))
+                .await?
+                .ok_or_else(|| Failure::Refused(format!("no route rule {id}")))?;
+            rule.name = name.unwrap_or(rule.name);
+            rule.strategy = strategy.or(rule.strategy);
+            rule.status = status.or(rule.status);
+            rule.description = description.or(rule.description);
+            let reply = s.write(s.client.update_route_rules(&[rule])).await?;
+            s.done(&reply, &format!("route rule {id} updated"))
+        }
+        RouteRuleAction::Delete { ids } => {
+            let reply = s.write(s.client.delete_route_rules(&ids)).await?;
+            s.done(&reply, &format!("deleted route rule(s) {}", joined(&ids)))
+        }
+    }
+}
+
+async fn route_rule_group(s: &Session<'_>, action: RouteRuleGroupAction) -> Result<(), Failure> {
+    match action {
+        RouteRuleGroupAction::List { route_rule } => {
+            let mut reply = s.call(s.client.route_rule_groups()).await?;
+            if let Some(rule) = route_rule {
+                view::keep(&mut reply["routeRuleGroups"], |g| {
+                    g["routeRuleId"].as_i64() == Some(rule)
+                });
+            }
+            s.show(&reply, view::route_rule_groups)
+        }
+        RouteRuleGroupAction::Add {
+            route_rule,
+            group,
+            weight,
+        } => {
+            let row = RouteRuleGroup::new(route_rule, group, weight);
+            let reply = s.write(s.client.insert_route_rule_groups(&[row])).await?;
+            if s.global.json {
+                return s.show(&reply, |_| {});
+            }
+            let rows = s.call(s.client.route_rule_groups()).await?;
+            let id = array(&rows["routeRuleGroups"])
+                .into_iter()
+                .find(|g| {
+                    g["routeRuleId"].as_i64() == Some(route_rule)
+                        && g["groupId"].as_i64() == Some(group)
+                })
+                .map_or_else(|| "-".to_string(), |g| text(&g["routeRuleGroupId"]));
+            let done = format!(
+                "route-rule group {id}: group {group} in route rule {route_rule}, weight {weight} (to release)"
+            );
+            s.done(&reply, &done)
+        }
+        RouteRuleGroupAction::Update { id, weight } => {
+            let mut row = stored_route_rule_group(s, id).await?;
+            row.unreleased_weight = Some(weight);
+            let reply = s.write(s.client.update_route_rule_groups(&[row])).await?;
+            let done = format!("route-rule group {id}: weight {weight} (to release)");
+            s.done(&reply, &done)
+        }
+        RouteRuleGroupAction::Release { ids } => {
+            let mut rows = Vec::with_capacity(ids.len());
+            for &id in &ids {
+                rows.push(stored_route_rule_group(s, id).await?);
+            }
+            let reply = s.write(s.client.release_route_rule_groups(&rows)).await?;
+            s.done(
+                &reply,
+                &format!("released route-rule group(s) {}", joined(&ids)),
+            )
+        }
+        RouteRuleGroupAction::Delete { ids } => {
+            let reply = s.write(s.client.delete_route_rule_groups(&ids)).await?;
+            s.done(
+                &reply,
+                &format!("deleted route-rule group(s) {}", joined(&ids)),
+            )
+        }
+    }
+}
+
+async fn stored_route_rule_group(s: &Session<'_>, id: i64) -> Result<RouteRuleGroup, Failure> {
+    s.call(s.client.route_rule_group(id))
+        .await?
+        .ok_or_else(|| Failure::Refused(format!("no route-rule group {id}")))
+}
+
+async fn canary(s: &Session<'_>, action: CanaryAction) -> Result<(), Failure> {
+    match action {
+        CanaryAction::Set { service, app, ips } => {
+            let reply = s
+                .write(s.client.set_canary_ips(&service, &app, &ips))
+                .await?;
+            let done = format!("canary ips of {app} for {service}: {}", ips.join(","));
+            s.done(&reply, &done)
+        }
+        CanaryAction::Show { service } => {
+            let canaries = s.call(s.client.canaries(&service)).await?;
+            let canaries: Vec<Value> = canaries
+                .into_iter()
+                .map(|c| json!({ "appId": c.app_id, "groupId": c.group_id, "ips": c.ips }))
+                .collect();
+            let all = json!({ "serviceId": service, "canaries": canaries });
+            s.show(&all, view::canaries)
+        }
+    }
+}
+
+async fn logs(s: &Session<'_>, kind: LogOf, f: LogFilters) -> Result<(), Failure> {
+    let kind = match kind {
+        LogOf::Instance => LogKind::Instance,
+        LogOf::Server => LogKind::Server,
+        LogOf::Zone => LogKind::Zone,
+        LogOf::Group => LogKind::GroupOperation,
+        LogOf::GroupChange => LogKind::Group,
+        LogOf::GroupInstance => LogKind::GroupInstance,
+        LogOf::RouteRule => LogKind::RouteRule,
+        LogOf::RouteRuleGroup => LogKind::RouteRuleGroup,
+        LogOf::ServiceInstance => LogKind::ServiceInstance,
     };
-    let body = json!({
-        "serviceId": f.service,
-        "operatorId": g.operator,
-        "instanceId": f.instance,
-        "serverId": f.ip,
-        "zoneId": f.zone,
-        "groupId": f.group,
-        "regionId": g.region,
-    });
-    let session = Session::new(g)?;
-    let reply = session.call(&format!("/api/management/log/{path}.json"), body)?;
-    show(g, &reply, |r| {
-        let rows = array(&r["logs"]);
-        let Some(first) = rows.first().and_then(|v| v.as_object()) else {
-            println!("(no log rows)");
-            return;
-        };
-        let columns: Vec<&str> = first
-            .iter()
-            .filter(|(_, v)| !v.is_object() && !v.is_array())
-            .map(|(k, _)| k.as_str())
-            .collect();
-        let mut t = Table::new(&columns);
-        for row in rows {
-            t.row(fields(row, &columns));
-        }
-        t.print();
-    })
+    let mut filter = LogFilter::default();
+    filter.region_id = s.global.region.clone();
+    filter.service_id = f.service;
+    filter.instance_id = f.instance;
+    filter.server_id = f.ip;
+    filter.zone_id = f.zone;
+    filter.group_id = f.group;
+    filter.route_rule_id = f.route_rule;
+    filter.name = f.name;
+    filter.app_id = f.app;
+    filter.operation = f.operation;
+    // `--operator` filters the logs; the login name does not.
+    filter.operator_id = s.global.operator.clone();
+    filter.complete = f.complete;
+    let reply = s.call(s.client.logs(kind, &filter)).await?;
+    s.show(&reply, view::logs)
 }
 
-fn instances_table() -> Table {
-    Table::new(&["SERVICE", "INSTANCE", "ADDRESS", "ZONE", "STATUS"])
+/// Whether a reply's text field is `expected`, case aside (as service ids are matched).
+fn same(field: &Value, expected: &str) -> bool {
+    field
+        .as_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case(expected))
 }
 
-fn add_instances(t: &mut Table, service: &Value) {
-    for i in array(&service["instances"]) {
-        let address = match (&i["ip"], &i["port"]) {
-            (Value::String(ip), Value::Number(port)) => format!("{ip}:{port}"),
-            (ip, _) => text(ip),
-        };
-        t.row(vec![
-            text(&i["serviceId"]),
-            text(&i["instanceId"]),
-            address,
-            text(&i["zoneId"]),
-            text(&i["status"]),
-        ]);
-    }
-}
-
-fn array(v: &Value) -> Vec<&Value> {
-    v.as_array().map(|a| a.iter().collect()).unwrap_or_default()
-}
-
-fn fields(v: &Value, names: &[&str]) -> Vec<String> {
-    names.iter().map(|n| text(&v[*n])).collect()
-}
-
-/// A value as a table shows it: strings bare, null as `-`.
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+fn joined(ids: &[i64]) -> String {
+    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+    ids.join(",")
 }
