@@ -235,6 +235,10 @@ pub struct ServerConfig {
     #[arg(long, env = "ARTEMIS_PEER_STATUS_INTERVAL", default_value = "5s", value_parser = parse_duration)]
     pub peer_status_interval: Duration,
 
+    /// How often the host names of `--cluster-nodes` are resolved again (peers given by IP are never looked up), so a peer that moves keeps being reached and let in.
+    #[arg(long, env = "ARTEMIS_PEER_RESOLVE_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub peer_resolve_interval: Duration,
+
     /// A node starting into a cluster serves once it has copied the registry from an `up` peer, once every peer answered and none is up, or after this long (and says why).
     #[arg(long, env = "ARTEMIS_JOIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub join_timeout: Duration,

@@ -189,13 +189,14 @@ fn keep_leases(core: &Rc<CoreServer>) {
     .detach();
 }
 
-/// On the first core of a node with peers: the join sync, then the peers' status polls; and
-/// anti-entropy with each peer.
+/// On the first core of a node with peers: the join sync, then the peers' status polls;
+/// anti-entropy with each peer; and their host names resolved again.
 fn join_cluster(core: &Rc<CoreServer>) {
     let (cluster, config) = (&core.node.cluster, &core.node.config);
     if core.link.me() != 0 || cluster.peers.is_empty() {
         return;
     }
+    cluster::spawn_resolver(cluster, config.peer_resolve_interval);
     let every = config.digest_interval;
     cluster::anti_entropy::spawn(cluster, &core.link, every, &core.metrics);
     spawn_local(cluster::join_then_poll(

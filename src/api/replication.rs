@@ -147,6 +147,18 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_that_resolves_anew_is_let_in_at_its_new_address_only() {
+        let nodes = "http://127.0.0.1:8080/,http://127.0.0.2:8080/";
+        let moving = cluster(&["--cluster-nodes", nodes]);
+        let moved = "127.0.0.5:8080".parse().ok();
+        assert!(moving.peers[0].address.set(moved));
+        assert_eq!(refused(&moving, ip(5), None), None);
+        assert_eq!(refused(&moving, ip(2), None), STRANGER);
+        assert!(moving.peers[0].address.set(None));
+        assert_eq!(refused(&moving, ip(5), None), STRANGER);
+    }
+
+    #[test]
     fn with_a_cluster_token_a_peer_must_send_it() {
         let nodes = "http://127.0.0.1:8080/,http://127.0.0.2:8080/";
         let secured = cluster(&["--cluster-nodes", nodes, "--cluster-token", "s3cret"]);

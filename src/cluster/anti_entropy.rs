@@ -15,7 +15,9 @@
 //! replicated: every node pulls for itself.
 //!
 //! Each peer has a task and a keep-alive connection of its own on the first core, so a slow peer
-//! delays no other.
+//! delays no other. A comparison that fails (the peer is down, or a partition swallows the
+//! request until its timeout) is tried again every [`RETRY`] rather than a whole interval later, so
+//! a partition that heals converges within one interval of the heal, whatever its phase.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -36,8 +38,10 @@ use crate::shard_link::{PeerView, ShardLink};
 
 /// How long a peer may take to accept a connection, and again to answer one request (a Java
 /// peer's whole registry among them). Also how long a request lost on a path that swallows
-/// traffic holds the comparisons up after the path heals: a digest interval or two.
+/// traffic holds the comparisons up after the path heals, before the next try [`RETRY`] later.
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// The pause before comparing again after a comparison failed (at most the interval).
+const RETRY: Duration = Duration::from_secs(1);
 /// Largest reply taken.
 const MAX_REPLY: usize = 1 << 30;
 /// Services whose state one request asks for, so that no reply grows with the registry.
@@ -52,15 +56,9 @@ pub(crate) fn spawn(
 ) {
     let counters = metrics.digest_counters(&cluster.peer_urls());
     for (peer, counters) in cluster.peers.iter().zip(counters) {
-        let Some(addr) = peer.addr else {
-            log::warn!(
-                "anti-entropy: {} does not resolve; it is left out",
-                peer.url
-            );
-            continue;
-        };
+        let (address, authority) = (peer.address.clone(), peer.authority.clone());
         let bearer = cluster.token.clone();
-        let client = HttpClient::new(addr, peer.authority.clone(), TIMEOUT, MAX_REPLY, bearer);
+        let client = HttpClient::new(address, authority, TIMEOUT, MAX_REPLY, bearer);
         let comparing = Comparing {
             cluster: cluster.clone(),
             index: peer.index,
@@ -92,7 +90,7 @@ impl Comparing {
     async fn every(mut self, every: Duration) {
         let mut failing = false;
         loop {
-            sleep(every).await;
+            sleep(if failing { RETRY.min(every) } else { every }).await;
             // Whatever the last status poll said: after a partition heals, the first comparison
             // is the next interval's, not the one after the poll that sees the peer up again.
             if !self.cluster.is_joined() {

@@ -182,10 +182,9 @@ struct Copied {
 /// Copies `peer`'s registry into this node's shards, through the replication path.
 async fn copy(cluster: &Cluster, peer: &Peer, link: &ShardLink) -> Result<Copied, String> {
     let started = Instant::now();
-    let addr = peer.addr.ok_or("its address does not resolve")?;
     let token = cluster.token.clone();
     let mut client = HttpClient::new(
-        addr,
+        peer.address.clone(),
         peer.authority.clone(),
         COPY_TIMEOUT,
         COPY_MAX_BODY,

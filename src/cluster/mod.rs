@@ -2,6 +2,9 @@
 //! whether this node has joined (copied the registry from a peer) yet.
 //!
 //! Membership is static, from `--cluster-nodes`; this node is the entry equal to its own URL.
+//! Peers named by host name are looked up again every `--peer-resolve-interval` on a thread of
+//! their own ([`spawn_resolver`]), since a lookup may block for seconds and no core may wait on
+//! it; what connects to a peer and who may replicate to this node follow the new address.
 //! Every core shares one [`Cluster`]: the peer poller writes each peer's status, the replication
 //! senders and the status endpoints read it. A peer's status is one atomic for the hot checks and
 //! its whole `ServiceNodeStatus` for `status/cluster.json`, behind a mutex that only the poller
@@ -15,10 +18,12 @@ mod poll;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use artemis_shards::json::write_str;
 
 use crate::config::ServerConfig;
+use crate::http::client::Address;
 
 pub(crate) use join::join_then_poll;
 
@@ -166,8 +171,8 @@ pub(crate) struct Peer {
     /// Its URL as configured (Java lists nodes by it).
     pub url: String,
     pub zone: String,
-    /// Where to connect: the URL's host and port, resolved at start (`None`: unresolvable).
-    pub addr: Option<SocketAddr>,
+    /// Where to connect: the URL's host and port, as last resolved.
+    pub address: Arc<Address>,
     /// The URL's `host[:port]`, for the `Host` header.
     pub authority: String,
     /// The URL's path without its trailing `/` (`""` for the root): requests go to
@@ -245,7 +250,7 @@ impl Cluster {
                     index,
                     url: url.clone(),
                     zone,
-                    addr: resolve(&authority),
+                    address: Arc::new(Address::new(resolve(&authority))),
                     authority,
                     base,
                     unknown: node_status_json(&service_node, NodeState::Unknown, None),
@@ -291,7 +296,35 @@ impl Cluster {
     pub(crate) fn is_peer_address(&self, ip: IpAddr) -> bool {
         self.peers
             .iter()
-            .any(|p| p.addr.is_some_and(|a| a.ip() == ip))
+            .any(|p| p.address.get().is_some_and(|a| a.ip() == ip))
+    }
+}
+
+/// Resolves the peers named by host name again every `every`, for the process's life, on a
+/// thread of its own; nothing when every peer is named by IP.
+pub(crate) fn spawn_resolver(cluster: &Arc<Cluster>, every: Duration) {
+    let named = |peer: &&Peer| named_host(&peer.authority);
+    if !cluster.peers.iter().any(|peer| named(&peer)) {
+        return;
+    }
+    let cluster = cluster.clone();
+    let resolving = move || loop {
+        std::thread::sleep(every);
+        for peer in cluster.peers.iter().filter(named) {
+            let now = resolve(&peer.authority);
+            if peer.address.set(now) {
+                match now {
+                    Some(addr) => log::info!("peer {} now resolves to {addr}", peer.url),
+                    None => log::warn!("peer {} no longer resolves", peer.url),
+                }
+            }
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name("artemis-resolver".into())
+        .spawn(resolving);
+    if let Err(e) = spawned {
+        log::warn!("peers' host names will not be resolved again: {e}");
     }
 }
 
@@ -350,6 +383,17 @@ fn split_url(url: &str) -> (String, String) {
     (authority.to_string(), base)
 }
 
+/// Whether `host[:port]` names its host rather than giving its IP (`[v6]` included).
+fn named_host(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host),
+    };
+    host.parse::<IpAddr>().is_err()
+}
+
 /// The address of `host[:port]` (port 80 when none), if it resolves.
 fn resolve(authority: &str) -> Option<SocketAddr> {
     let with_port = match authority.rsplit_once(':') {
@@ -377,6 +421,16 @@ mod tests {
         assert_eq!(normalize("HTTP://localhost:8080"), "http://127.0.0.1:8080/");
         assert_eq!(resolve("127.0.0.1:9"), Some("127.0.0.1:9".parse().unwrap()));
         assert_eq!(resolve("127.0.0.1"), Some("127.0.0.1:80".parse().unwrap()));
+        for (authority, named) in [
+            ("h1:8080", true),
+            ("localhost", true),
+            ("10.0.0.1:8080", false),
+            ("10.0.0.1", false),
+            ("[::1]:8080", false),
+            ("[::1]", false),
+        ] {
+            assert_eq!(named_host(authority), named, "{authority}");
+        }
     }
 
     #[test]

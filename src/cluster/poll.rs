@@ -28,9 +28,9 @@ const MAX_REPLY: usize = 64 << 10;
 /// What a peer said in the last round, or why it said nothing.
 pub(super) type Answer = Result<NodeState, String>;
 
-/// One client per peer, in peer order (`None`: its address did not resolve).
+/// One client per peer, in peer order.
 pub(super) struct Poller {
-    clients: Vec<Option<HttpClient>>,
+    clients: Vec<HttpClient>,
 }
 
 impl Poller {
@@ -38,8 +38,8 @@ impl Poller {
         let client = |peer: &Peer| {
             let bearer = cluster.token.clone();
             let authority = peer.authority.clone();
-            let addr = peer.addr?;
-            Some(HttpClient::new(addr, authority, TIMEOUT, MAX_REPLY, bearer))
+            let address = peer.address.clone();
+            HttpClient::new(address, authority, TIMEOUT, MAX_REPLY, bearer)
         };
         Poller {
             clients: cluster.peers.iter().map(client).collect(),
@@ -56,10 +56,7 @@ impl Poller {
                 let cluster = cluster.clone();
                 spawn_local(async move {
                     let peer = &cluster.peers[i];
-                    let said = match &mut client {
-                        Some(client) => ask(client, peer).await,
-                        None => Err(format!("{} does not resolve", peer.authority)),
-                    };
+                    let said = ask(&mut client, peer).await;
                     (client, said)
                 })
             })

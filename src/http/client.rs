@@ -5,11 +5,14 @@
 //! A request is a JSON POST whose body is sent gzipped, as Java's nodes send theirs; a reply may
 //! come gzipped or chunked and is inflated within the same bound a request body has. One
 //! request is in flight per connection at a time. A connection that failed, timed out or was
-//! closed by the peer is dropped and the next request opens a new one.
+//! closed by the peer is dropped and the next request opens a new one. Where to connect is an
+//! [`Address`] that may change while the client lives (a host name resolved again): a keep-alive
+//! connection to an address no longer current is dropped before the next request.
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::body::{self, Framing};
@@ -52,9 +55,30 @@ impl fmt::Display for ClientError {
     }
 }
 
+/// Where a client connects, set again by whoever resolves it (`None`: it does not resolve now).
+/// Read once per request; written rarely, from any thread.
+#[derive(Debug, Default)]
+pub(crate) struct Address(RwLock<Option<SocketAddr>>);
+
+impl Address {
+    pub(crate) fn new(addr: Option<SocketAddr>) -> Address {
+        Address(RwLock::new(addr))
+    }
+
+    pub(crate) fn get(&self) -> Option<SocketAddr> {
+        *self.0.read().expect("no holder panics")
+    }
+
+    /// Sets it; whether that changed it.
+    pub(crate) fn set(&self, addr: Option<SocketAddr>) -> bool {
+        let mut current = self.0.write().expect("no holder panics");
+        std::mem::replace(&mut *current, addr) != addr
+    }
+}
+
 /// One peer's keep-alive connection, opened when needed.
 pub(crate) struct HttpClient {
-    addr: SocketAddr,
+    address: Arc<Address>,
     /// `host[:port]` for the `Host` header.
     authority: String,
     timeout: Duration,
@@ -62,21 +86,22 @@ pub(crate) struct HttpClient {
     max_body: usize,
     /// `Authorization: Bearer ...` sent with every request, if any.
     bearer: Option<String>,
-    conn: Option<GlommioConnection>,
+    /// The open connection and the address it was opened to.
+    conn: Option<(GlommioConnection, SocketAddr)>,
     input: ReadBuffer,
     output: Output,
 }
 
 impl HttpClient {
     pub(crate) fn new(
-        addr: SocketAddr,
+        address: Arc<Address>,
         authority: String,
         timeout: Duration,
         max_body: usize,
         bearer: Option<String>,
     ) -> HttpClient {
         HttpClient {
-            addr,
+            address,
             authority,
             timeout,
             max_body,
@@ -103,11 +128,19 @@ impl HttpClient {
     }
 
     async fn exchange(&mut self, path: &str, json: &[u8]) -> Result<ClientReply, ClientError> {
+        let addr = self.address.get().ok_or_else(|| {
+            let why = io::Error::new(io::ErrorKind::NotFound, "the address does not resolve");
+            ClientError::Connect(why)
+        })?;
+        if self.conn.as_ref().is_some_and(|(_, to)| *to != addr) {
+            self.conn = None;
+            self.input = ReadBuffer::default();
+        }
         if self.conn.is_none() {
-            let conn = GlommioConnection::connect(self.addr, self.timeout)
+            let conn = GlommioConnection::connect(addr, self.timeout)
                 .await
                 .map_err(ClientError::Connect)?;
-            self.conn = Some(conn);
+            self.conn = Some((conn, addr));
         }
         write_request(
             &mut self.output,
@@ -116,7 +149,7 @@ impl HttpClient {
             self.bearer.as_deref(),
             json,
         );
-        let conn = self.conn.as_mut().expect("connected above");
+        let (conn, _) = self.conn.as_mut().expect("connected above");
         conn.write_all(&mut self.output)
             .await
             .map_err(ClientError::Io)?;

@@ -105,25 +105,16 @@ impl Replicator {
             max_bytes: (config.replication_queue / cores).max(1),
         };
         let counters = metrics.peer_counters(&cluster.peer_urls(), core);
-        let links = cluster.peers.iter().filter_map(|peer| {
-            if peer.addr.is_none() {
-                if core == 0 {
-                    log::warn!(
-                        "peer {} does not resolve: nothing is replicated to it",
-                        peer.url
-                    );
-                }
-                return None;
-            }
+        let links = cluster.peers.iter().map(|peer| {
             let counters = counters[peer.index].clone();
-            Some(Rc::new(PeerLink {
+            Rc::new(PeerLink {
                 cluster: cluster.clone(),
                 index: peer.index,
                 outbox: RefCell::new(Outbox::new(limits, counters.clone())),
                 doorbell: Doorbell::default(),
                 counters,
                 takes: Cell::new((NodeState::Unknown, false)),
-            }))
+            })
         });
         Replicator {
             links: links.collect(),
@@ -138,7 +129,7 @@ impl Replicator {
         self.links.iter().map(|link| {
             let peer = link.peer();
             let client = HttpClient::new(
-                peer.addr.expect("links are made for peers that resolve"),
+                peer.address.clone(),
                 peer.authority.clone(),
                 PEER_TIMEOUT,
                 self.max_reply,
