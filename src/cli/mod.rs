@@ -960,7 +960,13 @@ async fn stored_route_rule_group(s: &Session<'_>, id: i64) -> Result<RouteRuleGr
 
 async fn canary(s: &Session<'_>, action: CanaryAction) -> Result<(), Failure> {
     match action {
-        CanaryAction::Set { service, app, ips } => {
+        CanaryAction::Set {
+            service,
+            app,
+            mut ips,
+        } => {
+            // `--ips ""` clears them, as `--ips` alone does.
+            ips.retain(|ip| !ip.trim().is_empty());
             let reply = s
                 .write(s.client.set_canary_ips(&service, &app, &ips))
                 .await?;

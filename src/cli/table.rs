@@ -1,5 +1,7 @@
 //! Left-aligned columns, as `kubectl get` prints them.
 
+use std::io::Write;
+
 pub(crate) struct Table {
     rows: Vec<Vec<String>>,
 }
@@ -15,6 +17,7 @@ impl Table {
         self.rows.push(cells);
     }
 
+    /// Prints the table on stdout; a reader that went away (`| head`) ends the printing.
     pub(crate) fn print(&self) {
         let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         let widths: Vec<usize> = (0..columns)
@@ -23,6 +26,7 @@ impl Table {
                 self.rows.iter().map(width).max().unwrap_or(0)
             })
             .collect();
+        let mut out = std::io::stdout().lock();
         for row in &self.rows {
             let mut line = String::new();
             for (c, cell) in row.iter().enumerate() {
@@ -32,7 +36,9 @@ impl Table {
                     line.push_str(cell);
                 }
             }
-            println!("{line}");
+            if writeln!(out, "{line}").is_err() {
+                return;
+            }
         }
     }
 }
