@@ -77,7 +77,6 @@ pub enum OperationKind {
 /// (`service/region/zone/group/instance`) starts with `service/region/zone/name`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-#[non_exhaustive]
 pub struct Group {
     /// The store's id; 0 for a group not stored yet (insert and update then match on service,
     /// region, zone and name).
@@ -113,7 +112,6 @@ impl Group {
 /// Java's `ServiceRouteRule`: a service's rule of how traffic is spread over its groups.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-#[non_exhaustive]
 pub struct ServiceRouteRule {
     /// The store's id; 0 for a rule not stored yet (matched on service and name).
     pub route_rule_id: i64,
@@ -142,7 +140,6 @@ impl ServiceRouteRule {
 /// as `unreleased_weight` until it is released.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-#[non_exhaustive]
 pub struct RouteRuleGroup {
     /// The store's id; 0 for one not stored yet (matched on rule and group).
     pub route_rule_group_id: i64,
@@ -210,10 +207,10 @@ impl LogKind {
 }
 
 /// The filters of a log query; a field left `None` matches every row, and a field the log does
-/// not have is ignored by the server.
+/// not have is ignored by the server. The fields are those of Java's nine log requests, all of
+/// them (as the DTOs above are Java's, whole): build one with `..LogFilter::default()`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-#[non_exhaustive]
 pub struct LogFilter {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region_id: Option<String>,

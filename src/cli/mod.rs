@@ -997,20 +997,21 @@ async fn logs(s: &Session<'_>, kind: LogOf, f: LogFilters) -> Result<(), Failure
         LogOf::RouteRuleGroup => LogKind::RouteRuleGroup,
         LogOf::ServiceInstance => LogKind::ServiceInstance,
     };
-    let mut filter = LogFilter::default();
-    filter.region_id = s.global.region.clone();
-    filter.service_id = f.service;
-    filter.instance_id = f.instance;
-    filter.server_id = f.ip;
-    filter.zone_id = f.zone;
-    filter.group_id = f.group;
-    filter.route_rule_id = f.route_rule;
-    filter.name = f.name;
-    filter.app_id = f.app;
-    filter.operation = f.operation;
-    // `--operator` filters the logs; the login name does not.
-    filter.operator_id = s.global.operator.clone();
-    filter.complete = f.complete;
+    let filter = LogFilter {
+        region_id: s.global.region.clone(),
+        service_id: f.service,
+        instance_id: f.instance,
+        server_id: f.ip,
+        zone_id: f.zone,
+        group_id: f.group,
+        route_rule_id: f.route_rule,
+        name: f.name,
+        app_id: f.app,
+        operation: f.operation,
+        // `--operator` filters the logs; the login name does not.
+        operator_id: s.global.operator.clone(),
+        complete: f.complete,
+    };
     let reply = s.call(s.client.logs(kind, &filter)).await?;
     s.show(&reply, view::logs)
 }
