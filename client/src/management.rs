@@ -178,19 +178,6 @@ pub enum LogKind {
 }
 
 impl LogKind {
-    /// Every kind.
-    pub const ALL: [LogKind; 9] = [
-        LogKind::Instance,
-        LogKind::Server,
-        LogKind::Zone,
-        LogKind::GroupOperation,
-        LogKind::Group,
-        LogKind::GroupInstance,
-        LogKind::RouteRule,
-        LogKind::RouteRuleGroup,
-        LogKind::ServiceInstance,
-    ];
-
     fn path(self) -> &'static str {
         match self {
             LogKind::Instance => "/api/management/log/instance-operation-logs.json",
@@ -307,8 +294,9 @@ impl ManagementClient {
         Ok(self)
     }
 
-    /// `POST path` with `request`: the server's reply when it answered `success`.
-    pub async fn read(&self, path: &str, request: &Value) -> Result<Value, Error> {
+    /// `POST path` with `request` (any management endpoint, as it is): the server's reply when
+    /// it answered `success`.
+    pub async fn call(&self, path: &str, request: &Value) -> Result<Value, Error> {
         let body = Bytes::from(request.to_string());
         let reply: Raw = self.failover.call(path, body).await?;
         Ok(reply.value)
@@ -326,29 +314,29 @@ impl ManagementClient {
             let token = self.token.as_deref().unwrap_or(NO_TOKEN);
             fields.insert("token".into(), token.into());
         }
-        self.read(path, &request).await
+        self.call(path, &request).await
     }
 
     /// Every service's leased instances, each `up` or `down` (`services.json`).
     pub async fn services(&self) -> Result<Value, Error> {
-        self.read("/api/management/services.json", &json!({})).await
+        self.call("/api/management/services.json", &json!({})).await
     }
 
     /// One service's leased instances and its groups (`service.json`).
     pub async fn service(&self, service_id: &str) -> Result<Value, Error> {
         let request = json!({ "serviceId": service_id });
-        self.read("/api/management/service.json", &request).await
+        self.call("/api/management/service.json", &request).await
     }
 
     /// The node's own status (`status/node.json`): its URL, region, zone and state.
     pub async fn node_status(&self) -> Result<Value, Error> {
-        self.read("/api/status/node.json", &json!({})).await
+        self.call("/api/status/node.json", &json!({})).await
     }
 
     /// The status of every node of the cluster, as the node asked knows it
     /// (`status/cluster.json`).
     pub async fn cluster_status(&self) -> Result<Value, Error> {
-        self.read("/api/status/cluster.json", &json!({})).await
+        self.call("/api/status/cluster.json", &json!({})).await
     }
 
     /// Takes `target` out of discovery.
@@ -446,7 +434,7 @@ impl ManagementClient {
                 json!({ "groupId": group_id }),
             ),
         };
-        self.read(path, &request).await
+        self.call(path, &request).await
     }
 
     /// Every operation of one kind (in `region_id`, or all regions; groups have none). The
@@ -463,12 +451,12 @@ impl ManagementClient {
             OperationKind::Zone => "/api/management/zone/get-all-zone-operations.json",
             OperationKind::Group => "/api/management/group/get-all-group-operations.json",
         };
-        self.read(path, &json!({ "regionId": region_id })).await
+        self.call(path, &json!({ "regionId": region_id })).await
     }
 
     /// Every group (`groups`).
     pub async fn groups(&self) -> Result<Value, Error> {
-        self.read("/api/management/group/get-all-groups.json", &json!({}))
+        self.call("/api/management/group/get-all-groups.json", &json!({}))
             .await
     }
 
@@ -511,7 +499,7 @@ impl ManagementClient {
     ) -> Result<Value, Error> {
         let request = json!({ "groupId": group_id, "instanceId": instance_id });
         let path = "/api/management/group/get-group-instances.json";
-        self.read(path, &request).await
+        self.call(path, &request).await
     }
 
     /// Names `instance_ids` into group `group_id`.
@@ -542,11 +530,11 @@ impl ManagementClient {
         match group_id {
             Some(group_id) => {
                 let path = "/api/management/group/get-group-tags.json";
-                self.read(path, &json!({ "groupId": group_id })).await
+                self.call(path, &json!({ "groupId": group_id })).await
             }
             None => {
                 let path = "/api/management/group/get-all-group-tags.json";
-                self.read(path, &json!({})).await
+                self.call(path, &json!({})).await
             }
         }
     }
@@ -578,7 +566,7 @@ impl ManagementClient {
     /// Every route rule (`routeRules`).
     pub async fn route_rules(&self) -> Result<Value, Error> {
         let path = "/api/management/group/get-all-route-rules.json";
-        self.read(path, &json!({})).await
+        self.call(path, &json!({})).await
     }
 
     /// The route rule with id `route_rule_id`, if there is one.
@@ -613,7 +601,7 @@ impl ManagementClient {
     /// Every group of every route rule, with its weights (`routeRuleGroups`).
     pub async fn route_rule_groups(&self) -> Result<Value, Error> {
         let path = "/api/management/group/get-all-route-rule-groups.json";
-        self.read(path, &json!({})).await
+        self.call(path, &json!({})).await
     }
 
     /// The route-rule group with id `route_rule_group_id`, if there is one.
@@ -722,7 +710,7 @@ impl ManagementClient {
     /// The newest rows (at most 1000) of one operation log that match `filter` (`logs`).
     pub async fn logs(&self, kind: LogKind, filter: &LogFilter) -> Result<Value, Error> {
         let request = serde_json::to_value(filter).unwrap_or_else(|_| json!({}));
-        self.read(kind.path(), &request).await
+        self.call(kind.path(), &request).await
     }
 }
 
