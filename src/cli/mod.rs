@@ -389,17 +389,24 @@ pub(crate) enum CanaryAction {
 /// pull-ins; the others are changes of what their names say.
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub(crate) enum LogOf {
+    /// Instance pull-outs and pull-ins.
     Instance,
+    /// Server pull-outs and pull-ins.
     Server,
+    /// Zone pull-outs and pull-ins.
     Zone,
     /// Group pull-outs and pull-ins.
     #[value(alias = "group-operation")]
     Group,
     /// Groups created, updated, deleted.
     GroupChange,
+    /// Instances named into groups or taken out.
     GroupInstance,
+    /// Route rules created, updated, deleted.
     RouteRule,
+    /// Groups put in route rules, weighted, released, taken out.
     RouteRuleGroup,
+    /// Logical service instances added or deleted.
     ServiceInstance,
 }
 
