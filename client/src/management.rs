@@ -34,6 +34,33 @@ const CANARY_RULE: &str = "canary-route-rule";
 const CANARY_ZONE: &str = "canary";
 
 /// Calls the management endpoints of a registry, in the name of one operator.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), artemis_client::Error> {
+/// use artemis_client::{ClientConfig, Group, LogFilter, LogKind, ManagementClient, OperationTarget};
+///
+/// let config = ClientConfig::new(["http://127.0.0.1:8080"]);
+/// let manage = ManagementClient::new(config, "alice")?.with_token("s3cret")?;
+/// let server = OperationTarget::Server {
+///     region_id: "SHA".into(),
+///     server_id: "10.0.0.1".into(),
+/// };
+/// manage.pull_out(&server).await?;
+/// let blue = Group {
+///     status: Some("active".into()),
+///     ..Group::new("demo.service", "SHA", "SHAJQ", "blue")
+/// };
+/// manage.insert_groups(&[blue]).await?;
+/// let mine = LogFilter {
+///     operator_id: Some("alice".into()),
+///     ..LogFilter::default()
+/// };
+/// let logs = manage.logs(LogKind::Server, &mine).await?;
+/// println!("{}", logs["logs"]);
+/// manage.pull_in(&server).await?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct ManagementClient {
     failover: Failover,
     operator: String,
