@@ -119,7 +119,16 @@ impl HttpClient {
         path: &str,
         json: &[u8],
     ) -> Result<ClientReply, ClientError> {
-        let result = self.exchange(path, json).await;
+        self.post_packed(path, &pack(json)).await
+    }
+
+    /// [`HttpClient::post_json`] of a body already [`pack`]ed.
+    pub(crate) async fn post_packed(
+        &mut self,
+        path: &str,
+        packed: &[u8],
+    ) -> Result<ClientReply, ClientError> {
+        let result = self.exchange(path, packed).await;
         if result.is_err() {
             self.conn = None;
             self.input = ReadBuffer::default();
@@ -127,7 +136,7 @@ impl HttpClient {
         result
     }
 
-    async fn exchange(&mut self, path: &str, json: &[u8]) -> Result<ClientReply, ClientError> {
+    async fn exchange(&mut self, path: &str, packed: &[u8]) -> Result<ClientReply, ClientError> {
         let addr = self.address.get().ok_or_else(|| {
             let why = io::Error::new(io::ErrorKind::NotFound, "the address does not resolve");
             ClientError::Connect(why)
@@ -147,7 +156,7 @@ impl HttpClient {
             &self.authority,
             path,
             self.bearer.as_deref(),
-            json,
+            packed,
         );
         let (conn, _) = self.conn.as_mut().expect("connected above");
         conn.write_all(&mut self.output)
@@ -178,15 +187,19 @@ impl HttpClient {
     }
 }
 
-/// Appends a gzipped JSON POST, as a Java node sends it.
+/// A request body as it is sent: the JSON gzipped.
+pub(crate) fn pack(json: &[u8]) -> Vec<u8> {
+    gzip::gzip(&[json.into()])
+}
+
+/// Appends a POST of a [`pack`]ed JSON body, as a Java node sends it.
 fn write_request(
     out: &mut Vec<u8>,
     authority: &str,
     path: &str,
     bearer: Option<&str>,
-    json: &[u8],
+    packed: &[u8],
 ) {
-    let packed = gzip::gzip(&[json.into()]);
     out.extend_from_slice(b"POST ");
     out.extend_from_slice(path.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
@@ -201,7 +214,7 @@ fn write_request(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", packed.len()).as_bytes());
-    out.extend_from_slice(&packed);
+    out.extend_from_slice(packed);
 }
 
 /// The reply at the start of `buf`: `Some((reply, bytes it took, keep-alive))` once all of it is
@@ -260,7 +273,8 @@ mod tests {
     #[test]
     fn a_request_is_a_gzipped_json_post() {
         let mut out = Vec::new();
-        write_request(&mut out, "h:1", "/api/status/node.json", Some("t"), b"{}");
+        let packed = pack(b"{}");
+        write_request(&mut out, "h:1", "/api/status/node.json", Some("t"), &packed);
         let text = String::from_utf8_lossy(&out);
         assert!(text.starts_with("POST /api/status/node.json HTTP/1.1\r\nHost: h:1\r\n"));
         assert!(text.contains("Content-Encoding: gzip\r\n"));

@@ -14,6 +14,7 @@
 //! digests repair what that, or any lost batch, leaves different.
 
 mod outbox;
+mod packed;
 mod reply;
 mod sender;
 mod update;
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 use artemis_shards::{FailedInstance, Instance};
 
 use self::outbox::{Limits, Outbox};
+use self::packed::Packer;
 use self::sender::Doorbell;
 use self::update::Update;
 use crate::cluster::{Cluster, NodeState, Peer};
@@ -87,6 +89,8 @@ pub(crate) struct Replicator {
     max_reply: usize,
     /// Where updates are built, reused.
     scratch: RefCell<Vec<u8>>,
+    /// Packs the senders' bodies, each batch once for every peer that takes it.
+    packer: Rc<Packer>,
 }
 
 impl Replicator {
@@ -121,6 +125,7 @@ impl Replicator {
             batch: limits.batch,
             max_reply: config.max_body,
             scratch: RefCell::default(),
+            packer: Rc::default(),
         }
     }
 
@@ -135,7 +140,7 @@ impl Replicator {
                 self.max_reply,
                 link.cluster.token.clone(),
             );
-            sender::run(link.clone(), client)
+            sender::run(link.clone(), client, self.packer.clone())
         })
     }
 

@@ -18,6 +18,7 @@ use futures_lite::future;
 use glommio::timer::sleep;
 
 use super::outbox::{Outbox, Task};
+use super::packed::Packer;
 use super::reply::{self, Answer, Verdict};
 use super::PeerLink;
 use crate::http::client::HttpClient;
@@ -58,14 +59,14 @@ impl Doorbell {
     }
 }
 
-/// Sends `link`'s work to its peer over `client`, for as long as the core runs.
-pub(super) async fn run(link: Rc<PeerLink>, mut client: HttpClient) {
+/// Sends `link`'s work to its peer over `client`, for as long as the core runs; bodies are
+/// packed by the core's `packer`.
+pub(super) async fn run(link: Rc<PeerLink>, mut client: HttpClient, packer: Rc<Packer>) {
     let peer = link.peer();
     let paths = WriteOp::ALL.map(|kind| {
         let name = kind.name();
         format!("{}/api/replication/registry/{name}.json", peer.base)
     });
-    let mut body = Vec::new();
     let mut backoff: Option<Duration> = None;
     let mut failing = false;
     loop {
@@ -76,9 +77,9 @@ pub(super) async fn run(link: Rc<PeerLink>, mut client: HttpClient) {
                 continue;
             }
             let tasks = link.outbox.borrow_mut().take(kind, MAX_REQUEST_JSON);
-            write_body(&mut body, &tasks);
+            let body = packer.body(kind, &tasks);
             let started = Instant::now();
-            let answer = match client.post_json(&paths[kind.index()], &body).await {
+            let answer = match client.post_packed(&paths[kind.index()], &body).await {
                 Ok(mut reply) => {
                     link.counters.record_round_trip(started.elapsed());
                     if failing {
@@ -127,19 +128,6 @@ async fn until_due(link: &PeerLink) {
             Some(at) => future::or(link.doorbell.wait(), sleep(at - now)).await,
         }
     }
-}
-
-/// `{"instances":[...]}` of `tasks`, in `body` (emptied first).
-fn write_body(body: &mut Vec<u8>, tasks: &[Task]) {
-    body.clear();
-    body.extend_from_slice(br#"{"instances":["#);
-    for (i, task) in tasks.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(task.update.json());
-    }
-    body.extend_from_slice(b"]}");
 }
 
 /// Counts what the peer took or refused of `tasks` (sent as `kind`) and puts back in `outbox`
@@ -245,22 +233,5 @@ mod tests {
         assert!(!answer(&mut out, Verdict::Delivered));
         assert_eq!(counters.dropped(Dropped::Refused, hb), 2);
         assert_eq!((counters.retried(hb), counters.sent(hb)), (1, 1));
-    }
-
-    #[test]
-    fn a_request_body_is_javas_instances_request() {
-        let (mut out, _) = outbox();
-        let now = Instant::now();
-        out.push(WriteOp::Register, update("s", "a", "1"), now);
-        out.push(WriteOp::Register, update("s", "b", "1"), now);
-        let tasks = out.take(WriteOp::Register, usize::MAX);
-        let mut body = b"stale".to_vec();
-        write_body(&mut body, &tasks);
-        let expected = format!(
-            r#"{{"instances":[{},{}]}}"#,
-            std::str::from_utf8(tasks[0].update.json()).unwrap(),
-            std::str::from_utf8(tasks[1].update.json()).unwrap()
-        );
-        assert_eq!(String::from_utf8(body).unwrap(), expected);
     }
 }

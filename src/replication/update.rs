@@ -45,6 +45,11 @@ impl Update {
         &self.bytes[self.key_len as usize..]
     }
 
+    /// Whether both are the one update (the same allocation), not merely equal bytes.
+    pub(crate) fn same(&self, other: &Update) -> bool {
+        Rc::ptr_eq(&self.bytes, &other.bytes)
+    }
+
     /// Bytes it holds: key and JSON.
     pub(crate) fn size(&self) -> usize {
         self.bytes.len()
@@ -63,7 +68,12 @@ pub(crate) fn write_key(
         if i > 0 {
             out.push(0xFF);
         }
-        for c in part.unwrap_or("").chars().flat_map(char::to_lowercase) {
+        let part = part.unwrap_or("");
+        if part.is_ascii() {
+            out.extend(part.bytes().map(|b| b.to_ascii_lowercase()));
+            continue;
+        }
+        for c in part.chars().flat_map(char::to_lowercase) {
             out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
         }
     }
@@ -107,5 +117,7 @@ pub(crate) mod tests {
         let mut none = Vec::new();
         write_key(&mut none, None, Some("a"), None);
         assert_eq!(none, b"\xffa\xff");
+        // Beyond ASCII, lowercased as Java's `toLowerCase` does.
+        assert_eq!(key("SHA", "Ünï", "ΣX"), key("sha", "ünï", "σx"));
     }
 }
