@@ -119,20 +119,17 @@ pub fn first_value(body: &mut [u8]) -> &mut [u8] {
 /// array at its closing byte, anything else at the first delimiter after it; `None` while a
 /// string, object or array is not closed.
 pub(crate) fn value_end(json: &[u8], start: usize) -> Option<usize> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (i, &b) in json.iter().enumerate().skip(start) {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' if depth == 0 => return Some(i + 1),
-                b'"' => in_string = false,
-                _ => {}
+    let mut depth = 0usize;
+    let mut i = start;
+    while i < json.len() {
+        match json[i] {
+            b'"' => {
+                let closing = string_end(json, i + 1)?;
+                if depth == 0 {
+                    return Some(closing + 1);
+                }
+                i = closing;
             }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
             b'{' | b'[' => depth += 1,
             b'}' | b']' if depth == 0 => return Some(i),
             b'}' | b']' => {
@@ -145,19 +142,44 @@ pub(crate) fn value_end(json: &[u8], start: usize) -> Option<usize> {
             b if depth == 0 && b.is_ascii_whitespace() => return Some(i),
             _ => {}
         }
+        i += 1;
     }
-    (depth == 0 && !in_string).then_some(json.len())
+    (depth == 0).then_some(json.len())
+}
+
+/// Where the string whose contents start at `json[from..]` closes (its unescaped `"`), found a
+/// vector at a time since strings are most of a request's bytes; `None` when it does not.
+fn string_end(json: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        let at = from + memchr::memchr2(b'"', b'\\', json.get(from..)?)?;
+        if json[at] == b'"' {
+            return Some(at);
+        }
+        from = at + 2;
+    }
 }
 
 /// Whether the property `key` names `field` (given in lowercase without underscores).
 fn names(key: &str, field: &str) -> bool {
-    let mut expected = field.bytes();
+    folded(key, &mut [0; FOLDED]) == field.as_bytes()
+}
+
+/// The longest property name [`folded`] keeps.
+const FOLDED: usize = 24;
+
+/// `key` as it is compared with our property names (Jackson's case-insensitive matching, with
+/// underscores left out), written in `buf`; a name longer than the buffer, which none of ours
+/// is, folds to the empty name.
+fn folded<'b>(key: &str, buf: &'b mut [u8; FOLDED]) -> &'b [u8] {
+    let mut len = 0;
     for b in key.bytes().filter(|&b| b != b'_') {
-        if expected.next() != Some(b.to_ascii_lowercase()) {
-            return false;
-        }
+        let Some(slot) = buf.get_mut(len) else {
+            return &[];
+        };
+        *slot = b.to_ascii_lowercase();
+        len += 1;
     }
-    expected.next().is_none()
+    &buf[..len]
 }
 
 fn type_name(t: ValueType) -> &'static str {
@@ -306,24 +328,25 @@ fn object<T>(
 
 fn instance(o: Object) -> Result<Instance, DecodeError> {
     let mut i = Instance::default();
+    let mut buf = [0; FOLDED];
     for (key, v) in o.iter() {
-        let slot = match () {
-            _ if names(key, "regionid") => &mut i.region_id,
-            _ if names(key, "zoneid") => &mut i.zone_id,
-            _ if names(key, "groupid") => &mut i.group_id,
-            _ if names(key, "serviceid") => &mut i.service_id,
-            _ if names(key, "instanceid") => &mut i.instance_id,
-            _ if names(key, "machinename") => &mut i.machine_name,
-            _ if names(key, "ip") => &mut i.ip,
-            _ if names(key, "protocol") => &mut i.protocol,
-            _ if names(key, "url") => &mut i.url,
-            _ if names(key, "healthcheckurl") => &mut i.health_check_url,
-            _ if names(key, "status") => &mut i.status,
-            _ if names(key, "port") => {
+        let slot = match folded(key, &mut buf) {
+            b"regionid" => &mut i.region_id,
+            b"zoneid" => &mut i.zone_id,
+            b"groupid" => &mut i.group_id,
+            b"serviceid" => &mut i.service_id,
+            b"instanceid" => &mut i.instance_id,
+            b"machinename" => &mut i.machine_name,
+            b"ip" => &mut i.ip,
+            b"protocol" => &mut i.protocol,
+            b"url" => &mut i.url,
+            b"healthcheckurl" => &mut i.health_check_url,
+            b"status" => &mut i.status,
+            b"port" => {
                 i.port = port(key, v)?;
                 continue;
             }
-            _ if names(key, "metadata") => {
+            b"metadata" => {
                 i.metadata = metadata(key, v)?;
                 continue;
             }
@@ -645,6 +668,15 @@ mod tests {
         assert_eq!(first(br#" {"s":"}]\"{"} {}"#), r#" {"s":"}]\"{"}"#);
         assert_eq!(first(br#"[{"a":[1,{}]}],"#), r#"[{"a":[1,{}]}]"#);
         assert_eq!(
+            first(br#"{"b":"\\"}x"#),
+            r#"{"b":"\\"}"#,
+            "an escaped backslash"
+        );
+        assert_eq!(first(br#"{"q":"a\"}\""} x"#), r#"{"q":"a\"}\""}"#);
+        for open in [&br#"{"s":"abc"#[..], br#"{"s":"abc\"#, br#"{"s":"\""#] {
+            assert_eq!(first(open).as_bytes(), open, "a string left open");
+        }
+        assert_eq!(
             first(b"null junk"),
             "null junk",
             "not an object: left to the parser"
@@ -666,6 +698,11 @@ mod tests {
         assert!(names("region_id", "regionid"));
         assert!(!names("region", "regionid"));
         assert!(!names("regionIdx", "regionid"));
+        assert!(names("Registration_Time", "registrationtime"));
+        assert!(
+            !names(&"ab".repeat(13), &"ab".repeat(13)),
+            "longer than any of ours"
+        );
     }
 
     #[test]
