@@ -69,19 +69,28 @@ impl Instance {
     /// Java's `Instance.toString()`: `lower(region/zone/service[/group]/instance)`, nulls as `null`.
     /// It prefixes every per-instance error message and names leases in `leases.json`.
     pub fn display_name(&self) -> String {
-        let part = |s: &Option<String>| s.as_deref().unwrap_or("null").to_string();
-        let mut name = format!(
-            "{}/{}/{}",
-            part(&self.region_id),
-            part(&self.zone_id),
-            part(&self.service_id)
-        );
-        if let Some(group) = self.group_id.as_deref().filter(|g| !g.trim().is_empty()) {
-            name.push('/');
-            name.push_str(group);
+        fn named(s: &Option<String>) -> Option<&str> {
+            Some(s.as_deref().unwrap_or("null"))
         }
-        name.push('/');
-        name.push_str(&part(&self.instance_id));
+        let group = self.group_id.as_deref().filter(|g| !g.trim().is_empty());
+        let parts = [
+            named(&self.region_id),
+            named(&self.zone_id),
+            named(&self.service_id),
+            group,
+            named(&self.instance_id),
+        ];
+        let mut name = String::with_capacity(64);
+        for (i, part) in parts.into_iter().flatten().enumerate() {
+            if i > 0 {
+                name.push('/');
+            }
+            name.push_str(part);
+        }
+        if name.is_ascii() {
+            name.make_ascii_lowercase();
+            return name;
+        }
         name.to_lowercase()
     }
 

@@ -45,11 +45,16 @@ pub use version::VersionClock;
 /// for non-ASCII ids too.
 pub fn shard_for(service_id: &str, shards: usize) -> usize {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut utf8 = [0u8; 4];
-    for c in service_id.chars().flat_map(char::to_lowercase) {
-        for &b in c.encode_utf8(&mut utf8).as_bytes() {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
+    let mut add = |b: u8| {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    };
+    if service_id.is_ascii() {
+        service_id.bytes().for_each(|b| add(b.to_ascii_lowercase()));
+    } else {
+        let mut utf8 = [0u8; 4];
+        for c in service_id.chars().flat_map(char::to_lowercase) {
+            c.encode_utf8(&mut utf8).bytes().for_each(&mut add);
         }
     }
     (hash % shards.max(1) as u64) as usize
