@@ -1,6 +1,7 @@
 //! What one SDK instance costs, measured on the real server and printed (`--nocapture`; run in
 //! release for figures worth quoting): the CPU and memory of heartbeating 100 instances, and
-//! the time from a register sent to the server until a `watch` stream yields it. The bounds
+//! the time from a register sent to the server until a `watch` stream yields it, on that
+//! node and on a peer it replicates to. The bounds
 //! asserted are loose, to catch a regression by an order of magnitude, not to time a machine.
 
 mod common;
@@ -8,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use artemis_client::{DiscoveryClient, RegistryClient, ServiceChange};
-use common::{config, instance, Server};
+use common::{config, instance, Cluster, Server};
 use futures_util::StreamExt;
 
 /// CPU time of this process's threads so far, in nanoseconds (the first field of each
@@ -59,9 +60,28 @@ async fn what_an_sdk_instance_costs() {
     assert!(per_round < 0.05, "{per_round} s of CPU per heartbeat round");
     registry.shutdown().await.unwrap();
 
-    // Register -> listener: 200 registers, each awaited on the watch stream.
-    let discovery = DiscoveryClient::new(config(&[server.url()])).unwrap();
-    let service_id = "sdk.cost.push";
+    // Register -> listener: on the node the listener watches, then on its peer.
+    let latencies = register_to_watch(&server, &server, "sdk.cost.push").await;
+    report("register sent -> watch stream", &latencies);
+    drop(server);
+    let cluster = Cluster::start(&[]);
+    let across = register_to_watch(cluster.node(0), cluster.node(1), "sdk.cost.peer").await;
+    report(
+        "register sent to node A -> watch stream on node B (replicated, then pushed)",
+        &across,
+    );
+}
+
+/// 200 registers sent to `registering`, each timed until a watch stream of a discovery client
+/// of `watching` (and of it alone) yields it; sorted.
+async fn register_to_watch(
+    registering: &Server,
+    watching: &Server,
+    service_id: &str,
+) -> Vec<Duration> {
+    let mut own = config(&[watching.url()]);
+    own.follow_cluster = false;
+    let discovery = DiscoveryClient::new(own).unwrap();
     let mut changes = discovery.watch(service_id);
     // The first fetch arrives first.
     let first = tokio::time::timeout(Duration::from_secs(10), changes.next()).await;
@@ -70,7 +90,7 @@ async fn what_an_sdk_instance_costs() {
     for i in 0..200 {
         let id = format!("p-{i:03}");
         let sent = Instant::now();
-        server.register(&instance(service_id, &id));
+        registering.register(&instance(service_id, &id));
         loop {
             match tokio::time::timeout(Duration::from_secs(10), changes.next()).await {
                 Ok(Some(ServiceChange::Updated { instance, .. })) if instance.instance_id == id => {
@@ -83,9 +103,13 @@ async fn what_an_sdk_instance_costs() {
         latencies.push(sent.elapsed());
     }
     latencies.sort();
+    latencies
+}
+
+fn report(what: &str, latencies: &[Duration]) {
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
     println!(
-        "register sent -> watch stream: p50 {:?}, p99 {:?}, max {:?} ({} registers)",
+        "{what}: p50 {:?}, p99 {:?}, max {:?} ({} registers)",
         at(0.5),
         at(0.99),
         at(1.0),
