@@ -18,13 +18,17 @@ lag          A 3-node cluster on loopback (every node on --node-cores, default C
              achieved register and heartbeat rates, and what A's replication dropped.
 saturation   One node under test on --server-cores (CPU 1) alone, against the same node
              replicating to two peers on --peer-cores (CPU 0), alternating, --rounds (3) each,
-             every round on fresh processes: `artemis-loadgen --scenario heartbeat --max
-             --prefill 10000` then `--scenario reregister --max --prefilled 10000`, 5 s after
-             1 s of warm-up, against the node under test only, the load generator on
-             --loadgen-cores (CPU 0). Reported per scenario: median replies/s and p99 alone and
-             clustered, their ratio (clustered / alone), each round's ratio, and, from the node's
-             /metrics after each clustered run (once its replication queues are empty, at most
-             10 s), the instances sent to and dropped for the two peers.
+             every round on fresh processes: a prefill of 10 000 instances, then
+             `artemis-loadgen --scenario heartbeat --max --prefilled 10000` and `--scenario
+             reregister --max --prefilled 10000`, 5 s after 1 s of warm-up, against the node
+             under test only, the load generator on --loadgen-cores (CPU 0). Reported per
+             scenario: median replies/s and p99 alone and clustered, their ratio (clustered /
+             alone), each round's ratio; the node's replies per second of its own CPU time over
+             the measured part (its /metrics and /proc, alone and clustered, and their ratio: on
+             two shared cores the peers and the load generator compete for CPU 0, so this is what
+             the node serves with a core of its own); and, from the node's /metrics after each
+             clustered run (once its replication queues are empty, at most 10 s), the instances
+             sent to and dropped for the two peers.
 partition    Two nodes on --node-cores, each reaching the other only through a TCP proxy of
              this script's own (one per node, a thread per direction of each connection, which
              passes bytes or swallows them with the connection left open), --digest-interval
@@ -86,7 +90,7 @@ sys.dont_write_bytecode = True  # importing hostile.py leaves no bench/__pycache
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hostile import Conn, dumps, free_port, health  # noqa: E402
 from management import (check_success, core_set, discovery, fmt_ms, fmt_rate,  # noqa: E402
-                        percentile, print_table, seconds)
+                        percentile, print_table, run_measurements, seconds)
 
 REGION, ZONE = "SHA", "SHAJQ"
 SERVER_FLAGS = ["--region", REGION, "--zone", ZONE, "--lease-ttl", "1h", "--rate-limit", "false"]
@@ -105,6 +109,7 @@ POLL_S = 0.05             # partition: B is polled every 50 ms
 CONVERGE_S = 60.0         # partition: longest wait for B to list every instance
 PARTITION_INSTANCES = 1000
 REGISTER_BATCH = 100
+WINDOW_MARGIN_S = 0.5     # saturation: the CPU window starts this long after the warm-up
 
 
 # ---------------------------------------------------------------- servers
@@ -606,6 +611,33 @@ def lag(args):
 
 # ---------------------------------------------------------------- 2. saturation
 
+class Window:
+    """The node's CPU seconds and the requests it answered, read twice in a background thread
+    (`skip_s` after the start, then `length_s` later): its replies per second of its own CPU
+    time over the measured part of a run, whatever else shared its core."""
+
+    def __init__(self, node, skip_s, length_s):
+        self.node, self.reads = node, []
+        self.thread = threading.Thread(target=self.read, args=(skip_s, length_s), daemon=True)
+        self.thread.start()
+
+    def sample(self):
+        answered = sum(v for (name, _), v in metrics(self.node.port).items()
+                       if name == "artemis_requests_total")
+        return process_cpu_s(self.node.proc.pid), answered
+
+    def read(self, skip_s, length_s):
+        time.sleep(skip_s)
+        self.reads.append(self.sample())
+        time.sleep(length_s)
+        self.reads.append(self.sample())
+
+    def per_cpu_s(self):
+        self.thread.join()
+        (cpu0, n0), (cpu1, n1) = self.reads
+        return (n1 - n0) / (cpu1 - cpu0) if cpu1 > cpu0 else None
+
+
 def saturation_round(args, clustered, r):
     """One round on fresh processes: heartbeat then reregister saturation of the node under test."""
     mode = "clustered" if clustered else "alone"
@@ -619,18 +651,23 @@ def saturation_round(args, clustered, r):
             node, peers = nodes.add(ClusterNode(args, tag, free_port(), args.server_cores)), []
             await_ready([node])
         command = node.command
-        for scenario, population in (("heartbeat", ["--prefill", args.population]),
-                                     ("reregister", ["--prefilled", args.population])):
+        loadgen(args, f"{tag}-prefill", [node.url], [
+            "--scenario", "heartbeat", "--prefill", args.population, "--rate", "1000/s",
+            "--duration", "1s", "--warmup", "0s"])
+        for scenario in ("heartbeat", "reregister"):
             before = replication_counters(metrics(node.port)) if clustered else None
             quiet = await_quiet(args)
             usage = Usage({"node": [node.proc.pid], "peers": [p.proc.pid for p in peers]})
+            warmup, duration = seconds(args.sat_warmup), seconds(args.sat_duration)
+            window = Window(node, warmup + WINDOW_MARGIN_S, duration - 2 * WINDOW_MARGIN_S)
             report = loadgen(args, f"{tag}-{scenario}", [node.url], [
-                "--scenario", scenario, "--max", *population, "--duration", args.sat_duration,
-                "--warmup", args.sat_warmup])
+                "--scenario", scenario, "--max", "--prefilled", args.population,
+                "--duration", args.sat_duration, "--warmup", args.sat_warmup])
             tot = report["total"]
-            # Busy: CPU time over the load generator's whole run (its prefill and warm-up too),
-            # in percent of one core: a node near 100 % less what was stolen is saturated.
+            # Busy: CPU time over the load generator's whole run (its warm-up too), in percent
+            # of one core: a node near 100 % less what was stolen is saturated.
             run = {"rate": report["achieved_rate"], "p99_us": (tot["latency_us"] or {}).get("p99"),
+                   "per_cpu_s": window.per_cpu_s(),
                    "failed": tot["failed"], "failures": tot["failures"],
                    "usage": usage.done(), "quiet_before": quiet}
             if clustered:
@@ -664,10 +701,14 @@ def saturation(args):
         for mode in ("alone", "clustered"):
             runs = [rd[scenario] for rd in rounds[mode]]
             rates = [x["rate"] for x in runs]
+            per_cpu = [x["per_cpu_s"] for x in runs if x["per_cpu_s"]]
             s[mode] = {"rate": statistics.median(rates), "min": min(rates), "max": max(rates),
                        "p99_us": statistics.median(x["p99_us"] for x in runs),
+                       "per_cpu_s": statistics.median(per_cpu) if per_cpu else None,
                        "failed": sum(x["failed"] for x in runs)}
         s["ratio"] = s["clustered"]["rate"] / s["alone"]["rate"]
+        s["cpu_ratio"] = (s["clustered"]["per_cpu_s"] / s["alone"]["per_cpu_s"]
+                          if s["clustered"]["per_cpu_s"] and s["alone"]["per_cpu_s"] else None)
         s["round_ratios"] = [c[scenario]["rate"] / a[scenario]["rate"]
                              for a, c in zip(rounds["alone"], rounds["clustered"])]
         reps = [rd[scenario]["replication"] for rd in rounds["clustered"]]
@@ -676,6 +717,8 @@ def saturation(args):
         rows.append([scenario, rate_range(s["alone"]), fmt_ms(s["alone"]["p99_us"] / 1000),
                      rate_range(s["clustered"]), fmt_ms(s["clustered"]["p99_us"] / 1000),
                      f"{s['ratio']:.0%}", ", ".join(f"{x:.0%}" for x in s["round_ratios"]),
+                     fmt_rate(s["alone"]["per_cpu_s"]), fmt_rate(s["clustered"]["per_cpu_s"]),
+                     f"{s['cpu_ratio']:.0%}" if s["cpu_ratio"] else "–",
                      s["alone"]["failed"] + s["clustered"]["failed"]])
         for i, (al, cl) in enumerate(zip(rounds["alone"], rounds["clustered"]), 1):
             al, cl = al[scenario], cl[scenario]
@@ -696,13 +739,18 @@ def saturation(args):
     print_table(
         "saturation of one node alone and replicating to two peers (medians over the rounds)",
         ["scenario", "alone (min–max)", "p99", "clustered (min–max)", "p99", "ratio",
-         "each round's ratio", "failed"], rows,
+         "each round's ratio", "alone per CPU-second", "clustered per CPU-second",
+         "ratio per CPU-second", "failed"], rows,
         [f"{args.rounds} rounds each, alternating (alone, clustered, ...), fresh processes each "
          f"round. `artemis-loadgen --scenario heartbeat --max --prefill {args.population}` then "
          f"`--scenario reregister --max --prefilled {args.population}`, `--duration "
          f"{args.sat_duration} --warmup {args.sat_warmup} --connections {args.connections} "
          f"--cores {args.loadgen_cores}`; node under test `--cores {args.server_cores}`, its two "
-         f"peers `--cores {args.peer_cores}`. Ratio: of the medians, clustered / alone."])
+         f"peers `--cores {args.peer_cores}`. Ratio: of the medians, clustered / alone. Per "
+         f"CPU-second: the requests the node under test answered (its /metrics) per second of "
+         f"its own CPU time, both read {WINDOW_MARGIN_S} s after the warm-up and again "
+         f"{WINDOW_MARGIN_S} s before the end (medians): what the node serves with a core of "
+         f"its own, whoever else shares it here."])
     print_table(
         "each round, with the CPU time the hypervisor stole during the run",
         ["scenario", "round", "alone", "stolen CPU 0 / 1", "busy node / loadgen / others",
@@ -1035,24 +1083,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    os.sched_setaffinity(0, core_set(args.loadgen_cores))
-    names = list(MEASUREMENTS) if args.measurement == "all" else [args.measurement]
-    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    print(f"{' '.join(sys.argv)}\nserver: {args.bin}, modified "
-          f"{time.ctime(os.path.getmtime(args.bin))}; {os.cpu_count()} CPUs; started {started}; "
-          f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    results = {"started": started, "config": vars(args)}
-    for name in names:
-        print(f"\n{name} ...", flush=True)
-        results[name] = MEASUREMENTS[name](args)
-    results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    results["load_average_1m_at_end"] = os.getloadavg()[0]
-    path = os.path.join(args.out, f"{args.measurement}-{started.replace(':', '')}.json")
-    with open(path, "w") as f:
-        json.dump(results, f, indent=1)
-    print(f"\nfinished {results['finished']}, load average {os.getloadavg()[0]:.1f}; "
-          f"figures in {path}")
+    run_measurements(args, MEASUREMENTS, vars(args))
 
 
 if __name__ == "__main__":

@@ -665,20 +665,21 @@ def parse_args():
     return args
 
 
-def main():
-    args = parse_args()
+def run_measurements(args, measurements, config):
+    """Runs the measurement `args.measurement` names (or every one of `measurements`) with this
+    script on the load generator's cores, after a header naming the command and the server,
+    and writes the figures, with `config`, as JSON under `args.out`."""
     os.makedirs(args.out, exist_ok=True)
     os.sched_setaffinity(0, core_set(args.loadgen_cores))
-    names = list(MEASUREMENTS) if args.measurement == "all" else [args.measurement]
+    names = list(measurements) if args.measurement == "all" else [args.measurement]
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     print(f"{' '.join(map(redact, sys.argv))}\nserver: {args.bin}, modified "
           f"{time.ctime(os.path.getmtime(args.bin))}; {os.cpu_count()} CPUs; started {started}; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    config = {k: v for k, v in vars(args).items() if k != "postgres"}
-    config["postgres"] = bool(args.postgres)
     results = {"started": started, "config": config}
     for name in names:
-        results[name] = MEASUREMENTS[name](args)
+        print(f"\n{name} ...", flush=True)
+        results[name] = measurements[name](args)
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     results["load_average_1m_at_end"] = os.getloadavg()[0]
     path = os.path.join(args.out, f"{args.measurement}-{started.replace(':', '')}.json")
@@ -686,6 +687,13 @@ def main():
         json.dump(results, f, indent=1)
     print(f"\nfinished {results['finished']}, load average {os.getloadavg()[0]:.1f}; "
           f"figures in {path}")
+
+
+def main():
+    args = parse_args()
+    config = {k: v for k, v in vars(args).items() if k != "postgres"}
+    config["postgres"] = bool(args.postgres)
+    run_measurements(args, MEASUREMENTS, config)
 
 
 if __name__ == "__main__":
