@@ -90,7 +90,7 @@ sys.dont_write_bytecode = True  # importing hostile.py leaves no bench/__pycache
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hostile import Conn, dumps, free_port, health  # noqa: E402
 from management import (check_success, core_set, discovery, fmt_ms, fmt_rate,  # noqa: E402
-                        percentile, print_table, run_measurements, seconds)
+                        print_table, run_measurements, seconds)
 
 REGION, ZONE = "SHA", "SHAJQ"
 SERVER_FLAGS = ["--region", REGION, "--zone", ZONE, "--lease-ttl", "1h", "--rate-limit", "false"]
