@@ -17,18 +17,18 @@ lag          A 3-node cluster on loopback (every node on --node-cores, default C
              p50/p99/p99.9/max, missing pushes (none within the load generator's 2 s), the
              achieved register and heartbeat rates, and what A's replication dropped.
 saturation   One node under test on --server-cores (CPU 1) alone, against the same node
-             replicating to two peers on --peer-cores (CPU 0), alternating, --rounds (3) each,
-             every round on fresh processes: a prefill of 10 000 instances, then
-             `artemis-loadgen --scenario heartbeat --max --prefilled 10000` and `--scenario
-             reregister --max --prefilled 10000`, 5 s after 1 s of warm-up, against the node
-             under test only, the load generator on --loadgen-cores (CPU 0). Reported per
-             scenario: median replies/s and p99 alone and clustered, their ratio (clustered /
-             alone), each round's ratio; the node's replies per second of its own CPU time over
-             the measured part (its /metrics and /proc, alone and clustered, and their ratio: on
-             two shared cores the peers and the load generator compete for CPU 0, so this is what
-             the node serves with a core of its own); and, from the node's /metrics after each
-             clustered run (once its replication queues are empty, at most 10 s), the instances
-             sent to and dropped for the two peers.
+             replicating to two stand-in peers (threads of this script that take every batch
+             with Java's success reply and do nothing with it: peers on hosts of their own, as
+             far as the node can tell), and to two real peers on --peer-cores (CPU 0),
+             alternating, --rounds (3) each, every round on fresh processes: a prefill of 10 000
+             instances, then `artemis-loadgen --scenario heartbeat --max --prefilled 10000` and
+             `--scenario reregister --max --prefilled 10000`, 5 s after 1 s of warm-up, against
+             the node under test only, the load generator on --loadgen-cores (CPU 0). Reported
+             per scenario: median replies/s and p99 of each mode, the replicating ones' ratio to
+             alone (and each round's), and, from the node's /metrics after each replicating run
+             (once its queues are empty, at most 10 s), the instances sent to and dropped for
+             the two peers. On two cores, real peers apply every write as well and take the CPU
+             the load generator needs: the stand-ins measure the node's own cost.
 partition    Two nodes on --node-cores, each reaching the other only through a TCP proxy of
              this script's own (one per node, a thread per direction of each connection, which
              passes bytes or swallows them with the connection left open), --digest-interval
@@ -74,6 +74,7 @@ count and time, and every server and proxy started is stopped in a finally.
 """
 
 import argparse
+import http.server
 import json
 import os
 import resource
@@ -109,7 +110,6 @@ POLL_S = 0.05             # partition: B is polled every 50 ms
 CONVERGE_S = 60.0         # partition: longest wait for B to list every instance
 PARTITION_INSTANCES = 1000
 REGISTER_BATCH = 100
-WINDOW_MARGIN_S = 0.5     # saturation: the CPU window starts this long after the warm-up
 
 
 # ---------------------------------------------------------------- servers
@@ -224,6 +224,58 @@ def start_cluster(args, nodes, tag, cores_of, flags=()):
                for i, (port, cores) in enumerate(zip(ports, cores_of))]
     await_ready(started)
     return started
+
+
+class PeerSink:
+    """A stand-in for a peer on a host of its own: it answers `status/node.json` `up`, gives an
+    empty registry to the join copy (and 404 to the digest, as a Java node does), and takes every
+    replication batch with Java's success reply after reading its body, doing nothing with it. A
+    node replicating to two of these does all of its own replication work (the updates, their
+    gzipped batches, the requests, settling each instance by the reply) while its peers cost this
+    machine little: on two shared cores, real peers apply every write too and take the CPU the
+    load generator needs to saturate the node."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            name = self.path.rsplit("/", 1)[-1]
+            ok = {"errorCode": "success", "message": None, "status": None}
+            if name == "node.json":
+                reply = {"nodeStatus": {
+                    "node": {"url": self.server.url,
+                             "zone": {"metadata": None, "regionId": REGION, "zoneId": ZONE}},
+                    "status": "up", "canServiceDiscovery": True, "canServiceRegistry": True,
+                    "allowRegistryFromOtherZone": True, "allowDiscoveryFromOtherZone": True},
+                    "responseStatus": ok}
+            elif name == "services.json":
+                reply = {"services": [], "responseStatus": ok}
+            elif name in ("register.json", "heartbeat.json", "unregister.json"):
+                reply = {"failedInstances": None, "responseStatus": ok}
+            else:
+                self.send_error(404)
+                return
+            body = json.dumps(reply).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    def __init__(self):
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PeerSink.Handler)
+        self.server.daemon_threads = True
+        self.url = url_of(self.server.server_address[1])
+        self.server.url = self.url
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 # ---------------------------------------------------------------- the load generator
@@ -611,45 +663,28 @@ def lag(args):
 
 # ---------------------------------------------------------------- 2. saturation
 
-class Window:
-    """The node's CPU seconds and the requests it answered, read twice in a background thread
-    (`skip_s` after the start, then `length_s` later): its replies per second of its own CPU
-    time over the measured part of a run, whatever else shared its core."""
-
-    def __init__(self, node, skip_s, length_s):
-        self.node, self.reads = node, []
-        self.thread = threading.Thread(target=self.read, args=(skip_s, length_s), daemon=True)
-        self.thread.start()
-
-    def sample(self):
-        answered = sum(v for (name, _), v in metrics(self.node.port).items()
-                       if name == "artemis_requests_total")
-        return process_cpu_s(self.node.proc.pid), answered
-
-    def read(self, skip_s, length_s):
-        time.sleep(skip_s)
-        self.reads.append(self.sample())
-        time.sleep(length_s)
-        self.reads.append(self.sample())
-
-    def per_cpu_s(self):
-        self.thread.join()
-        (cpu0, n0), (cpu1, n1) = self.reads
-        return (n1 - n0) / (cpu1 - cpu0) if cpu1 > cpu0 else None
-
-
-def saturation_round(args, clustered, r):
-    """One round on fresh processes: heartbeat then reregister saturation of the node under test."""
-    mode = "clustered" if clustered else "alone"
+def saturation_round(args, mode, r):
+    """One round on fresh processes: heartbeat then reregister saturation of the node under test,
+    `alone`, `clustered` with two real peers, or replicating to two `sinks`."""
     tag = f"saturation-{mode}-{r}"
     runs = {}
     with Nodes() as nodes:
-        if clustered:
+        if mode == "clustered":
             node, *peers = start_cluster(args, nodes, tag,
                                          [args.server_cores, args.peer_cores, args.peer_cores])
-        else:
-            node, peers = nodes.add(ClusterNode(args, tag, free_port(), args.server_cores)), []
+            peer_pids = [p.proc.pid for p in peers]
+        elif mode == "sinks":
+            sinks = [nodes.add(PeerSink()) for _ in range(2)]
+            port = free_port()
+            cluster = [url_of(port)] + [sink.url for sink in sinks]
+            node = nodes.add(ClusterNode(args, tag, port, args.server_cores, cluster))
             await_ready([node])
+            peer_pids = [os.getpid()]
+        else:
+            node = nodes.add(ClusterNode(args, tag, free_port(), args.server_cores))
+            await_ready([node])
+            peer_pids = []
+        clustered = mode != "alone"
         command = node.command
         loadgen(args, f"{tag}-prefill", [node.url], [
             "--scenario", "heartbeat", "--prefill", args.population, "--rate", "1000/s",
@@ -657,9 +692,7 @@ def saturation_round(args, clustered, r):
         for scenario in ("heartbeat", "reregister"):
             before = replication_counters(metrics(node.port)) if clustered else None
             quiet = await_quiet(args)
-            usage = Usage({"node": [node.proc.pid], "peers": [p.proc.pid for p in peers]})
-            warmup, duration = seconds(args.sat_warmup), seconds(args.sat_duration)
-            window = Window(node, warmup + WINDOW_MARGIN_S, duration - 2 * WINDOW_MARGIN_S)
+            usage = Usage({"node": [node.proc.pid], "peers": peer_pids})
             report = loadgen(args, f"{tag}-{scenario}", [node.url], [
                 "--scenario", scenario, "--max", "--prefilled", args.population,
                 "--duration", args.sat_duration, "--warmup", args.sat_warmup])
@@ -667,7 +700,6 @@ def saturation_round(args, clustered, r):
             # Busy: CPU time over the load generator's whole run (its warm-up too), in percent
             # of one core: a node near 100 % less what was stolen is saturated.
             run = {"rate": report["achieved_rate"], "p99_us": (tot["latency_us"] or {}).get("p99"),
-                   "per_cpu_s": window.per_cpu_s(),
                    "failed": tot["failed"], "failures": tot["failures"],
                    "usage": usage.done(), "quiet_before": quiet}
             if clustered:
@@ -677,15 +709,18 @@ def saturation_round(args, clustered, r):
     return command, runs
 
 
+SATURATION_MODES = ("alone", "sinks", "clustered")
+REPLICATING = SATURATION_MODES[1:]
+
+
 def saturation(args):
-    rounds = {"alone": [], "clustered": []}
+    rounds = {mode: [] for mode in SATURATION_MODES}
     commands = {}
     discarded = []
     for r in range(1, args.rounds + 1):
-        for mode in ("alone", "clustered"):
+        for mode in SATURATION_MODES:
             (commands[mode], runs), thrown = redone(
-                args, f"round {r} {mode}",
-                lambda: saturation_round(args, mode == "clustered", r),
+                args, f"round {r} {mode}", lambda: saturation_round(args, mode, r),
                 lambda done: [run["usage"] for run in done[1].values()])
             discarded += [{"round": r, "mode": mode, "runs": t[1]} for t in thrown]
             rounds[mode].append(runs)
@@ -698,84 +733,80 @@ def saturation(args):
     rows, repl_rows, round_rows = [], [], []
     for scenario in ("heartbeat", "reregister"):
         s = {}
-        for mode in ("alone", "clustered"):
+        for mode in SATURATION_MODES:
             runs = [rd[scenario] for rd in rounds[mode]]
             rates = [x["rate"] for x in runs]
-            per_cpu = [x["per_cpu_s"] for x in runs if x["per_cpu_s"]]
             s[mode] = {"rate": statistics.median(rates), "min": min(rates), "max": max(rates),
                        "p99_us": statistics.median(x["p99_us"] for x in runs),
-                       "per_cpu_s": statistics.median(per_cpu) if per_cpu else None,
                        "failed": sum(x["failed"] for x in runs)}
-        s["ratio"] = s["clustered"]["rate"] / s["alone"]["rate"]
-        s["cpu_ratio"] = (s["clustered"]["per_cpu_s"] / s["alone"]["per_cpu_s"]
-                          if s["clustered"]["per_cpu_s"] and s["alone"]["per_cpu_s"] else None)
-        s["round_ratios"] = [c[scenario]["rate"] / a[scenario]["rate"]
-                             for a, c in zip(rounds["alone"], rounds["clustered"])]
-        reps = [rd[scenario]["replication"] for rd in rounds["clustered"]]
-        s["replication"] = reps
+        for mode in REPLICATING:
+            s[mode]["ratio"] = s[mode]["rate"] / s["alone"]["rate"]
+            s[mode]["round_ratios"] = [rep[scenario]["rate"] / al[scenario]["rate"]
+                                       for al, rep in zip(rounds["alone"], rounds[mode])]
+            s[mode]["replication"] = [rd[scenario]["replication"] for rd in rounds[mode]]
         result["scenarios"][scenario] = s
-        rows.append([scenario, rate_range(s["alone"]), fmt_ms(s["alone"]["p99_us"] / 1000),
-                     rate_range(s["clustered"]), fmt_ms(s["clustered"]["p99_us"] / 1000),
-                     f"{s['ratio']:.0%}", ", ".join(f"{x:.0%}" for x in s["round_ratios"]),
-                     fmt_rate(s["alone"]["per_cpu_s"]), fmt_rate(s["clustered"]["per_cpu_s"]),
-                     f"{s['cpu_ratio']:.0%}" if s["cpu_ratio"] else "–",
-                     s["alone"]["failed"] + s["clustered"]["failed"]])
-        for i, (al, cl) in enumerate(zip(rounds["alone"], rounds["clustered"]), 1):
-            al, cl = al[scenario], cl[scenario]
-            ua, uc = al["usage"], cl["usage"]
-            round_rows.append([
-                scenario, i, fmt_rate(al["rate"]), fmt_steal(ua["steal_percent"]),
-                fmt_busy(ua["busy_percent"], ("node", "loadgen", "others")),
-                fmt_rate(cl["rate"]), fmt_steal(uc["steal_percent"]),
-                fmt_busy(uc["busy_percent"], ("node", "peers", "loadgen", "others")),
-                f"{cl['rate'] / al['rate']:.0%}"])
+        rows.append([scenario, rate_range(s["alone"]), fmt_ms(s["alone"]["p99_us"] / 1000)]
+                    + [cell for mode in REPLICATING for cell in (
+                        rate_range(s[mode]), fmt_ms(s[mode]["p99_us"] / 1000),
+                        f"{s[mode]['ratio']:.0%} ("
+                        + ", ".join(f"{x:.0%}" for x in s[mode]["round_ratios"]) + ")")]
+                    + [sum(s[mode]["failed"] for mode in SATURATION_MODES)])
+        for i in range(args.rounds):
+            row = [scenario, i + 1]
+            for mode in SATURATION_MODES:
+                run = rounds[mode][i][scenario]
+                parts = ("node", "loadgen", "others") if mode == "alone" else (
+                    "node", "peers", "loadgen", "others")
+                row += [fmt_rate(run["rate"]), fmt_steal(run["usage"]["steal_percent"]),
+                        fmt_busy(run["usage"]["busy_percent"], parts)]
+            round_rows.append(row)
         kind = "heartbeat" if scenario == "heartbeat" else "register"
-        for i, (rep, rd) in enumerate(zip(reps, rounds["clustered"]), 1):
-            repl_rows.append([
-                scenario, i, fmt_rate(rd[scenario]["rate"]),
-                f"{rep[f'sent_{kind}']:,.0f}", f"{rep[f'coalesced_{kind}']:,.0f}",
-                f"{rep['dropped']:,.0f}", f"{rep['retried_' + kind]:,.0f}",
-                f"{rep['failed_requests']:,.0f}", f"{rep['settle_s']:.1f} s"])
+        for mode in REPLICATING:
+            for i, (rep, rd) in enumerate(zip(s[mode]["replication"], rounds[mode]), 1):
+                repl_rows.append([
+                    scenario, mode, i, fmt_rate(rd[scenario]["rate"]),
+                    f"{rep[f'sent_{kind}']:,.0f}", f"{rep[f'coalesced_{kind}']:,.0f}",
+                    f"{rep['dropped']:,.0f}", f"{rep['retried_' + kind]:,.0f}",
+                    f"{rep['failed_requests']:,.0f}", f"{rep['settle_s']:.1f} s"])
     print_table(
         "saturation of one node alone and replicating to two peers (medians over the rounds)",
-        ["scenario", "alone (min–max)", "p99", "clustered (min–max)", "p99", "ratio",
-         "each round's ratio", "alone per CPU-second", "clustered per CPU-second",
-         "ratio per CPU-second", "failed"], rows,
-        [f"{args.rounds} rounds each, alternating (alone, clustered, ...), fresh processes each "
-         f"round. `artemis-loadgen --scenario heartbeat --max --prefill {args.population}` then "
+        ["scenario", "alone (min–max)", "p99", "to two stand-in peers (min–max)", "p99",
+         "ratio (each round)", "to two real peers (min–max)", "p99", "ratio (each round)",
+         "failed"], rows,
+        [f"{args.rounds} rounds each, alternating (alone, to stand-ins, to real peers, ...), "
+         f"fresh processes each round, after a prefill of {args.population} instances: "
+         f"`artemis-loadgen --scenario heartbeat --max --prefilled {args.population}` then "
          f"`--scenario reregister --max --prefilled {args.population}`, `--duration "
          f"{args.sat_duration} --warmup {args.sat_warmup} --connections {args.connections} "
-         f"--cores {args.loadgen_cores}`; node under test `--cores {args.server_cores}`, its two "
-         f"peers `--cores {args.peer_cores}`. Ratio: of the medians, clustered / alone. Per "
-         f"CPU-second: the requests the node under test answered (its /metrics) per second of "
-         f"its own CPU time, both read {WINDOW_MARGIN_S} s after the warm-up and again "
-         f"{WINDOW_MARGIN_S} s before the end (medians): what the node serves with a core of "
-         f"its own, whoever else shares it here."])
+         f"--cores {args.loadgen_cores}`, against the node under test (`--cores "
+         f"{args.server_cores}`) only. Stand-in peers: this script's PeerSink, two of them, "
+         f"taking every batch with Java's success reply and doing nothing with it (peers on "
+         f"hosts of their own, as far as the node can tell). Real peers: two `artemis server` "
+         f"`--cores {args.peer_cores}`, beside the load generator. Ratio: of the medians, "
+         f"replicating / alone."])
     print_table(
         "each round, with the CPU time the hypervisor stole during the run",
         ["scenario", "round", "alone", "stolen CPU 0 / 1", "busy node / loadgen / others",
-         "clustered", "stolen CPU 0 / 1", "busy node / peers / loadgen / others", "ratio"],
+         "to stand-ins", "stolen CPU 0 / 1", "busy node / stand-ins / loadgen / others",
+         "to real peers", "stolen CPU 0 / 1", "busy node / peers / loadgen / others"],
         round_rows,
         ["Stolen: the share of each CPU's time given to other guests of the host during the "
-         "run (/proc/stat steal); the node under test runs on CPU 1, its peers and the load "
-         "generator on CPU 0. Busy: CPU time over the load generator's whole run (prefill and "
-         "warm-up included), in percent of one core: the node under test, its two peers "
-         "together, the load generator, and every other process on the machine. Each run "
+         "run (/proc/stat steal); the node under test runs on CPU 1, its peers (the stand-ins "
+         "are this script's threads) and the load generator on CPU 0. Busy: CPU time over the "
+         "load generator's whole run (warm-up included), in percent of one core. Each run "
          f"waited (at most {args.quiet_wait:.0f} s) for a second with the machine below "
          f"{args.quiet_below:.0f} % of a core busy; a round in which other processes took more "
          f"than {args.max_others:.0f} % of a core, or the hypervisor more than "
          f"{args.max_steal:.0f} % of a CPU, was redone (at most {args.redo} times): "
          f"{len(discarded)} redone."])
     print_table(
-        "what the clustered node's replication did in each run (both peers together)",
-        ["scenario", "round", "rate", "sent (of the kind)", "coalesced", "dropped", "retried",
-         "failed requests", "queues empty after"], repl_rows,
+        "what the replicating node's replication did in each run (both peers together)",
+        ["scenario", "peers", "round", "rate", "sent (of the kind)", "coalesced", "dropped",
+         "retried", "failed requests", "queues empty after"], repl_rows,
         ["From the node's /metrics before the run and once its queues were empty after it, "
-         "warm-up included (heartbeat runs also replicate the prefill's registers, not counted "
-         "here). Sent: "
-         "artemis_replication_sent_total of the run's kind (heartbeat, or register for "
-         "reregister), summed over the two peers; dropped: artemis_replication_dropped_total, "
-         "every kind and reason."])
+         "warm-up included. Sent: artemis_replication_sent_total of the run's kind (heartbeat, "
+         "or register for reregister), summed over the two peers; dropped: "
+         "artemis_replication_dropped_total, every kind and reason."])
     for mode, rds in rounds.items():
         for i, rd in enumerate(rds, 1):
             for scenario, run in rd.items():
