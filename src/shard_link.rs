@@ -2,43 +2,31 @@
 //!
 //! Every core owns one shard. A call names the shard and what to do there; the caller gets the
 //! typed result. On this core's own shard that is a plain function call; on another's, the work
-//! travels over the shard mesh as a boxed closure and its result comes back the same way, so the
-//! messages never leave this module and a new kind of call needs no new message. Whatever a shard
-//! changes is pushed from here to the cores with WebSocket subscribers (see `push`).
+//! travels over the shard mesh in a batch with the turn's other calls for that core (`hop`), so
+//! the messages never leave this module. Writes and a service's snapshot travel as plain values;
+//! a rarer call travels as a boxed closure, so a new kind of call needs no new message. Whatever a
+//! shard changes is pushed from here to the cores with WebSocket subscribers (see `push`).
 
-use std::any::Any;
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::future::Future;
+mod hop;
+
+use std::cell::RefCell;
 use std::marker::PhantomData;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use artemis_shards::management::{ManagedService, ManagementView};
 use artemis_shards::{
     shard_for, Change, ChangesGone, FailedInstance, Instance, InstancesJson, LeaseStatus, Merged,
     ServiceDigest, ServiceSnapshot, ServiceState, Shard, ShardStats,
 };
-use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
+use glommio::channels::channel_mesh::{Full, MeshBuilder};
 use glommio::spawn_local;
 
 use crate::clock::now_ms;
 use crate::mesh;
-use crate::push::{self, Fanout, PushBatch, Subscribers};
+use crate::push::{self, Fanout, Subscribers};
 
-/// Work for another core's shard, given the owner's clock reading.
-type Job = Box<dyn FnOnce(&mut Shard, u64) -> Reply + Send>;
-/// A job's result on its way back.
-type Reply = Box<dyn Any + Send>;
-
-/// What travels between cores: a call for a shard, the answer to one, or changes to push.
-enum Message {
-    Call { id: u64, job: Job },
-    Answer { id: u64, reply: Reply },
-    Changes(PushBatch),
-}
+use hop::{Answer, Closure, Hop, Message, ServiceOf, ShardWork, Write};
 
 /// The shard mesh every core joins at start; a core's peer id in it is the shard it owns.
 #[derive(Clone)]
@@ -86,35 +74,37 @@ impl WriteOp {
             WriteOp::Unregister => "unregister",
         }
     }
+}
 
+/// Who a write comes from, which decides the rules it is checked by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// A client, naming its instances as `Named` says.
+    Client(Named),
+    /// A peer replicating a write: its region checked, not its zone, and a heartbeat without a
+    /// live lease registers (Java's replication endpoints).
+    Peer,
+}
+
+impl Source {
     fn apply(
         self,
-        shard: &mut Shard,
-        named: Named,
-        batch: Vec<(u32, Instance)>,
-        now: u64,
-    ) -> Vec<FailedInstance> {
-        match (self, named) {
-            (WriteOp::Register, _) => shard.register(batch, now),
-            (WriteOp::Heartbeat, Named::Instances) => shard.heartbeat(batch, now),
-            (WriteOp::Heartbeat, Named::Keys) => shard.heartbeat_by_key(batch, now),
-            (WriteOp::Unregister, Named::Instances) => shard.unregister(batch, now),
-            (WriteOp::Unregister, Named::Keys) => shard.unregister_by_key(batch, now),
-        }
-    }
-
-    /// The write as a peer replicates it: its region checked, not its zone, and a heartbeat
-    /// without a live lease registers (Java's replication endpoints).
-    fn apply_replicated(
-        self,
+        op: WriteOp,
         shard: &mut Shard,
         batch: Vec<(u32, Instance)>,
         now: u64,
     ) -> Vec<FailedInstance> {
-        match self {
-            WriteOp::Register => shard.register_replicated(batch, now),
-            WriteOp::Heartbeat => shard.heartbeat_replicated(batch, now),
-            WriteOp::Unregister => shard.unregister_replicated(batch, now),
+        match (self, op) {
+            (Source::Client(_), WriteOp::Register) => shard.register(batch, now),
+            (Source::Client(Named::Instances), WriteOp::Heartbeat) => shard.heartbeat(batch, now),
+            (Source::Client(Named::Keys), WriteOp::Heartbeat) => shard.heartbeat_by_key(batch, now),
+            (Source::Client(Named::Instances), WriteOp::Unregister) => shard.unregister(batch, now),
+            (Source::Client(Named::Keys), WriteOp::Unregister) => {
+                shard.unregister_by_key(batch, now)
+            }
+            (Source::Peer, WriteOp::Register) => shard.register_replicated(batch, now),
+            (Source::Peer, WriteOp::Heartbeat) => shard.heartbeat_replicated(batch, now),
+            (Source::Peer, WriteOp::Unregister) => shard.unregister_replicated(batch, now),
         }
     }
 }
@@ -163,21 +153,14 @@ pub(crate) struct Leases {
     pub stats: Vec<ShardStats>,
 }
 
-enum Slot {
-    Waiting(Option<Waker>),
-    Answered(Reply),
-}
-
 /// This core's end of the mesh, the shard it owns, and its push subscribers.
 pub(crate) struct ShardLink {
     me: usize,
     shards: usize,
     shard: RefCell<Shard>,
     subscribers: Subscribers,
-    /// The other cores; `None` for a node of one shard built without a mesh.
-    peers: Option<Rc<Senders<Message>>>,
-    pending: RefCell<HashMap<u64, Slot>>,
-    next_id: Cell<u64>,
+    /// The way to the other cores; `None` for a node of one shard built without a mesh.
+    hop: Option<Hop>,
 }
 
 impl ShardLink {
@@ -195,9 +178,7 @@ impl ShardLink {
             shards: peers.nr_consumers(),
             shard: RefCell::new(make_shard(me)),
             subscribers: Subscribers::new(fanout, me),
-            peers: Some(Rc::new(peers)),
-            pending: RefCell::new(HashMap::new()),
-            next_id: Cell::new(0),
+            hop: Some(Hop::new(peers)),
         });
         for (peer, receiver) in inbox.streams() {
             let link = link.clone();
@@ -208,6 +189,13 @@ impl ShardLink {
             })
             .detach();
         }
+        let flusher = link.clone();
+        spawn_local(async move {
+            if let Some(hop) = &flusher.hop {
+                hop.flush_forever().await;
+            }
+        })
+        .detach();
         link
     }
 
@@ -219,9 +207,7 @@ impl ShardLink {
             shards: 1,
             shard: RefCell::new(shard),
             subscribers: Subscribers::new(Fanout::new(1, usize::MAX), 0),
-            peers: None,
-            pending: RefCell::new(HashMap::new()),
-            next_id: Cell::new(0),
+            hop: None,
         })
     }
 
@@ -263,8 +249,7 @@ impl ShardLink {
         named: Named,
         batches: Vec<Vec<(u32, Instance)>>,
     ) -> Vec<FailedInstance> {
-        let apply = move |shard: &mut Shard, batch, now| op.apply(shard, named, batch, now);
-        self.write_with(batches, apply).await
+        self.write_from(Source::Client(named), op, batches).await
     }
 
     /// [`ShardLink::write`] of a peer's replicated write (never replicated further).
@@ -273,32 +258,36 @@ impl ShardLink {
         op: WriteOp,
         batches: Vec<Vec<(u32, Instance)>>,
     ) -> Vec<FailedInstance> {
-        let apply = move |shard: &mut Shard, batch, now| op.apply_replicated(shard, batch, now);
-        self.write_with(batches, apply).await
+        self.write_from(Source::Peer, op, batches).await
     }
 
-    async fn write_with<F>(
+    async fn write_from(
         &self,
+        source: Source,
+        op: WriteOp,
         batches: Vec<Vec<(u32, Instance)>>,
-        apply: F,
-    ) -> Vec<FailedInstance>
-    where
-        F: Fn(&mut Shard, Vec<(u32, Instance)>, u64) -> Vec<FailedInstance> + Copy + Send + 'static,
-    {
-        let failed = self.on_parts(batches, Vec::is_empty, apply).await;
-        failed.into_iter().flatten().collect()
+    ) -> Vec<FailedInstance> {
+        let mut parts = batches
+            .into_iter()
+            .enumerate()
+            .filter(|(_, batch)| !batch.is_empty())
+            .map(|(owner, batch)| (owner, Write { op, source, batch }));
+        match (parts.next(), parts.next()) {
+            (None, _) => Vec::new(),
+            // The usual write names one service's instances: one shard, no list of calls.
+            (Some((owner, write)), None) => self.on_shard(owner, write).await,
+            (Some(first), Some(second)) => {
+                let writes = [first, second].into_iter().chain(parts).collect();
+                let failed = self.on_each(writes).await;
+                failed.into_iter().flatten().collect()
+            }
+        }
     }
 
     /// The service's current snapshot, from the shard that owns it.
     pub(crate) async fn service(&self, service_id: &str) -> Option<ServiceSnapshot> {
         let owner = artemis_shards::shard_for(service_id, self.shards);
-        if self.is_local(owner) {
-            // The most frequent read: no copy of the id when it need not travel.
-            return self.with_local(|shard| shard.service(service_id));
-        }
-        let id = service_id.to_string();
-        self.on(owner, move |shard: &mut Shard, _| shard.service(&id))
-            .await
+        self.on_shard(owner, ServiceOf(service_id)).await
     }
 
     /// Every service with instances, from every shard.
@@ -434,10 +423,7 @@ impl ShardLink {
         T: Send + 'static,
         F: FnOnce(&mut Shard, u64) -> T + Send + 'static,
     {
-        match self.start(owner, job).await {
-            Ok(local) => local,
-            Err(answer) => answer.await,
-        }
+        self.on_shard(owner, Closure(job, PhantomData)).await
     }
 
     /// `job` on each shard with its part (`parts[shard]`), all shards at once, those whose part
@@ -452,7 +438,10 @@ impl ShardLink {
             .into_iter()
             .enumerate()
             .filter(|(_, part)| !empty(part))
-            .map(|(owner, part)| (owner, move |shard: &mut Shard, now| job(shard, part, now)))
+            .map(|(owner, part)| {
+                let job = move |shard: &mut Shard, now| job(shard, part, now);
+                (owner, Closure(job, PhantomData))
+            })
             .collect();
         self.on_each(jobs).await
     }
@@ -463,23 +452,29 @@ impl ShardLink {
         T: Send + 'static,
         F: FnOnce(&mut Shard, u64) -> T + Send + 'static,
     {
-        self.on_each((0..self.shards).map(|shard| (shard, make())).collect())
-            .await
+        let jobs = (0..self.shards)
+            .map(|shard| (shard, Closure(make(), PhantomData)))
+            .collect();
+        self.on_each(jobs).await
     }
 
-    /// Runs each job on its shard and returns the results in the same order. Remote jobs are all
-    /// sent before any result is awaited, so the shards work in parallel.
-    async fn on_each<T, F>(&self, jobs: Vec<(usize, F)>) -> Vec<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Shard, u64) -> T + Send + 'static,
-    {
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        for (owner, job) in jobs {
-            outcomes.push(self.start(owner, job).await);
+    /// Runs `work` on shard `owner`.
+    async fn on_shard<W: ShardWork>(&self, owner: usize, work: W) -> W::Output {
+        match self.start(owner, work) {
+            Ok(local) => local,
+            Err(answer) => answer.await,
         }
-        let mut results = Vec::with_capacity(outcomes.len());
-        for outcome in outcomes {
+    }
+
+    /// Runs each work on its shard and returns the results in the same order. Remote work is all
+    /// queued before any result is awaited, so the shards work in parallel.
+    async fn on_each<W: ShardWork>(&self, works: Vec<(usize, W)>) -> Vec<W::Output> {
+        let started: Vec<_> = works
+            .into_iter()
+            .map(|(owner, work)| self.start(owner, work))
+            .collect();
+        let mut results = Vec::with_capacity(started.len());
+        for outcome in started {
             results.push(match outcome {
                 Ok(local) => local,
                 Err(answer) => answer.await,
@@ -488,64 +483,30 @@ impl ShardLink {
         results
     }
 
-    /// Runs `job` at once when `owner` is this core's shard; otherwise sends it, and its result
-    /// is awaited from the answer returned.
-    async fn start<T, F>(&self, owner: usize, job: F) -> Result<T, Answer<'_, T>>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Shard, u64) -> T + Send + 'static,
-    {
-        match &self.peers {
-            Some(peers) if !self.is_local(owner) => Err(self.send(peers, owner, job).await),
-            _ => Ok(self.with_local(|shard| job(shard, now_ms()))),
-        }
-    }
-
-    /// Whether shard `owner` is this core's own (always, in a node of one shard without a mesh).
-    fn is_local(&self, owner: usize) -> bool {
-        self.peers.is_none() || owner == self.me
-    }
-
-    async fn send<T, F>(&self, peers: &Senders<Message>, owner: usize, job: F) -> Answer<'_, T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Shard, u64) -> T + Send + 'static,
-    {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        self.pending.borrow_mut().insert(id, Slot::Waiting(None));
-        let job: Job = Box::new(move |shard, now| Box::new(job(shard, now)));
-        if peers
-            .send_to(owner, Message::Call { id, job })
-            .await
-            .is_err()
-        {
-            panic!("shard {owner} stopped taking calls");
-        }
-        Answer {
-            link: self,
-            id,
-            result: PhantomData,
+    /// Runs `work` at once when `owner` is this core's shard; otherwise queues it for the owner,
+    /// and its result is awaited from the answer returned.
+    fn start<W: ShardWork>(&self, owner: usize, work: W) -> Result<W::Output, Answer<'_, W>> {
+        match &self.hop {
+            Some(hop) if owner != self.me => Err(hop.call(owner, work)),
+            _ => Ok(self.with_local(|shard| work.run(shard, now_ms()))),
         }
     }
 
     fn receive(&self, peer: usize, message: Message) {
+        let Some(hop) = &self.hop else {
+            return;
+        };
         match message {
-            Message::Call { id, job } => {
-                let reply = self.with_local(|shard| job(shard, now_ms()));
-                self.send_soon(peer, Message::Answer { id, reply });
+            Message::Calls(mut batch) => {
+                let mut shard = self.shard.borrow_mut();
+                batch.run(&mut shard, now_ms());
+                // The changes leave before the answers, as they do for a call on this core.
+                self.push(&mut shard);
+                drop(shard);
+                hop.send_soon(peer, Message::Answers(batch));
             }
-            Message::Answer { id, reply } => self.complete(id, reply),
+            Message::Answers(batch) => hop.complete(peer, batch),
             Message::Changes(batch) => self.subscribers.deliver(&batch),
-        }
-    }
-
-    fn complete(&self, id: u64, reply: Reply) {
-        let mut pending = self.pending.borrow_mut();
-        if let Some(slot) = pending.get_mut(&id) {
-            if let Slot::Waiting(Some(waker)) = std::mem::replace(slot, Slot::Answered(reply)) {
-                waker.wake();
-            }
         }
     }
 
@@ -558,46 +519,11 @@ impl ShardLink {
         }
         let batch = push::serialize(changes);
         self.subscribers.deliver(&batch);
+        let Some(hop) = &self.hop else {
+            return;
+        };
         for peer in (0..self.shards).filter(|&p| p != self.me && self.subscribers.wanted_by(p)) {
-            self.send_soon(peer, Message::Changes(batch.clone()));
+            hop.send_soon(peer, Message::Changes(batch.clone()));
         }
-    }
-
-    fn send_soon(&self, peer: usize, message: Message) {
-        if let Some(peers) = &self.peers {
-            mesh::send_soon(peers, peer, message);
-        }
-    }
-}
-
-/// Resolves when the owner's result of call `id` arrives.
-struct Answer<'a, T> {
-    link: &'a ShardLink,
-    id: u64,
-    result: PhantomData<T>,
-}
-
-impl<T: 'static> Future for Answer<'_, T> {
-    type Output = T;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        let mut pending = self.link.pending.borrow_mut();
-        match pending.remove(&self.id) {
-            Some(Slot::Answered(reply)) => Poll::Ready(
-                *reply
-                    .downcast::<T>()
-                    .expect("a call's reply has the type of its job's result"),
-            ),
-            _ => {
-                pending.insert(self.id, Slot::Waiting(Some(cx.waker().clone())));
-                Poll::Pending
-            }
-        }
-    }
-}
-
-impl<T> Drop for Answer<'_, T> {
-    fn drop(&mut self) {
-        self.link.pending.borrow_mut().remove(&self.id);
     }
 }
