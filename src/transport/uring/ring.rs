@@ -21,8 +21,15 @@
 //!   (493 against 2 scheduler ticks in 5 s);
 //! - a reactor that yields between turns keeps glommio's task queue busy under load, and glommio
 //!   polls its own rings, timers and cross-core channels only when its queues go idle or its
-//!   preempt timer (100 ms) fires: heartbeat p99 went to 60–90 ms. So while there is work the
-//!   reactor takes one turn per executor iteration, carried to the next by a 1 µs glommio timer.
+//!   preempt timer (100 ms) fires: heartbeat p99 went to 60–90 ms. So after a few turns within
+//!   one pass of the task queue the reactor carries on at the next executor iteration, by a 1 µs
+//!   glommio timer;
+//! - but every executor iteration costs glommio several `io_uring_enter`s (its preempt timer is
+//!   cancelled and armed again, its rings flushed), and a quiet core that took one turn per
+//!   iteration spent four iterations on one request (the receive, the send, its completion, the
+//!   turn that found nothing). So the reactor yields between turns while a turn woke tasks, up
+//!   to `TURNS_PER_PASS` of them: the request's task runs, queues its reply, and the next turn of
+//!   the same pass sends it.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -36,6 +43,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use futures_lite::future::yield_now;
 use glommio::io::BufferedFile;
 use glommio::spawn_local;
 use glommio::timer::sleep;
@@ -69,6 +77,10 @@ const REAP_BATCH: usize = 64;
 const MIN_KERNEL: (u32, u32) = (6, 0);
 /// A timer this short fires at the executor's next poll.
 const NEXT_ITERATION: Duration = Duration::from_micros(1);
+/// Turns the reactor takes within one pass of the task queue (yielding between them) before it
+/// lets glommio poll its own rings, timers and channels: a receive, its reply's send, and the
+/// turn that finds nothing left.
+const TURNS_PER_PASS: u32 = 3;
 
 /// How the ring was set up, for the start-up log.
 pub(crate) enum Setup {
@@ -566,17 +578,25 @@ fn eventfd() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// The reactor: one turn per executor iteration while there is work, parked when there is none.
+/// The reactor: turns while there is work, up to `TURNS_PER_PASS` within one pass of the task
+/// queue and then one per executor iteration; parked when there is none.
 async fn drive(ring: Rc<Ring>) {
+    let mut turns = 0;
     loop {
-        if ring.turn() {
-            // The woken tasks run and queue their sends; glommio then polls its own rings, timers
-            // and cross-core channels (which it only does once its task queues are idle) and
-            // fires this timer, and the next turn submits the sends. Yielding instead would keep
-            // the queue busy, and glommio would poll only when its preempt timer (100 ms) fires.
-            sleep(NEXT_ITERATION).await;
-        } else {
+        if !ring.turn() {
+            turns = 0;
             ring.park_reactor().await;
+        } else if turns + 1 < TURNS_PER_PASS {
+            // The tasks this turn woke run first and queue their sends; the next turn, in the
+            // same pass, hands those to the kernel.
+            turns += 1;
+            yield_now().await;
+        } else {
+            // Let glommio poll its own rings, timers and cross-core channels (which it only does
+            // once its task queues are idle) and fire this timer; yielding on instead would keep
+            // the queue busy, and glommio would poll only when its preempt timer (100 ms) fires.
+            turns = 0;
+            sleep(NEXT_ITERATION).await;
         }
     }
 }
