@@ -21,15 +21,14 @@
 //! line with their submit time, unless a newer task for the instance came meanwhile (it wins).
 //! Every drop and every coalescing is counted in the peer's [`PeerCounters`].
 
-use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use super::update::Update;
+use super::update::{Prehashed, Update};
 
 use crate::metrics::{Dropped, PeerCounters};
 use crate::shard_link::WriteOp;
@@ -77,35 +76,12 @@ struct Line {
     len: usize,
 }
 
-/// The index's key: an update, hashed and compared by its instance key alone, so the index is
-/// searched with a key's bytes.
-struct Keyed(Update);
-
-impl Hash for Keyed {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.key().hash(state);
-    }
-}
-
-impl PartialEq for Keyed {
-    fn eq(&self, other: &Keyed) -> bool {
-        self.0.key() == other.0.key()
-    }
-}
-
-impl Eq for Keyed {}
-
-impl Borrow<[u8]> for Keyed {
-    fn borrow(&self) -> &[u8] {
-        self.0.key()
-    }
-}
-
 /// The work pending for one peer.
 pub(crate) struct Outbox {
     limits: Limits,
     entries: Slab<Entry>,
-    by_key: HashMap<Keyed, usize>,
+    /// Each pending update's slot, by its instance key.
+    by_key: HashMap<Update, usize, BuildHasherDefault<Prehashed>>,
     lines: [Line; WriteOp::ALL.len()],
     bytes: usize,
     counters: Arc<PeerCounters>,
@@ -121,7 +97,7 @@ impl Outbox {
         Outbox {
             limits,
             entries: Slab::new(),
-            by_key: HashMap::new(),
+            by_key: HashMap::default(),
             lines: [empty; WriteOp::ALL.len()],
             bytes: 0,
             counters,
@@ -150,7 +126,7 @@ impl Outbox {
     /// Submits `update` as a task of `kind` at `now`, coalescing it with the instance's pending
     /// task (see the module's rules), then keeps to the byte bound.
     pub(crate) fn push(&mut self, kind: WriteOp, update: Update, now: Instant) {
-        match self.by_key.get(update.key()).copied() {
+        match self.by_key.get(&update).copied() {
             None => self.insert(kind, Task { update, since: now }, false),
             Some(at) => {
                 let pending = self.entries[at].kind;
@@ -174,7 +150,7 @@ impl Outbox {
     /// front of their line, skipping each whose instance has a newer task pending.
     pub(crate) fn requeue(&mut self, kind: WriteOp, tasks: Vec<Task>) {
         for task in tasks.into_iter().rev() {
-            if self.by_key.contains_key(task.update.key()) {
+            if self.by_key.contains_key(&task.update) {
                 self.counters.record_coalesced(kind);
             } else {
                 self.insert(kind, task, true);
@@ -246,7 +222,7 @@ impl Outbox {
     fn insert(&mut self, kind: WriteOp, task: Task, front: bool) {
         let line = &mut self.lines[kind.index()];
         self.bytes += task.update.size() + ENTRY_BYTES;
-        let key = Keyed(task.update.clone());
+        let key = task.update.clone();
         let (prev, next) = match front {
             true => (NIL, line.head),
             false => (line.tail, NIL),
@@ -277,8 +253,8 @@ impl Outbox {
         let task = &mut self.entries[at].task;
         self.bytes = self.bytes + update.size() - task.update.size();
         // The index holds the update too: re-key it so the old JSON is freed.
-        self.by_key.remove(update.key());
-        self.by_key.insert(Keyed(update.clone()), at);
+        self.by_key.remove(&update);
+        self.by_key.insert(update.clone(), at);
         task.update = update;
     }
 
@@ -301,7 +277,7 @@ impl Outbox {
         }
         line.len -= 1;
         self.bytes -= task.update.size() + ENTRY_BYTES;
-        self.by_key.remove(task.update.key());
+        self.by_key.remove(&task.update);
         task
     }
 

@@ -5,16 +5,24 @@
 //! instance: first the key, lowercased as Java's `InstanceKey` compares it, its three parts
 //! separated by 0xFF (a byte UTF-8 never holds, so two different keys never read the same), then
 //! the instance as `Instance::write_json` writes it (Java's whole instance, nulls included).
+//!
+//! The outbox of every peer indexes pending updates by their key, looking each up, inserting and
+//! removing it: the key is hashed once here, with this process's random SipHash keys (a client
+//! cannot aim collisions at them), and the outboxes use that hash as it is ([`Prehashed`]).
 
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::rc::Rc;
+use std::sync::OnceLock;
 
 use artemis_shards::Instance;
 
-/// An instance's key and JSON, cheap to clone.
+/// An instance's key and JSON, cheap to clone. Updates hash and compare by the instance's key
+/// alone; [`Update::same`] tells whether two are the one update.
 #[derive(Clone, Debug)]
 pub(crate) struct Update {
     bytes: Rc<[u8]>,
     key_len: u32,
+    hash: u64,
 }
 
 impl Update {
@@ -28,10 +36,13 @@ impl Update {
             instance.instance_id.as_deref(),
         );
         let key_len = scratch.len() as u32;
+        static KEYS: OnceLock<RandomState> = OnceLock::new();
+        let hash = KEYS.get_or_init(RandomState::new).hash_one(&scratch[..]);
         instance.write_json(scratch);
         Update {
             bytes: Rc::from(&scratch[..]),
             key_len,
+            hash,
         }
     }
 
@@ -53,6 +64,41 @@ impl Update {
     /// Bytes it holds: key and JSON.
     pub(crate) fn size(&self) -> usize {
         self.bytes.len()
+    }
+}
+
+impl Hash for Update {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialEq for Update {
+    fn eq(&self, other: &Update) -> bool {
+        self.hash == other.hash && self.key() == other.key()
+    }
+}
+
+impl Eq for Update {}
+
+/// Hashes an [`Update`] to the hash it carries.
+#[derive(Default)]
+pub(crate) struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
+
+    /// What an update never writes (it writes its hash whole), folded in all the same.
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
     }
 }
 
@@ -103,6 +149,22 @@ pub(crate) mod tests {
         assert!(json.starts_with(r#"{"groupId":null,"healthCheckUrl":null,"instanceId":"I:1","#));
         assert!(json.ends_with(r#""url":"http://I:1/x","zoneId":null}"#));
         assert_eq!(u.size(), u.key().len() + u.json().len());
+    }
+
+    #[test]
+    fn updates_are_one_key_whatever_their_json() {
+        use std::collections::HashSet;
+        let (a, newer_a, b) = (
+            update("S", "a", "1"),
+            update("s", "A", "2"),
+            update("s", "b", "1"),
+        );
+        assert_eq!(a, newer_a);
+        assert!(!a.same(&newer_a));
+        assert_ne!(a, b);
+        let mut set: HashSet<Update, std::hash::BuildHasherDefault<Prehashed>> = HashSet::default();
+        assert!(set.insert(a) && set.insert(b));
+        assert!(!set.insert(newer_a), "the one instance");
     }
 
     #[test]
