@@ -46,7 +46,7 @@ pub use config::ClientConfig;
 pub use discovery::{DiscoveryClient, DiscoveryStats, ServiceChange};
 pub use error::{Error, ErrorCode};
 pub use management::{
-    Canary, Group, LogFilter, LogKind, ManagementClient, OperationKind, OperationTarget,
+    Canary, Group, LogFilter, LogKind, ManagementClient, OperationKind, OperationTarget, Record,
     RouteRuleGroup, ServiceRouteRule,
 };
 pub use model::{FailedInstance, Instance, InstanceKey, RouteRule, Service, ServiceGroup};

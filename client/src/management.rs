@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 
@@ -50,7 +51,7 @@ const CANARY_ZONE: &str = "canary";
 ///     status: Some("active".into()),
 ///     ..Group::new("demo.service", "SHA", "SHAJQ", "blue")
 /// };
-/// manage.insert_groups(&[blue]).await?;
+/// manage.insert(&[blue]).await?;
 /// let mine = LogFilter {
 ///     operator_id: Some("alice".into()),
 ///     ..LogFilter::default()
@@ -190,6 +191,86 @@ impl RouteRuleGroup {
     }
 }
 
+/// A kind of record the server keeps as a list: [`Group`], [`ServiceRouteRule`],
+/// [`RouteRuleGroup`]. Each kind is read and written by the same calls of [`ManagementClient`]
+/// ([`all`](ManagementClient::all), [`one`](ManagementClient::one),
+/// [`find`](ManagementClient::find), [`insert`](ManagementClient::insert),
+/// [`update`](ManagementClient::update), [`delete`](ManagementClient::delete)), at Java's paths
+/// for it. An insert of a record whose key is stored already updates that one; an update finds
+/// each record by its id, or by its key when the id is 0.
+pub trait Record: Serialize + DeserializeOwned {
+    /// The kind's name in Java's paths: `get-all-{PATH}.json`, `insert-{PATH}.json`, ...
+    const PATH: &'static str;
+    /// The field that lists records of the kind in requests and replies.
+    const FIELD: &'static str;
+    /// The field of a delete that lists the ids.
+    const IDS: &'static str;
+    /// What one is called in messages.
+    const NAME: &'static str;
+
+    /// The store's id; 0 for a record not stored yet.
+    fn id(&self) -> i64;
+
+    /// Whether `other` has this record's key (what the server matches a write without an id on).
+    fn same_key(&self, other: &Self) -> bool;
+}
+
+/// Deleting a group deletes its tags, operations, instances and places in route rules.
+impl Record for Group {
+    const PATH: &'static str = "groups";
+    const FIELD: &'static str = "groups";
+    const IDS: &'static str = "groupIds";
+    const NAME: &'static str = "group";
+
+    fn id(&self) -> i64 {
+        self.group_id
+    }
+
+    /// Service, region, zone and name, in any case.
+    fn same_key(&self, other: &Group) -> bool {
+        let key = |g: &Group| {
+            [&g.service_id, &g.region_id, &g.zone_id, &g.name].map(|s| s.to_lowercase())
+        };
+        key(self) == key(other)
+    }
+}
+
+/// Deleting a route rule deletes its groups' weights.
+impl Record for ServiceRouteRule {
+    const PATH: &'static str = "route-rules";
+    const FIELD: &'static str = "routeRules";
+    const IDS: &'static str = "routeRuleIds";
+    const NAME: &'static str = "route rule";
+
+    fn id(&self) -> i64 {
+        self.route_rule_id
+    }
+
+    /// Service and name, in any case.
+    fn same_key(&self, other: &ServiceRouteRule) -> bool {
+        self.service_id.eq_ignore_ascii_case(&other.service_id)
+            && self.name.eq_ignore_ascii_case(&other.name)
+    }
+}
+
+/// An insert or update writes `unreleased_weight`, which waits for
+/// [`release_route_rule_groups`](ManagementClient::release_route_rule_groups).
+impl Record for RouteRuleGroup {
+    const PATH: &'static str = "route-rule-groups";
+    const FIELD: &'static str = "routeRuleGroups";
+    const IDS: &'static str = "routeRuleGroupIds";
+    const NAME: &'static str = "route-rule group";
+
+    fn id(&self) -> i64 {
+        self.route_rule_group_id
+    }
+
+    /// Rule and group.
+    fn same_key(&self, other: &RouteRuleGroup) -> bool {
+        (self.route_rule_id, self.group_id) == (other.route_rule_id, other.group_id)
+    }
+}
+
 /// The nine operation logs of Java's `ManagementLogController`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogKind {
@@ -285,8 +366,13 @@ impl Reply for Raw {
     }
 }
 
+/// `{"name": value}`.
+fn one_field(name: &str, value: impl Serialize) -> Value {
+    json!({ name: value })
+}
+
 /// The rows of `field` in `reply`, read as `T` (rows that do not read are skipped).
-fn rows<T: serde::de::DeserializeOwned>(reply: &Value, field: &str) -> Vec<T> {
+fn rows<T: DeserializeOwned>(reply: &Value, field: &str) -> Vec<T> {
     let list = reply[field].as_array().map(Vec::as_slice).unwrap_or(&[]);
     list.iter()
         .filter_map(|row| T::deserialize(row).ok())
@@ -481,40 +567,51 @@ impl ManagementClient {
         self.call(path, &json!({ "regionId": region_id })).await
     }
 
-    /// Every group (`groups`).
-    pub async fn groups(&self) -> Result<Value, Error> {
-        self.call("/api/management/group/get-all-groups.json", &json!({}))
-            .await
+    /// Every record of kind `R` (listed under `R::FIELD`).
+    pub async fn all<R: Record>(&self) -> Result<Value, Error> {
+        let path = format!("/api/management/group/get-all-{}.json", R::PATH);
+        self.call(&path, &json!({})).await
     }
 
-    /// The group with id `group_id`, if there is one.
-    pub async fn group(&self, group_id: i64) -> Result<Option<Group>, Error> {
-        let all = self.groups().await?;
-        Ok(rows::<Group>(&all, "groups")
+    /// The record of kind `R` with id `id`, if there is one.
+    pub async fn one<R: Record>(&self, id: i64) -> Result<Option<R>, Error> {
+        let all = self.all::<R>().await?;
+        Ok(rows::<R>(&all, R::FIELD).into_iter().find(|r| r.id() == id))
+    }
+
+    /// The stored record with `like`'s key, if there is one (the id the server gave an insert).
+    pub async fn find<R: Record>(&self, like: &R) -> Result<Option<R>, Error> {
+        let all = self.all::<R>().await?;
+        Ok(rows::<R>(&all, R::FIELD)
             .into_iter()
-            .find(|g| g.group_id == group_id))
+            .find(|r| r.same_key(like)))
     }
 
-    /// Adds `groups` (a group with the same service, region, zone and name is updated).
-    pub async fn insert_groups(&self, groups: &[Group]) -> Result<Value, Error> {
-        let request = json!({ "groups": groups });
-        let path = "/api/management/group/insert-groups.json";
-        self.write(path, "insert", request).await
+    /// Stores `records` (one whose key is stored already updates that one).
+    pub async fn insert<R: Record>(&self, records: &[R]) -> Result<Value, Error> {
+        self.write_records("insert", records).await
     }
 
-    /// Changes `groups`, each found by its id (or, with id 0, by its key).
-    pub async fn update_groups(&self, groups: &[Group]) -> Result<Value, Error> {
-        let request = json!({ "groups": groups });
-        let path = "/api/management/group/update-groups.json";
-        self.write(path, "update", request).await
+    /// Changes `records`, each found by its id (or, with id 0, by its key).
+    pub async fn update<R: Record>(&self, records: &[R]) -> Result<Value, Error> {
+        self.write_records("update", records).await
     }
 
-    /// Deletes the groups with these ids, with their tags, operations, instances and places in
-    /// route rules.
-    pub async fn delete_groups(&self, group_ids: &[i64]) -> Result<Value, Error> {
-        let request = json!({ "groupIds": group_ids });
-        let path = "/api/management/group/delete-groups.json";
-        self.write(path, "delete", request).await
+    /// Deletes the records of kind `R` with these ids.
+    pub async fn delete<R: Record>(&self, ids: &[i64]) -> Result<Value, Error> {
+        let path = format!("/api/management/group/delete-{}.json", R::PATH);
+        self.write(&path, "delete", one_field(R::IDS, ids)).await
+    }
+
+    /// An `operation` (`insert`, `update`, `release`) of `records` at Java's path for it.
+    async fn write_records<R: Record>(
+        &self,
+        operation: &str,
+        records: &[R],
+    ) -> Result<Value, Error> {
+        let path = format!("/api/management/group/{operation}-{}.json", R::PATH);
+        self.write(&path, operation, one_field(R::FIELD, records))
+            .await
     }
 
     /// The instances named into groups (`groupInstances`: `groupId`, `id`, `instanceId`),
@@ -590,95 +687,13 @@ impl ManagementClient {
         self.write(path, "delete", request).await
     }
 
-    /// Every route rule (`routeRules`).
-    pub async fn route_rules(&self) -> Result<Value, Error> {
-        let path = "/api/management/group/get-all-route-rules.json";
-        self.call(path, &json!({})).await
-    }
-
-    /// The route rule with id `route_rule_id`, if there is one.
-    pub async fn route_rule(&self, route_rule_id: i64) -> Result<Option<ServiceRouteRule>, Error> {
-        let all = self.route_rules().await?;
-        Ok(rows::<ServiceRouteRule>(&all, "routeRules")
-            .into_iter()
-            .find(|r| r.route_rule_id == route_rule_id))
-    }
-
-    /// Adds `rules` (one with the same service and name is updated).
-    pub async fn insert_route_rules(&self, rules: &[ServiceRouteRule]) -> Result<Value, Error> {
-        let request = json!({ "routeRules": rules });
-        let path = "/api/management/group/insert-route-rules.json";
-        self.write(path, "insert", request).await
-    }
-
-    /// Changes `rules`, each found by its id (or, with id 0, by service and name).
-    pub async fn update_route_rules(&self, rules: &[ServiceRouteRule]) -> Result<Value, Error> {
-        let request = json!({ "routeRules": rules });
-        let path = "/api/management/group/update-route-rules.json";
-        self.write(path, "update", request).await
-    }
-
-    /// Deletes the route rules with these ids, with their groups' weights.
-    pub async fn delete_route_rules(&self, route_rule_ids: &[i64]) -> Result<Value, Error> {
-        let request = json!({ "routeRuleIds": route_rule_ids });
-        let path = "/api/management/group/delete-route-rules.json";
-        self.write(path, "delete", request).await
-    }
-
-    /// Every group of every route rule, with its weights (`routeRuleGroups`).
-    pub async fn route_rule_groups(&self) -> Result<Value, Error> {
-        let path = "/api/management/group/get-all-route-rule-groups.json";
-        self.call(path, &json!({})).await
-    }
-
-    /// The route-rule group with id `route_rule_group_id`, if there is one.
-    pub async fn route_rule_group(
-        &self,
-        route_rule_group_id: i64,
-    ) -> Result<Option<RouteRuleGroup>, Error> {
-        let all = self.route_rule_groups().await?;
-        Ok(rows::<RouteRuleGroup>(&all, "routeRuleGroups")
-            .into_iter()
-            .find(|g| g.route_rule_group_id == route_rule_group_id))
-    }
-
-    /// Adds groups to route rules; their `unreleased_weight` waits for a release.
-    pub async fn insert_route_rule_groups(
-        &self,
-        groups: &[RouteRuleGroup],
-    ) -> Result<Value, Error> {
-        let request = json!({ "routeRuleGroups": groups });
-        let path = "/api/management/group/insert-route-rule-groups.json";
-        self.write(path, "insert", request).await
-    }
-
-    /// Changes route-rule groups' `unreleased_weight`, each found by its id (or, with id 0, by
-    /// rule and group).
-    pub async fn update_route_rule_groups(
-        &self,
-        groups: &[RouteRuleGroup],
-    ) -> Result<Value, Error> {
-        let request = json!({ "routeRuleGroups": groups });
-        let path = "/api/management/group/update-route-rule-groups.json";
-        self.write(path, "update", request).await
-    }
-
     /// Makes each group's unreleased weight its weight, the one discovery shows (matched on rule
     /// and group).
     pub async fn release_route_rule_groups(
         &self,
         groups: &[RouteRuleGroup],
     ) -> Result<Value, Error> {
-        let request = json!({ "routeRuleGroups": groups });
-        let path = "/api/management/group/release-route-rule-groups.json";
-        self.write(path, "release", request).await
-    }
-
-    /// Takes the route-rule groups with these ids out of their rules.
-    pub async fn delete_route_rule_groups(&self, ids: &[i64]) -> Result<Value, Error> {
-        let request = json!({ "routeRuleGroupIds": ids });
-        let path = "/api/management/group/delete-route-rule-groups.json";
-        self.write(path, "delete", request).await
+        self.write_records("release", groups).await
     }
 
     /// Sets the ips of `app_id`'s instances that take `service_id`'s canary traffic to exactly
@@ -699,20 +714,20 @@ impl ManagementClient {
     /// it names (Java has no endpoint for this; it is read from the rule, its groups and their
     /// instances).
     pub async fn canaries(&self, service_id: &str) -> Result<Vec<Canary>, Error> {
-        let rules = self.route_rules().await?;
-        let Some(rule) = rows::<ServiceRouteRule>(&rules, "routeRules")
+        let rules = self.all::<ServiceRouteRule>().await?;
+        let Some(rule) = rows::<ServiceRouteRule>(&rules, ServiceRouteRule::FIELD)
             .into_iter()
             .find(|r| r.name == CANARY_RULE && r.service_id.eq_ignore_ascii_case(service_id))
         else {
             return Ok(Vec::new());
         };
         let in_rule: Vec<i64> =
-            rows::<RouteRuleGroup>(&self.route_rule_groups().await?, "routeRuleGroups")
+            rows::<RouteRuleGroup>(&self.all::<RouteRuleGroup>().await?, RouteRuleGroup::FIELD)
                 .into_iter()
                 .filter(|g| g.route_rule_id == rule.route_rule_id)
                 .map(|g| g.group_id)
                 .collect();
-        let groups = rows::<Group>(&self.groups().await?, "groups");
+        let groups = rows::<Group>(&self.all::<Group>().await?, Group::FIELD);
         let named = self.group_instances(None, None).await?;
         let named = named["groupInstances"]
             .as_array()

@@ -67,14 +67,18 @@ async fn groups_route_rules_and_canaries_are_written_typed_and_read_back() {
     let manage = client(&server);
     let mut blue = Group::new("sdk.manage.route", REGION, ZONE, "blue");
     blue.status = Some("active".into());
-    manage.insert_groups(&[blue]).await.unwrap();
-    let groups = manage.groups().await.unwrap();
+    manage.insert(&[blue]).await.unwrap();
+    let groups = manage.all::<Group>().await.unwrap();
     let group_id = groups["groups"][0]["groupId"].as_i64().unwrap();
-    let mut stored = manage.group(group_id).await.unwrap().expect("the group");
+    let mut stored = manage
+        .one::<Group>(group_id)
+        .await
+        .unwrap()
+        .expect("the group");
     assert_eq!(stored.name, "blue");
     stored.description = Some("the blue ones".into());
-    manage.update_groups(&[stored]).await.unwrap();
-    let stored = manage.group(group_id).await.unwrap().unwrap();
+    manage.update(&[stored]).await.unwrap();
+    let stored = manage.one::<Group>(group_id).await.unwrap().unwrap();
     assert_eq!(stored.description.as_deref(), Some("the blue ones"));
 
     let tags = BTreeMap::from([("color".to_string(), "blue".to_string())]);
@@ -90,25 +94,29 @@ async fn groups_route_rules_and_canaries_are_written_typed_and_read_back() {
     let mut rule = ServiceRouteRule::new("sdk.manage.route", "r1");
     rule.status = Some("active".into());
     rule.strategy = Some("weighted-round-robin".into());
-    manage.insert_route_rules(&[rule]).await.unwrap();
-    let rules = manage.route_rules().await.unwrap();
+    manage.insert(&[rule]).await.unwrap();
+    let rules = manage.all::<ServiceRouteRule>().await.unwrap();
     let rule_id = rules["routeRules"][0]["routeRuleId"].as_i64().unwrap();
     assert_eq!(
-        manage.route_rule(rule_id).await.unwrap().map(|r| r.name),
+        manage
+            .one::<ServiceRouteRule>(rule_id)
+            .await
+            .unwrap()
+            .map(|r| r.name),
         Some("r1".to_string())
     );
     manage
-        .insert_route_rule_groups(&[RouteRuleGroup::new(rule_id, group_id, 20)])
+        .insert(&[RouteRuleGroup::new(rule_id, group_id, 20)])
         .await
         .unwrap();
-    let rows = manage.route_rule_groups().await.unwrap();
+    let rows = manage.all::<RouteRuleGroup>().await.unwrap();
     let row_id = rows["routeRuleGroups"][0]["routeRuleGroupId"]
         .as_i64()
         .unwrap();
-    let row = manage.route_rule_group(row_id).await.unwrap().unwrap();
+    let row = manage.one::<RouteRuleGroup>(row_id).await.unwrap().unwrap();
     assert_eq!((row.unreleased_weight, row.weight), (Some(20), None));
     manage.release_route_rule_groups(&[row]).await.unwrap();
-    let row = manage.route_rule_group(row_id).await.unwrap().unwrap();
+    let row = manage.one::<RouteRuleGroup>(row_id).await.unwrap().unwrap();
     assert_eq!(row.weight, Some(20));
     let service = server.post(
         "/api/discovery/service.json",
@@ -133,10 +141,10 @@ async fn groups_route_rules_and_canaries_are_written_typed_and_read_back() {
         ("app1", &ips[..])
     );
 
-    manage.delete_route_rule_groups(&[row_id]).await.unwrap();
-    manage.delete_route_rules(&[rule_id]).await.unwrap();
-    manage.delete_groups(&[group_id]).await.unwrap();
-    assert!(manage.group(group_id).await.unwrap().is_none());
+    manage.delete::<RouteRuleGroup>(&[row_id]).await.unwrap();
+    manage.delete::<ServiceRouteRule>(&[rule_id]).await.unwrap();
+    manage.delete::<Group>(&[group_id]).await.unwrap();
+    assert!(manage.one::<Group>(group_id).await.unwrap().is_none());
     let filter = LogFilter {
         route_rule_id: Some(rule_id),
         ..LogFilter::default()
@@ -171,7 +179,7 @@ async fn writes_need_the_management_token_and_a_store_verdict_is_final() {
     // taken for a node that is down.
     let mut missing = Group::new("s", REGION, ZONE, "n");
     missing.group_id = 999;
-    match manage.update_groups(&[missing]).await {
+    match manage.update(&[missing]).await {
         Err(Error::Server {
             code: ErrorCode::InternalServiceError,
             message,

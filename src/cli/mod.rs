@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use artemis_client::{
     ClientConfig, Error, Group, LogFilter, LogKind, ManagementClient, OperationKind,
-    OperationTarget, RouteRuleGroup, ServiceRouteRule,
+    OperationTarget, Record, RouteRuleGroup, ServiceRouteRule,
 };
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
-use view::{array, text};
+use view::array;
 
 /// The management commands, flattened beside `server`.
 #[derive(Subcommand, Debug)]
@@ -693,14 +693,14 @@ async fn operate(global: &Global, target: Target, complete: bool) -> Result<(), 
 async fn group(s: &Session<'_>, action: GroupAction) -> Result<(), Failure> {
     match action {
         GroupAction::List { service } => {
-            let mut reply = s.call(s.client.groups()).await?;
+            let mut reply = s.call(s.client.all::<Group>()).await?;
             if let Some(service) = service {
                 view::keep(&mut reply["groups"], |g| same(&g["serviceId"], &service));
             }
             s.show(&reply, view::groups)
         }
         GroupAction::Show { id } => {
-            let groups = s.call(s.client.groups()).await?;
+            let groups = s.call(s.client.all::<Group>()).await?;
             let found = array(&groups["groups"])
                 .into_iter()
                 .find(|group| group["groupId"].as_i64() == Some(id))
@@ -730,20 +730,9 @@ async fn group(s: &Session<'_>, action: GroupAction) -> Result<(), Failure> {
             group.app_id = app;
             group.description = description;
             group.status = Some(status);
-            let reply = s.write(s.client.insert_groups(&[group.clone()])).await?;
-            if s.global.json {
-                return s.show(&reply, |_| {});
-            }
-            let groups = s.call(s.client.groups()).await?;
-            let id = array(&groups["groups"])
-                .into_iter()
-                .find(|g| {
-                    same(&g["serviceId"], &group.service_id)
-                        && same(&g["regionId"], &group.region_id)
-                        && same(&g["zoneId"], &group.zone_id)
-                        && same(&g["name"], &group.name)
-                })
-                .map_or_else(|| "-".to_string(), |g| text(&g["groupId"]));
+            let Some((reply, id)) = insert(s, &group).await? else {
+                return Ok(());
+            };
             let key = [
                 &group.service_id,
                 &group.region_id,
@@ -759,20 +748,13 @@ async fn group(s: &Session<'_>, action: GroupAction) -> Result<(), Failure> {
             description,
             status,
         } => {
-            let mut group = s
-                .call(s.client.group(id))
-                .await?
-                .ok_or_else(|| Failure::Refused(format!("no group {id}")))?;
+            let mut group: Group = stored(s, id).await?;
             group.app_id = app.or(group.app_id);
             group.description = description.or(group.description);
             group.status = status.or(group.status);
-            let reply = s.write(s.client.update_groups(&[group])).await?;
-            s.done(&reply, &format!("group {id} updated"))
+            update(s, group).await
         }
-        GroupAction::Delete { ids } => {
-            let reply = s.write(s.client.delete_groups(&ids)).await?;
-            s.done(&reply, &format!("deleted group(s) {}", joined(&ids)))
-        }
+        GroupAction::Delete { ids } => delete::<Group>(s, &ids).await,
     }
 }
 
@@ -825,7 +807,7 @@ async fn tag(s: &Session<'_>, action: TagAction) -> Result<(), Failure> {
 async fn route_rule(s: &Session<'_>, action: RouteRuleAction) -> Result<(), Failure> {
     match action {
         RouteRuleAction::List { service } => {
-            let mut reply = s.call(s.client.route_rules()).await?;
+            let mut reply = s.call(s.client.all::<ServiceRouteRule>()).await?;
             if let Some(service) = service {
                 view::keep(&mut reply["routeRules"], |r| {
                     same(&r["serviceId"], &service)
@@ -834,13 +816,13 @@ async fn route_rule(s: &Session<'_>, action: RouteRuleAction) -> Result<(), Fail
             s.show(&reply, view::route_rules)
         }
         RouteRuleAction::Show { id } => {
-            let rules = s.call(s.client.route_rules()).await?;
+            let rules = s.call(s.client.all::<ServiceRouteRule>()).await?;
             let found = array(&rules["routeRules"])
                 .into_iter()
                 .find(|rule| rule["routeRuleId"].as_i64() == Some(id))
                 .cloned()
                 .ok_or_else(|| Failure::Refused(format!("no route rule {id}")))?;
-            let mut groups = s.call(s.client.route_rule_groups()).await?;
+            let mut groups = s.call(s.client.all::<RouteRuleGroup>()).await?;
             view::keep(&mut groups["routeRuleGroups"], |g| {
                 g["routeRuleId"].as_i64() == Some(id)
             });
@@ -858,17 +840,9 @@ async fn route_rule(s: &Session<'_>, action: RouteRuleAction) -> Result<(), Fail
             rule.strategy = Some(strategy);
             rule.status = Some(status);
             rule.description = description;
-            let reply = s
-                .write(s.client.insert_route_rules(&[rule.clone()]))
-                .await?;
-            if s.global.json {
-                return s.show(&reply, |_| {});
-            }
-            let rules = s.call(s.client.route_rules()).await?;
-            let id = array(&rules["routeRules"])
-                .into_iter()
-                .find(|r| same(&r["serviceId"], &rule.service_id) && same(&r["name"], &rule.name))
-                .map_or_else(|| "-".to_string(), |r| text(&r["routeRuleId"]));
+            let Some((reply, id)) = insert(s, &rule).await? else {
+                return Ok(());
+            };
             let done = format!("route rule {id}: {} of {}", rule.name, rule.service_id);
             s.done(&reply, &done)
         }
@@ -879,28 +853,21 @@ async fn route_rule(s: &Session<'_>, action: RouteRuleAction) -> Result<(), Fail
             status,
             description,
         } => {
-            let mut rule = s
-                .call(s.client.route_rule(id))
-                .await?
-                .ok_or_else(|| Failure::Refused(format!("no route rule {id}")))?;
+            let mut rule: ServiceRouteRule = stored(s, id).await?;
             rule.name = name.unwrap_or(rule.name);
             rule.strategy = strategy.or(rule.strategy);
             rule.status = status.or(rule.status);
             rule.description = description.or(rule.description);
-            let reply = s.write(s.client.update_route_rules(&[rule])).await?;
-            s.done(&reply, &format!("route rule {id} updated"))
+            update(s, rule).await
         }
-        RouteRuleAction::Delete { ids } => {
-            let reply = s.write(s.client.delete_route_rules(&ids)).await?;
-            s.done(&reply, &format!("deleted route rule(s) {}", joined(&ids)))
-        }
+        RouteRuleAction::Delete { ids } => delete::<ServiceRouteRule>(s, &ids).await,
     }
 }
 
 async fn route_rule_group(s: &Session<'_>, action: RouteRuleGroupAction) -> Result<(), Failure> {
     match action {
         RouteRuleGroupAction::List { route_rule } => {
-            let mut reply = s.call(s.client.route_rule_groups()).await?;
+            let mut reply = s.call(s.client.all::<RouteRuleGroup>()).await?;
             if let Some(rule) = route_rule {
                 view::keep(&mut reply["routeRuleGroups"], |g| {
                     g["routeRuleId"].as_i64() == Some(rule)
@@ -914,34 +881,25 @@ async fn route_rule_group(s: &Session<'_>, action: RouteRuleGroupAction) -> Resu
             weight,
         } => {
             let row = RouteRuleGroup::new(route_rule, group, weight);
-            let reply = s.write(s.client.insert_route_rule_groups(&[row])).await?;
-            if s.global.json {
-                return s.show(&reply, |_| {});
-            }
-            let rows = s.call(s.client.route_rule_groups()).await?;
-            let id = array(&rows["routeRuleGroups"])
-                .into_iter()
-                .find(|g| {
-                    g["routeRuleId"].as_i64() == Some(route_rule)
-                        && g["groupId"].as_i64() == Some(group)
-                })
-                .map_or_else(|| "-".to_string(), |g| text(&g["routeRuleGroupId"]));
+            let Some((reply, id)) = insert(s, &row).await? else {
+                return Ok(());
+            };
             let done = format!(
                 "route-rule group {id}: group {group} in route rule {route_rule}, weight {weight} (to release)"
             );
             s.done(&reply, &done)
         }
         RouteRuleGroupAction::Update { id, weight } => {
-            let mut row = stored_route_rule_group(s, id).await?;
+            let mut row: RouteRuleGroup = stored(s, id).await?;
             row.unreleased_weight = Some(weight);
-            let reply = s.write(s.client.update_route_rule_groups(&[row])).await?;
+            let reply = s.write(s.client.update(&[row])).await?;
             let done = format!("route-rule group {id}: weight {weight} (to release)");
             s.done(&reply, &done)
         }
         RouteRuleGroupAction::Release { ids } => {
             let mut rows = Vec::with_capacity(ids.len());
             for &id in &ids {
-                rows.push(stored_route_rule_group(s, id).await?);
+                rows.push(stored(s, id).await?);
             }
             let reply = s.write(s.client.release_route_rule_groups(&rows)).await?;
             s.done(
@@ -949,20 +907,46 @@ async fn route_rule_group(s: &Session<'_>, action: RouteRuleGroupAction) -> Resu
                 &format!("released route-rule group(s) {}", joined(&ids)),
             )
         }
-        RouteRuleGroupAction::Delete { ids } => {
-            let reply = s.write(s.client.delete_route_rule_groups(&ids)).await?;
-            s.done(
-                &reply,
-                &format!("deleted route-rule group(s) {}", joined(&ids)),
-            )
-        }
+        RouteRuleGroupAction::Delete { ids } => delete::<RouteRuleGroup>(s, &ids).await,
     }
 }
 
-async fn stored_route_rule_group(s: &Session<'_>, id: i64) -> Result<RouteRuleGroup, Failure> {
-    s.call(s.client.route_rule_group(id))
+/// Inserts `record`: with `--json` the reply is printed and `None` returned; otherwise the
+/// reply and the id the server gave the record (`-` when it cannot be found).
+async fn insert<R: Record>(
+    s: &Session<'_>,
+    record: &R,
+) -> Result<Option<(Value, String)>, Failure> {
+    let reply = s
+        .write(s.client.insert(std::slice::from_ref(record)))
+        .await?;
+    if s.global.json {
+        s.show(&reply, |_| {})?;
+        return Ok(None);
+    }
+    let stored = s.call(s.client.find(record)).await?;
+    let id = stored.map_or_else(|| "-".to_string(), |r| r.id().to_string());
+    Ok(Some((reply, id)))
+}
+
+/// The stored record of kind `R` with id `id`; refused when there is none.
+async fn stored<R: Record>(s: &Session<'_>, id: i64) -> Result<R, Failure> {
+    s.call(s.client.one::<R>(id))
         .await?
-        .ok_or_else(|| Failure::Refused(format!("no route-rule group {id}")))
+        .ok_or_else(|| Failure::Refused(format!("no {} {id}", R::NAME)))
+}
+
+/// Writes `record` back, changed.
+async fn update<R: Record>(s: &Session<'_>, record: R) -> Result<(), Failure> {
+    let id = record.id();
+    let reply = s.write(s.client.update(&[record])).await?;
+    s.done(&reply, &format!("{} {id} updated", R::NAME))
+}
+
+/// Deletes the records of kind `R` with these ids.
+async fn delete<R: Record>(s: &Session<'_>, ids: &[i64]) -> Result<(), Failure> {
+    let reply = s.write(s.client.delete::<R>(ids)).await?;
+    s.done(&reply, &format!("deleted {}(s) {}", R::NAME, joined(ids)))
 }
 
 async fn canary(s: &Session<'_>, action: CanaryAction) -> Result<(), Failure> {
