@@ -89,7 +89,7 @@ import time
 
 sys.dont_write_bytecode = True  # importing hostile.py leaves no bench/__pycache__ behind
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hostile import Conn, dumps, free_port, health  # noqa: E402
+from hostile import Conn, Process, dumps, free_port, health  # noqa: E402
 from management import (check_success, core_set, discovery, fmt_ms, fmt_rate,  # noqa: E402
                         print_table, run_measurements, seconds)
 
@@ -118,7 +118,7 @@ def url_of(port):
     return f"http://127.0.0.1:{port}/"
 
 
-class ClusterNode:
+class ClusterNode(Process):
     """An `artemis server` on `port` (chosen before any node starts, since every node lists every
     other), pinned to `cores`, with a fresh data directory; `cluster` is the list of node URLs as
     this node reaches them (its own first-class URL among them), or None for a node alone."""
@@ -141,10 +141,6 @@ class ClusterNode:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                          preexec_fn=lambda: os.sched_setaffinity(0, cpus))
 
-    def log_tail(self, lines=3):
-        with open(self.log_path, "rb") as f:
-            return " | ".join(f.read().decode(errors="replace").strip().splitlines()[-lines:])
-
     def check_alive(self):
         if self.proc.poll() is not None:
             raise RuntimeError(f"{self.url} exited {self.proc.returncode}: {self.log_tail()}")
@@ -166,13 +162,7 @@ class ClusterNode:
             return False
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=6)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        super().stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 

@@ -316,7 +316,34 @@ def server_args(binary, port, flags=()):
     return [binary, "server", "--addr", f"127.0.0.1:{port}", *COMMON_FLAGS, *flags]
 
 
-class Server:
+class Process:
+    """A server process (`proc`) logging to `log_path`, stopped on leaving the `with`: SIGTERM,
+    and SIGKILL if it has not exited 6 s later."""
+
+    proc = None
+    log_path = None
+
+    def log_tail(self, lines=3):
+        with open(self.log_path, "rb") as f:
+            return " | ".join(f.read().decode(errors="replace").strip().splitlines()[-lines:])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=6)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class Server(Process):
     """A server process on a free loopback port, stopped on leaving the `with`."""
 
     def __init__(self, binary, tag, flags=()):
@@ -342,10 +369,6 @@ class Server:
                 return
             time.sleep(0.1)
         raise RuntimeError(f"server not up within 15 s: {self.log_tail()}")
-
-    def log_tail(self, lines=3):
-        with open(self.log_path, "rb") as f:
-            return " | ".join(f.read().decode(errors="replace").strip().splitlines()[-lines:])
 
     def alive(self):
         return self.proc.poll() is None
@@ -395,22 +418,6 @@ class Server:
                     state = TCP_STATES.get(fields[3], fields[3])
                     counts[state] = counts.get(state, 0) + 1
         return counts
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=6)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
 
 class Watch:
     """Figures of one attack: a snapshot before, peaks and the worst /health during, a snapshot

@@ -61,7 +61,8 @@ import urllib.parse
 
 sys.dont_write_bytecode = True  # importing hostile.py leaves no bench/__pycache__ behind
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hostile import Conn, dumps, free_port, health, http_request, ws_frame, ws_open  # noqa: E402
+from hostile import (Conn, Process, dumps, free_port, health, http_request, ws_frame,  # noqa: E402
+                     ws_open)
 
 REGION, ZONE = "SHA", "SHAJQ"
 SERVER_FLAGS = ["--region", REGION, "--zone", ZONE, "--lease-ttl", "1h", "--rate-limit", "false"]
@@ -141,7 +142,7 @@ def core_set(text):
     return cores
 
 
-class Node:
+class Node(Process):
     """An `artemis server` on a free loopback port, pinned to the server cores, with a fresh data
     directory; stopped (and its directory removed) on leaving the `with`."""
 
@@ -178,25 +179,9 @@ class Node:
             time.sleep(0.1)
         raise RuntimeError(f"server not serving discovery within {START_S:.0f} s: {self.log_tail()}")
 
-    def log_tail(self, lines=3):
-        with open(self.log_path, "rb") as f:
-            return " | ".join(f.read().decode(errors="replace").strip().splitlines()[-lines:])
-
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=6)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        super().stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 def loadgen(args, node, tag, flags):
