@@ -17,8 +17,9 @@ use std::thread;
 use std::time::Duration;
 
 use common::artemis::{instance, instances};
-use common::cluster::{free_port, TestCluster};
-use common::proxy::Proxy;
+use common::cluster::TestCluster;
+use common::free_port;
+use common::Proxy;
 use common::{poll, Server};
 
 /// Flags of every node: digests compared every 500 ms, replication work dropped after 100 ms,

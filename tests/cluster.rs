@@ -16,7 +16,7 @@ use std::time::Duration;
 use artemis_loadgen::{run, Config, Kind, Pacing, Share};
 use common::artemis::{instance, instances, SHORT_LEASES};
 use common::cluster::{TestCluster, TO_SPREAD};
-use common::proxy::Proxy;
+use common::Proxy;
 use common::{poll, Server};
 use serde_json::Value;
 use tungstenite::stream::MaybeTlsStream;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::artemis::{I1, I1_SERVICE};
 use common::postgres::{TestDatabase, ACROSS_NODES};
-use common::proxy::Proxy;
+use common::Proxy;
 use common::{poll, Server, TempDir};
 use serde_json::Value;
 

@@ -9,8 +9,9 @@ mod common;
 use std::time::Duration;
 
 use artemis_client::{DiscoveryClient, RegistryClient, ServiceChange};
-use common::proxy::Proxy;
-use common::{config, eventually, free_port, instance, tells, wait_for, Server, SHORT_LEASES};
+use common::{
+    config, eventually, free_port, instance, tells, wait_for, Proxy, Server, SHORT_LEASES,
+};
 
 const WITHIN: Duration = Duration::from_secs(15);
 
@@ -26,9 +27,9 @@ async fn ids(discovery: &DiscoveryClient, service_id: &str) -> Vec<String> {
 }
 
 /// A server that clients reach only through a proxy (its node URL is the proxy's).
-async fn behind_a_proxy(extra: &[&str]) -> (Server, Proxy) {
+fn behind_a_proxy(extra: &[&str]) -> (Server, Proxy) {
     let port = free_port();
-    let proxy = Proxy::start(port).await;
+    let proxy = Proxy::start(([127, 0, 0, 1], port).into());
     let node_url = format!("{}/", proxy.url());
     let mut args = vec!["--node-url", &node_url];
     args.extend_from_slice(extra);
@@ -62,7 +63,7 @@ async fn register_discover_heartbeat_unregister_reaches_the_listener() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnect_catches_up_through_the_delta() {
-    let (server, proxy) = behind_a_proxy(&[]).await;
+    let (server, proxy) = behind_a_proxy(&[]);
     let discovery = DiscoveryClient::new(config(&[proxy.url()])).unwrap();
     let service_id = "sdk.discovery.delta";
     let mut changes = discovery.watch(service_id);
@@ -74,7 +75,7 @@ async fn a_reconnect_catches_up_through_the_delta() {
     for id in ["a", "b", "c"] {
         server.register(&instance(service_id, id));
     }
-    proxy.heal();
+    proxy.restore();
 
     let seen = wait_for(&mut changes, WITHIN, |c| tells(c, "c", true)).await;
     assert!(
@@ -94,7 +95,7 @@ async fn a_reconnect_catches_up_through_the_delta() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_delta_version_falls_back_to_a_full_fetch() {
-    let (server, proxy) = behind_a_proxy(&["--delta-retention", "10"]).await;
+    let (server, proxy) = behind_a_proxy(&["--delta-retention", "10"]);
     let discovery = DiscoveryClient::new(config(&[proxy.url()])).unwrap();
     let service_id = "sdk.discovery.stale";
     let mut changes = discovery.watch(service_id);
@@ -107,7 +108,7 @@ async fn a_stale_delta_version_falls_back_to_a_full_fetch() {
     for id in &missed {
         server.register(&instance(service_id, id));
     }
-    proxy.heal();
+    proxy.restore();
 
     let seen = wait_for(
         &mut changes,

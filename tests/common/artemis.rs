@@ -15,17 +15,8 @@ pub(crate) const SERVICES: &str = "/api/discovery/services.json";
 pub(crate) const LEASES: &str = "/api/status/leases.json";
 pub(crate) const LEGACY_LEASES: &str = "/api/status/legacy-leases.json";
 
-/// Server flags for a 2 s lease, cleaned every 100 ms, with nothing holding expiry back: short
-/// enough to wait for, long enough that a loaded machine does not expire a lease between two
-/// consecutive requests of a test.
-pub(crate) const SHORT_LEASES: &[&str] = &[
-    "--lease-ttl",
-    "2s",
-    "--clean-interval",
-    "100ms",
-    "--self-preservation",
-    "false",
-];
+#[allow(unused_imports)] // each test binary uses its own part
+pub(crate) use artemis_testkit::SHORT_LEASES;
 
 /// The service of `I1`.
 pub(crate) const I1_SERVICE: &str = "framework.soa.testservice.v2.testservice";

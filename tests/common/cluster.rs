@@ -2,10 +2,9 @@
 //! chosen before any starts; each keeps its own management directory, so a node killed with
 //! SIGKILL restarts on its own data. Nodes alternate between the machine's two cores.
 
-use std::net::TcpListener;
 use std::time::Duration;
 
-use super::{poll, Server, TempDir};
+use super::{free_port, poll, Server, TempDir};
 
 /// How long a node may take to join its cluster and report `up`.
 pub(crate) const TO_JOIN: Duration = Duration::from_secs(30);
@@ -22,12 +21,6 @@ pub(crate) struct TestCluster {
     /// How each node reaches each other (`peers[i][j]`: node `j`'s URL in node `i`'s list).
     peers: Vec<Vec<String>>,
     extra: Vec<String>,
-}
-
-/// A free loopback port (bound once and released).
-pub(crate) fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-    listener.local_addr().unwrap().port()
 }
 
 fn url(port: u16) -> String {

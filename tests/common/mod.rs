@@ -18,40 +18,30 @@ pub(crate) mod client;
 pub(crate) mod cluster;
 pub(crate) mod json;
 pub(crate) mod postgres;
-pub(crate) mod proxy;
 
 use std::cell::RefCell;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use artemis_testkit::ServerProcess;
+#[allow(unused_imports)] // each test binary uses its own part
+pub(crate) use artemis_testkit::{free_port, poll, Proxy, TempDir};
 pub(crate) use client::{get_request, post_request, Client, Reply};
 
 /// The region and zone every test server runs in (docs/compatibility.md, "Reference exchanges").
 pub(crate) const REGION: &str = "SHA";
 pub(crate) const ZONE: &str = "SHAJQ";
 
-/// How long a server may take to report that it serves. It normally takes milliseconds and, on a
-/// machine saturated by other work, up to ~10 s; a start that has not finished after 30 s is hung
-/// (seen intermittently under load: both cores stuck joining the shard mesh).
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What a server logs once its management state is loaded and it serves discovery.
-const MANAGEMENT_LOADED: &str = "management state loaded";
-
 /// A running `artemis server`, killed on drop.
 pub(crate) struct Server {
-    child: Child,
+    process: ServerProcess,
     pub addr: SocketAddr,
     /// Registry shards, one per serving core.
     pub shards: usize,
-    log: Arc<Mutex<String>>,
     /// The keep-alive connection behind [`Server::post`] and [`Server::get`].
     conn: RefCell<Option<Client>>,
     /// The server's own `--data-dir`, removed after the server is killed (none when the test
@@ -59,32 +49,8 @@ pub(crate) struct Server {
     data_dir: Option<TempDir>,
 }
 
-/// Numbers the directories this process makes for its servers.
-static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
-
-/// A directory of its own under the system's temporary directory, removed on drop.
-pub(crate) struct TempDir(PathBuf);
-
-impl TempDir {
-    /// A new empty directory named after `prefix`, this process and a counter.
-    pub(crate) fn new(prefix: &str) -> TempDir {
-        let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("a temporary directory is created");
-        TempDir(path)
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+/// Numbers the scratch directories of servers started with no [`Server`] around them.
+static NEXT_SCRATCH: AtomicU64 = AtomicU64::new(0);
 
 /// `artemis ARGS` with a clean environment: no `ARTEMIS_*` variable of the caller leaks in, and
 /// the log level is the one that prints the `serving on` line. `ARTEMIS_TEST_IO` (`uring` or
@@ -92,22 +58,16 @@ impl Drop for TempDir {
 /// started this way, with no [`Server`] to clean up after it, keeps its management store in a
 /// directory of its own under Cargo's scratch directory for tests, never in the working tree.
 pub(crate) fn artemis(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_artemis"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("ARTEMIS_") {
-            command.env_remove(name);
-        }
-    }
+    let mut command = artemis_testkit::command(env!("CARGO_BIN_EXE_artemis"), args);
     let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "artemis-data-{}-{}",
         std::process::id(),
-        NEXT_DIR.fetch_add(1, Ordering::Relaxed)
+        NEXT_SCRATCH.fetch_add(1, Ordering::Relaxed)
     ));
     command.env("ARTEMIS_DATA_DIR", scratch);
     if let Some(io) = std::env::var_os("ARTEMIS_TEST_IO") {
         command.env("ARTEMIS_IO", io);
     }
-    command.env("RUST_LOG", "info").args(args);
     command
 }
 
@@ -156,60 +116,20 @@ impl Server {
         Server::spawn(command, data_dir)
     }
 
-    fn spawn(mut command: Command, data_dir: Option<TempDir>) -> Server {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the artemis binary starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (serving, started) = mpsc::channel();
-        let sink = log.clone();
-        // Keeps draining stderr for the server's whole life, so its logging never blocks. The
-        // server has started once it serves and has loaded its management state (until then it
-        // refuses discovery), in whichever order the two lines come.
-        thread::spawn(move || {
-            let (mut bound, mut loaded) = (None, false);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                {
-                    let mut log = sink.lock().unwrap();
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-                bound = bound.or_else(|| serving_line(&line));
-                loaded |= line.contains(MANAGEMENT_LOADED);
-                if let Some(started) = bound.take_if(|_| loaded) {
-                    let _ = serving.send(started);
-                }
-            }
-        });
-        match started.recv_timeout(STARTUP_TIMEOUT) {
-            Ok((addr, shards)) => Server {
-                child,
-                addr,
-                shards,
-                log,
-                conn: RefCell::new(None),
-                data_dir,
-            },
-            Err(why) => {
-                let _ = child.kill();
-                let status = child.wait();
-                thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "the server did not report `serving on` and `{MANAGEMENT_LOADED}` ({why:?}, {status:?}); its log:\n{}",
-                    log.lock().unwrap()
-                );
-            }
+    fn spawn(command: Command, data_dir: Option<TempDir>) -> Server {
+        let process = ServerProcess::spawn(command);
+        Server {
+            addr: process.addr,
+            shards: process.shards,
+            process,
+            conn: RefCell::new(None),
+            data_dir,
         }
     }
 
     /// Everything the server has logged so far.
     pub(crate) fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.process.log()
     }
 
     /// A new connection.
@@ -243,13 +163,14 @@ impl Server {
     /// Sends `signal` (e.g. `TERM`) and waits up to `within` for the process to exit.
     pub(crate) fn signal_and_wait(&mut self, signal: &str, within: Duration) -> Option<ExitStatus> {
         let sent = Command::new("kill")
-            .args(["-s", signal, &self.child.id().to_string()])
+            .args(["-s", signal, &self.pid().to_string()])
             .status()
             .expect("kill runs");
         assert!(sent.success(), "kill -s {signal} failed");
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+            let child = self.process.child();
+            if let Some(status) = child.try_wait().expect("the child can be waited for") {
                 return Some(status);
             }
             thread::sleep(Duration::from_millis(20));
@@ -262,7 +183,7 @@ impl Server {
 impl Server {
     /// The server's process id, for `/proc/PID/...`.
     pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// The server's resident set in KiB (`VmRSS` of `/proc/PID/status`).
@@ -309,33 +230,5 @@ pub(crate) fn wait_for_exit(child: &mut Child, within: Duration) -> Option<ExitS
             return None;
         }
         thread::sleep(Duration::from_millis(20));
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The address and shard count from `... serving on 127.0.0.1:PORT: N shards on cores [...]`.
-fn serving_line(line: &str) -> Option<(SocketAddr, usize)> {
-    let (addr, rest) = line.split_once("serving on ")?.1.split_once(": ")?;
-    let shards = rest.split_once(" shards")?.0.trim().parse().ok()?;
-    Some((addr.parse().ok()?, shards))
-}
-
-/// Calls `probe` every 100 ms until it returns `Some`, for at most `within`.
-pub(crate) fn poll<T>(within: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(found) = probe() {
-            return Some(found);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(100));
     }
 }

@@ -1,81 +1,32 @@
-//! The SDK's test harness: the real `artemis` server binary on loopback, as the server's own
-//! tests start it (tests/common of the server crate, whose `env!("CARGO_BIN_EXE_artemis")` and
-//! PostgreSQL helpers do not compile in this crate, hence these few copied parts): region `SHA`,
-//! zone `SHAJQ`, a fresh `--data-dir`, started once it logs `serving on` and `management state
-//! loaded`, killed on drop. The binary is the workspace's `target/<profile>/artemis` (built by
-//! `cargo build -p artemis`, or by `cargo test --workspace`), or `$ARTEMIS_BIN`.
+//! The SDK's test harness: the real `artemis` server binary on loopback, started and stopped by
+//! the workspace's `artemis-testkit` as the server's own tests start it: region `SHA`, zone
+//! `SHAJQ`, a fresh `--data-dir`, killed on drop. The binary is the workspace's
+//! `target/<profile>/artemis` (built by `cargo build -p artemis`, or by `cargo test
+//! --workspace`), or `$ARTEMIS_BIN`.
 
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
-pub(crate) mod proxy;
-
 use std::future::Future;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use artemis_client::{ClientConfig, Instance, ServiceChange};
+#[allow(unused_imports)] // each test binary uses its own part
+pub(crate) use artemis_testkit::{free_port, poll, Proxy, SHORT_LEASES};
+use artemis_testkit::{ServerProcess, TempDir};
 use futures_util::{Stream, StreamExt};
 use serde_json::Value;
 
 pub(crate) const REGION: &str = "SHA";
 pub(crate) const ZONE: &str = "SHAJQ";
 
-/// Leases of 2 s, cleaned every 100 ms, expiry never held back by self-preservation.
-pub(crate) const SHORT_LEASES: &[&str] = &[
-    "--lease-ttl",
-    "2s",
-    "--clean-interval",
-    "100ms",
-    "--self-preservation",
-    "false",
-];
-
-/// A server normally starts in milliseconds; a loaded 2-core machine may take seconds.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// A running `artemis server`, killed on drop.
 pub(crate) struct Server {
-    child: Child,
+    process: ServerProcess,
     pub(crate) port: u16,
-    log: Arc<Mutex<String>>,
     _dir: TempDir,
-}
-
-/// A directory under the system's temporary directory, removed on drop.
-pub(crate) struct TempDir(PathBuf);
-
-static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
-
-impl TempDir {
-    pub(crate) fn new(prefix: &str) -> TempDir {
-        let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("a temporary directory is created");
-        TempDir(path)
-    }
-
-    pub(crate) fn path(&self) -> String {
-        self.0.to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A free loopback port (bound once and released).
-pub(crate) fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-    listener.local_addr().unwrap().port()
 }
 
 /// The server binary of this build (`target/<profile>/artemis`, beside `deps/` where the test
@@ -109,7 +60,7 @@ impl Server {
     pub(crate) fn start_on(port: u16, extra: &[&str]) -> Server {
         let dir = TempDir::new("artemis-client-test");
         let addr = format!("127.0.0.1:{port}");
-        let data_dir = dir.path();
+        let data_dir = dir.path().to_string_lossy().into_owned();
         let mut args = vec![
             "server", "--addr", &addr, "--region", REGION, "--zone", ZONE,
         ];
@@ -120,54 +71,10 @@ impl Server {
             args.extend(["--data-dir", &data_dir]);
         }
         args.extend_from_slice(extra);
-        let mut command = Command::new(artemis_binary());
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("ARTEMIS_") {
-                command.env_remove(name);
-            }
-        }
-        let mut child = command
-            .env("RUST_LOG", "info")
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the artemis binary starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (started, serving) = mpsc::channel();
-        let sink = log.clone();
-        // Drains stderr for the server's whole life, so its logging never blocks.
-        thread::spawn(move || {
-            let (mut bound, mut loaded) = (false, false);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                bound |= line.contains("serving on ");
-                loaded |= line.contains("management state loaded");
-                {
-                    let mut log = sink.lock().unwrap();
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-                if bound && loaded {
-                    let _ = started.send(());
-                    bound = false;
-                }
-            }
-        });
-        if serving.recv_timeout(STARTUP_TIMEOUT).is_err() {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the server did not start; its log:\n{}",
-                log.lock().unwrap()
-            );
-        }
+        let process = ServerProcess::spawn(artemis_testkit::command(artemis_binary(), &args));
         Server {
-            child,
+            process,
             port,
-            log,
             _dir: dir,
         }
     }
@@ -178,7 +85,7 @@ impl Server {
     }
 
     pub(crate) fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.process.log()
     }
 
     /// `POST path` with a JSON body; the reply's JSON.
@@ -258,15 +165,7 @@ impl Server {
 
     /// Kills the server (SIGKILL) and waits for it.
     pub(crate) fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 }
 
@@ -334,21 +233,6 @@ impl Cluster {
 
     pub(crate) fn node(&self, i: usize) -> &Server {
         self.nodes[i].as_ref().expect("the node runs")
-    }
-}
-
-/// Calls `probe` every 100 ms until it returns `Some`, for at most `within` (blocking: for
-/// probes that talk to the server).
-pub(crate) fn poll<T>(within: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(found) = probe() {
-            return Some(found);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(100));
     }
 }
 

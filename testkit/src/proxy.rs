@@ -19,7 +19,7 @@ const SWALLOW: u64 = u64::MAX;
 
 /// A TCP proxy on a loopback port; `cut` drops every connection and refuses new ones until
 /// `restore`.
-pub(crate) struct Proxy {
+pub struct Proxy {
     pub addr: SocketAddr,
     open: Arc<AtomicBool>,
     path: Arc<Path>,
@@ -27,7 +27,7 @@ pub(crate) struct Proxy {
 }
 
 impl Proxy {
-    pub(crate) fn start(target: SocketAddr) -> Proxy {
+    pub fn start(target: SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let addr = listener.local_addr().unwrap();
         let open = Arc::new(AtomicBool::new(true));
@@ -64,8 +64,13 @@ impl Proxy {
         }
     }
 
+    /// `http://ADDR`, for a client to reach what is behind through the proxy.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// Holds every chunk of bytes, both ways, for `delay` before passing it on.
-    pub(crate) fn delay(&self, delay: Duration) {
+    pub fn delay(&self, delay: Duration) {
         let ms = u64::try_from(delay.as_millis()).unwrap_or(SWALLOW - 1);
         self.path
             .0
@@ -73,12 +78,12 @@ impl Proxy {
     }
 
     /// Swallows every byte both ways, with the connections left open.
-    pub(crate) fn black_hole(&self) {
+    pub fn black_hole(&self) {
         self.path.0.store(SWALLOW, Ordering::Release);
     }
 
     /// Closes every proxied connection and refuses new ones: what is behind went away.
-    pub(crate) fn cut(&self) {
+    pub fn cut(&self) {
         self.open.store(false, Ordering::Release);
         for stream in self.streams.lock().unwrap().drain(..) {
             let _ = stream.shutdown(Shutdown::Both);
@@ -86,7 +91,7 @@ impl Proxy {
     }
 
     /// Lets connections and bytes through again, at once.
-    pub(crate) fn restore(&self) {
+    pub fn restore(&self) {
         self.path.0.store(PASS, Ordering::Release);
         self.open.store(true, Ordering::Release);
     }
