@@ -221,12 +221,17 @@ impl Cluster {
             })
             .collect();
         let cluster = Cluster { nodes };
+        // Up, and each listing both as up: what a client learns from its seed is then the whole
+        // cluster (a node lists a peer only once its status poll has seen it up).
+        let zone = format!(r#"{{"regionId":"{REGION}","zoneId":"{ZONE}"}}"#);
         for node in cluster.nodes.iter().flatten() {
             let up = poll(Duration::from_secs(30), || {
                 let status = node.post("/api/status/node.json", "{}");
-                (status["nodeStatus"]["status"] == "up").then_some(())
+                let listed = node.post("/api/cluster/up-registry-nodes.json", &zone);
+                let both = listed["nodes"].as_array().is_some_and(|n| n.len() == 2);
+                (status["nodeStatus"]["status"] == "up" && both).then_some(())
             });
-            assert!(up.is_some(), "node {} is not up", node.url());
+            assert!(up.is_some(), "node {} is not up with its peer", node.url());
         }
         cluster
     }
