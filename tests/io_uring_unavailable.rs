@@ -12,7 +12,7 @@ mod common;
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{artemis, wait_for_exit};
@@ -105,14 +105,9 @@ fn with_memlock(mut command: Command, bytes: u64) -> Command {
 
 /// Runs `command`, which must exit 1 within [`PROMPTLY`] with exactly one line saying io_uring
 /// is unavailable, no panic and no backtrace; returns that line.
-fn refused(mut command: Command) -> String {
+fn refused(command: Command) -> String {
     let started = Instant::now();
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the artemis binary starts");
+    let mut child = artemis_testkit::spawn_logging(command);
     let status = wait_for_exit(&mut child, PROMPTLY);
     let took = started.elapsed();
     if status.is_none() {

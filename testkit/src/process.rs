@@ -31,6 +31,16 @@ pub fn command(binary: impl AsRef<OsStr>, args: &[&str]) -> Command {
     command
 }
 
+/// Starts `command` with nothing on stdin or stdout and its log (stderr) piped to the caller.
+pub fn spawn_logging(mut command: Command) -> Child {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the artemis binary starts")
+}
+
 /// A running `artemis server`, killed on drop.
 pub struct ServerProcess {
     child: Child,
@@ -45,13 +55,8 @@ impl ServerProcess {
     /// Starts `command` and waits until the server has logged both that it serves and that its
     /// management state is loaded (until then it refuses discovery), in whichever order; panics
     /// with its log if that does not happen within [`STARTUP_TIMEOUT`].
-    pub fn spawn(mut command: Command) -> ServerProcess {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the artemis binary starts");
+    pub fn spawn(command: Command) -> ServerProcess {
+        let mut child = spawn_logging(command);
         let stderr = child.stderr.take().expect("stderr is piped");
         let log = Arc::new(Mutex::new(String::new()));
         let (serving, started) = mpsc::channel();
