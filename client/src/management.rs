@@ -228,10 +228,13 @@ impl Record for Group {
 
     /// Service, region, zone and name, in any case.
     fn same_key(&self, other: &Group) -> bool {
-        let key = |g: &Group| {
-            [&g.service_id, &g.region_id, &g.zone_id, &g.name].map(|s| s.to_lowercase())
-        };
-        key(self) == key(other)
+        fn key(g: &Group) -> [&str; 4] {
+            [&g.service_id, &g.region_id, &g.zone_id, &g.name]
+        }
+        key(self)
+            .into_iter()
+            .zip(key(other))
+            .all(|(a, b)| a.eq_ignore_ascii_case(b))
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 /// How long a server may take to report that it serves. It normally takes milliseconds and, on a
 /// machine saturated by other work, up to ~10 s; a start that has not finished after 30 s is hung
 /// (seen intermittently under load: both cores stuck joining the shard mesh).
-pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a server logs once its management state is loaded and it serves discovery.
 const MANAGEMENT_LOADED: &str = "management state loaded";
