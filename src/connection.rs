@@ -8,9 +8,13 @@
 //! connection closed; it never reaches other connections. A connection idle past the idle timeout
 //! is closed; a request not whole within the request timeout after its first byte is answered 408
 //! and closed; replies the client has not taken within the idle timeout are given up and the
-//! socket closed. A connection the handler has no room for is answered at once and closed. A
-//! handler may move an upgraded connection to another core, which then serves it from where it
-//! was.
+//! socket closed. A connection the handler has no room for is answered at once and closed.
+//!
+//! A connection may change cores, once: when the handler says another core had better serve it
+//! (the one whose shard owns a client's writes, so its later writes cost no cross-core call), the
+//! connection is released after the reply is written and handed over with the bytes that
+//! followed, and that core serves it from where it was. An upgraded connection may move the same
+//! way, by its handler.
 
 use std::io;
 use std::net::IpAddr;
@@ -43,6 +47,8 @@ pub enum Outcome<U> {
     Close,
     /// The request switched protocols: the handler takes the connection over.
     Upgrade(U),
+    /// Keep alive, and better served on this core (a core's index) from the next request on.
+    MoveTo(usize),
 }
 
 impl<U> Outcome<U> {
@@ -78,12 +84,14 @@ pub trait Handler {
         buf: &mut [u8],
         output: &mut Output,
     ) -> Outcome<Self::Upgrade>;
-    /// Serves a connection after `answer` upgraded it, or after another core moved it here;
-    /// `buffered` holds the bytes received and not yet read.
+    /// Serves a connection after `answer` upgraded it, or after another core moved it here
+    /// upgraded; `buffered` holds the bytes received and not yet read.
     async fn take_over<C: Connection>(&self, conn: C, upgrade: Self::Upgrade, buffered: ReadBuffer);
-    /// Waits for the next upgraded connection another core moved to this one: its socket, what
-    /// it is, and the bytes it brought. Never, for a handler that moves none.
-    async fn moved_in(&self) -> (OwnedFd, Self::Upgrade, ReadBuffer) {
+    /// Hands a released connection to core `to`, whose [`Handler::moved_in`] yields it.
+    fn move_to(&self, to: usize, moved: Moved<Self::Upgrade>);
+    /// Waits for the next connection another core moved to this one. Never, for a handler that
+    /// moves none.
+    async fn moved_in(&self) -> Moved<Self::Upgrade> {
         std::future::pending().await
     }
     /// Appends the answer to a request refused before reaching `answer` (the connection closes
@@ -100,36 +108,69 @@ pub trait Handler {
     fn connection_closed(&self);
 }
 
-/// Serves a connection another core moved here, then closes it.
+/// A connection on its way from one core to another: its socket, the bytes received and not yet
+/// read, and what it is.
+pub struct Moved<U> {
+    pub socket: OwnedFd,
+    pub input: ReadBuffer,
+    pub kind: MovedKind<U>,
+}
+
+/// What a moved connection is.
+pub enum MovedKind<U> {
+    /// Keep-alive HTTP, served from its next request.
+    Http,
+    /// Upgraded, served by the handler.
+    Upgraded(U),
+}
+
+/// Serves a connection another core moved here (as `socket`, now `conn`), then closes it.
 pub(crate) async fn resume<C: Connection, H: Handler>(
     conn: C,
     handler: &H,
-    upgrade: H::Upgrade,
-    buffered: ReadBuffer,
+    kind: MovedKind<H::Upgrade>,
+    input: ReadBuffer,
 ) {
     handler.connection_moved_in();
-    handler.take_over(conn, upgrade, buffered).await;
+    match kind {
+        MovedKind::Http => serve_http(conn, handler, input, false).await,
+        MovedKind::Upgraded(upgrade) => handler.take_over(conn, upgrade, input).await,
+    }
     handler.connection_closed();
 }
 
-/// Serves `conn` until the peer closes, a protocol error, a timeout, or shutdown.
+/// Serves `conn` until the peer closes, a protocol error, a timeout, shutdown, or it moves.
 pub(crate) async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
     let mut output = Output::default();
     if !handler.admit(&mut output) {
         let _ = conn.write_all(&mut output).await;
         return;
     }
+    serve_http(conn, handler, ReadBuffer::default(), true).await;
+    handler.connection_closed();
+}
+
+/// The HTTP loop of an admitted connection, from the bytes in `input`, until it ends here (it
+/// may have moved on: the core it moved to counts it from then on). It moves only when
+/// `may_move`.
+async fn serve_http<C: Connection, H: Handler>(
+    mut conn: C,
+    handler: &H,
+    input: ReadBuffer,
+    mut may_move: bool,
+) {
     let mut client = Client {
         handler,
         peer: conn.peer_ip(),
         limits: handler.terms().connection,
-        input: ReadBuffer::default(),
+        input,
         output: Output::with_capacity(OUTPUT_START),
         request_started: None,
         continue_sent: false,
     };
-    // The last turn stopped early with requests still buffered.
-    let mut cut_short = false;
+    // The last turn stopped early with requests still buffered (a moved connection may bring
+    // some).
+    let mut cut_short = !client.input.is_empty();
     loop {
         if !cut_short && !client.read(&mut conn).await {
             break;
@@ -142,17 +183,38 @@ pub(crate) async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
         match turn.after {
             After::Upgrade(to) if written => {
                 handler.take_over(conn, to, client.input).await;
-                break;
+                return;
             }
-            _ if !written || handler.terms().shutdown.is_stopping() => break,
-            After::Close | After::Upgrade(_) => break,
-            After::More => {}
+            _ if !written || handler.terms().shutdown.is_stopping() => return,
+            After::Close | After::Upgrade(_) => return,
+            After::MoveTo(to) if may_move => {
+                may_move = false;
+                match conn.release(&mut client.input).await {
+                    Ok(socket) => {
+                        let kind = MovedKind::Http;
+                        let input = client.input;
+                        handler.move_to(
+                            to,
+                            Moved {
+                                socket,
+                                input,
+                                kind,
+                            },
+                        );
+                        return;
+                    }
+                    // The peer has gone, or is going: it ends here.
+                    Err(kept) => conn = kept,
+                }
+                // Requests that followed the one that asked for the move.
+                cut_short = !client.input.is_empty();
+            }
+            After::MoveTo(_) | After::More => {}
         }
         if cut_short {
             yield_now().await;
         }
     }
-    handler.connection_closed();
 }
 
 /// A connection's buffers and the state of its request in progress.
@@ -180,6 +242,8 @@ enum After<U> {
     More,
     Close,
     Upgrade(U),
+    /// Go on, on another core.
+    MoveTo(usize),
 }
 
 impl<H: Handler> Client<'_, H> {
@@ -241,6 +305,7 @@ impl<H: Handler> Client<'_, H> {
                         Outcome::KeepAlive => continue,
                         Outcome::Close => turn.after = After::Close,
                         Outcome::Upgrade(to) => turn.after = After::Upgrade(to),
+                        Outcome::MoveTo(core) => turn.after = After::MoveTo(core),
                     }
                     break;
                 }

@@ -1,7 +1,8 @@
 //! Handing a connection from one core to another.
 //!
-//! A WebSocket heartbeat session moves to the core that owns its instances (see `websocket`);
-//! what travels is the socket, the bytes received and not yet read, and the session's state. This
+//! A keep-alive HTTP connection moves to the core that owns its writes (see `connection`), and a
+//! WebSocket heartbeat session to the core that owns its instances (see `websocket`); what
+//! travels is the socket, the bytes received and not yet read, and a session's state. This
 //! module only carries such parcels between cores, over a mesh of its own, and queues them for the
 //! receiving core's adopter; it knows nothing of what they hold.
 

@@ -49,7 +49,7 @@ pub use runtime::{run, select_cores, App, Failure, Layout};
 pub use server::Server;
 
 // The layers below the registry, which the benchmark's no-op reference server shares.
-pub use connection::{Handler, Outcome, Terms};
+pub use connection::{Handler, Moved, MovedKind, Outcome, Terms};
 pub use http::{parse_request, write_response, Body, HttpError, Limits, Parse, Reply, Request};
 pub use limits::{ConnectionLimits, Limit};
 pub use shutdown::Shutdown;

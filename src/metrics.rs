@@ -121,6 +121,8 @@ pub(crate) struct CoreMetrics {
     push_overflows: AtomicU64,
     /// Heartbeat sessions this core moved to the core that owns their instances.
     websocket_moves: AtomicU64,
+    /// Keep-alive HTTP connections this core moved to the core that owns their writes.
+    connection_moves: AtomicU64,
     /// WebSocket sessions closed for a protocol violation, and for a frame or message too large.
     websocket_refusals: [AtomicU64; 2],
     rate_limited: [AtomicU64; LimitedOp::ALL.len()],
@@ -167,8 +169,18 @@ impl CoreMetrics {
         self.websocket_moves.fetch_add(1, Relaxed);
     }
 
+    /// A keep-alive HTTP connection left for the core that owns its writes.
+    pub(crate) fn connection_moved(&self) {
+        self.connection_moves.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn connection_closed(&self) {
         self.connections_open.fetch_sub(1, Relaxed);
+    }
+
+    /// Client connections open on this core now.
+    pub(crate) fn connections_open(&self) -> u64 {
+        self.connections_open.load(Relaxed)
     }
 
     pub(crate) fn websocket_opened(&self, endpoint: WsEndpoint) {
@@ -665,6 +677,11 @@ impl Metrics {
                 "artemis_websocket_moves_total",
                 "Heartbeat sessions moved to the core that owns their instances.",
                 self.total(|c| c.websocket_moves.load(Relaxed)),
+            ),
+            (
+                "artemis_connections_moved_total",
+                "Keep-alive HTTP connections moved to the core that owns their writes.",
+                self.total(|c| c.connection_moves.load(Relaxed)),
             ),
         ] {
             family(out, name, "counter", help);

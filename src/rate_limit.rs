@@ -15,6 +15,10 @@
 //!   cannot shrink and other shares can only turn into counts.
 //! - A share expires with its second, so a core that goes quiet holds at most a share of what
 //!   was left, for at most a second.
+//! - A core that hands a client connection to another core gives its shares back at once, since
+//!   the requests it took them for now arrive elsewhere, and every core that found nothing left
+//!   looks again. (A core adding up at that very instant may still miss the returned share, for
+//!   the rest of the second.)
 //!
 //! So the node admits at most the limit, except when cores rebalance at the same instant with
 //! fewer than `cores` requests left, each taking one: at most `cores - 1` over, per such race. It
@@ -220,7 +224,8 @@ struct Slot {
     buckets: [AtomicU64; WINDOW_SECONDS as usize],
     /// `second << 32 | unused share`: the share taken in that second.
     share: AtomicU64,
-    /// `second + 1` of the second in which this core found nothing left; 0 when none.
+    /// `second + 1` of the second in which this core found nothing left; 0 when none, or when a
+    /// core gave its shares back since.
     spent_in: AtomicU64,
 }
 
@@ -303,6 +308,16 @@ impl RateLimits {
         }
         let now = self.started.elapsed().as_secs() as u32;
         self.admit_at(op, core, now)
+    }
+
+    /// Gives back `core`'s unspent shares of every operation, for the other cores to take.
+    pub(crate) fn give_back(&self, core: usize) {
+        for op in LimitedOp::ALL {
+            self.slot(op, core).share.store(0, Relaxed);
+            for other in 0..self.cores {
+                self.slot(op, other).spent_in.store(0, Relaxed);
+            }
+        }
     }
 
     fn slot(&self, op: LimitedOp, core: usize) -> &Slot {
@@ -391,6 +406,16 @@ mod tests {
         assert_eq!(admitted(&l, 1, 0, 1), 1); // core 1 takes a share of 50 and goes quiet
         assert_eq!(admitted(&l, 0, 0, 1000), 50);
         assert_eq!(admitted(&l, 0, 1, 1000), 49);
+    }
+
+    #[test]
+    fn a_core_that_gave_its_share_back_holds_none() {
+        let l = limits(100, 2);
+        assert_eq!(admitted(&l, 1, 0, 1), 1); // core 1 takes a share of 50
+        assert_eq!(admitted(&l, 0, 0, 1000), 50); // core 0 finds nothing left beside it
+        l.give_back(1); // ... and core 1's client moves to core 0
+        assert_eq!(admitted(&l, 0, 0, 1000), 49);
+        assert_eq!(admitted(&l, 1, 0, 1), 0);
     }
 
     #[test]

@@ -300,14 +300,13 @@ async fn accept<L: Listener, H: Handler + 'static>(listener: Rc<L>, core: Rc<H>)
 /// Serves, each in a task of its own, the connections other cores move to this one.
 async fn adopt<L: Listener, H: Handler + 'static>(listener: Rc<L>, core: Rc<H>) {
     loop {
-        let (socket, upgrade, buffered) = core.moved_in().await;
-        match listener.adopt(socket) {
+        let moved = core.moved_in().await;
+        match listener.adopt(moved.socket) {
             Ok(conn) => {
                 let core = core.clone();
-                spawn_local(
-                    async move { connection::resume(conn, &*core, upgrade, buffered).await },
-                )
-                .detach();
+                let (kind, input) = (moved.kind, moved.input);
+                spawn_local(async move { connection::resume(conn, &*core, kind, input).await })
+                    .detach();
             }
             Err(e) => warn!("a connection moved to this core could not be served: {e}"),
         }

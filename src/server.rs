@@ -6,7 +6,6 @@
 //! shard, its lease timers and its connection limits. Endpoints get only an [`api::Context`].
 
 use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -21,7 +20,7 @@ use crate::api::{self, Input, Part, Response};
 use crate::clock::now_ms;
 use crate::cluster::{self, Cluster};
 use crate::config::ServerConfig;
-use crate::connection::{Handler, Outcome, Terms};
+use crate::connection::{Handler, Moved, Outcome, Terms};
 use crate::handoff::{HandoffMesh, Handoffs};
 use crate::http::{self as h1, Body, BodyPart, Limits, Reply, Request};
 use crate::limits::{ConnectionCap, Limit};
@@ -36,7 +35,7 @@ use crate::runtime::{App, Failure};
 use crate::shard_link::{ShardLink, ShardMesh};
 use crate::shutdown::{Shutdown, StopSignal};
 use crate::transport::{Connection, Output, ReadBuffer};
-use crate::websocket::{self, Moved, SessionContext, Start};
+use crate::websocket::{self, SessionContext, Start};
 
 /// How often self-preservation re-evaluates (Java: every 1000 ms).
 const SAFETY_CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -46,7 +45,7 @@ const SAFETY_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 pub struct Server {
     config: ServerConfig,
     shards: ShardMesh,
-    handoffs: HandoffMesh<Moved>,
+    handoffs: HandoffMesh<Moved<Start>>,
     metrics: Arc<Metrics>,
     versions: Arc<VersionClock>,
     fanout: Arc<Fanout>,
@@ -213,7 +212,7 @@ pub struct CoreServer {
     node: Node,
     link: Rc<ShardLink>,
     management: Management,
-    moves: Handoffs<Moved>,
+    moves: Handoffs<Moved<Start>>,
     metrics: Arc<Metrics>,
     rate_limits: Arc<RateLimits>,
     terms: Terms,
@@ -353,14 +352,18 @@ impl Handler for CoreServer {
             peer: request.peer,
             authorization: request.authorization.clone().map(|a| &head[a]),
         };
-        let response = api::respond(&self.context(), endpoint, input).await;
+        let ctx = self.context();
+        let (response, owner) = api::respond(&ctx, endpoint, input).await;
         if response.status.is_success() {
             let took = started.elapsed();
             self.counters()
                 .record_request(endpoint, response.outcome, took);
         }
         self.write(&response, &request, None, output);
-        Outcome::after(&request)
+        match owner.filter(|&to| request.keep_alive && ctx.may_move_to(to)) {
+            Some(to) => Outcome::MoveTo(to),
+            None => Outcome::after(&request),
+        }
     }
 
     async fn take_over<C: Connection>(&self, conn: C, start: Start, buffered: ReadBuffer) {
@@ -373,9 +376,14 @@ impl Handler for CoreServer {
         websocket::serve(conn, ctx, start, buffered).await;
     }
 
-    async fn moved_in(&self) -> (OwnedFd, Start, ReadBuffer) {
-        let moved = self.moves.arrival().await;
-        (moved.socket, Start::Moved(moved.session), moved.input)
+    fn move_to(&self, to: usize, moved: Moved<Start>) {
+        self.counters().connection_moved();
+        self.rate_limits.give_back(self.link.me());
+        self.moves.send(to, moved);
+    }
+
+    async fn moved_in(&self) -> Moved<Start> {
+        self.moves.arrival().await
     }
 
     fn refuse(&self, status: StatusCode, message: &str, output: &mut Output) {

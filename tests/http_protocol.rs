@@ -9,7 +9,8 @@ use std::thread;
 use std::time::Duration;
 
 use common::artemis::{
-    instance, instances, service_request, REGISTER, REGISTRY_SUCCESS, SERVICE, SERVICES,
+    instance, instances, service_on_shard, service_request, HEARTBEAT, REGISTER, REGISTRY_SUCCESS,
+    SERVICE, SERVICES,
 };
 use common::client::request;
 use common::json::assert_body;
@@ -539,4 +540,115 @@ fn concurrent_clients_all_see_each_others_registrations() {
             assert_eq!(seen["service"]["instances"][0]["instanceId"], "i1");
         }
     }
+}
+
+const MOVES: &str = "artemis_connections_moved_total";
+
+#[test]
+fn a_keep_alive_connection_moves_once_to_the_core_that_owns_its_writes() {
+    let server = Server::start(&[]);
+    assert!(server.shards >= 2, "the suite runs on 2 cores");
+    // The metrics connection itself counts: open it before taking the baseline.
+    server.metric(MOVES);
+    let before = server.open_per_core();
+    let mut client = server.connect();
+    let accepted = server.accepting_core(&before);
+    let owner = (accepted + 1) % server.shards;
+    let there = instance(&service_on_shard("http.moving", owner, server.shards), "i1");
+    let here = instance(
+        &service_on_shard("http.staying", accepted, server.shards),
+        "i1",
+    );
+    let mut expected = before.clone();
+    expected[accepted] += 1.0;
+
+    // Writes owned here, and reads: it stays.
+    assert_body(
+        &client.post(REGISTER, &instances(&[&here])),
+        REGISTRY_SUCCESS,
+    );
+    assert_eq!(
+        client.post(SERVICE, &service_request("http.other")).status,
+        200
+    );
+    server.assert_open_per_core(&expected);
+    assert_eq!(server.metric(MOVES), 0.0);
+
+    // A write owned by the other core, with two requests pipelined behind it: it is answered
+    // here, the connection moves with the requests not yet answered, and the other core answers
+    // them, in order.
+    let pipelined = [
+        post_request(REGISTER, &instances(&[&there])),
+        post_request(HEARTBEAT, &instances(&[&there, &here])),
+        get_request("/health"),
+    ]
+    .concat();
+    client.send(&pipelined);
+    assert_body(&client.read_reply(), REGISTRY_SUCCESS);
+    assert_body(&client.read_reply(), REGISTRY_SUCCESS);
+    assert_eq!(client.read_reply().status, 200);
+    expected[accepted] -= 1.0;
+    expected[owner] += 1.0;
+    server.assert_open_per_core(&expected);
+    assert_eq!(server.metric(MOVES), 1.0);
+
+    // It is served there from now on, and moves no more, wherever its writes go.
+    for list in [vec![&here], vec![&there], vec![&here]] {
+        assert_body(&client.post(HEARTBEAT, &instances(&list)), REGISTRY_SUCCESS);
+    }
+    assert_eq!(server.metric(MOVES), 1.0);
+    server.assert_open_per_core(&expected);
+
+    // Closing it gives its place back on the core it moved to.
+    drop(client);
+    server.assert_open_per_core(&before);
+}
+
+#[test]
+fn a_connection_does_not_move_to_a_core_that_serves_more_connections() {
+    let server = Server::start(&[]);
+    server.metric(MOVES);
+    let before = server.open_per_core();
+    let mut client = server.connect();
+    let accepted = server.accepting_core(&before);
+    let owner = (accepted + 1) % server.shards;
+    let there = instance(
+        &service_on_shard("http.crowded", owner, server.shards),
+        "i1",
+    );
+    // More connections open on the owner's core than on this one (the kernel spreads new
+    // connections over the cores: those that land elsewhere are closed).
+    let mut others = Vec::new();
+    for _ in 0..200 {
+        let open = server.open_per_core();
+        if open[owner] > open[accepted] {
+            break;
+        }
+        let other = server.connect();
+        if server.accepting_core(&open) == owner {
+            others.push(other);
+        } else {
+            drop(other);
+            server.assert_open_per_core(&open);
+        }
+    }
+    assert_body(
+        &client.post(REGISTER, &instances(&[&there])),
+        REGISTRY_SUCCESS,
+    );
+    assert_eq!(server.metric(MOVES), 0.0);
+
+    // Once they are gone, its next write owned there moves it.
+    drop(others);
+    let mut expected = before.clone();
+    expected[accepted] += 1.0;
+    server.assert_open_per_core(&expected);
+    assert_body(
+        &client.post(HEARTBEAT, &instances(&[&there])),
+        REGISTRY_SUCCESS,
+    );
+    expected[accepted] -= 1.0;
+    expected[owner] += 1.0;
+    server.assert_open_per_core(&expected);
+    assert_eq!(server.metric(MOVES), 1.0);
 }

@@ -455,32 +455,6 @@ fn an_unmasked_client_frame_is_a_protocol_error() {
     );
 }
 
-/// Open connections on each shard's core.
-fn open_per_core(server: &Server) -> Vec<f64> {
-    (0..server.shards)
-        .map(|shard| server.metric(&format!("artemis_connections_open{{core=\"{shard}\"}}")))
-        .collect()
-}
-
-/// Waits until the open connections per core are `expected`.
-fn assert_open_per_core(server: &Server, expected: &[f64]) {
-    let reached = poll(WAIT, || (open_per_core(server) == expected).then_some(()));
-    assert!(
-        reached.is_some(),
-        "{:?} != {expected:?}",
-        open_per_core(server)
-    );
-}
-
-/// The core a new connection shows on, against the open connections `before` it.
-fn accepting_core(server: &Server, before: &[f64]) -> usize {
-    poll(WAIT, || {
-        let now = open_per_core(server);
-        (0..server.shards).find(|&s| now[s] == before[s] + 1.0)
-    })
-    .expect("the connection shows on the core that accepted it")
-}
-
 #[test]
 fn a_heartbeat_session_moves_to_the_core_that_owns_its_instances() {
     let server = Server::start(SHORT_LEASES);
@@ -490,9 +464,9 @@ fn a_heartbeat_session_moves_to_the_core_that_owns_its_instances() {
     );
     // The metrics connection itself counts: open it before taking the baseline.
     server.metric("artemis_connections_open");
-    let before = open_per_core(&server);
+    let before = server.open_per_core();
     let mut socket = connect(&server, "/ws/registry/heartbeat");
-    let accepted = accepting_core(&server, &before);
+    let accepted = server.accepting_core(&before);
     let owner = (accepted + 1) % server.shards;
     let moving_service = service_on_shard("ws.moving", owner, server.shards);
     let moving = instance(&moving_service, "i1");
@@ -501,7 +475,7 @@ fn a_heartbeat_session_moves_to_the_core_that_owns_its_instances() {
         &service_on_shard("ws.staying", accepted, server.shards),
         "i1",
     );
-    server.register_ok(&[&moving, &moving_too, &staying]);
+    server.register_apart(&[&moving, &moving_too, &staying]);
 
     // Two heartbeats in one write, two of whose three instances live on the other core: the
     // second is still unread when the session moves after the first, and is answered there.
@@ -517,7 +491,7 @@ fn a_heartbeat_session_moves_to_the_core_that_owns_its_instances() {
     }
     let mut expected = before.clone();
     expected[owner] += 1.0;
-    assert_open_per_core(&server, &expected);
+    server.assert_open_per_core(&expected);
     assert_eq!(server.metric("artemis_websocket_moves_total"), 1.0);
     assert_eq!(server.metric("artemis_websocket_sessions"), 1.0);
 
@@ -543,13 +517,13 @@ fn a_heartbeat_session_moves_to_the_core_that_owns_its_instances() {
         "data-not-found"
     );
     assert_eq!(server.metric("artemis_websocket_moves_total"), 1.0);
-    assert_open_per_core(&server, &expected);
+    server.assert_open_per_core(&expected);
     assert_eq!(server.instance_ids(&moving_service), ["i1", "i2"]);
 
     // Closing it gives its place back on the core it moved to.
     socket.close(None).unwrap();
     while socket.read().is_ok() {}
-    assert_open_per_core(&server, &before);
+    server.assert_open_per_core(&before);
     assert_eq!(server.metric("artemis_websocket_sessions"), 0.0);
 }
 
@@ -557,13 +531,13 @@ fn a_heartbeat_session_moves_to_the_core_that_owns_its_instances() {
 fn a_heartbeat_session_on_a_core_owning_as_many_of_its_instances_stays() {
     let server = Server::start(&[]);
     server.metric("artemis_connections_open");
-    let before = open_per_core(&server);
+    let before = server.open_per_core();
     let mut socket = connect(&server, "/ws/registry/heartbeat");
-    let accepted = accepting_core(&server, &before);
+    let accepted = server.accepting_core(&before);
     let local = instance(&service_on_shard("ws.local", accepted, server.shards), "i1");
     let other = (accepted + 1) % server.shards;
     let remote = instance(&service_on_shard("ws.remote", other, server.shards), "i1");
-    server.register_ok(&[&local, &remote]);
+    server.register_apart(&[&local, &remote]);
     // All its instances here, or as many here as on the other core: it stays.
     for list in [vec![&local], vec![&remote, &local], vec![&local]] {
         socket.send(Message::text(instances(&list))).unwrap();
@@ -572,5 +546,5 @@ fn a_heartbeat_session_on_a_core_owning_as_many_of_its_instances_stays() {
     assert_eq!(server.metric("artemis_websocket_moves_total"), 0.0);
     let mut expected = before.clone();
     expected[accepted] += 1.0;
-    assert_eq!(open_per_core(&server), expected);
+    assert_eq!(server.open_per_core(), expected);
 }

@@ -14,8 +14,8 @@ use std::convert::Infallible;
 
 use artemis::{
     parse_core_list, parse_duration, write_response, App, Connection, ConnectionLimits, CoreList,
-    Failure, Handler, Io, Layout, Limit, Limits, Outcome, Output, ReadBuffer, Reply, Request,
-    Shutdown, Terms,
+    Failure, Handler, Io, Layout, Limit, Limits, Moved, Outcome, Output, ReadBuffer, Reply,
+    Request, Shutdown, Terms,
 };
 use clap::Parser;
 use http::StatusCode;
@@ -100,6 +100,11 @@ impl Handler for NoopCore {
 
     async fn take_over<C: Connection>(&self, _conn: C, upgrade: Infallible, _buffered: ReadBuffer) {
         match upgrade {}
+    }
+
+    /// Never asked: every answer keeps its connection here.
+    fn move_to(&self, _to: usize, moved: Moved<Infallible>) {
+        drop(moved);
     }
 
     fn refuse(&self, status: StatusCode, _message: &str, output: &mut Output) {

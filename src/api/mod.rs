@@ -84,6 +84,21 @@ impl Context<'_> {
     pub(crate) fn counters(&self) -> &CoreMetrics {
         self.metrics.core(self.link.me())
     }
+
+    /// Whether a client connection of this core may move to core `to`, whose shard owns its
+    /// writes: not while `to` serves more connections than this core, nor once it serves
+    /// `--max-connections-per-core`. A move saves every later write of the client a cross-core
+    /// call, but the clients of one busy service would otherwise all crowd onto one core and
+    /// leave the others idle.
+    pub(crate) fn may_move_to(&self, to: usize) -> bool {
+        let open = |core| self.metrics.core(core).connections_open() as usize;
+        let cap = self
+            .node
+            .config
+            .max_connections_per_core
+            .unwrap_or(usize::MAX);
+        open(to) <= open(self.link.me()) && open(to) < cap
+    }
 }
 
 /// One piece of a reply body.
@@ -296,12 +311,18 @@ fn rate_limited(ctx: &Context<'_>, op: LimitedOp) -> Option<Response> {
     Some(envelope::rate_limited(op))
 }
 
-/// Answers one request for `endpoint`.
-pub(crate) async fn respond(ctx: &Context<'_>, endpoint: Endpoint, input: Input<'_>) -> Response {
-    match endpoint {
-        Endpoint::Register => registry::handle(ctx, WriteOp::Register, input).await,
-        Endpoint::Heartbeat => registry::handle(ctx, WriteOp::Heartbeat, input).await,
-        Endpoint::Unregister => registry::handle(ctx, WriteOp::Unregister, input).await,
+/// Answers one request for `endpoint`; for a client's registry write, also names the core whose
+/// shard owns the most of its instances when that is not this core (where the client's writes
+/// had better be served).
+pub(crate) async fn respond(
+    ctx: &Context<'_>,
+    endpoint: Endpoint,
+    input: Input<'_>,
+) -> (Response, Option<usize>) {
+    let response = match endpoint {
+        Endpoint::Register => return registry::serve(ctx, WriteOp::Register, input).await,
+        Endpoint::Heartbeat => return registry::serve(ctx, WriteOp::Heartbeat, input).await,
+        Endpoint::Unregister => return registry::serve(ctx, WriteOp::Unregister, input).await,
         Endpoint::Service => discovery::service(ctx, input).await,
         Endpoint::Lookup => discovery::lookup(ctx, input).await,
         Endpoint::Services => discovery::services(ctx, input).await,
@@ -337,5 +358,6 @@ pub(crate) async fn respond(ctx: &Context<'_>, endpoint: Endpoint, input: Input<
         Endpoint::ReplicationDigest => digest::digest(ctx, input).await,
         Endpoint::ReplicationServiceStates => digest::service_states(ctx, input).await,
         Endpoint::Management(endpoint) => management::respond(ctx, endpoint, input).await,
-    }
+    };
+    (response, None)
 }

@@ -45,14 +45,10 @@ pub(super) const SUCCESS_REPLY: &[u8] =
 
 const PARTIAL_FAIL: &[u8] = br#"{"errorCode":"partial_fail","message":"","status":"partial_fail"}"#;
 
-/// Decodes the body (a malformed one is refused before it counts against the rate limit, as
-/// Java's framework refuses it before the service), checks the limit, then serves.
-pub(super) async fn handle(ctx: &Context<'_>, op: WriteOp, input: Input<'_>) -> Response {
-    serve(ctx, op, input).await.0
-}
-
-/// [`handle`], also naming the shard that owns the most of the request's instances when it owns
-/// more of them than this core's shard does (where the client's heartbeats had better be served).
+/// A client's `op` write: decodes the body (a malformed one is refused before it counts against
+/// the rate limit, as Java's framework refuses it before the service), checks the limit, then
+/// serves. Also names the shard that owns the most of the request's instances when it owns more
+/// of them than this core's shard does (where the client's writes had better be served).
 pub(super) async fn serve(
     ctx: &Context<'_>,
     op: WriteOp,
@@ -61,7 +57,7 @@ pub(super) async fn serve(
     serve_from(ctx, op, Origin::Client, input).await
 }
 
-/// [`handle`] of a peer's replicated write.
+/// [`serve`] of a peer's replicated write.
 pub(super) async fn handle_replicated(
     ctx: &Context<'_>,
     op: WriteOp,

@@ -73,7 +73,8 @@ impl Core {
             peer: Some(Ipv4Addr::LOCALHOST.into()),
             authorization: None,
         };
-        let Response { status, parts, .. } = block_on(respond(&self.context(), endpoint, input));
+        let (Response { status, parts, .. }, _) =
+            block_on(respond(&self.context(), endpoint, input));
         let text: Vec<u8> = parts.iter().flat_map(|p| p.as_ref().to_vec()).collect();
         (status, String::from_utf8(text).unwrap())
     }
@@ -209,7 +210,7 @@ fn a_delta_reply_is_built_once_per_pair_of_versions() {
             peer: Some(Ipv4Addr::LOCALHOST.into()),
             authorization: None,
         };
-        let response = block_on(respond(&core.context(), Endpoint::ServicesDelta, input));
+        let (response, _) = block_on(respond(&core.context(), Endpoint::ServicesDelta, input));
         match response.parts.as_slice() {
             [super::Part::Kept(kept)] => kept.clone(),
             _ => panic!("a delta reply is kept"),

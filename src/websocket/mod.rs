@@ -12,17 +12,15 @@
 pub mod frame;
 mod session;
 
-use std::os::fd::OwnedFd;
-
 use http::Method;
 use tungstenite::handshake::derive_accept_key;
 
 use crate::api;
+use crate::connection::Moved;
 use crate::handoff::Handoffs;
 use crate::http::Request;
 use crate::router::WsEndpoint;
 use crate::shutdown::{Shutdown, StopSignal};
-use crate::transport::ReadBuffer;
 
 pub(crate) use session::{serve, Session};
 
@@ -34,19 +32,11 @@ pub enum Start {
     Moved(Session),
 }
 
-/// A heartbeat session on its way to the core that serves it from now on.
-pub(crate) struct Moved {
-    pub socket: OwnedFd,
-    pub session: Session,
-    /// Bytes received and not yet read.
-    pub input: ReadBuffer,
-}
-
 /// What a session may use: the endpoints' context, the way to another core, and shutdown.
 #[derive(Clone, Copy)]
 pub(crate) struct SessionContext<'a> {
     pub api: api::Context<'a>,
-    pub moves: &'a Handoffs<Moved>,
+    pub moves: &'a Handoffs<Moved<Start>>,
     pub shutdown: &'a Shutdown,
     /// This core's signal that the server stops.
     pub stop: &'a StopSignal,

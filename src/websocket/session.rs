@@ -13,7 +13,8 @@
 //! one service), the reply is written, the connection is released with the bytes that followed,
 //! and the core owning the most carries on with the same `Session`. A client heartbeats the same
 //! instances every time, so its later heartbeats need no cross-core call, or as few as its
-//! instances allow.
+//! instances allow. It waits while that core serves more connections than this one (see
+//! [`api::Context::may_move_to`]).
 
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -26,9 +27,9 @@ use glommio::timer::sleep;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, OpCode};
 
 use super::frame::{self, Message, Reader};
-use super::{Moved, SessionContext, Start};
+use super::{SessionContext, Start};
 use crate::api;
-use crate::connection;
+use crate::connection::{self, Moved, MovedKind};
 use crate::limits::Limit;
 use crate::metrics::CoreMetrics;
 use crate::push::Inbox;
@@ -63,7 +64,7 @@ pub(crate) async fn serve<C: Connection>(
         if !task.write(&mut conn, ending).await || ending.is_some() {
             break None;
         }
-        if let Some(to) = move_to.filter(|_| task.may_move()) {
+        if let Some(to) = move_to.filter(|&to| task.may_move(to)) {
             task.moves_left = false;
             match conn.release(&mut input).await {
                 Ok(socket) => break Some((to, socket)),
@@ -136,8 +137,9 @@ impl<'a> Task<'a> {
         self.endpoint != WsEndpoint::Heartbeat
     }
 
-    fn may_move(&self) -> bool {
-        self.moves_left && !self.ctx.shutdown.is_stopping()
+    /// Whether the session moves to core `to` now (see [`api::Context::may_move_to`]).
+    fn may_move(&self, to: usize) -> bool {
+        self.moves_left && !self.ctx.shutdown.is_stopping() && self.ctx.api.may_move_to(to)
     }
 
     /// Answers every complete frame in `input`; stops early when the session ends or its last
@@ -314,13 +316,15 @@ impl<'a> Task<'a> {
         counters.websocket_closed(self.endpoint);
         if let Some((to, socket)) = moving {
             counters.websocket_moved();
-            let session = self.session;
+            let api = self.ctx.api;
+            api.rate_limits.give_back(api.link.me());
+            let kind = MovedKind::Upgraded(Start::Moved(self.session));
             self.ctx.moves.send(
                 to,
                 Moved {
                     socket,
-                    session,
                     input,
+                    kind,
                 },
             );
         }

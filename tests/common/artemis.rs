@@ -4,7 +4,10 @@
 use serde_json::Value;
 
 use super::json::{assert_body, error_code};
-use super::{Reply, Server, REGION, ZONE};
+use super::{poll, Reply, Server, REGION, ZONE};
+
+/// How long a test waits for what the server does in the background.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(crate) const REGISTER: &str = "/api/registry/register.json";
 pub(crate) const HEARTBEAT: &str = "/api/registry/heartbeat.json";
@@ -112,6 +115,41 @@ impl Server {
     /// Registers and asserts that nothing failed.
     pub(crate) fn register_ok<S: AsRef<str>>(&self, list: &[S]) {
         assert_body(&self.register(list), REGISTRY_SUCCESS);
+    }
+
+    /// [`Server::register_ok`] on a connection of its own, closed after: a keep-alive connection
+    /// moves to the core that owns its writes, and the kept one then stays where it is.
+    pub(crate) fn register_apart<S: AsRef<str>>(&self, list: &[S]) {
+        assert_body(
+            &self.connect().post(REGISTER, &instances(list)),
+            REGISTRY_SUCCESS,
+        );
+    }
+
+    /// Open connections on each shard's core.
+    pub(crate) fn open_per_core(&self) -> Vec<f64> {
+        (0..self.shards)
+            .map(|shard| self.metric(&format!("artemis_connections_open{{core=\"{shard}\"}}")))
+            .collect()
+    }
+
+    /// Waits until the open connections per core are `expected`.
+    pub(crate) fn assert_open_per_core(&self, expected: &[f64]) {
+        let reached = poll(WAIT, || (self.open_per_core() == expected).then_some(()));
+        assert!(
+            reached.is_some(),
+            "{:?} != {expected:?}",
+            self.open_per_core()
+        );
+    }
+
+    /// The core a new connection shows on, against the open connections `before` it.
+    pub(crate) fn accepting_core(&self, before: &[f64]) -> usize {
+        poll(WAIT, || {
+            let now = self.open_per_core();
+            (0..self.shards).find(|&s| now[s] == before[s] + 1.0)
+        })
+        .expect("the connection shows on the core that accepted it")
     }
 
     /// The `service` object `service.json` returns, asserting success.
