@@ -91,7 +91,7 @@ impl Source {
         self,
         op: WriteOp,
         shard: &mut Shard,
-        batch: Vec<(u32, Instance)>,
+        batch: &[(u32, Instance)],
         now: u64,
     ) -> Vec<FailedInstance> {
         match (self, op) {

@@ -1,7 +1,8 @@
 //! One shard: the registrations, services, leases and safe checker owned by one core.
 //!
 //! Every operation takes its batch and `now` and returns its result; nothing here blocks, reads
-//! a clock or does I/O. A heartbeat is a hash lookup and a store. A register or unregister
+//! a clock or does I/O. A write borrows its batch: what the shard keeps it copies, so the
+//! instances go back to the core that decoded them and are freed there. A heartbeat is a hash lookup and a store. A register or unregister
 //! touches only its own registration and service. Eviction does bounded work per call. Every
 //! change visible to discovery takes the next version of the node's clock (the changed service
 //! takes it as its own) and goes into the shard's change log, from which deltas are answered.
@@ -148,7 +149,7 @@ impl Shard {
     }
 
     /// Registers each instance under a new lease, replacing any registration with its key.
-    pub fn register(&mut self, batch: Vec<(u32, Instance)>, now_ms: u64) -> Vec<FailedInstance> {
+    pub fn register(&mut self, batch: &[(u32, Instance)], now_ms: u64) -> Vec<FailedInstance> {
         self.store_each(batch, now_ms, NodeRules::admit)
     }
 
@@ -156,7 +157,7 @@ impl Shard {
     /// [`Shard::register`], but only the instance's region is checked, not its zone.
     pub fn register_replicated(
         &mut self,
-        batch: Vec<(u32, Instance)>,
+        batch: &[(u32, Instance)],
         now_ms: u64,
     ) -> Vec<FailedInstance> {
         self.store_each(batch, now_ms, NodeRules::admit_replicated)
@@ -169,7 +170,7 @@ impl Shard {
     /// without one there is nothing to register from, and Java's argument check refuses it.
     pub fn heartbeat_replicated(
         &mut self,
-        batch: Vec<(u32, Instance)>,
+        batch: &[(u32, Instance)],
         now_ms: u64,
     ) -> Vec<FailedInstance> {
         self.apply(
@@ -195,7 +196,7 @@ impl Shard {
     /// instance named by its key alone removes the lease it names.
     pub fn unregister_replicated(
         &mut self,
-        batch: Vec<(u32, Instance)>,
+        batch: &[(u32, Instance)],
         now_ms: u64,
     ) -> Vec<FailedInstance> {
         self.remove_each(
@@ -214,7 +215,7 @@ impl Shard {
 
     /// Renews each instance's lease; fails for a missing or expired one. As Java's executor, it
     /// checks the instance's arguments first.
-    pub fn heartbeat(&mut self, batch: Vec<(u32, Instance)>, now_ms: u64) -> Vec<FailedInstance> {
+    pub fn heartbeat(&mut self, batch: &[(u32, Instance)], now_ms: u64) -> Vec<FailedInstance> {
         self.renew_each(batch, now_ms, |shard, instance, now_ms| {
             check_arguments(instance)?;
             shard.live_lease(instance, now_ms)
@@ -225,7 +226,7 @@ impl Shard {
     /// `instance_keys`), which carry nothing but ids to check.
     pub fn heartbeat_by_key(
         &mut self,
-        batch: Vec<(u32, Instance)>,
+        batch: &[(u32, Instance)],
         now_ms: u64,
     ) -> Vec<FailedInstance> {
         self.renew_each(batch, now_ms, Shard::live_lease)
@@ -233,7 +234,7 @@ impl Shard {
 
     /// Removes each instance from the registry and discovery at once; unknown ones are no-ops.
     /// As Java's executor, it checks the instance's arguments first.
-    pub fn unregister(&mut self, batch: Vec<(u32, Instance)>, now_ms: u64) -> Vec<FailedInstance> {
+    pub fn unregister(&mut self, batch: &[(u32, Instance)], now_ms: u64) -> Vec<FailedInstance> {
         self.remove_each(batch, now_ms, NodeRules::admit, |shard, instance, _| {
             check_arguments(instance)?;
             Ok(shard.lease_of_kind(instance))
@@ -243,7 +244,7 @@ impl Shard {
     /// [`Shard::unregister`] of instances named by their keys alone.
     pub fn unregister_by_key(
         &mut self,
-        batch: Vec<(u32, Instance)>,
+        batch: &[(u32, Instance)],
         now_ms: u64,
     ) -> Vec<FailedInstance> {
         self.remove_each(batch, now_ms, NodeRules::admit, |shard, instance, _| {
@@ -253,7 +254,7 @@ impl Shard {
 
     fn store_each(
         &mut self,
-        batch: Vec<(u32, Instance)>,
+        batch: &[(u32, Instance)],
         now_ms: u64,
         admit: Admission,
     ) -> Vec<FailedInstance> {
@@ -270,23 +271,23 @@ impl Shard {
 
     fn renew_each(
         &mut self,
-        batch: Vec<(u32, Instance)>,
+        batch: &[(u32, Instance)],
         now_ms: u64,
         find: fn(&Shard, &Instance, u64) -> Result<u32, Rejection>,
     ) -> Vec<FailedInstance> {
-        let renew = |shard: &mut Shard, _, slot, now_ms| shard.renew(slot, now_ms);
+        let renew = |shard: &mut Shard, _: &Instance, slot, now_ms| shard.renew(slot, now_ms);
         let (limits, admit) = (InstanceLimits::check_ids, NodeRules::admit);
         self.apply(batch, now_ms, limits, admit, find, renew)
     }
 
     fn remove_each(
         &mut self,
-        batch: Vec<(u32, Instance)>,
+        batch: &[(u32, Instance)],
         now_ms: u64,
         admit: Admission,
         find: fn(&Shard, &Instance, u64) -> Result<Option<u32>, Rejection>,
     ) -> Vec<FailedInstance> {
-        let remove = |shard: &mut Shard, _, slot: Option<u32>, now_ms| {
+        let remove = |shard: &mut Shard, _: &Instance, slot: Option<u32>, now_ms| {
             if let Some(slot) = slot {
                 shard.remove(slot, now_ms);
             }
@@ -570,21 +571,23 @@ impl Shard {
     /// reads (or quotes in its reason) a field over its limit.
     fn apply<T>(
         &mut self,
-        batch: Vec<(u32, Instance)>,
+        batch: &[(u32, Instance)],
         now_ms: u64,
         limits: fn(&InstanceLimits, &Instance) -> Result<(), Rejection>,
         admit: Admission,
         check: fn(&Shard, &Instance, u64) -> Result<T, Rejection>,
-        commit: fn(&mut Shard, Instance, T, u64),
+        commit: fn(&mut Shard, &Instance, T, u64),
     ) -> Vec<FailedInstance> {
         let mut failed = Vec::new();
         for (index, instance) in batch {
-            let checked = limits(&self.config.limits, &instance)
-                .and_then(|()| admit(&self.config.rules, &instance))
-                .and_then(|()| check(self, &instance, now_ms));
+            let checked = limits(&self.config.limits, instance)
+                .and_then(|()| admit(&self.config.rules, instance))
+                .and_then(|()| check(self, instance, now_ms));
             match checked {
                 Ok(found) => commit(self, instance, found, now_ms),
-                Err(rejection) => failed.push(FailedInstance::new(index, rejection, instance)),
+                Err(rejection) => {
+                    failed.push(FailedInstance::new(*index, rejection, instance.clone()));
+                }
             }
         }
         failed
@@ -626,7 +629,7 @@ impl Shard {
     }
 
     /// Stores `instance` under a new lease, in place of any registration with its key.
-    fn store(&mut self, instance: Instance, (): (), now_ms: u64) {
+    fn store(&mut self, instance: &Instance, (): (), now_ms: u64) {
         self.store_as_of(instance, now_ms, now_ms, now_ms);
     }
 
@@ -635,13 +638,13 @@ impl Shard {
     /// key is forgotten.
     fn store_as_of(
         &mut self,
-        instance: Instance,
+        instance: &Instance,
         registration_ms: u64,
         renewal_ms: u64,
         now_ms: u64,
     ) {
         let key = instance.key();
-        let legacy = is_legacy(&instance);
+        let legacy = is_legacy(instance);
         let mut lease = Lease::new(renewal_ms, self.ttl_ms(legacy), legacy);
         lease.creation_ms = registration_ms;
         let fragment: Arc<[u8]> = instance.to_json().into();
@@ -673,7 +676,7 @@ impl Shard {
                     .position;
                 let replaced = service.replace(position, member(slot), version);
                 self.digests.remove(&key, &replaced.fragment);
-                let registration = Registration::new(&instance, lease, position);
+                let registration = Registration::new(instance, lease, position);
                 let generation = self.registrations.replace(slot, registration);
                 (slot, generation, !replaced.down)
             }
@@ -683,7 +686,7 @@ impl Shard {
                     .entry(key.service_id.to_string())
                     .or_insert_with(|| Service::new(instance.service_id.as_deref().unwrap_or("")));
                 let position = service.len();
-                let registration = Registration::new(&instance, lease, position);
+                let registration = Registration::new(instance, lease, position);
                 let (slot, generation) = self.registrations.insert(registration);
                 service.add(member(slot), version);
                 (slot, generation, false)

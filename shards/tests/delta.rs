@@ -98,10 +98,10 @@ fn random_write(shards: &mut [Shard], rng: &mut Rng, now: u64) {
     let chosen = instance(rng.below(SERVICES), rng.below(INSTANCES), rng.below(1_000));
     let shard = &mut shards[owner(&chosen)];
     match rng.below(10) {
-        0..=5 => assert!(shard.register(vec![(0, chosen)], now).is_empty()),
-        6..=7 => assert!(shard.unregister(vec![(0, chosen)], now).is_empty()),
+        0..=5 => assert!(shard.register(&[(0, chosen)], now).is_empty()),
+        6..=7 => assert!(shard.unregister(&[(0, chosen)], now).is_empty()),
         _ => {
-            shard.heartbeat(vec![(0, chosen)], now);
+            shard.heartbeat(&[(0, chosen)], now);
         }
     }
 }

@@ -6,7 +6,9 @@
 //! the turn's calls for a peer leave together in one message. The owner runs the batch under one
 //! borrow of its shard and one clock reading, writes each result over its call in place and sends
 //! the very same batch back: the batch's memory returns to the core that allocated it, which
-//! reuses it, and a call costs no allocation of its own on the way (the frequent ones, writes and
+//! reuses it, a write's decoded instances ride back in it to be freed where they were allocated
+//! (the shard only borrows them, copying what it keeps), and a call costs no allocation of its
+//! own on the way (the frequent ones, writes and
 //! a service's snapshot, travel as enum variants, a service id in the batch's shared text; only
 //! the rare calls box a closure). A call's answer lands in its slot of this core's slab of
 //! pending calls, which wakes the task awaiting it.
@@ -84,7 +86,12 @@ pub(super) enum Call {
 
 /// A call's result as it travels.
 pub(super) enum Done {
-    Failed(Vec<FailedInstance>),
+    /// A write's failed entries, and its batch: the instances go back to be freed by the core
+    /// that decoded them (the shard copies what it keeps).
+    Written {
+        failed: Vec<FailedInstance>,
+        batch: Vec<(u32, Instance)>,
+    },
     Service(Option<ServiceSnapshot>),
     Reply(Reply),
 }
@@ -93,7 +100,7 @@ impl Batch {
     /// Runs a peer's calls on `shard` (at `now`), each result written over its call.
     pub(super) fn run(&mut self, shard: &mut Shard, now: u64) {
         for entry in self.entries.iter_mut() {
-            let placeholder = Work::Done(Done::Failed(Vec::new()));
+            let placeholder = Work::Done(Done::Service(None));
             if let Work::Call(call) = std::mem::replace(&mut entry.work, placeholder) {
                 entry.work = Work::Done(call.run(shard, now, &self.text));
             }
@@ -104,7 +111,10 @@ impl Batch {
 impl Call {
     fn run(self, shard: &mut Shard, now: u64, text: &str) -> Done {
         match self {
-            Call::Write { op, source, batch } => Done::Failed(source.apply(op, shard, batch, now)),
+            Call::Write { op, source, batch } => {
+                let failed = source.apply(op, shard, &batch, now);
+                Done::Written { failed, batch }
+            }
             Call::Service { id } => Done::Service(shard.service(&text[id])),
             Call::Job(job) => Done::Reply(job(shard, now)),
         }
@@ -131,7 +141,7 @@ impl ShardWork for Write {
     type Output = Vec<FailedInstance>;
 
     fn run(self, shard: &mut Shard, now: u64) -> Vec<FailedInstance> {
-        self.source.apply(self.op, shard, self.batch, now)
+        self.source.apply(self.op, shard, &self.batch, now)
     }
 
     fn pack(self, _: &mut String) -> Call {
@@ -141,7 +151,11 @@ impl ShardWork for Write {
 
     fn unpack(done: Done) -> Vec<FailedInstance> {
         match done {
-            Done::Failed(failed) => failed,
+            Done::Written { failed, batch } => {
+                // Freed here, on the core that decoded them.
+                drop(batch);
+                failed
+            }
             _ => unreachable!("a write is answered with its failed entries"),
         }
     }

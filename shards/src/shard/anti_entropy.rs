@@ -146,14 +146,14 @@ impl Shard {
                     if *theirs != **fragment && (registration_ms, &theirs[..]) > mine {
                         // Heartbeats renew a key, whichever registration: ours count too.
                         let renewal_ms = renewal_ms.max(ours.lease.renewal_ms);
-                        self.store_as_of(instance, registration_ms, renewal_ms, now_ms);
+                        self.store_as_of(&instance, registration_ms, renewal_ms, now_ms);
                         merged.replaced += 1;
                     }
                 }
                 None => {
                     let removed = self.removals.get(&key);
                     if !removed.is_some_and(|r| r.ends(registration_ms, renewal_ms)) {
-                        self.store_as_of(instance, registration_ms, renewal_ms, now_ms);
+                        self.store_as_of(&instance, registration_ms, renewal_ms, now_ms);
                         merged.added += 1;
                     }
                 }
@@ -171,7 +171,7 @@ impl Shard {
             let known =
                 self.registrations.find(&key).is_some() || self.removals.get(&key).is_some();
             if !known && self.admits(&instance) {
-                self.store(instance, (), now_ms);
+                self.store(&instance, (), now_ms);
                 merged.added += 1;
             }
         }

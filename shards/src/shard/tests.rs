@@ -115,7 +115,7 @@ fn failure(failed: &[FailedInstance]) -> (u32, ErrorCode, &str) {
 #[test]
 fn register_makes_the_instance_discoverable() {
     let mut shard = shard();
-    assert!(shard.register(one(i1()), T0).is_empty());
+    assert!(shard.register(&one(i1()), T0).is_empty());
     let snapshot = shard.service(SERVICE).unwrap();
     assert_eq!(&*snapshot.service_id, SERVICE);
     assert_eq!(
@@ -128,7 +128,7 @@ fn register_makes_the_instance_discoverable() {
 
 #[test]
 fn vector_3_heartbeat_for_unknown_instance() {
-    let failed = shard().heartbeat(one(i1()), T0);
+    let failed = shard().heartbeat(&one(i1()), T0);
     assert_eq!(
         failure(&failed),
         (
@@ -145,7 +145,7 @@ fn vector_4_register_from_wrong_region() {
     let mut shard = shard();
     let mut fra = i1();
     fra.region_id = Some("FRA".into());
-    let failed = shard.register(one(fra.clone()), T0);
+    let failed = shard.register(&one(fra.clone()), T0);
     assert_eq!(
         failure(&failed),
         (
@@ -164,7 +164,7 @@ fn vector_5_register_without_url() {
     let mut shard = shard();
     let mut no_url = i1();
     no_url.url = None;
-    let failed = shard.register(one(no_url), T0);
+    let failed = shard.register(&one(no_url), T0);
     assert_eq!(
         failure(&failed),
         (
@@ -181,7 +181,7 @@ fn zone_checked_when_other_zones_not_allowed() {
     let mut other_zone = i1();
     other_zone.zone_id = Some("SHAOY".into());
     let mut strict = new_shard(config(None, false));
-    let failed = strict.register(one(other_zone.clone()), T0);
+    let failed = strict.register(&one(other_zone.clone()), T0);
     assert_eq!(
         failure(&failed),
         (
@@ -190,7 +190,7 @@ fn zone_checked_when_other_zones_not_allowed() {
             "sha/shaoy/framework.soa.testservice.v2.testservice/10.2.3.4:8080: zoneId is not the same as the registry node. zoneId: SHAOY, registry node.zoneId: SHAJQ"
         )
     );
-    assert!(shard().register(one(other_zone), T0).is_empty());
+    assert!(shard().register(&one(other_zone), T0).is_empty());
 }
 
 #[test]
@@ -199,7 +199,7 @@ fn failures_keep_their_request_index_and_the_rest_succeeds() {
     let mut bad = nth(2);
     bad.service_id = Some(" ".into());
     let requests = vec![(5, nth(1)), (9, bad), (11, nth(3))];
-    let failed = shard.register(requests, T0);
+    let failed = shard.register(&requests, T0);
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].index, 9);
     assert!(failed[0]
@@ -214,12 +214,12 @@ fn failures_keep_their_request_index_and_the_rest_succeeds() {
 #[test]
 fn region_rule_applies_to_heartbeat_and_unregister() {
     let mut shard = shard();
-    shard.register(one(i1()), T0);
+    shard.register(&one(i1()), T0);
     let mut fra = i1();
     fra.region_id = Some("fra".into());
     for failed in [
-        shard.heartbeat(one(fra.clone()), T0),
-        shard.unregister(one(fra.clone()), T0),
+        shard.heartbeat(&one(fra.clone()), T0),
+        shard.unregister(&one(fra.clone()), T0),
     ] {
         assert_eq!(failure(&failed).1, ErrorCode::NoPermission);
     }
@@ -229,7 +229,7 @@ fn region_rule_applies_to_heartbeat_and_unregister() {
 #[test]
 fn arguments_are_checked_on_heartbeat_and_unregister_as_on_register() {
     let mut shard = shard();
-    shard.register(one(i1()), T0);
+    shard.register(&one(i1()), T0);
     for (field, clear) in [
         (
             "url",
@@ -240,8 +240,8 @@ fn arguments_are_checked_on_heartbeat_and_unregister_as_on_register() {
         let mut bad = i1();
         clear(&mut bad);
         for failed in [
-            shard.heartbeat(one(bad.clone()), T0 + 1),
-            shard.unregister(one(bad), T0 + 1),
+            shard.heartbeat(&one(bad.clone()), T0 + 1),
+            shard.unregister(&one(bad), T0 + 1),
         ] {
             let (_, code, message) = failure(&failed);
             assert_eq!(code, ErrorCode::InternalServiceError);
@@ -260,22 +260,22 @@ fn a_heartbeat_finds_only_a_lease_of_its_own_kind() {
         .get_or_insert_with(Vec::new)
         .push((LEGACY_METADATA_KEY.into(), Some("1".into())));
     let mut shard = shard();
-    shard.register(one(legacy.clone()), T0);
-    let failed = shard.heartbeat(one(i1()), T0 + 1);
+    shard.register(&one(legacy.clone()), T0);
+    let failed = shard.heartbeat(&one(i1()), T0 + 1);
     let (_, code, message) = failure(&failed);
     assert_eq!(code, ErrorCode::DataNotFound);
     assert!(message.ends_with(NO_LEASE), "{message}");
-    assert!(shard.heartbeat(one(legacy.clone()), T0 + 1).is_empty());
+    assert!(shard.heartbeat(&one(legacy.clone()), T0 + 1).is_empty());
     // Unregistering through the other kind's lease set finds nothing to remove.
-    assert!(shard.unregister(one(i1()), T0 + 2).is_empty());
+    assert!(shard.unregister(&one(i1()), T0 + 2).is_empty());
     assert_eq!(shard.stats().instances, 1);
-    assert!(shard.unregister(one(legacy), T0 + 3).is_empty());
+    assert!(shard.unregister(&one(legacy), T0 + 3).is_empty());
     assert_eq!(shard.stats().instances, 0);
 
-    shard.register(one(i1()), T0 + 4);
+    shard.register(&one(i1()), T0 + 4);
     let mut marked = i1();
     marked.metadata = Some(vec![(LEGACY_METADATA_KEY.into(), Some("1".into()))]);
-    let failed = shard.heartbeat(one(marked), T0 + 5);
+    let failed = shard.heartbeat(&one(marked), T0 + 5);
     let (_, code, _) = failure(&failed);
     assert_eq!(code, ErrorCode::DataNotFound);
 }
@@ -300,7 +300,7 @@ fn an_instance_over_a_size_limit_fails_alone_as_a_bad_request() {
         (2, big_value.clone()),
         (3, at_limits.clone()),
     ];
-    let failed = shard.register(requests, T0);
+    let failed = shard.register(&requests, T0);
     assert_eq!(failed.len(), 2, "{failed:?}");
     assert_eq!(
         (failed[0].index, failed[0].error_code),
@@ -335,7 +335,7 @@ fn an_instance_over_a_size_limit_fails_alone_as_a_bad_request() {
 fn size_limits_come_before_the_region_check() {
     let mut far = i1();
     far.region_id = Some("F".repeat(300));
-    let failed = shard().register(one(far), T0);
+    let failed = shard().register(&one(far), T0);
     assert_eq!(failure(&failed).1, ErrorCode::BadRequest);
     assert!(failed[0]
         .error_message
@@ -351,7 +351,7 @@ fn the_limits_are_settings_of_the_shard() {
         },
         ..config(None, true)
     });
-    let failed = shard.register(one(i1()), T0);
+    let failed = shard.register(&one(i1()), T0);
     assert_eq!(
         failure(&failed),
         (
@@ -363,31 +363,31 @@ fn the_limits_are_settings_of_the_shard() {
     let mut short = i1();
     short.service_id = Some("svc".into());
     short.metadata = Some(vec![("key".into(), Some("value".into()))]);
-    let failed = shard.register(one(short.clone()), T0);
+    let failed = shard.register(&one(short.clone()), T0);
     assert_eq!(
         failure(&failed).2,
         "sha/shajq/svc/10.2.3.4:8080: instance.metadata is longer than 4 bytes (keys and values together)"
     );
     short.metadata = Some(vec![("k".into(), Some("v".into()))]);
-    assert!(shard.register(one(short), T0).is_empty());
+    assert!(shard.register(&one(short), T0).is_empty());
 }
 
 #[test]
 fn heartbeat_and_unregister_check_the_ids_only() {
     let mut shard = shard();
-    shard.register(one(i1()), T0);
+    shard.register(&one(i1()), T0);
     // What a heartbeat or unregister does not read may be of any size.
     let mut loose = i1();
     loose.url = Some("u".repeat(10_000));
     loose.port = -1;
     loose.metadata = Some(vec![("blob".into(), Some("v".repeat(100_000)))]);
-    assert!(shard.heartbeat(one(loose.clone()), T0 + 1).is_empty());
+    assert!(shard.heartbeat(&one(loose.clone()), T0 + 1).is_empty());
 
     let mut long_zone = i1();
     long_zone.zone_id = Some("z".repeat(257));
     for failed in [
-        shard.heartbeat(one(long_zone.clone()), T0 + 2),
-        shard.unregister(one(long_zone.clone()), T0 + 2),
+        shard.heartbeat(&one(long_zone.clone()), T0 + 2),
+        shard.unregister(&one(long_zone.clone()), T0 + 2),
     ] {
         let (_, code, message) = failure(&failed);
         assert_eq!(code, ErrorCode::BadRequest);
@@ -397,7 +397,7 @@ fn heartbeat_and_unregister_check_the_ids_only() {
         );
     }
     assert_eq!(shard.stats().instances, 1);
-    assert!(shard.unregister(one(loose), T0 + 3).is_empty());
+    assert!(shard.unregister(&one(loose), T0 + 3).is_empty());
     assert_eq!(shard.stats().instances, 0);
 }
 
@@ -407,7 +407,7 @@ fn a_port_outside_0_to_65535_is_refused_on_register() {
     for port in [-1, 65_536, 99_999] {
         let mut bad = i1();
         bad.port = port;
-        let failed = shard.register(one(bad), T0);
+        let failed = shard.register(&one(bad), T0);
         assert_eq!(
             failure(&failed),
             (
@@ -419,7 +419,7 @@ fn a_port_outside_0_to_65535_is_refused_on_register() {
     }
     let mut top = i1();
     top.port = 65_535;
-    assert!(shard.register(one(top), T0).is_empty());
+    assert!(shard.register(&one(top), T0).is_empty());
 }
 
 // ---- register ----
@@ -427,12 +427,12 @@ fn a_port_outside_0_to_65535_is_refused_on_register() {
 #[test]
 fn re_register_replaces_data_and_lease() {
     let mut shard = shard();
-    shard.register(batch([i1(), nth(7)]), T0);
-    shard.heartbeat(one(i1()), T0 + 5_000);
+    shard.register(&batch([i1(), nth(7)]), T0);
+    shard.heartbeat(&one(i1()), T0 + 5_000);
     let mut updated = i1();
     updated.port = 9090;
     updated.status = Some("down".into());
-    assert!(shard.register(one(updated.clone()), T0 + 8_000).is_empty());
+    assert!(shard.register(&one(updated.clone()), T0 + 8_000).is_empty());
 
     assert_eq!(shard.stats().instances, 2);
     assert_eq!(
@@ -453,13 +453,13 @@ fn re_register_replaces_data_and_lease() {
 #[test]
 fn instance_keys_and_service_ids_ignore_case() {
     let mut shard = shard();
-    shard.register(one(i1()), T0);
+    shard.register(&one(i1()), T0);
     let mut shouting = i1();
     shouting.service_id = Some(SERVICE.to_uppercase());
     shouting.instance_id = Some("10.2.3.4:8080".to_uppercase());
     shouting.region_id = Some("sha".into());
     shouting.machine_name = Some("host2".into());
-    assert!(shard.register(one(shouting.clone()), T0 + 1).is_empty());
+    assert!(shard.register(&one(shouting.clone()), T0 + 1).is_empty());
 
     assert_eq!(shard.stats().instances, 1);
     assert_eq!(shard.stats().services, 1);
@@ -472,8 +472,8 @@ fn instance_keys_and_service_ids_ignore_case() {
         fragments(&mut shard, "Framework.SOA.TestService.V2.TestService"),
         sorted_json(&[shouting])
     );
-    assert!(shard.heartbeat(one(i1()), T0 + 2).is_empty());
-    assert!(shard.unregister(one(nth(4)), T0 + 3).is_empty());
+    assert!(shard.heartbeat(&one(i1()), T0 + 2).is_empty());
+    assert!(shard.unregister(&one(nth(4)), T0 + 3).is_empty());
     assert!(shard.service(SERVICE).is_none());
 }
 
@@ -482,8 +482,8 @@ fn instance_keys_and_service_ids_ignore_case() {
 #[test]
 fn heartbeat_keeps_the_lease_alive() {
     let mut shard = shard();
-    shard.register(one(i1()), T0);
-    assert!(shard.heartbeat(one(i1()), T0 + 15_000).is_empty());
+    shard.register(&one(i1()), T0);
+    assert!(shard.heartbeat(&one(i1()), T0 + 15_000).is_empty());
     assert_eq!(shard.evict(T0 + 25_000), 0);
     assert_eq!(shard.evict(T0 + 35_000), 0);
     assert!(shard.service(SERVICE).is_some());
@@ -494,11 +494,11 @@ fn heartbeat_keeps_the_lease_alive() {
 #[test]
 fn heartbeat_touches_neither_data_nor_discovery() {
     let mut shard = shard();
-    shard.register(one(i1()), T0);
+    shard.register(&one(i1()), T0);
     let before = shard.service(SERVICE).unwrap();
     let mut changed = i1();
     changed.port = 1;
-    assert!(shard.heartbeat(one(changed), T0 + 1_000).is_empty());
+    assert!(shard.heartbeat(&one(changed), T0 + 1_000).is_empty());
     let after = shard.service(SERVICE).unwrap();
     assert!(Arc::ptr_eq(&before.instances_json, &after.instances_json));
     assert_eq!(shard.version(), 1);
@@ -508,16 +508,16 @@ fn heartbeat_touches_neither_data_nor_discovery() {
 #[test]
 fn heartbeat_on_expired_lease_fails() {
     let mut shard = shard();
-    shard.register(one(i1()), T0);
-    assert!(shard.heartbeat(one(i1()), T0 + TTL).is_empty());
-    let failed = shard.heartbeat(one(i1()), T0 + 2 * TTL + 1);
+    shard.register(&one(i1()), T0);
+    assert!(shard.heartbeat(&one(i1()), T0 + TTL).is_empty());
+    let failed = shard.heartbeat(&one(i1()), T0 + 2 * TTL + 1);
     assert_eq!(failure(&failed).1, ErrorCode::DataNotFound);
     assert!(failed[0]
         .error_message
         .ends_with(": Instance is not exising! Need re-register."));
     // Re-registering is how the client recovers.
-    shard.register(one(i1()), T0 + 2 * TTL + 2);
-    assert!(shard.heartbeat(one(i1()), T0 + 2 * TTL + 3).is_empty());
+    shard.register(&one(i1()), T0 + 2 * TTL + 2);
+    assert!(shard.heartbeat(&one(i1()), T0 + 2 * TTL + 3).is_empty());
 }
 
 // ---- a peer's replicated writes ----
@@ -528,26 +528,26 @@ fn replicated_writes_check_the_region_but_not_the_zone() {
     let mut other_zone = i1();
     other_zone.zone_id = Some("SHAOY".into());
     assert!(strict
-        .register_replicated(one(other_zone.clone()), T0)
+        .register_replicated(&one(other_zone.clone()), T0)
         .is_empty());
     assert!(strict
-        .heartbeat_replicated(one(other_zone.clone()), T0 + 1)
+        .heartbeat_replicated(&one(other_zone.clone()), T0 + 1)
         .is_empty());
     assert_eq!(
         fragments(&mut strict, SERVICE),
         sorted_json(&[other_zone.clone()])
     );
     assert!(strict
-        .unregister_replicated(one(other_zone), T0 + 2)
+        .unregister_replicated(&one(other_zone), T0 + 2)
         .is_empty());
     assert!(strict.service(SERVICE).is_none());
 
     let mut fra = i1();
     fra.region_id = Some("FRA".into());
     for failed in [
-        strict.register_replicated(one(fra.clone()), T0),
-        strict.heartbeat_replicated(one(fra.clone()), T0),
-        strict.unregister_replicated(one(fra.clone()), T0),
+        strict.register_replicated(&one(fra.clone()), T0),
+        strict.heartbeat_replicated(&one(fra.clone()), T0),
+        strict.unregister_replicated(&one(fra.clone()), T0),
     ] {
         assert_eq!(failure(&failed).1, ErrorCode::NoPermission);
     }
@@ -557,7 +557,7 @@ fn replicated_writes_check_the_region_but_not_the_zone() {
 #[test]
 fn replicated_writes_by_key_alone_renew_and_remove_what_they_name() {
     let mut shard = shard();
-    shard.register(one(i1()), T0);
+    shard.register(&one(i1()), T0);
     let key_only = Instance {
         region_id: i1().region_id,
         service_id: i1().service_id,
@@ -565,36 +565,36 @@ fn replicated_writes_by_key_alone_renew_and_remove_what_they_name() {
         ..Instance::default()
     };
     assert!(shard
-        .heartbeat_replicated(one(key_only.clone()), T0 + TTL - 1)
+        .heartbeat_replicated(&one(key_only.clone()), T0 + TTL - 1)
         .is_empty());
     // Renewed: still there one TTL after the register.
     assert_eq!(shard.evict(T0 + TTL + 1), 0);
     assert!(shard
-        .unregister_replicated(one(key_only.clone()), T0 + TTL + 2)
+        .unregister_replicated(&one(key_only.clone()), T0 + TTL + 2)
         .is_empty());
     assert!(shard.service(SERVICE).is_none());
     // Without a lease there is nothing to register from: Java's argument check.
-    let failed = shard.heartbeat_replicated(one(key_only), T0 + TTL + 3);
+    let failed = shard.heartbeat_replicated(&one(key_only), T0 + TTL + 3);
     assert_eq!(failure(&failed).1, ErrorCode::InternalServiceError);
 }
 
 #[test]
 fn a_replicated_heartbeat_without_a_live_lease_registers_the_instance() {
     let mut shard = shard();
-    assert!(shard.heartbeat_replicated(one(i1()), T0).is_empty());
+    assert!(shard.heartbeat_replicated(&one(i1()), T0).is_empty());
     assert_eq!(fragments(&mut shard, SERVICE), sorted_json(&[i1()]));
     let changes = shard.take_unpushed();
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].kind, ChangeKind::New);
     // A client's heartbeat now finds the lease the peer's made.
-    assert!(shard.heartbeat(one(i1()), T0 + 1).is_empty());
+    assert!(shard.heartbeat(&one(i1()), T0 + 1).is_empty());
 
     // An expired lease is registered anew, with the data the peer sent.
     let mut moved = i1();
     moved.url = Some("http://10.2.3.4:9090/".into());
     let later = T0 + 2 * TTL;
     assert!(shard
-        .heartbeat_replicated(one(moved.clone()), later)
+        .heartbeat_replicated(&one(moved.clone()), later)
         .is_empty());
     assert_eq!(fragments(&mut shard, SERVICE), sorted_json(&[moved]));
     let lease = &shard.leases(&[], false)[0];
@@ -604,12 +604,12 @@ fn a_replicated_heartbeat_without_a_live_lease_registers_the_instance() {
 #[test]
 fn a_replicated_heartbeat_of_a_live_lease_only_renews_it() {
     let mut shard = shard();
-    shard.register(one(i1()), T0);
+    shard.register(&one(i1()), T0);
     let version = shard.version();
     let mut changed = i1();
     changed.url = Some("http://elsewhere/".into());
     assert!(shard
-        .heartbeat_replicated(one(changed), T0 + TTL)
+        .heartbeat_replicated(&one(changed), T0 + TTL)
         .is_empty());
     assert_eq!(shard.version(), version, "nothing discovery shows changed");
     assert_eq!(fragments(&mut shard, SERVICE), sorted_json(&[i1()]));
@@ -622,7 +622,7 @@ fn a_replicated_heartbeat_that_would_register_checks_the_instance_as_a_register_
     let mut shard = shard();
     let mut no_url = i1();
     no_url.url = None;
-    let failed = shard.heartbeat_replicated(one(no_url), T0);
+    let failed = shard.heartbeat_replicated(&one(no_url), T0);
     assert_eq!(failure(&failed).1, ErrorCode::InternalServiceError);
     assert_eq!(shard.stats().instances, 0);
 }
@@ -632,12 +632,12 @@ fn a_replicated_heartbeat_that_would_register_checks_the_instance_as_a_register_
 #[test]
 fn unregister_removes_from_discovery_at_once() {
     let mut shard = shard();
-    shard.register(batch([i1(), nth(1)]), T0);
-    assert!(shard.unregister(one(i1()), T0 + 1).is_empty());
+    shard.register(&batch([i1(), nth(1)]), T0);
+    assert!(shard.unregister(&one(i1()), T0 + 1).is_empty());
     assert_eq!(shard.version(), 3);
     assert_eq!(fragments(&mut shard, SERVICE), sorted_json(&[nth(1)]));
     assert_eq!(
-        failure(&shard.heartbeat(one(i1()), T0 + 2)).1,
+        failure(&shard.heartbeat(&one(i1()), T0 + 2)).1,
         ErrorCode::DataNotFound
     );
     assert_eq!(shard.stats().leases_expired_total, 0);
@@ -646,8 +646,8 @@ fn unregister_removes_from_discovery_at_once() {
 #[test]
 fn unregister_of_unknown_instance_is_a_silent_no_op() {
     let mut shard = shard();
-    shard.register(one(nth(1)), T0);
-    assert!(shard.unregister(one(i1()), T0 + 1).is_empty());
+    shard.register(&one(nth(1)), T0);
+    assert!(shard.unregister(&one(i1()), T0 + 1).is_empty());
     assert_eq!(shard.version(), 1);
     assert_eq!(shard.stats().instances, 1);
 }
@@ -657,9 +657,9 @@ fn empty_service_is_dropped() {
     let mut shard = shard();
     let mut other = i1();
     other.service_id = Some("other.service".into());
-    shard.register(batch([i1(), nth(1), other]), T0);
+    shard.register(&batch([i1(), nth(1), other]), T0);
     assert_eq!(shard.stats().services, 2);
-    shard.unregister(batch([i1(), nth(1)]), T0 + 1);
+    shard.unregister(&batch([i1(), nth(1)]), T0 + 1);
     assert!(shard.service(SERVICE).is_none());
     let services = shard.services();
     assert_eq!(services.len(), 1);
@@ -671,17 +671,17 @@ fn empty_service_is_dropped() {
 fn removal_keeps_the_other_members_positions_right() {
     // Swap-removal moves the last member; later updates of the moved one must hit it.
     let mut shard = shard();
-    shard.register(batch((1..=4).map(nth)), T0);
-    shard.unregister(one(nth(1)), T0 + 1);
+    shard.register(&batch((1..=4).map(nth)), T0);
+    shard.unregister(&one(nth(1)), T0 + 1);
     let mut moved = nth(4);
     moved.port = 4444;
-    shard.register(one(moved.clone()), T0 + 2);
-    shard.unregister(one(nth(2)), T0 + 3);
+    shard.register(&one(moved.clone()), T0 + 2);
+    shard.unregister(&one(nth(2)), T0 + 3);
     assert_eq!(
         fragments(&mut shard, SERVICE),
         sorted_json(&[nth(3), moved.clone()])
     );
-    shard.unregister(one(moved), T0 + 4);
+    shard.unregister(&one(moved), T0 + 4);
     assert_eq!(fragments(&mut shard, SERVICE), sorted_json(&[nth(3)]));
 }
 
@@ -690,7 +690,7 @@ fn removal_keeps_the_other_members_positions_right() {
 #[test]
 fn lease_expires_strictly_after_ttl() {
     let mut shard = shard();
-    shard.register(one(i1()), T0);
+    shard.register(&one(i1()), T0);
     assert_eq!(shard.evict(T0 + TTL), 0);
     assert!(shard.service(SERVICE).is_some());
     assert_eq!(shard.evict(T0 + TTL + 1), 1);
@@ -709,7 +709,7 @@ fn eviction_removes_at_most_a_batch_per_call() {
         eviction_batch: 3,
         ..config(None, true)
     });
-    shard.register(batch((1..=10).map(nth)), T0);
+    shard.register(&batch((1..=10).map(nth)), T0);
     let after = T0 + TTL + 1;
     let removed: Vec<usize> = (0..5).map(|_| shard.evict(after)).collect();
     assert_eq!(removed, [3, 3, 3, 1, 0]);
@@ -724,7 +724,7 @@ fn eviction_work_on_stale_index_entries_is_bounded() {
     });
     // 100 registrations of one key: 99 index entries go stale, all due at the same time.
     for _ in 0..100 {
-        shard.register(one(i1()), T0);
+        shard.register(&one(i1()), T0);
     }
     let after = T0 + TTL + 1;
     // Each call looks at no more than 2 × 8 entries: 6 calls skip 96 stale ones.
@@ -738,9 +738,9 @@ fn eviction_work_on_stale_index_entries_is_bounded() {
 #[test]
 fn renewed_leases_are_rescheduled_not_removed() {
     let mut shard = shard();
-    shard.register(batch([i1(), nth(1)]), T0);
+    shard.register(&batch([i1(), nth(1)]), T0);
     for second in 1..=10 {
-        shard.heartbeat(one(i1()), T0 + second * 10_000);
+        shard.heartbeat(&one(i1()), T0 + second * 10_000);
         shard.evict(T0 + second * 10_000);
     }
     assert_eq!(shard.stats().leases_expired_total, 1);
@@ -755,7 +755,7 @@ fn legacy_instances_use_the_legacy_ttl_and_lease_list() {
         .get_or_insert_with(Vec::new)
         .push((LEGACY_METADATA_KEY.into(), Some("true".into())));
     let mut shard = shard();
-    shard.register(batch([i1(), legacy.clone()]), T0);
+    shard.register(&batch([i1(), legacy.clone()]), T0);
 
     let normal = shard.leases(&[], false);
     let legacy_leases = shard.leases(&[], true);
@@ -784,14 +784,14 @@ fn legacy_instances_use_the_legacy_ttl_and_lease_list() {
 /// once the first renewals have left the 12 s window; returns the shard and that moment.
 fn preservation_scenario(self_preservation: Option<SafetyConfig>, alive: usize) -> (Shard, u64) {
     let mut shard = new_shard(config(self_preservation, true));
-    shard.register(batch((0..100).map(nth)), T0);
+    shard.register(&batch((0..100).map(nth)), T0);
     assert!(shard
-        .heartbeat(batch((0..100).map(nth)), T0 + 1_000)
+        .heartbeat(&batch((0..100).map(nth)), T0 + 1_000)
         .is_empty());
     shard.check_safety(T0 + 1_000);
     let later = T0 + 13_000;
     assert!(shard
-        .heartbeat(batch((0..alive).map(nth)), later)
+        .heartbeat(&batch((0..alive).map(nth)), later)
         .is_empty());
     shard.check_safety(later);
     (shard, later)
@@ -811,12 +811,12 @@ fn self_preservation_suspends_expiry_when_renewals_drop() {
     assert_eq!(fragments(&mut shard, SERVICE).len(), 100);
     // ...while their heartbeats still fail.
     assert_eq!(
-        failure(&shard.heartbeat(one(nth(99)), expired_at)).1,
+        failure(&shard.heartbeat(&one(nth(99)), expired_at)).1,
         ErrorCode::DataNotFound
     );
 
     // Renewals recover to 85 % of the max: expiry resumes.
-    assert!(shard.heartbeat(one(nth(0)), later + 500).is_empty());
+    assert!(shard.heartbeat(&one(nth(0)), later + 500).is_empty());
     shard.check_safety(later + 500);
     assert!(shard.stats().safe);
     assert_eq!(shard.evict(expired_at), 16);
@@ -828,7 +828,7 @@ fn self_preservation_suspends_expiry_when_renewals_drop() {
 fn unregister_works_while_preserving() {
     let (mut shard, later) = preservation_scenario(Some(SafetyConfig::default()), 50);
     assert!(!shard.stats().safe);
-    assert!(shard.unregister(one(nth(0)), later).is_empty());
+    assert!(shard.unregister(&one(nth(0)), later).is_empty());
     assert_eq!(fragments(&mut shard, SERVICE).len(), 99);
 }
 
@@ -847,7 +847,7 @@ fn without_self_preservation_expired_leases_always_go() {
 #[test]
 fn snapshot_rebuilt_at_most_once_per_version() {
     let mut shard = shard();
-    shard.register(batch((0..1000).map(nth)), T0);
+    shard.register(&batch((0..1000).map(nth)), T0);
     let first = shard.service(SERVICE).unwrap();
     let again = shard.service(&SERVICE.to_uppercase()).unwrap();
     let listed = shard.services();
@@ -859,7 +859,7 @@ fn snapshot_rebuilt_at_most_once_per_version() {
     assert!(Arc::ptr_eq(&first.service_id, &listed[0].service_id));
     assert_eq!(first.version, 1000);
 
-    shard.register(one(nth(1000)), T0 + 1);
+    shard.register(&one(nth(1000)), T0 + 1);
     let next = shard.service(SERVICE).unwrap();
     assert!(!Arc::ptr_eq(&first.instances_json, &next.instances_json));
     assert_eq!(next.version, 1001);
@@ -871,19 +871,19 @@ fn versions_move_only_on_discovery_changes() {
     let mut other = i1();
     other.service_id = Some("other.service".into());
     let mut shard = shard();
-    shard.register(one(i1()), T0);
-    shard.register(one(other.clone()), T0);
+    shard.register(&one(i1()), T0);
+    shard.register(&one(other.clone()), T0);
     assert_eq!(shard.version(), 2);
     let mine = shard.service(SERVICE).unwrap().version;
     assert_eq!(mine, 1);
 
-    shard.heartbeat(one(i1()), T0 + 1);
-    shard.register(one(Instance::default()), T0 + 1);
-    shard.unregister(one(nth(9)), T0 + 1);
+    shard.heartbeat(&one(i1()), T0 + 1);
+    shard.register(&one(Instance::default()), T0 + 1);
+    shard.unregister(&one(nth(9)), T0 + 1);
     shard.evict(T0 + 1);
     assert_eq!(shard.version(), 2);
 
-    shard.unregister(one(other), T0 + 2);
+    shard.unregister(&one(other), T0 + 2);
     assert_eq!(shard.version(), 3);
     assert_eq!(
         shard.service(SERVICE).unwrap().version,
@@ -899,7 +899,7 @@ fn services_lists_every_service_with_instances() {
     let mut shard = shard();
     let ids = ["a.service", "B.Service", "c.service"];
     shard.register(
-        batch(ids.iter().map(|id| {
+        &batch(ids.iter().map(|id| {
             let mut instance = i1();
             instance.service_id = Some(id.to_string());
             instance
@@ -929,7 +929,7 @@ fn re_registering_a_large_instance_keeps_deltas_within_the_byte_bound() {
         ..config(None, true)
     });
     for n in 0..1000 {
-        assert!(shard.register(one(big.clone()), T0 + n).is_empty());
+        assert!(shard.register(&one(big.clone()), T0 + n).is_empty());
     }
     let stats = shard.stats();
     assert_eq!(
@@ -941,7 +941,7 @@ fn re_registering_a_large_instance_keeps_deltas_within_the_byte_bound() {
     let recent = shard.changes_since(990).unwrap();
     assert_eq!(recent.iter().map(|c| c.version).collect::<Vec<_>>(), [1000]);
 
-    shard.unregister(one(i1()), T0 + 1000);
+    shard.unregister(&one(i1()), T0 + 1000);
     let stats = shard.stats();
     assert_eq!(stats.changes_retained, 10);
     assert!(stats.changes_retained_bytes <= 10 * each);
@@ -957,8 +957,8 @@ fn leases_filtered_by_service_ignoring_case() {
     let mut other = i1();
     other.service_id = Some("Other.Service".into());
     let mut shard = shard();
-    shard.register(batch([i1(), nth(1), other.clone()]), T0);
-    shard.heartbeat(one(nth(1)), T0 + 500);
+    shard.register(&batch([i1(), nth(1), other.clone()]), T0);
+    shard.heartbeat(&one(nth(1)), T0 + 500);
 
     let filter = ["other.service".to_string(), "OTHER.SERVICE".to_string()];
     let leases = shard.leases(&filter, false);
@@ -980,8 +980,8 @@ fn stats_count_instances_services_and_renewals() {
     let mut shard = new_shard(config(Some(SafetyConfig::default()), true));
     let mut other = i1();
     other.service_id = Some("other.service".into());
-    shard.register(batch([i1(), nth(1), other.clone()]), T0);
-    shard.heartbeat(batch([i1(), nth(1), nth(2)]), T0 + 1_000);
+    shard.register(&batch([i1(), nth(1), other.clone()]), T0);
+    shard.heartbeat(&batch([i1(), nth(1), nth(2)]), T0 + 1_000);
     shard.check_safety(T0 + 1_000);
     assert_eq!(
         shard.stats(),
@@ -1024,20 +1024,20 @@ fn random_operations_match_a_model() {
         match next(4) {
             0 => {
                 instance.port = step;
-                shard.register(one(instance.clone()), now);
+                shard.register(&one(instance.clone()), now);
                 model.insert(n, (instance, now));
             }
             1 => {
                 let alive = model
                     .get(&n)
                     .is_some_and(|(_, renewed)| now <= renewed + TTL);
-                assert_eq!(shard.heartbeat(one(instance), now).is_empty(), alive);
+                assert_eq!(shard.heartbeat(&one(instance), now).is_empty(), alive);
                 if alive {
                     model.get_mut(&n).unwrap().1 = now;
                 }
             }
             2 => {
-                shard.unregister(one(instance), now);
+                shard.unregister(&one(instance), now);
                 model.remove(&n);
             }
             _ => {
@@ -1060,11 +1060,11 @@ fn random_operations_match_a_model() {
 #[test]
 fn register_unregister_and_expiry_are_pushed_in_order() {
     let mut shard = shard();
-    shard.register(one(i1()), T0);
-    shard.register(one(i1()), T0 + 1);
-    shard.register(one(nth(1)), T0 + 2);
-    shard.unregister(one(i1()), T0 + 3);
-    shard.heartbeat(one(nth(1)), T0 + 4);
+    shard.register(&one(i1()), T0);
+    shard.register(&one(i1()), T0 + 1);
+    shard.register(&one(nth(1)), T0 + 2);
+    shard.unregister(&one(i1()), T0 + 3);
+    shard.heartbeat(&one(nth(1)), T0 + 4);
     shard.evict(T0 + 2 + TTL + 5);
     let pushed: Vec<(ChangeKind, String, u64)> = shard
         .take_unpushed()
@@ -1116,7 +1116,7 @@ fn kinds_of(changes: &[Change]) -> Vec<(&str, &str)> {
 #[test]
 fn a_pull_out_leaves_discovery_as_a_delete_and_a_pull_in_returns_as_a_new() {
     let mut shard = shard();
-    shard.register(batch([nth(1), nth(2)]), T0);
+    shard.register(&batch([nth(1), nth(2)]), T0);
     shard.take_unpushed();
     let before = shard.service(SERVICE).unwrap().version;
 
@@ -1129,8 +1129,8 @@ fn a_pull_out_leaves_discovery_as_a_delete_and_a_pull_in_returns_as_a_new() {
     );
 
     // Its re-registers and heartbeats publish nothing while it is out.
-    shard.register(one(nth(1)), T0 + 2);
-    assert!(shard.heartbeat(one(nth(1)), T0 + 3).is_empty());
+    shard.register(&one(nth(1)), T0 + 2);
+    assert!(shard.heartbeat(&one(nth(1)), T0 + 3).is_empty());
     assert!(shard.take_unpushed().is_empty());
     assert_eq!(fragments(&mut shard, SERVICE), vec![json(&nth(2))]);
 
@@ -1145,7 +1145,7 @@ fn a_pull_out_leaves_discovery_as_a_delete_and_a_pull_in_returns_as_a_new() {
 #[test]
 fn a_pulled_out_instance_is_listed_down_by_the_management_view() {
     let mut shard = shard();
-    shard.register(batch([nth(1), nth(2)]), T0);
+    shard.register(&batch([nth(1), nth(2)]), T0);
     shard.apply_management(pulled_out(&[&nth(2)]), T0 + 1);
     let managed = shard.managed(Some(&SERVICE.to_uppercase()));
     assert_eq!(managed.len(), 1);
@@ -1165,7 +1165,7 @@ fn a_pulled_out_instance_is_listed_down_by_the_management_view() {
 fn route_rules_reload_their_service_and_reach_its_discovery_bytes() {
     use crate::management::{Group, ManagementData, RouteRule, RouteRuleGroup};
     let mut shard = shard();
-    shard.register(one(i1()), T0);
+    shard.register(&one(i1()), T0);
     shard.take_unpushed();
     let data = ManagementData {
         groups: vec![Group {
@@ -1205,7 +1205,7 @@ fn route_rules_reload_their_service_and_reach_its_discovery_bytes() {
         .unwrap()
         .contains(r#""routeRules":[{"groups":[{"groupKey":"#));
     // A service only management data names is found, without instances.
-    shard.unregister(one(i1()), T0 + 2);
+    shard.unregister(&one(i1()), T0 + 2);
     let only_rules = shard.service(SERVICE).unwrap();
     assert!(!only_rules.registered);
     assert_eq!(&**only_rules.instances_json, b"[]");
@@ -1219,7 +1219,7 @@ fn targets_of_named_services_or_of_all() {
     let mut other = nth(9);
     other.service_id = Some("Other.Service".into());
     assert!(shard
-        .register(batch([nth(1), nth(2), other]), T0)
+        .register(&batch([nth(1), nth(2), other]), T0)
         .is_empty());
     let count = |parts: &[Arc<InstancesJson>]| {
         let groups = parts

@@ -110,21 +110,21 @@ fn digest(shard: &Shard) -> Vec<(Box<str>, ServiceDigest)> {
 #[test]
 fn an_unregister_is_remembered_until_the_key_registers_again() {
     let mut shard = shard();
-    shard.register(one(i1()), T0);
-    shard.unregister(one(i1()), T0 + 5);
+    shard.register(&one(i1()), T0);
+    shard.unregister(&one(i1()), T0 + 5);
     assert_eq!(
         state_of(&shard).removals,
         [(i1().key(), Removal::unregistered(T0 + 5))]
     );
-    shard.register(one(i1()), T0 + 6);
+    shard.register(&one(i1()), T0 + 6);
     assert!(state_of(&shard).removals.is_empty());
 }
 
 #[test]
 fn an_expiry_is_remembered_at_the_last_renewal() {
     let mut shard = shard();
-    shard.register(one(i1()), T0);
-    shard.heartbeat(one(i1()), T0 + 1_000);
+    shard.register(&one(i1()), T0);
+    shard.heartbeat(&one(i1()), T0 + 1_000);
     assert_eq!(shard.evict(T0 + 1_000 + TTL + 1), 1);
     assert_eq!(
         state_of(&shard).removals,
@@ -135,8 +135,8 @@ fn an_expiry_is_remembered_at_the_last_renewal() {
 #[test]
 fn removals_are_forgotten_after_the_removal_memory() {
     let mut shard = shard();
-    shard.register(one(i1()), T0);
-    shard.unregister(one(i1()), T0);
+    shard.register(&one(i1()), T0);
+    shard.unregister(&one(i1()), T0);
     shard.evict(T0 + REMOVAL_MEMORY);
     assert_eq!(state_of(&shard).removals.len(), 1);
     shard.evict(T0 + REMOVAL_MEMORY + 1);
@@ -149,14 +149,14 @@ fn removals_are_forgotten_after_the_removal_memory() {
 fn the_digest_kept_on_every_change_equals_one_recomputed() {
     let mut shard = shard();
     assert!(digest(&shard).is_empty());
-    shard.register(batch([i1(), nth(1), nth(2), elsewhere()]), T0);
+    shard.register(&batch([i1(), nth(1), nth(2), elsewhere()]), T0);
     assert_eq!(digest(&shard), recomputed(&shard));
     assert_eq!(&*digest(&shard)[0].0, SERVICE);
     assert_eq!(digest(&shard)[0].1.count, 3);
-    shard.register(one(changed(i1())), T0 + 1);
-    shard.heartbeat(one(nth(1)), T0 + 2);
+    shard.register(&one(changed(i1())), T0 + 1);
+    shard.heartbeat(&one(nth(1)), T0 + 2);
     assert_eq!(digest(&shard), recomputed(&shard));
-    shard.unregister(one(nth(2)), T0 + 3);
+    shard.unregister(&one(nth(2)), T0 + 3);
     assert_eq!(digest(&shard), recomputed(&shard));
     assert_eq!(shard.evict(T0 + TTL + 2), 2, "only nth(1) was kept alive");
     assert_eq!(digest(&shard), recomputed(&shard));
@@ -164,7 +164,7 @@ fn the_digest_kept_on_every_change_equals_one_recomputed() {
     let merging = peer(vec![copy(nth(3), T0, T0 + TTL)], vec![]);
     assert_eq!(shard.merge(merging, T0 + TTL + 5), merged(1, 0, 0));
     assert_eq!(digest(&shard), recomputed(&shard));
-    shard.unregister(batch([nth(1), nth(3)]), T0 + TTL + 10);
+    shard.unregister(&batch([nth(1), nth(3)]), T0 + TTL + 10);
     assert!(digest(&shard).is_empty());
 }
 
@@ -186,8 +186,8 @@ fn the_digest_stays_exact_through_random_changes() {
             _ => changed(nth(n)),
         };
         match next(5) {
-            0 | 1 => drop(shard.register(one(instance), now)),
-            2 => drop(shard.unregister(one(instance), now)),
+            0 | 1 => drop(shard.register(&one(instance), now)),
+            2 => drop(shard.unregister(&one(instance), now)),
             3 => drop(shard.evict(now)),
             _ => {
                 let held = copy(instance, now - next(1_000), now - next(1_000));
@@ -203,7 +203,7 @@ fn the_digest_stays_exact_through_random_changes() {
 #[test]
 fn a_pull_out_leaves_the_digest_as_it_is() {
     let mut shard = shard();
-    shard.register(batch([i1(), nth(1)]), T0);
+    shard.register(&batch([i1(), nth(1)]), T0);
     let before = digest(&shard);
     shard.apply_management(pulled_out(&[&nth(1)]), T0 + 1);
     assert_eq!(fragments(&mut shard, SERVICE), sorted_json(&[i1()]));
@@ -217,11 +217,11 @@ fn a_pull_out_leaves_the_digest_as_it_is() {
 #[test]
 fn nodes_with_the_same_instances_have_the_same_digest() {
     let (mut a, mut b) = (shard(), shard());
-    a.register(batch([i1(), nth(1)]), T0);
-    b.register(batch([nth(1)]), T0 + 5);
-    b.register(batch([i1()]), T0 + 6);
+    a.register(&batch([i1(), nth(1)]), T0);
+    b.register(&batch([nth(1)]), T0 + 5);
+    b.register(&batch([i1()]), T0 + 6);
     assert_eq!(digest(&a), digest(&b));
-    b.register(one(changed(i1())), T0 + 7);
+    b.register(&one(changed(i1())), T0 + 7);
     assert_ne!(digest(&a), digest(&b));
 }
 
@@ -250,8 +250,8 @@ fn rule_1_times_from_a_peer_ahead_of_us_are_taken_as_now() {
 #[test]
 fn rule_1_an_unregister_here_at_or_after_the_copys_registration_keeps_it_out() {
     let mut shard = shard();
-    shard.register(one(i1()), T0);
-    shard.unregister(one(i1()), T0 + 100);
+    shard.register(&one(i1()), T0);
+    shard.unregister(&one(i1()), T0 + 100);
     shard.take_unpushed();
     for registered in [T0, T0 + 100] {
         let stale = peer(vec![copy(i1(), registered, T0 + 150)], vec![]);
@@ -268,7 +268,7 @@ fn rule_1_an_unregister_here_at_or_after_the_copys_registration_keeps_it_out() {
 #[test]
 fn rule_1_an_expiry_here_keeps_out_only_copies_no_one_renewed_since() {
     let mut shard = shard();
-    shard.register(one(i1()), T0);
+    shard.register(&one(i1()), T0);
     shard.evict(T0 + TTL + 1);
     let now = T0 + TTL + 10;
     let stale = peer(vec![copy(i1(), T0, T0)], vec![]);
@@ -292,7 +292,7 @@ fn rule_1_a_copy_whose_lease_ran_out_is_not_taken() {
 #[test]
 fn rule_2_the_later_registration_wins_either_way() {
     let mut shard = shard();
-    shard.register(one(i1()), T0 + 100);
+    shard.register(&one(i1()), T0 + 100);
     shard.take_unpushed();
     let older = peer(vec![copy(changed(i1()), T0 + 99, T0 + 200)], vec![]);
     assert_eq!(shard.merge(older, T0 + 300), Merged::default());
@@ -306,7 +306,7 @@ fn rule_2_the_later_registration_wins_either_way() {
     assert_eq!(lease_times(&shard), (T0 + 101, T0 + 200));
     assert_eq!(kinds_of(&shard.take_unpushed()), [("new", "10.2.3.4:8080")]);
     // A heartbeat here after the peer's last renewal keeps counting.
-    shard.heartbeat(one(changed(i1())), T0 + 400);
+    shard.heartbeat(&one(changed(i1())), T0 + 400);
     let newest = peer(vec![copy(i1(), T0 + 102, T0 + 300)], vec![]);
     assert_eq!(shard.merge(newest, T0 + 500), merged(0, 1, 0));
     assert_eq!(lease_times(&shard), (T0 + 102, T0 + 400));
@@ -315,8 +315,8 @@ fn rule_2_the_later_registration_wins_either_way() {
 #[test]
 fn rule_2_a_tie_goes_to_the_larger_json_on_both_sides() {
     let (mut a, mut b) = (shard(), shard());
-    a.register(one(i1()), T0);
-    b.register(one(changed(i1())), T0);
+    a.register(&one(i1()), T0);
+    b.register(&one(changed(i1())), T0);
     let (from_a, from_b) = (state_of(&a), state_of(&b));
     a.merge(from_b, T0 + 1);
     b.merge(from_a, T0 + 1);
@@ -327,7 +327,7 @@ fn rule_2_a_tie_goes_to_the_larger_json_on_both_sides() {
 #[test]
 fn rule_2_the_same_data_changes_nothing() {
     let mut shard = shard();
-    shard.register(one(i1()), T0);
+    shard.register(&one(i1()), T0);
     let version = shard.version();
     let same = peer(vec![copy(i1(), T0 + 50, T0 + 60)], vec![]);
     assert_eq!(shard.merge(same, T0 + 70), Merged::default());
@@ -338,7 +338,7 @@ fn rule_2_the_same_data_changes_nothing() {
 #[test]
 fn rule_3_a_later_removal_at_the_peer_removes_ours_and_is_remembered() {
     let mut shard = shard();
-    shard.register(batch([i1(), nth(1)]), T0);
+    shard.register(&batch([i1(), nth(1)]), T0);
     shard.take_unpushed();
     let gone = peer(vec![], vec![(i1().key(), Removal::unregistered(T0 + 10))]);
     assert_eq!(shard.merge(gone, T0 + 20), merged(0, 0, 1));
@@ -357,11 +357,11 @@ fn rule_3_a_later_removal_at_the_peer_removes_ours_and_is_remembered() {
 #[test]
 fn rule_3_an_earlier_removal_at_the_peer_leaves_ours_and_is_not_remembered() {
     let mut shard = shard();
-    shard.register(one(i1()), T0 + 10);
+    shard.register(&one(i1()), T0 + 10);
     let old = peer(vec![], vec![(i1().key(), Removal::unregistered(T0 + 9))]);
     assert_eq!(shard.merge(old, T0 + 20), Merged::default());
     // An expiry at the peer of a lease we renewed since: alive here.
-    shard.heartbeat(one(i1()), T0 + 5_000);
+    shard.heartbeat(&one(i1()), T0 + 5_000);
     let lapsed = peer(vec![], vec![(i1().key(), Removal::expired(T0 + 4_000))]);
     assert_eq!(shard.merge(lapsed, T0 + 5_001), Merged::default());
     assert_eq!(fragments(&mut shard, SERVICE), sorted_json(&[i1()]));
@@ -384,7 +384,7 @@ fn rule_3_a_removal_learned_from_one_peer_keeps_a_third_nodes_stale_copy_out() {
 #[test]
 fn rule_4_absence_at_the_peer_removes_nothing() {
     let mut shard = shard();
-    shard.register(batch([i1(), nth(1)]), T0);
+    shard.register(&batch([i1(), nth(1)]), T0);
     assert_eq!(shard.merge(peer(vec![], vec![]), T0 + 1), Merged::default());
     let partial = peer(vec![copy(i1(), T0, T0)], vec![]);
     assert_eq!(shard.merge(partial, T0 + 1), Merged::default());
@@ -415,11 +415,11 @@ fn two_diverged_nodes_converge_by_merging_each_others_state() {
     // Both had i1 and nth(1); then, unheard by the other: A unregistered nth(1) and registered
     // nth(2); B re-registered i1 with other data and registered nth(3).
     for node in [&mut a, &mut b] {
-        node.register(batch([i1(), nth(1)]), T0);
+        node.register(&batch([i1(), nth(1)]), T0);
     }
-    a.unregister(one(nth(1)), T0 + 10);
-    a.register(one(nth(2)), T0 + 11);
-    b.register(batch([changed(i1()), nth(3)]), T0 + 12);
+    a.unregister(&one(nth(1)), T0 + 10);
+    a.register(&one(nth(2)), T0 + 11);
+    b.register(&batch([changed(i1()), nth(3)]), T0 + 12);
     let (from_a, from_b) = (state_of(&a), state_of(&b));
     assert_eq!(a.merge(from_b, T0 + 20), merged(1, 1, 0));
     assert_eq!(b.merge(from_a, T0 + 20), merged(1, 0, 1));
@@ -433,9 +433,9 @@ fn two_diverged_nodes_converge_by_merging_each_others_state() {
 #[test]
 fn states_name_every_service_asked_for_with_lease_times_and_removals() {
     let mut shard = shard();
-    shard.register(batch([i1(), nth(1)]), T0);
-    shard.heartbeat(one(i1()), T0 + 7);
-    shard.unregister(one(nth(1)), T0 + 8);
+    shard.register(&batch([i1(), nth(1)]), T0);
+    shard.heartbeat(&one(i1()), T0 + 7);
+    shard.unregister(&one(nth(1)), T0 + 8);
     let states = shard.service_states(&[SERVICE.to_uppercase(), "none".into()]);
     assert_eq!(states.len(), 2);
     let (key, state) = &states[0];
@@ -461,9 +461,9 @@ fn states_name_every_service_asked_for_with_lease_times_and_removals() {
 #[test]
 fn a_java_peers_instances_are_only_added_when_missing_and_not_removed_here() {
     let mut shard = shard();
-    shard.register(one(i1()), T0);
-    shard.register(one(nth(1)), T0);
-    shard.unregister(one(nth(1)), T0 + 1);
+    shard.register(&one(i1()), T0);
+    shard.register(&one(nth(1)), T0);
+    shard.unregister(&one(nth(1)), T0 + 1);
     let sent = vec![changed(i1()), nth(1), nth(2)];
     assert_eq!(shard.add_missing(sent, T0 + 10), merged(1, 0, 0));
     assert_eq!(fragments(&mut shard, SERVICE), sorted_json(&[i1(), nth(2)]));
