@@ -124,7 +124,7 @@ pub enum MovedKind<U> {
     Upgraded(U),
 }
 
-/// Serves a connection another core moved here (as `socket`, now `conn`), then closes it.
+/// Serves a connection another core moved here, then closes it.
 pub(crate) async fn resume<C: Connection, H: Handler>(
     conn: C,
     handler: &H,
