@@ -59,7 +59,8 @@ pub(crate) struct Cli {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
     pub warmup: Duration,
 
-    /// Saturation runs per server and scenario, alternating no-op and registry.
+    /// Runs per server and scenario, alternating no-op and registry: as many at saturation, then
+    /// as many at half of it.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     pub rounds: u64,
 

@@ -8,7 +8,7 @@
 
 use crate::scenario::Scenario;
 use crate::server::Server;
-use artemis_loadgen::{Config, DiscoveryApi, Kind, Pacing, Popularity, Report, Share, Slo};
+use artemis_loadgen::{Config, DiscoveryApi, Kind, Pacing, Popularity, Report, Share};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -34,11 +34,13 @@ pub(crate) struct Sample {
     pub failed: u64,
     /// Failures by kind.
     pub failures: BTreeMap<String, u64>,
-    /// Latency of the successful replies, microseconds; `None` when there was none.
+    /// Latency of the successful replies from their intended send, microseconds; `None` when
+    /// there was none.
     pub p99_us: Option<f64>,
     pub p999_us: Option<f64>,
-    /// Whether the SLO held, for runs that check one.
-    pub slo_met: Option<bool>,
+    /// Open loop only: latency from the actual send, without the time a due request waited in
+    /// the load generator (for a free connection, or for its own thread to run again).
+    pub response_p99_us: Option<f64>,
 }
 
 impl Load {
@@ -53,18 +55,16 @@ impl Load {
             .map_err(|e| format!("prefilling {} with {instances} instances: {e}", server.name))
     }
 
-    /// Runs `scenario` on the population of `instances` at `pacing`, checking `slo`.
+    /// Runs `scenario` on the population of `instances` at `pacing`.
     pub(crate) fn measure(
         &self,
         server: &Server,
         scenario: Scenario,
         instances: u64,
         pacing: Pacing,
-        slo: Slo,
     ) -> Result<Sample, String> {
         let config = Config {
             pacing,
-            slo,
             ..self.config(server, scenario, instances)
         };
         run(server, scenario.name(), config)
@@ -137,7 +137,7 @@ impl Sample {
             failures: total.failures.clone(),
             p99_us: total.latency_us.as_ref().map(|l| l.p99),
             p999_us: total.latency_us.as_ref().map(|l| l.p999),
-            slo_met: report.slo.checked.then_some(report.slo.met),
+            response_p99_us: total.response_us.as_ref().map(|l| l.p99),
         }
     }
 }

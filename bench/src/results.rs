@@ -51,7 +51,8 @@ pub(crate) struct Settings {
     pub loadgen_cores: Vec<usize>,
     pub duration: String,
     pub warmup: String,
-    /// Saturation runs per server and point, alternating between the servers.
+    /// Runs per server and point at saturation, and again at half of it, alternating between the
+    /// servers.
     pub rounds: usize,
     pub connections: usize,
     pub instances_per_service: u64,
@@ -63,7 +64,7 @@ pub(crate) struct Settings {
     pub cost_batches: Vec<u64>,
     pub cost_rate: f64,
     pub spin_before_park: Option<String>,
-    /// The objective of the runs at half saturation.
+    /// The objective of the runs at half saturation, for the registry's median tails.
     pub slo: String,
 }
 
@@ -116,12 +117,26 @@ pub(crate) struct Saturation {
     pub runs: Vec<Sample>,
 }
 
-/// Open-loop runs of both servers at half the registry's saturation.
+/// Open-loop runs of both servers at half the registry's saturation, alternating.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct SloRun {
     pub rate: f64,
-    pub registry: Sample,
-    pub noop: Sample,
+    pub registry: Tails,
+    pub noop: Tails,
+}
+
+/// One server's open-loop runs at one point. Each tail is the median over the runs: on a shared
+/// machine a single run's p99 moves tenfold with the moments the hypervisor holds a CPU back,
+/// and the median is what one such moment does not decide.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Tails {
+    pub p99_us: Option<f64>,
+    pub p999_us: Option<f64>,
+    /// From the actual send (see [`Sample::response_p99_us`]).
+    pub response_p99_us: Option<f64>,
+    /// Failed requests over all runs.
+    pub failed: u64,
+    pub runs: Vec<Sample>,
 }
 
 impl Saturation {
@@ -135,6 +150,31 @@ impl Saturation {
             failed: runs.iter().map(|s| s.failed).sum(),
             runs,
         }
+    }
+}
+
+impl Tails {
+    pub(crate) fn of(runs: Vec<Sample>) -> Tails {
+        let median = |tail: fn(&Sample) -> Option<f64>| median(runs.iter().filter_map(tail));
+        Tails {
+            p99_us: median(|s| s.p99_us),
+            p999_us: median(|s| s.p999_us),
+            response_p99_us: median(|s| s.response_p99_us),
+            failed: runs.iter().map(|s| s.failed).sum(),
+            runs,
+        }
+    }
+}
+
+/// The middle figure (the mean of the middle two for an even count); `None` for none.
+fn median(figures: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut sorted: Vec<f64> = figures.collect();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
     }
 }
 
@@ -169,7 +209,7 @@ mod tests {
             failures: Default::default(),
             p99_us: Some(p99),
             p999_us: Some(p99 * 2.0),
-            slo_met: None,
+            response_p99_us: None,
         }
     }
 
@@ -180,5 +220,20 @@ mod tests {
         assert_eq!(s.p99_us, Some(300.0));
         assert_eq!(s.p999_us, Some(600.0));
         assert_eq!(s.failed, 3);
+    }
+
+    #[test]
+    fn open_loop_tails_are_the_medians_of_the_runs() {
+        let t = Tails::of(vec![
+            sample(50.0, 300.0, 0),
+            sample(50.0, 9000.0, 1),
+            sample(50.0, 200.0, 0),
+        ]);
+        assert_eq!(t.p99_us, Some(300.0), "one stalled run does not decide");
+        assert_eq!(t.p999_us, Some(600.0));
+        assert_eq!(t.response_p99_us, None);
+        assert_eq!(t.failed, 1);
+        let even = Tails::of(vec![sample(50.0, 100.0, 0), sample(50.0, 300.0, 0)]);
+        assert_eq!(even.p99_us, Some(200.0));
     }
 }

@@ -2,16 +2,15 @@
 //! freshly started registry, whose memory is read before and after the population is
 //! registered. At each scenario the two servers are driven to saturation in turn (no-op,
 //! registry, no-op, registry, ...), so a noisy moment on a shared machine hits both, and then
-//! each takes open-loop load at half the registry's saturation, checked against the SLO.
+//! take open-loop load at half the registry's saturation the same way, as many rounds.
 
 use crate::machine::LoadAverage;
 use crate::measure::{self, Load};
-use crate::results::{Point, Population, Saturation, SloRun};
+use crate::results::{Point, Population, Saturation, SloRun, Tails};
 use crate::scenario::Scenario;
 use crate::server::{Launch, Server};
 use crate::table;
-use crate::targets;
-use artemis_loadgen::{Pacing, Slo};
+use artemis_loadgen::Pacing;
 
 pub(crate) struct Sweep {
     pub load: Load,
@@ -58,19 +57,24 @@ impl Sweep {
         scenario: Scenario,
         instances: u64,
     ) -> Result<Point, String> {
-        let run = |server, pacing, slo| self.load.measure(server, scenario, instances, pacing, slo);
-        let (mut noop_runs, mut registry_runs) = (Vec::new(), Vec::new());
-        for _ in 0..self.rounds {
-            noop_runs.push(run(noop, Pacing::Max, Slo::default())?);
-            registry_runs.push(run(registry, Pacing::Max, Slo::default())?);
-        }
+        let run = |server, pacing| self.load.measure(server, scenario, instances, pacing);
+        let alternate = |pacing: Pacing| -> Result<(Vec<_>, Vec<_>), String> {
+            let (mut noop_runs, mut registry_runs) = (Vec::new(), Vec::new());
+            for _ in 0..self.rounds {
+                noop_runs.push(run(noop, pacing)?);
+                registry_runs.push(run(registry, pacing)?);
+            }
+            Ok((noop_runs, registry_runs))
+        };
+        let (noop_runs, registry_runs) = alternate(Pacing::Max)?;
         let (noop_saturation, registry_saturation) =
             (Saturation::of(noop_runs), Saturation::of(registry_runs));
-        let half = Pacing::Rate(registry_saturation.rate / 2.0);
+        let half = registry_saturation.rate / 2.0;
+        let (noop_runs, registry_runs) = alternate(Pacing::Rate(half))?;
         let slo = SloRun {
-            rate: registry_saturation.rate / 2.0,
-            registry: run(registry, half, targets::slo())?,
-            noop: run(noop, half, targets::slo())?,
+            rate: half,
+            registry: Tails::of(registry_runs),
+            noop: Tails::of(noop_runs),
         };
         Ok(Point {
             scenario,
