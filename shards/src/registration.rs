@@ -115,6 +115,19 @@ impl Registrations {
         entry.generation
     }
 
+    /// Gives the registration in `slot` a new `lease`, as [`Registrations::replace`] with a
+    /// registration of the same instance would; returns the new generation.
+    pub(crate) fn renew(&mut self, slot: u32, lease: Lease) -> u32 {
+        let entry = &mut self.slots[slot as usize];
+        entry.generation = entry.generation.wrapping_add(1);
+        entry
+            .registration
+            .as_mut()
+            .expect("renew targets an occupied slot")
+            .lease = lease;
+        entry.generation
+    }
+
     /// Removes the registration in `slot` and forgets its key.
     pub(crate) fn remove(&mut self, slot: u32) -> Option<Registration> {
         let entry = self.slots.get_mut(slot as usize)?;
@@ -164,6 +177,19 @@ mod tests {
         assert_eq!(regs.find(&key), None);
         assert_eq!(regs.len(), 0);
         assert!(regs.remove(slot).is_none());
+    }
+
+    #[test]
+    fn a_renewed_registration_has_a_new_generation_and_its_lease_alone_changes() {
+        let mut regs = Registrations::default();
+        let (slot, generation) = regs.insert(registration(i1()));
+        let newer = regs.renew(slot, Lease::new(7, 20_000, false));
+        assert_ne!(newer, generation);
+        assert!(regs.current(slot, generation).is_none());
+        let renewed = regs.current(slot, newer).unwrap();
+        assert_eq!(renewed.lease.creation_ms, 7);
+        assert_eq!(renewed.key, i1().key());
+        assert_eq!(regs.find(&i1().key()), Some(slot));
     }
 
     #[test]

@@ -649,7 +649,6 @@ impl Shard {
         lease.creation_ms = registration_ms;
         let fragment: Arc<[u8]> = instance.to_json().into();
         self.removals.forget(&key);
-        self.digests.add(&key, &fragment);
         let version = self.clock.next();
         let down = self.view.is_down(&InstanceFacts {
             key: &key,
@@ -675,9 +674,16 @@ impl Shard {
                     .expect("indexed slot is live")
                     .position;
                 let replaced = service.replace(position, member(slot), version);
-                self.digests.remove(&key, &replaced.fragment);
-                let registration = Registration::new(instance, lease, position);
-                let generation = self.registrations.replace(slot, registration);
+                let generation = if replaced.fragment == fragment {
+                    // The very same instance again (a client re-registering, a peer's copy):
+                    // only its lease is new, and nothing derived from its data need be rebuilt.
+                    self.registrations.renew(slot, lease)
+                } else {
+                    self.digests.remove(&key, &replaced.fragment);
+                    self.digests.add(&key, &fragment);
+                    let registration = Registration::new(instance, lease, position);
+                    self.registrations.replace(slot, registration)
+                };
                 (slot, generation, !replaced.down)
             }
             None => {
@@ -686,6 +692,7 @@ impl Shard {
                     .entry(key.service_id.to_string())
                     .or_insert_with(|| Service::new(instance.service_id.as_deref().unwrap_or("")));
                 let position = service.len();
+                self.digests.add(&key, &fragment);
                 let registration = Registration::new(instance, lease, position);
                 let (slot, generation) = self.registrations.insert(registration);
                 service.add(member(slot), version);

@@ -451,6 +451,42 @@ fn re_register_replaces_data_and_lease() {
 }
 
 #[test]
+fn re_registering_the_same_instance_is_a_new_lease_and_a_new_change_with_its_digest_unchanged() {
+    let mut shard = shard();
+    shard.register(&batch([i1(), nth(7)]), T0);
+    let digest = shard.digest();
+    let version = shard.changes_since(0).unwrap().last().unwrap().version;
+    assert!(shard.register(&one(i1()), T0 + 8_000).is_empty());
+
+    assert_eq!(shard.digest(), digest);
+    let since = shard.changes_since(version).unwrap();
+    assert_eq!(since.len(), 1);
+    assert_eq!(since[0].kind, ChangeKind::New);
+    assert_eq!(since[0].instance_json[..], *json(&i1()).as_bytes());
+    assert_eq!(fragments(&mut shard, SERVICE), sorted_json(&[i1(), nth(7)]));
+    let lease = |shard: &Shard| {
+        let leases = shard.leases(&[], false);
+        let lease = leases
+            .iter()
+            .find(|l| l.instance.ends_with("/10.2.3.4:8080"));
+        lease.map(|l| (l.creation_ms, l.renewal_ms))
+    };
+    assert_eq!(lease(&shard), Some((T0 + 8_000, T0 + 8_000)));
+    // The first lease's expiry is stale: the instance lives until the second one's.
+    shard.evict(T0 + TTL + 1);
+    assert_eq!(lease(&shard), Some((T0 + 8_000, T0 + 8_000)));
+    shard.evict(T0 + 8_000 + TTL + 1);
+    assert_eq!(lease(&shard), None);
+
+    let mut updated = nth(7);
+    updated.port = 9090;
+    shard.register(&batch([nth(7)]), T0 + 30_000);
+    let before = shard.digest();
+    shard.register(&one(updated), T0 + 31_000);
+    assert_ne!(shard.digest(), before, "changed data changes the digest");
+}
+
+#[test]
 fn instance_keys_and_service_ids_ignore_case() {
     let mut shard = shard();
     shard.register(&one(i1()), T0);
