@@ -7,12 +7,20 @@
 //! Registrations live in a slab of numbered slots so the service and the expiry index can point
 //! at them with a `u32`. A slot's generation moves whenever its registration is replaced or
 //! removed, which is how an expiry entry recognises that the lease it was scheduled for is gone.
+//!
+//! Slots are found by a 64-bit hash of the instance key, checked against the key the slot's
+//! registration holds, so the index keeps no second copy of any key (a copy was some 150 bytes
+//! an instance). Two keys whose hashes collide, which at a million instances happens about once
+//! in thirty million registries, are told apart by a small map of full keys for the later ones.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, RandomState};
 
 use crate::instance::{Instance, InstanceKey};
 use crate::lease::Lease;
 use crate::management::InstanceFacts;
+use crate::prehashed::Prehashed;
 
 /// One registered instance with its lease and its position in its service.
 pub(crate) struct Registration {
@@ -64,15 +72,29 @@ struct Slot {
 
 /// Registrations by slot, and slots by instance key.
 #[derive(Default)]
-pub(crate) struct Registrations {
+pub(crate) struct Registrations<S = RandomState> {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    by_key: HashMap<InstanceKey, u32>,
+    /// How keys are hashed for `by_hash`: seeded per shard, so nobody outside can aim keys at
+    /// one hash.
+    hasher: S,
+    /// The slot of each key by the key's hash: the first key registered with a hash.
+    by_hash: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
+    /// The slots of keys whose hash an other key's slot already holds in `by_hash`.
+    collided: HashMap<InstanceKey, u32>,
 }
 
-impl Registrations {
+impl<S: BuildHasher> Registrations<S> {
     pub(crate) fn find(&self, key: &InstanceKey) -> Option<u32> {
-        self.by_key.get(key).copied()
+        let slot = self.by_hash.get(&self.hasher.hash_one(key)).copied();
+        if let Some(slot) = slot.filter(|&s| self.get(s).is_some_and(|r| r.key == *key)) {
+            return Some(slot);
+        }
+        // A key whose hash was taken, even if the key that took it is gone since.
+        if self.collided.is_empty() {
+            return None;
+        }
+        self.collided.get(key).copied()
     }
 
     pub(crate) fn get(&self, slot: u32) -> Option<&Registration> {
@@ -97,7 +119,15 @@ impl Registrations {
             self.slots.push(Slot::default());
             (self.slots.len() - 1) as u32
         });
-        self.by_key.insert(registration.key.clone(), slot);
+        let hash = self.hasher.hash_one(&registration.key);
+        match self.by_hash.entry(hash) {
+            Entry::Vacant(free) => {
+                free.insert(slot);
+            }
+            Entry::Occupied(_) => {
+                self.collided.insert(registration.key.clone(), slot);
+            }
+        }
         let entry = &mut self.slots[slot as usize];
         entry.registration = Some(registration);
         (slot, entry.generation)
@@ -133,13 +163,18 @@ impl Registrations {
         let entry = self.slots.get_mut(slot as usize)?;
         let registration = entry.registration.take()?;
         entry.generation = entry.generation.wrapping_add(1);
-        self.by_key.remove(&registration.key);
+        let hash = self.hasher.hash_one(&registration.key);
+        if self.by_hash.get(&hash) == Some(&slot) {
+            self.by_hash.remove(&hash);
+        } else {
+            self.collided.remove(&registration.key);
+        }
         self.free.push(slot);
         Some(registration)
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.by_key.len()
+        self.by_hash.len() + self.collided.len()
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Registration> {
@@ -158,7 +193,7 @@ mod tests {
 
     #[test]
     fn generations_move_on_replace_and_remove() {
-        let mut regs = Registrations::default();
+        let mut regs: Registrations = Registrations::default();
         let key = i1().key();
         let (slot, generation) = regs.insert(registration(i1()));
         assert_eq!(regs.find(&key), Some(slot));
@@ -181,7 +216,7 @@ mod tests {
 
     #[test]
     fn a_renewed_registration_has_a_new_generation_and_its_lease_alone_changes() {
-        let mut regs = Registrations::default();
+        let mut regs: Registrations = Registrations::default();
         let (slot, generation) = regs.insert(registration(i1()));
         let newer = regs.renew(slot, Lease::new(7, 20_000, false));
         assert_ne!(newer, generation);
@@ -192,9 +227,55 @@ mod tests {
         assert_eq!(regs.find(&i1().key()), Some(slot));
     }
 
+    /// Hashes every key to the same hash.
+    #[derive(Default)]
+    struct OneHash;
+
+    impl std::hash::Hasher for OneHash {
+        fn finish(&self) -> u64 {
+            7
+        }
+
+        fn write(&mut self, _: &[u8]) {}
+    }
+
+    #[test]
+    fn keys_whose_hashes_collide_are_each_found_until_removed() {
+        let mut regs: Registrations<BuildHasherDefault<OneHash>> = Registrations::default();
+        let nth = |n: usize| Instance {
+            instance_id: Some(format!("10.0.0.{n}:8080")),
+            ..i1()
+        };
+        let key = |n: usize| nth(n).key();
+        let (a, _) = regs.insert(registration(nth(1)));
+        let (b, _) = regs.insert(registration(nth(2)));
+        let (c, _) = regs.insert(registration(nth(3)));
+        assert_eq!(
+            [regs.find(&key(1)), regs.find(&key(2)), regs.find(&key(3))],
+            [Some(a), Some(b), Some(c)]
+        );
+        assert_eq!(regs.find(&key(4)), None);
+        assert_eq!(regs.len(), 3);
+        // The key that holds the hash goes first: the others are still found.
+        assert!(regs.remove(a).is_some());
+        assert_eq!(
+            [regs.find(&key(1)), regs.find(&key(2)), regs.find(&key(3))],
+            [None, Some(b), Some(c)]
+        );
+        // A new key takes the free hash; the older ones stay where they are.
+        let (d, _) = regs.insert(registration(nth(4)));
+        assert_eq!(regs.find(&key(4)), Some(d));
+        assert_eq!(regs.find(&key(2)), Some(b));
+        assert!(regs.remove(b).is_some());
+        assert!(regs.remove(c).is_some());
+        assert_eq!([regs.find(&key(2)), regs.find(&key(3))], [None, None]);
+        assert_eq!(regs.find(&key(4)), Some(d));
+        assert_eq!(regs.len(), 1);
+    }
+
     #[test]
     fn freed_slots_are_reused_with_a_new_generation() {
-        let mut regs = Registrations::default();
+        let mut regs: Registrations = Registrations::default();
         let (slot, generation) = regs.insert(registration(i1()));
         regs.remove(slot);
         let mut other = i1();

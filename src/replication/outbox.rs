@@ -26,9 +26,10 @@ use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use artemis_shards::Prehashed;
 use slab::Slab;
 
-use super::update::{Prehashed, Update};
+use super::update::Update;
 
 use crate::metrics::{Dropped, PeerCounters};
 use crate::shard_link::WriteOp;

@@ -8,7 +8,8 @@
 //!
 //! The outbox of every peer indexes pending updates by their key, looking each up, inserting and
 //! removing it: the key is hashed once here, with this process's random SipHash keys (a client
-//! cannot aim collisions at them), and the outboxes use that hash as it is ([`Prehashed`]).
+//! cannot aim collisions at them), and the outboxes use that hash as it is
+//! ([`Prehashed`](artemis_shards::Prehashed)).
 
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::rc::Rc;
@@ -81,27 +82,6 @@ impl PartialEq for Update {
 
 impl Eq for Update {}
 
-/// Hashes an [`Update`] to the hash it carries.
-#[derive(Default)]
-pub(crate) struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write_u64(&mut self, hash: u64) {
-        self.0 = hash;
-    }
-
-    /// What an update never writes (it writes its hash whole), folded in all the same.
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-}
-
 /// Appends the key of the instance with these ids (a missing one counts as empty), lowercased.
 pub(crate) fn write_key(
     out: &mut Vec<u8>,
@@ -162,7 +142,8 @@ pub(crate) mod tests {
         assert_eq!(a, newer_a);
         assert!(!a.same(&newer_a));
         assert_ne!(a, b);
-        let mut set: HashSet<Update, std::hash::BuildHasherDefault<Prehashed>> = HashSet::default();
+        let mut set: HashSet<Update, std::hash::BuildHasherDefault<artemis_shards::Prehashed>> =
+            HashSet::default();
         assert!(set.insert(a) && set.insert(b));
         assert!(!set.insert(newer_a), "the one instance");
     }
