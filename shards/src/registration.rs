@@ -9,9 +9,10 @@
 //! removed, which is how an expiry entry recognises that the lease it was scheduled for is gone.
 //!
 //! Slots are found by a 64-bit hash of the instance key, checked against the key the slot's
-//! registration holds, so the index keeps no second copy of any key (a copy was some 150 bytes
-//! an instance). Two keys whose hashes collide, which at a million instances happens about once
-//! in thirty million registries, are told apart by a small map of full keys for the later ones.
+//! registration holds, so the index keeps no second copy of any key (the copy was about 200
+//! bytes an instance). Two keys whose hashes collide, which at a million instances happens in
+//! about one registry in thirty million, are told apart by a small map of full keys for the
+//! later ones.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
