@@ -864,17 +864,19 @@ mod tests {
         );
     }
 
+    /// The instance ids of an instances request.
+    fn ids(json: impl AsRef<[u8]>) -> Result<Vec<String>, DecodeError> {
+        let request = instances_request(&mut json.as_ref().to_vec())?.unwrap();
+        Ok(request
+            .instances
+            .unwrap()
+            .into_iter()
+            .map(|i| i.unwrap().instance_id.unwrap())
+            .collect())
+    }
+
     #[test]
     fn the_scratch_kept_between_bodies_carries_nothing_from_one_to_the_next() {
-        let ids = |json: &str| -> Result<Vec<String>, DecodeError> {
-            let request = instances_request(&mut body(json))?.unwrap();
-            Ok(request
-                .instances
-                .unwrap()
-                .into_iter()
-                .map(|i| i.unwrap().instance_id.unwrap())
-                .collect())
-        };
         let many: Vec<String> = (0..3000)
             .map(|n| format!(r#"{{"instanceId":"long-{n}\n{}"}}"#, "x".repeat(20)))
             .collect();
@@ -897,15 +899,6 @@ mod tests {
 
     #[test]
     fn a_body_parsed_whole_or_by_its_first_value_reads_the_same() {
-        let ids = |json: &[u8]| -> Result<Vec<String>, DecodeError> {
-            let request = instances_request(&mut json.to_vec())?.unwrap();
-            Ok(request
-                .instances
-                .unwrap()
-                .into_iter()
-                .map(|i| i.unwrap().instance_id.unwrap())
-                .collect())
-        };
         for body in [
             &br#" {"instances":[{"instanceId":"a"}]}
 "#[..],
