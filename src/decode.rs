@@ -111,26 +111,24 @@ fn decode<T>(
     // parse may have rewritten escaped strings in place, so only a body without a backslash is
     // tried whole; any other, or one that fails whole, is parsed as Jackson reads it.
     let whole = match memchr::memchr(b'\\', body) {
-        None => fill(body, &mut buffers, tape),
-        Some(_) => Err((None, tape)),
+        None => fill(body, &mut buffers, tape).map_err(|(_, tape)| tape),
+        Some(_) => Err(tape),
     };
     let filled = match whole {
         Ok(tape) => Ok(tape),
-        Err((_, tape)) => {
+        Err(tape) => {
             let body = first_value(body);
             if body.iter().all(u8::is_ascii_whitespace) {
-                Err((None, tape))
+                let missing = DecodeError("Required request body is missing".into());
+                Err((missing, tape))
             } else {
                 fill(body, &mut buffers, tape)
+                    .map_err(|(e, tape)| (DecodeError(format!("Malformed JSON: {e}")), tape))
             }
         }
     };
     let (decoded, tape) = match filled {
-        Err((None, tape)) => (
-            Err(DecodeError("Required request body is missing".into())),
-            tape,
-        ),
-        Err((Some(e), tape)) => (Err(DecodeError(format!("Malformed JSON: {e}"))), tape),
+        Err((e, tape)) => (Err(e), tape),
         Ok(tape) => {
             let value = tape.as_value();
             let decoded = match value.value_type() {
@@ -155,11 +153,11 @@ fn fill<'b>(
     body: &'b mut [u8],
     buffers: &mut Buffers,
     tape: Tape<'static>,
-) -> Result<Tape<'b>, (Option<simd_json::Error>, Tape<'static>)> {
+) -> Result<Tape<'b>, (simd_json::Error, Tape<'static>)> {
     let mut tape = tape.reset();
     match simd_json::fill_tape(body, buffers, &mut tape) {
         Ok(()) => Ok(tape),
-        Err(e) => Err((Some(e), tape.reset())),
+        Err(e) => Err((e, tape.reset())),
     }
 }
 

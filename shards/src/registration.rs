@@ -136,27 +136,25 @@ impl<S: BuildHasher> Registrations<S> {
 
     /// Replaces the registration in `slot` (same key, same position); returns the new generation.
     pub(crate) fn replace(&mut self, slot: u32, registration: Registration) -> u32 {
-        let entry = &mut self.slots[slot as usize];
-        entry.generation = entry.generation.wrapping_add(1);
-        let current = entry
-            .registration
-            .as_mut()
-            .expect("replace targets an occupied slot");
+        let (current, generation) = self.next_generation(slot);
         *current = registration;
-        entry.generation
+        generation
     }
 
     /// Gives the registration in `slot` a new `lease`, as [`Registrations::replace`] with a
     /// registration of the same instance would; returns the new generation.
     pub(crate) fn renew(&mut self, slot: u32, lease: Lease) -> u32 {
+        let (current, generation) = self.next_generation(slot);
+        current.lease = lease;
+        generation
+    }
+
+    /// Moves the occupied `slot` to its next generation: its registration, and that generation.
+    fn next_generation(&mut self, slot: u32) -> (&mut Registration, u32) {
         let entry = &mut self.slots[slot as usize];
         entry.generation = entry.generation.wrapping_add(1);
-        entry
-            .registration
-            .as_mut()
-            .expect("renew targets an occupied slot")
-            .lease = lease;
-        entry.generation
+        let registration = entry.registration.as_mut().expect("an occupied slot");
+        (registration, entry.generation)
     }
 
     /// Removes the registration in `slot` and forgets its key.

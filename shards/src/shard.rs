@@ -2,10 +2,12 @@
 //!
 //! Every operation takes its batch and `now` and returns its result; nothing here blocks, reads
 //! a clock or does I/O. A write borrows its batch: what the shard keeps it copies, so the
-//! instances go back to the core that decoded them and are freed there. A heartbeat is a hash lookup and a store. A register or unregister
-//! touches only its own registration and service. Eviction does bounded work per call. Every
-//! change visible to discovery takes the next version of the node's clock (the changed service
-//! takes it as its own) and goes into the shard's change log, from which deltas are answered.
+//! instances go back to the core that decoded them and are freed there. A heartbeat is a hash
+//! lookup and a store. A register or unregister touches only its own registration and service
+//! (a re-register of the very same instance only renews it in place). Eviction does bounded work
+//! per call. Every change visible to discovery takes the next version of the node's clock (the
+//! changed service takes it as its own) and goes into the shard's change log, from which deltas
+//! are answered.
 //! Management state arrives as a whole new view; the shard compares it with the one it had and
 //! re-checks only the services the difference touches: pulled-out instances leave discovery as
 //! `delete`s, pulled-in ones come back as `new`s, and services whose route rules or logical

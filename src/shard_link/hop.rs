@@ -8,10 +8,9 @@
 //! the very same batch back: the batch's memory returns to the core that allocated it, which
 //! reuses it, a write's decoded instances ride back in it to be freed where they were allocated
 //! (the shard only borrows them, copying what it keeps), and a call costs no allocation of its
-//! own on the way (the frequent ones, writes and
-//! a service's snapshot, travel as enum variants, a service id in the batch's shared text; only
-//! the rare calls box a closure). A call's answer lands in its slot of this core's slab of
-//! pending calls, which wakes the task awaiting it.
+//! own on the way (the frequent ones, writes and a service's snapshot, travel as enum variants, a
+//! service id in the batch's shared text; only the rare calls box a closure). A call's answer
+//! lands in its slot of this core's slab of pending calls, which wakes the task awaiting it.
 //!
 //! Profiled before this existed (docs/benchmarks.md, "Where a cross-core write's time goes"):
 //! each cross-core request boxed a job and its reply and sent a message each way, so a turn of
