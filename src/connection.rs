@@ -21,8 +21,7 @@ use std::net::IpAddr;
 use std::os::fd::OwnedFd;
 use std::time::Instant;
 
-use futures_lite::future::{or, yield_now};
-use glommio::timer::sleep;
+use futures_lite::future::yield_now;
 use http::StatusCode;
 
 use crate::http::{self as h1, HttpError, Limits, Parse, Request};
@@ -143,7 +142,9 @@ pub(crate) async fn resume<C: Connection, H: Handler>(
 pub(crate) async fn serve<C: Connection, H: Handler>(mut conn: C, handler: &H) {
     let mut output = Output::default();
     if !handler.admit(&mut output) {
-        let _ = conn.write_all(&mut output).await;
+        let _ = conn
+            .write_all(&mut output, handler.terms().connection.idle_timeout)
+            .await;
         return;
     }
     serve_http(conn, handler, ReadBuffer::default(), true).await;
@@ -358,17 +359,16 @@ impl<H: Handler> Client<'_, H> {
         if self.output.is_empty() {
             return true;
         }
-        let write = async { Some(conn.write_all(&mut self.output).await.is_ok()) };
-        let deadline = async {
-            sleep(self.limits.idle_timeout).await;
-            None
-        };
-        let written = match or(write, deadline).await {
-            Some(written) => written,
-            None => {
+        let written = match conn
+            .write_all(&mut self.output, self.limits.idle_timeout)
+            .await
+        {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 self.handler.limit_hit(Limit::WriteTimeout);
                 false
             }
+            Err(_) => false,
         };
         recycle(&mut self.output);
         written

@@ -159,10 +159,10 @@ impl HttpClient {
             packed,
         );
         let (conn, _) = self.conn.as_mut().expect("connected above");
-        conn.write_all(&mut self.output)
-            .await
-            .map_err(ClientError::Io)?;
         let deadline = std::time::Instant::now() + self.timeout;
+        conn.write_all(&mut self.output, self.timeout)
+            .await
+            .map_err(failed)?;
         loop {
             if let Some((reply, len, keep_alive)) =
                 parse_reply(self.input.filled_mut(), self.max_body)?
@@ -177,13 +177,23 @@ impl HttpClient {
             if left.is_zero() {
                 return Err(ClientError::TimedOut);
             }
-            match conn.read_into(&mut self.input, left).await {
-                Ok(0) => return Err(ClientError::Io(io::ErrorKind::UnexpectedEof.into())),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(ClientError::TimedOut),
-                Err(e) => return Err(ClientError::Io(e)),
+            if conn
+                .read_into(&mut self.input, left)
+                .await
+                .map_err(failed)?
+                == 0
+            {
+                return Err(ClientError::Io(io::ErrorKind::UnexpectedEof.into()));
             }
         }
+    }
+}
+
+/// A failed read or write: past the exchange's deadline, or an I/O error.
+fn failed(e: io::Error) -> ClientError {
+    match e.kind() {
+        io::ErrorKind::TimedOut => ClientError::TimedOut,
+        _ => ClientError::Io(e),
     }
 }
 

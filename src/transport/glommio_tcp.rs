@@ -5,8 +5,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::time::Duration;
 
+use futures_lite::future::or;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
+use glommio::timer::sleep;
 
 use super::{listening_socket, Connection, Listener, Output, ReadBuffer};
 
@@ -84,14 +86,18 @@ impl Connection for GlommioConnection {
         Ok(n)
     }
 
-    async fn write_all(&mut self, output: &mut Output) -> io::Result<()> {
-        let mut written = Ok(());
-        for piece in output.pieces(0) {
-            written = AsyncWriteExt::write_all(&mut self.0, piece).await;
-            if written.is_err() {
-                break;
+    async fn write_all(&mut self, output: &mut Output, timeout: Duration) -> io::Result<()> {
+        let write = async {
+            for piece in output.pieces(0) {
+                AsyncWriteExt::write_all(&mut self.0, piece).await?;
             }
-        }
+            Ok(())
+        };
+        let deadline = async {
+            sleep(timeout).await;
+            Err(io::ErrorKind::TimedOut.into())
+        };
+        let written = or(write, deadline).await;
         output.clear();
         written
     }

@@ -23,7 +23,6 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures_lite::future::or;
-use glommio::timer::sleep;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, OpCode};
 
 use super::frame::{self, Message, Reader};
@@ -251,12 +250,7 @@ impl<'a> Task<'a> {
         let idle = self.ctx.api.node.config.idle_timeout;
         let written = {
             let output = &mut self.output;
-            let write = async { conn.write_all(output).await.is_ok() };
-            let deadline = async {
-                sleep(idle).await;
-                false
-            };
-            let mut write = pin!(or(write, deadline));
+            let mut write = pin!(async { conn.write_all(output, idle).await.is_ok() });
             let (inbox, counted, counters) =
                 (&self.inbox, &self.overflow_counted, self.ctx.api.counters());
             let overflow = async {

@@ -3,24 +3,27 @@
 //!
 //! The listening socket is an ordinary `SO_REUSEPORT` socket; everything after `listen` goes
 //! through the ring. A read parks the connection's buffer with the ring and waits for the
-//! multishot receive to fill it, racing a glommio timer for the idle timeout; a write hands the
-//! buffer of replies to the ring's keeping and gets it back once the send has completed.
+//! multishot receive to fill it, racing its deadline (`deadlines.rs`); a write hands the buffer of
+//! replies to the ring's keeping and gets it back once the send has completed, or gives up at its
+//! deadline.
 
 mod buffers;
 mod conn;
+mod deadlines;
 mod ring;
 #[cfg(test)]
 mod tests;
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::fd::OwnedFd;
+use std::pin::Pin;
 use std::rc::Rc;
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use futures_lite::future::or;
-use glommio::timer::sleep;
 
 pub(crate) use ring::{Ring, RECV_BUFFER_EXHAUSTED};
 
@@ -104,7 +107,7 @@ impl Connection for UringConnection {
         {
             let parked = Parked::new(&self.ring, self.key, buf);
             let arrival = poll_fn(|cx| parked.ring.poll_arrival(parked.key, cx));
-            or(arrival, sleep(timeout)).await;
+            or(arrival, Deadline::new(&self.ring, self.key, timeout)).await;
         }
         match buf.len() - before {
             0 => self
@@ -115,9 +118,14 @@ impl Connection for UringConnection {
         }
     }
 
-    async fn write_all(&mut self, output: &mut Output) -> io::Result<()> {
+    async fn write_all(&mut self, output: &mut Output, timeout: Duration) -> io::Result<()> {
         let mut started = false;
-        poll_fn(|cx| self.ring.poll_write(self.key, output, &mut started, cx)).await
+        let write = poll_fn(|cx| self.ring.poll_write(self.key, output, &mut started, cx));
+        let deadline = async {
+            Deadline::new(&self.ring, self.key, timeout).await;
+            Err(io::ErrorKind::TimedOut.into())
+        };
+        or(write, deadline).await
     }
 
     async fn release(mut self, buf: &mut ReadBuffer) -> Result<OwnedFd, Self> {
@@ -128,6 +136,35 @@ impl Connection for UringConnection {
             }
             Err(()) => Err(self),
         }
+    }
+}
+
+/// Resolves once a connection's wait has lasted its timeout; its deadline is forgotten when it
+/// is dropped.
+struct Deadline<'a> {
+    ring: &'a Ring,
+    key: usize,
+    at: Instant,
+}
+
+impl<'a> Deadline<'a> {
+    fn new(ring: &'a Ring, key: usize, timeout: Duration) -> Self {
+        let at = Instant::now() + timeout;
+        Deadline { ring, key, at }
+    }
+}
+
+impl Future for Deadline<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.ring.poll_deadline(self.key, self.at, cx)
+    }
+}
+
+impl Drop for Deadline<'_> {
+    fn drop(&mut self) {
+        self.ring.clear_deadline(self.key);
     }
 }
 

@@ -41,9 +41,9 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use futures_lite::future::yield_now;
+use futures_lite::future::{or, yield_now};
 use glommio::io::BufferedFile;
 use glommio::spawn_local;
 use glommio::timer::sleep;
@@ -53,6 +53,7 @@ use slab::Slab;
 
 use super::buffers::BufRing;
 use super::conn::{Conn, Next, Recv, Unsent};
+use super::deadlines::Deadlines;
 use crate::transport::{Output, ReadBuffer};
 
 /// Multishot receives the kernel ended because a ring's provided-buffer ring was empty (each is
@@ -142,6 +143,7 @@ struct Inner {
     buffers: BufRing,
     conns: Slab<Conn>,
     listeners: Slab<Accept>,
+    deadlines: Deadlines,
     /// The reactor, while it is parked.
     reactor: Option<Waker>,
     /// Something was queued (or the eventfd fired) since the reactor's last turn.
@@ -170,12 +172,14 @@ impl Ring {
                 buffers,
                 conns: Slab::new(),
                 listeners: Slab::new(),
+                deadlines: Deadlines::default(),
                 reactor: None,
                 kicked: false,
             }),
             setup,
         });
         spawn_local(drive(ring.clone())).detach();
+        spawn_local(sweep(ring.clone())).detach();
         // SAFETY: the eventfd was just created and is owned by nothing else; the file takes it.
         let eventfd = unsafe { BufferedFile::from_raw_fd(eventfd.into_raw_fd()) };
         spawn_local(watch(ring.clone(), eventfd)).detach();
@@ -312,6 +316,16 @@ impl Ring {
         let mut inner = self.inner.borrow_mut();
         let next = inner.conns[conn].orphan();
         inner.follow(conn, next);
+    }
+
+    /// See [`Deadlines::poll`].
+    pub(crate) fn poll_deadline(&self, conn: usize, at: Instant, cx: &Context<'_>) -> Poll<()> {
+        self.inner.borrow_mut().deadlines.poll(conn, at, cx)
+    }
+
+    /// See [`Deadlines::clear`].
+    pub(crate) fn clear_deadline(&self, conn: usize) {
+        self.inner.borrow_mut().deadlines.clear(conn);
     }
 
     /// Connections whose state is still held, and the bytes they hold.
@@ -597,6 +611,19 @@ async fn drive(ring: Rc<Ring>) {
             // the queue busy, and glommio would poll only when its preempt timer (100 ms) fires.
             turns = 0;
             sleep(NEXT_ITERATION).await;
+        }
+    }
+}
+
+/// Wakes the connections whose deadline passed, sleeping until the earliest one left.
+async fn sweep(ring: Rc<Ring>) {
+    loop {
+        let now = Instant::now();
+        let next = ring.inner.borrow_mut().deadlines.sweep(now);
+        let replan = poll_fn(|cx| ring.inner.borrow_mut().deadlines.poll_replan(cx));
+        match next {
+            Some(at) => or(sleep(at.saturating_duration_since(now)), replan).await,
+            None => replan.await,
         }
     }
 }

@@ -183,7 +183,7 @@ async fn serve<C: Connection>(mut conn: C, reply: Reply, idle: Duration) {
         }
         let mut output = Output::from(reply(input.filled_mut()));
         input.consume(input.len());
-        if conn.write_all(&mut output).await.is_err() {
+        if conn.write_all(&mut output, idle).await.is_err() {
             return;
         }
     }
@@ -289,9 +289,12 @@ fn a_slow_reader_never_makes_the_server_buffer_without_bound() {
             "{io:?}: the server took {written} bytes"
         );
         let held = server.held();
-        // At most the input that waits (with what the receive took before its cancel took
-        // effect) plus one batch of output (16x one read), in a vector at most twice as large.
-        let bound = INPUT_LIMIT + RING_BYTES + 2 * 16 * (READ_LIMIT + 4096);
+        // At most the input that waits, with what the receive took before its cancel took
+        // effect: the buffers it filled before the cancel was submitted, given back as they were
+        // read, and those it filled again in the enter that submits the cancel (the kernel runs
+        // the receive's pending work first). Plus one batch of output (16x one read), in a
+        // vector at most twice as large.
+        let bound = INPUT_LIMIT + 2 * RING_BYTES + 2 * 16 * (READ_LIMIT + 4096);
         assert!(held.ring_bytes <= bound, "{io:?}: the ring holds {held:?}");
         // The peer then goes away with everything unread: the server frees the connection.
     });
