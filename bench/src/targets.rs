@@ -113,9 +113,10 @@ pub(crate) fn check(
                 registry.runs.len()
             );
             let noop_meets = meets_slo(noop);
+            let measured = format!("{}; the no-op {}", tails(registry), tails(noop));
             checks.push(Check {
                 target: format!("{at}: {SLO} where the no-op meets it"),
-                measured: format!("{}; the no-op {}", tails(registry), tails(noop)),
+                measured: measured.clone(),
                 met: match noop_meets {
                     Some(true) => meets_slo(registry).or(Some(false)),
                     _ => None,
@@ -124,7 +125,7 @@ pub(crate) fn check(
             let within = |r: Option<f64>, n: Option<f64>| Some(r? <= MAX_TAIL_RATIO * n?);
             checks.push(Check {
                 target: format!("{at}: p99 and p99.9 within {MAX_TAIL_RATIO}x the no-op's"),
-                measured: format!("{}; the no-op {}", tails(registry), tails(noop)),
+                measured,
                 met: Some(
                     within(registry.p99_us, noop.p99_us) == Some(true)
                         && within(registry.p999_us, noop.p999_us) == Some(true),
