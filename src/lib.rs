@@ -30,6 +30,8 @@ mod management;
 mod mesh;
 mod metrics;
 mod node;
+#[cfg(test)]
+mod noise;
 mod push;
 mod rate_limit;
 mod replication;

@@ -268,14 +268,8 @@ mod tests {
 
     #[test]
     fn any_mix_of_kept_and_plain_parts_reads_back() {
-        // xorshift: reproducible without a dependency.
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = |below: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % below as u64) as usize
-        };
+        let mut rng = crate::noise::Rng(0x9e37_79b9_7f4a_7c15);
+        let mut next = |below: usize| rng.below(below);
         for _ in 0..60 {
             let bodies: Vec<Vec<u8>> = (0..1 + next(6))
                 .map(|_| {

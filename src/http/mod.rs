@@ -49,6 +49,7 @@ mod tests {
     //! every byte, and random bytes that must never panic.
 
     use super::*;
+    use crate::noise::Rng;
 
     fn requests() -> Vec<Vec<u8>> {
         let packed = gzip::gzip_plain(&[b"{\"instances\":[{\"serviceId\":\"s\"}]}"]);
@@ -103,22 +104,6 @@ mod tests {
                 }
             }
             assert_eq!(whole.len, wire.len());
-        }
-    }
-
-    /// xorshift64: deterministic, no extra crates.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
         }
     }
 

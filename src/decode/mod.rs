@@ -13,6 +13,8 @@ use simd_json::tape::{Object, Tape, Value};
 use simd_json::{Buffers, ValueType};
 use std::cell::Cell;
 
+mod plain;
+
 /// Why a body could not be read; the text goes into the 400 reply.
 #[derive(Debug, PartialEq, Eq)]
 pub struct DecodeError(pub String);
@@ -236,6 +238,13 @@ const FOLDED: usize = 24;
 /// underscores left out), written in `buf`; a name longer than the buffer, which none of ours
 /// is, folds to the empty name.
 fn folded<'b>(key: &str, buf: &'b mut [u8; FOLDED]) -> &'b [u8] {
+    // Most names come as Java spells them, without underscores: lowercased in one go.
+    if key.len() <= FOLDED && !key.bytes().any(|b| b == b'_') {
+        let out = &mut buf[..key.len()];
+        out.copy_from_slice(key.as_bytes());
+        out.make_ascii_lowercase();
+        return out;
+    }
     let mut len = 0;
     for b in key.bytes().filter(|&b| b != b'_') {
         let Some(slot) = buf.get_mut(len) else {
@@ -391,38 +400,48 @@ fn object<T>(
     }
 }
 
+/// Where a property of an instance goes.
+enum Field<'i> {
+    Text(&'i mut Option<String>),
+    Port,
+    Metadata,
+    Ignored,
+}
+
+/// The field of `i` that the property `key` names.
+fn field<'i>(i: &'i mut Instance, key: &str) -> Field<'i> {
+    Field::Text(match folded(key, &mut [0; FOLDED]) {
+        b"regionid" => &mut i.region_id,
+        b"zoneid" => &mut i.zone_id,
+        b"groupid" => &mut i.group_id,
+        b"serviceid" => &mut i.service_id,
+        b"instanceid" => &mut i.instance_id,
+        b"machinename" => &mut i.machine_name,
+        b"ip" => &mut i.ip,
+        b"protocol" => &mut i.protocol,
+        b"url" => &mut i.url,
+        b"healthcheckurl" => &mut i.health_check_url,
+        b"status" => &mut i.status,
+        b"port" => return Field::Port,
+        b"metadata" => return Field::Metadata,
+        _ => return Field::Ignored,
+    })
+}
+
 fn instance(o: Object) -> Result<Instance, DecodeError> {
     let mut i = Instance::default();
-    let mut buf = [0; FOLDED];
     for (key, v) in o.iter() {
-        let slot = match folded(key, &mut buf) {
-            b"regionid" => &mut i.region_id,
-            b"zoneid" => &mut i.zone_id,
-            b"groupid" => &mut i.group_id,
-            b"serviceid" => &mut i.service_id,
-            b"instanceid" => &mut i.instance_id,
-            b"machinename" => &mut i.machine_name,
-            b"ip" => &mut i.ip,
-            b"protocol" => &mut i.protocol,
-            b"url" => &mut i.url,
-            b"healthcheckurl" => &mut i.health_check_url,
-            b"status" => &mut i.status,
-            b"port" => {
-                i.port = port(key, v)?;
-                continue;
-            }
-            b"metadata" => {
-                i.metadata = metadata(key, v)?;
-                continue;
-            }
-            _ => continue,
-        };
-        *slot = string(key, v)?;
+        match field(&mut i, key) {
+            Field::Text(slot) => *slot = string(key, v)?,
+            Field::Port => i.port = port(key, v)?,
+            Field::Metadata => i.metadata = metadata(key, v)?,
+            Field::Ignored => {}
+        }
     }
     Ok(i)
 }
 
-/// `Map<String,String>`: entries in the order sent, a repeated key keeping its last value.
+/// Java's `Map<String,String>`: entries in the order sent, a repeated key keeping its last value.
 fn metadata(field: &str, v: Value) -> Result<Option<Metadata>, DecodeError> {
     if v.value_type() == ValueType::Null {
         return Ok(None);
@@ -430,15 +449,19 @@ fn metadata(field: &str, v: Value) -> Result<Option<Metadata>, DecodeError> {
     object(field, v, |o| {
         let mut entries: Metadata = Vec::with_capacity(o.len());
         for (key, value) in o.iter() {
-            let value = string(key, value)?;
-            match entries.iter_mut().find(|(k, _)| k == key) {
-                Some(entry) => entry.1 = value,
-                None => entries.push((key.to_owned(), value)),
-            }
+            put(&mut entries, key, string(key, value)?);
         }
         Ok(entries)
     })
     .map(Some)
+}
+
+/// Puts an entry in a metadata map: in place of the entry with its key, else last.
+fn put(entries: &mut Metadata, key: &str, value: Option<String>) {
+    match entries.iter_mut().find(|(k, _)| k == key) {
+        Some(entry) => entry.1 = value,
+        None => entries.push((key.to_owned(), value)),
+    }
 }
 
 fn discovery_config(o: Object) -> Result<DiscoveryConfig, DecodeError> {
@@ -466,20 +489,26 @@ fn zone_field(zone: &mut ZoneRequest, key: &str, v: Value) -> Result<bool, Decod
 }
 
 pub fn instances_request(body: &mut [u8]) -> Result<Option<InstancesRequest>, DecodeError> {
-    decode(body, |o| {
-        let mut request = InstancesRequest {
-            instances: None,
-            by_key: false,
-        };
-        for (key, v) in o.iter() {
-            let by_key = names(key, "instancekeys");
-            if by_key || names(key, "instances") {
-                request.instances = array(key, v, |x| object(key, x, instance))?;
-                request.by_key = by_key;
-            }
+    match plain::instances_request(body) {
+        Some(request) => Ok(Some(request)),
+        None => decode(body, instances_object),
+    }
+}
+
+/// The top-level object of an instances request, as the full decoder reads it.
+fn instances_object(o: Object) -> Result<InstancesRequest, DecodeError> {
+    let mut request = InstancesRequest {
+        instances: None,
+        by_key: false,
+    };
+    for (key, v) in o.iter() {
+        let by_key = names(key, "instancekeys");
+        if by_key || names(key, "instances") {
+            request.instances = array(key, v, |x| object(key, x, instance))?;
+            request.by_key = by_key;
         }
-        Ok(request)
-    })
+    }
+    Ok(request)
 }
 
 pub fn service_request(body: &mut [u8]) -> Result<Option<ServiceRequest>, DecodeError> {
