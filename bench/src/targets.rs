@@ -23,9 +23,11 @@ const SLO_P999_US: f64 = 1000.0;
 /// At half of saturation, the registry's median p99 and p99.9 at most this many times the no-op
 /// server's at the same rate.
 const MAX_TAIL_RATIO: f64 = 1.2;
-/// Resident memory per registered instance, checked at the largest population (smaller ones
-/// are dominated by fixed costs).
+/// Resident memory per registered instance, checked at the largest population.
 const MAX_RSS_PER_INSTANCE: f64 = 1200.0;
+/// The population the memory target is stated at: below it the registry's fixed costs decide
+/// the figure, which is shown but not judged.
+const RSS_JUDGED_FROM: u64 = 1_000_000;
 
 /// One target and what was measured against it.
 #[derive(Clone, Debug, Serialize)]
@@ -140,7 +142,8 @@ pub(crate) fn check(
                 display::count(largest.instances)
             ),
             measured: format!("{:.0} B", largest.rss_per_instance_bytes),
-            met: Some(largest.rss_per_instance_bytes <= MAX_RSS_PER_INSTANCE),
+            met: (largest.instances >= RSS_JUDGED_FROM)
+                .then_some(largest.rss_per_instance_bytes <= MAX_RSS_PER_INSTANCE),
         });
     }
     for cost in heartbeat_cost {
@@ -275,6 +278,12 @@ mod tests {
             )
         );
         assert!(v.iter().all(|(_, met)| *met == Some(true)), "{v:?}");
+        let small = verdicts(&[population(100_000, 0.9, 1300.0)]);
+        assert_eq!(
+            verdict(&small, "RSS per instance at 100k"),
+            None,
+            "below 1M instances fixed costs decide the figure"
+        );
     }
 
     #[test]
