@@ -649,7 +649,7 @@ impl Shard {
         let legacy = is_legacy(instance);
         let mut lease = Lease::new(renewal_ms, self.ttl_ms(legacy), legacy);
         lease.creation_ms = registration_ms;
-        let fragment: Arc<[u8]> = instance.to_json().into();
+        let json = instance.to_json();
         self.removals.forget(&key);
         let version = self.clock.next();
         let down = self.view.is_down(&InstanceFacts {
@@ -659,12 +659,12 @@ impl Shard {
             ip: instance.ip.as_deref(),
             group_id: instance.group_id.as_deref(),
         });
-        let member = |slot| Member {
+        let member = |slot, fragment: &Arc<[u8]>| Member {
             slot,
-            fragment: fragment.clone(),
+            fragment: Arc::clone(fragment),
             down,
         };
-        let (slot, generation, was_shown) = match self.registrations.find(&key) {
+        let (slot, generation, was_shown, fragment) = match self.registrations.find(&key) {
             Some(slot) => {
                 let service = self
                     .services
@@ -675,10 +675,18 @@ impl Shard {
                     .get(slot)
                     .expect("indexed slot is live")
                     .position;
-                let replaced = service.replace(position, member(slot), version);
-                let generation = if replaced.fragment == fragment {
-                    // The very same instance again (a client re-registering, a peer's copy):
-                    // only its lease is new, and nothing derived from its data need be rebuilt.
+                let current = &service.members()[position];
+                // The very same instance again (a client re-registering, a peer's copy): only its
+                // lease is new, its fragment is kept, and nothing derived from its data need be
+                // rebuilt.
+                let same = *current.fragment == *json;
+                let fragment = if same {
+                    Arc::clone(&current.fragment)
+                } else {
+                    json.into()
+                };
+                let replaced = service.replace(position, member(slot, &fragment), version);
+                let generation = if same {
                     self.registrations.renew(slot, lease)
                 } else {
                     self.digests.remove(&key, &replaced.fragment);
@@ -686,9 +694,10 @@ impl Shard {
                     let registration = Registration::new(instance, lease, position);
                     self.registrations.replace(slot, registration)
                 };
-                (slot, generation, !replaced.down)
+                (slot, generation, !replaced.down, fragment)
             }
             None => {
+                let fragment: Arc<[u8]> = json.into();
                 let service = self
                     .services
                     .entry(key.service_id.to_string())
@@ -697,8 +706,8 @@ impl Shard {
                 self.digests.add(&key, &fragment);
                 let registration = Registration::new(instance, lease, position);
                 let (slot, generation) = self.registrations.insert(registration);
-                service.add(member(slot), version);
-                (slot, generation, false)
+                service.add(member(slot, &fragment), version);
+                (slot, generation, false, fragment)
             }
         };
         // A pulled-out instance's re-register publishes nothing (Java's publisher drops `new`s

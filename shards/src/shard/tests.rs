@@ -456,6 +456,7 @@ fn re_registering_the_same_instance_is_a_new_lease_and_a_new_change_with_its_dig
     shard.register(&batch([i1(), nth(7)]), T0);
     let digest = shard.digest();
     let version = shard.changes_since(0).unwrap().last().unwrap().version;
+    let registered = shard.changes_since(0).unwrap()[0].instance_json.clone();
     assert!(shard.register(&one(i1()), T0 + 8_000).is_empty());
 
     assert_eq!(shard.digest(), digest);
@@ -463,6 +464,10 @@ fn re_registering_the_same_instance_is_a_new_lease_and_a_new_change_with_its_dig
     assert_eq!(since.len(), 1);
     assert_eq!(since[0].kind, ChangeKind::New);
     assert_eq!(since[0].instance_json[..], *json(&i1()).as_bytes());
+    assert!(
+        Arc::ptr_eq(&registered, &since[0].instance_json),
+        "the fragment is kept, not copied again"
+    );
     assert_eq!(fragments(&mut shard, SERVICE), sorted_json(&[i1(), nth(7)]));
     let lease = |shard: &Shard| {
         let leases = shard.leases(&[], false);
