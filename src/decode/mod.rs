@@ -512,28 +512,37 @@ fn instances_object(o: Object) -> Result<InstancesRequest, DecodeError> {
 }
 
 pub fn service_request(body: &mut [u8]) -> Result<Option<ServiceRequest>, DecodeError> {
-    decode(body, |o| {
-        let mut zone = ZoneRequest::default();
-        let mut discovery = None;
-        for (key, v) in o.iter() {
-            if !zone_field(&mut zone, key, v)?
-                && names(key, "discoveryconfig")
-                && v.value_type() != ValueType::Null
-            {
-                discovery = Some(object(key, v, discovery_config)?);
-            }
+    match plain::service_request(body) {
+        Some(request) => Ok(Some(request)),
+        None => decode(body, service_object),
+    }
+}
+
+/// The top-level object of a service request, as the full decoder reads it.
+fn service_object(o: Object) -> Result<ServiceRequest, DecodeError> {
+    let mut zone = ZoneRequest::default();
+    let mut discovery = None;
+    for (key, v) in o.iter() {
+        if !zone_field(&mut zone, key, v)?
+            && names(key, "discoveryconfig")
+            && v.value_type() != ValueType::Null
+        {
+            discovery = Some(object(key, v, discovery_config)?);
         }
-        Ok(ServiceRequest {
-            discovery_config: discovery,
-            region_id: zone.region_id,
-            zone_id: zone.zone_id,
-        })
+    }
+    Ok(ServiceRequest {
+        discovery_config: discovery,
+        region_id: zone.region_id,
+        zone_id: zone.zone_id,
     })
 }
 
 /// A bare `DiscoveryConfig`, as WebSocket subscribers send it.
 pub fn discovery_config_request(body: &mut [u8]) -> Result<Option<DiscoveryConfig>, DecodeError> {
-    decode(body, discovery_config)
+    match plain::discovery_config_request(body) {
+        Some(config) => Ok(Some(config)),
+        None => decode(body, discovery_config),
+    }
 }
 
 pub fn lookup_request(body: &mut [u8]) -> Result<Option<LookupRequest>, DecodeError> {

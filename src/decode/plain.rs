@@ -1,9 +1,10 @@
-//! Write bodies in the plain shape Java's clients send, read in one pass.
+//! Request bodies in the plain shape Java's clients send, read in one pass.
 //!
 //! A register, heartbeat or unregister body is `{"instances":[{...}]}` whose instances hold
-//! strings without escapes, an integer port and a flat metadata map. Read straight into
-//! instances, without simd-json's tape in between, such a body takes about two thirds of the
-//! time the full decoder takes (the load generator's heartbeat body: 640 against 980 ns).
+//! strings without escapes, an integer port and a flat metadata map; a discovery body is
+//! `{"discoveryConfig":{"serviceId":..},"regionId":..,"zoneId":..}` of such strings. Read
+//! straight into the request, without simd-json's tape in between, a heartbeat body takes about
+//! two thirds of the time the full decoder takes (the load generator's: 640 against 980 ns).
 //! The reader gives up at the first thing outside that shape (an escape, a number where a
 //! string is expected, an unknown property holding an object, a byte-order mark, anything after
 //! the body, malformed JSON) and the full decoder reads the body instead: so a body read here
@@ -11,33 +12,90 @@
 
 use artemis_shards::{Instance, Metadata};
 
-use super::{field, names, put, Field, InstancesRequest};
+use super::{field, names, put, DiscoveryConfig, Field, InstancesRequest, ServiceRequest};
 
 /// Gives up: the body is not plain.
 type Plain<T> = Option<T>;
 
 /// The plain body's instances request, or `None` when the body is not plain.
 pub(super) fn instances_request(body: &[u8]) -> Plain<InstancesRequest> {
-    let mut reader = Reader {
-        json: std::str::from_utf8(body).ok()?,
-        at: 0,
-    };
     let mut request = InstancesRequest {
         instances: None,
         by_key: false,
     };
-    reader.members(|reader, key| {
-        let by_key = names(key, "instancekeys");
-        if by_key || names(key, "instances") {
-            request.instances = reader.list(|reader| reader.object(instance))?;
-            request.by_key = by_key;
-            Some(())
-        } else {
-            reader.scalar()
-        }
+    whole(body, |reader| {
+        reader.members(|reader, key| {
+            let by_key = names(key, "instancekeys");
+            if by_key || names(key, "instances") {
+                request.instances = reader.list(|reader| reader.object(instance))?;
+                request.by_key = by_key;
+                Some(())
+            } else {
+                reader.scalar()
+            }
+        })
     })?;
+    Some(request)
+}
+
+/// The plain body's service request, or `None` when the body is not plain.
+pub(super) fn service_request(body: &[u8]) -> Plain<ServiceRequest> {
+    let mut request = ServiceRequest {
+        discovery_config: None,
+        region_id: None,
+        zone_id: None,
+    };
+    whole(body, |reader| {
+        reader.members(|reader, key| {
+            if names(key, "regionid") {
+                request.region_id = reader.text()?;
+            } else if names(key, "zoneid") {
+                request.zone_id = reader.text()?;
+            } else if names(key, "discoveryconfig") {
+                // A null config leaves the one read before, as the full decoder does.
+                if let Some(config) = reader.object(discovery_config)? {
+                    request.discovery_config = Some(config);
+                }
+            } else {
+                reader.scalar()?;
+            }
+            Some(())
+        })
+    })?;
+    Some(request)
+}
+
+/// A plain bare `DiscoveryConfig`, as WebSocket subscribers send it.
+pub(super) fn discovery_config_request(body: &[u8]) -> Plain<DiscoveryConfig> {
+    whole(body, discovery_config)
+}
+
+/// The body read by `read`, from its first byte, with nothing but whitespace after it.
+fn whole<T>(body: &[u8], read: impl FnOnce(&mut Reader) -> Plain<T>) -> Plain<T> {
+    let mut reader = Reader {
+        json: std::str::from_utf8(body).ok()?,
+        at: 0,
+    };
+    let read = read(&mut reader)?;
     reader.skip_space();
-    (reader.at == body.len()).then_some(request)
+    (reader.at == body.len()).then_some(read)
+}
+
+/// The service id of a discovery config; its `discoveryData`, a map of strings, is read and
+/// left, as the full decoder checks and leaves it.
+fn discovery_config(reader: &mut Reader) -> Plain<DiscoveryConfig> {
+    let mut config = DiscoveryConfig { service_id: None };
+    reader.members(|reader, key| {
+        if names(key, "serviceid") {
+            config.service_id = reader.text()?;
+        } else if names(key, "discoverydata") {
+            reader.object(metadata)?;
+        } else {
+            reader.scalar()?;
+        }
+        Some(())
+    })?;
+    Some(config)
 }
 
 fn instance(reader: &mut Reader) -> Plain<Instance> {
@@ -245,90 +303,81 @@ fn string_stop(bytes: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Debug;
+
     use super::super::instances_request as decoded;
     use super::*;
+    use crate::decode::service_object;
+    use crate::decode::{decode, discovery_config as config_object, instances_object};
     use crate::noise::Rng;
 
-    /// What the full decoder makes of a body, to compare with the plain reading.
-    fn full(body: &[u8]) -> Option<(Option<Vec<Option<Instance>>>, bool)> {
-        let request = crate::decode::decode(&mut body.to_vec(), crate::decode::instances_object);
-        request.ok().flatten().map(|r| (r.instances, r.by_key))
-    }
+    /// A body read one way: what it reads as, where it is read.
+    type Reading<T> = fn(&[u8]) -> Option<T>;
 
-    fn plain(body: &[u8]) -> Option<(Option<Vec<Option<Instance>>>, bool)> {
+    type Instances = (Option<Vec<Option<Instance>>>, bool);
+    type Service = (Option<Option<String>>, Option<String>, Option<String>);
+
+    fn instances_plainly(body: &[u8]) -> Option<Instances> {
         instances_request(body).map(|r| (r.instances, r.by_key))
     }
 
-    const SDK_BODY: &str = r#"{"instances":[{"groupId":null,"healthCheckUrl":"http://10.0.0.1:8080/health","instanceId":"10.0.0.1:8080","ip":"10.0.0.1","machineName":"host1","metadata":{"k":"v","java_registry":null},"port":8080,"protocol":"http","regionId":"SHA","serviceId":"framework.soa.v1.service1","status":"up","url":"http://10.0.0.1:8080/service1/","zoneId":"SHAJQ"}]}"#;
+    fn instances_fully(body: &[u8]) -> Option<Instances> {
+        let read = decode(&mut body.to_vec(), instances_object);
+        read.ok().flatten().map(|r| (r.instances, r.by_key))
+    }
 
-    #[test]
-    fn the_bodies_java_clients_send_are_read_plainly_and_as_the_full_decoder_reads_them() {
-        let instance = &SDK_BODY["{\"instances\":[".len()..SDK_BODY.len() - 2];
-        for body in [
-            SDK_BODY.to_owned(),
-            format!("{{\"instances\":[{instance},null,{instance}]}}"),
-            format!(" {{ \"instance_keys\" : [ {instance} ] }}\r\n"),
-            r#"{"INSTANCES":[{"region_id":"r","PORT":-1,"port":2147483647,"port":0}]}"#.into(),
-            r#"{"instances":[{"metadata":{"b":"1","a":null,"b":"2"},"metadata":null}]}"#.into(),
-            r#"{"instances":[{"extra":12,"more":true,"less":false,"none":null,"s":"x"}]}"#.into(),
-            r#"{"instances":[{"ip":"é"}],"instances":[],"other":"x"}"#.into(),
-            r#"{"instances":null}"#.into(),
-            r#"{}"#.into(),
-        ] {
-            let read = plain(body.as_bytes());
+    fn service(r: ServiceRequest) -> Service {
+        (
+            r.discovery_config.map(|c| c.service_id),
+            r.region_id,
+            r.zone_id,
+        )
+    }
+
+    fn service_plainly(body: &[u8]) -> Option<Service> {
+        service_request(body).map(service)
+    }
+
+    fn service_fully(body: &[u8]) -> Option<Service> {
+        let read = decode(&mut body.to_vec(), service_object);
+        read.ok().flatten().map(service)
+    }
+
+    fn config_plainly(body: &[u8]) -> Option<Option<String>> {
+        discovery_config_request(body).map(|c| c.service_id)
+    }
+
+    fn config_fully(body: &[u8]) -> Option<Option<String>> {
+        let read = decode(&mut body.to_vec(), config_object);
+        read.ok().flatten().map(|c| c.service_id)
+    }
+
+    /// Each body is read plainly, and as the full decoder reads it.
+    fn read_alike<T: PartialEq + Debug>(plainly: Reading<T>, fully: Reading<T>, bodies: &[&str]) {
+        for body in bodies {
+            let read = plainly(body.as_bytes());
             assert!(read.is_some(), "not read plainly: {body}");
-            assert_eq!(read, full(body.as_bytes()), "{body}");
+            assert_eq!(read, fully(body.as_bytes()), "{body}");
         }
     }
 
-    /// Every body outside the plain shape is left to the full decoder, which reads it as Jackson
-    /// does or refuses it; and none of them is read plainly into something else.
-    #[test]
-    fn anything_else_is_left_to_the_full_decoder() {
-        for body in [
-            r#"{"instances":[{"instanceId":"a\"b"}]}"#,
-            "{\"instances\":[{\"instanceId\":\"a\u{1}b\"}]}",
-            r#"{"instances":[{"instanceId":7}]}"#,
-            r#"{"instances":[{"port":"80"}]}"#,
-            r#"{"instances":[{"port":80.0}]}"#,
-            r#"{"instances":[{"port":8e1}]}"#,
-            r#"{"instances":[{"port":2147483648}]}"#,
-            r#"{"instances":[{"port":0123}]}"#,
-            r#"{"instances":[{"port":-}]}"#,
-            r#"{"instances":[{"unknown":{"x":1}}]}"#,
-            r#"{"instances":[{"unknown":[1]}]}"#,
-            r#"{"instances":[{"unknown":1.5}]}"#,
-            r#"{"instances":[{"metadata":{"k":1}}]}"#,
-            r#"{"instances":[{"metadata":[]}]}"#,
-            r#"{"instances":[7]}"#,
-            r#"{"instances":{}}"#,
-            r#"{"instances":[]} trailing"#,
-            "\u{FEFF}{\"instances\":[]}",
-            r#"{"instances":[],}"#,
-            r#"{"instances":[{},]}"#,
-            r#"{"instances":[{"a":nul}]}"#,
-            r#"{"instances":[{"a" "b"}]}"#,
-            r#"{"instances":["#,
-            r#"{"instances""#,
-            "null",
-            "[]",
-            "",
-        ] {
-            assert_eq!(plain(body.as_bytes()), None, "read plainly: {body}");
+    /// No body is read plainly: each is left to the full decoder, which reads it as Jackson
+    /// does or refuses it.
+    fn left<T: Debug>(plainly: Reading<T>, bodies: &[&str]) {
+        for body in bodies {
+            assert!(plainly(body.as_bytes()).is_none(), "read plainly: {body}");
         }
-        assert_eq!(plain(b"{\"instances\":[{\"ip\":\"\xFF\"}]}"), None);
     }
 
-    /// Bodies damaged at random, a byte at a time: whichever the plain reader reads, it reads
-    /// as the full decoder does.
-    #[test]
-    fn damaged_bodies_read_plainly_read_as_the_full_decoder_reads_them() {
+    /// `base` damaged at random, a byte at a time, 20,000 times: whichever body the plain
+    /// reader reads, it reads as the full decoder does.
+    fn damaged<T: PartialEq + Debug>(base: &str, plainly: Reading<T>, fully: Reading<T>) {
         let alphabet = b"{}[],:\" 0-19.eEnultrfas\\\x01\xC3\xA9\xFF_I";
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let mut next = |below: usize| rng.below(below);
-        let (mut read, mut tried) = (0, 0);
-        for _ in 0..20_000 {
-            let mut body = SDK_BODY.as_bytes().to_vec();
+        let (mut read, tried) = (0, 20_000);
+        for _ in 0..tried {
+            let mut body = base.as_bytes().to_vec();
             for _ in 0..=next(3) {
                 let at = next(body.len() + 1);
                 match next(3) {
@@ -337,14 +386,121 @@ mod tests {
                     _ => body.insert(at, alphabet[next(alphabet.len())]),
                 }
             }
-            tried += 1;
-            if let Some(plainly) = plain(&body) {
+            if let Some(plain) = plainly(&body) {
                 read += 1;
                 let text = String::from_utf8_lossy(&body);
-                assert_eq!(Some(plainly), full(&body), "{text}");
+                assert_eq!(Some(plain), fully(&body), "{text}");
             }
         }
         assert!(read > tried / 10, "only {read} of {tried} read plainly");
+    }
+
+    const SDK_BODY: &str = r#"{"instances":[{"groupId":null,"healthCheckUrl":"http://10.0.0.1:8080/health","instanceId":"10.0.0.1:8080","ip":"10.0.0.1","machineName":"host1","metadata":{"k":"v","java_registry":null},"port":8080,"protocol":"http","regionId":"SHA","serviceId":"framework.soa.v1.service1","status":"up","url":"http://10.0.0.1:8080/service1/","zoneId":"SHAJQ"}]}"#;
+
+    const SERVICE_BODY: &str = r#"{"discoveryConfig":{"discoveryData":null,"serviceId":"framework.soa.v1.service1"},"regionId":"SHA","zoneId":"SHAJQ"}"#;
+
+    #[test]
+    fn the_bodies_java_clients_send_are_read_plainly_and_as_the_full_decoder_reads_them() {
+        let instance = &SDK_BODY["{\"instances\":[".len()..SDK_BODY.len() - 2];
+        let (two, keys) = (
+            format!("{{\"instances\":[{instance},null,{instance}]}}"),
+            format!(" {{ \"instance_keys\" : [ {instance} ] }}\r\n"),
+        );
+        read_alike(
+            instances_plainly,
+            instances_fully,
+            &[
+                SDK_BODY,
+                &two,
+                &keys,
+                r#"{"INSTANCES":[{"region_id":"r","PORT":-1,"port":2147483647,"port":0}]}"#,
+                r#"{"instances":[{"metadata":{"b":"1","a":null,"b":"2"},"metadata":null}]}"#,
+                r#"{"instances":[{"extra":12,"more":true,"less":false,"none":null,"s":"x"}]}"#,
+                r#"{"instances":[{"ip":"é"}],"instances":[],"other":"x"}"#,
+                r#"{"instances":null}"#,
+                r#"{}"#,
+            ],
+        );
+        read_alike(
+            service_plainly,
+            service_fully,
+            &[
+                SERVICE_BODY,
+                r#"{"region_id":"r","ZONEID":null,"discoveryConfig":null}"#,
+                r#"{"discoveryConfig":{"serviceId":"a"},"discoveryConfig":null,"x":1}"#,
+                r#"{"discoveryConfig":{"serviceId":"a"},"discoveryConfig":{"other":"b"}}"#,
+                r#"{"discoveryConfig":{"discoveryData":{"k":"v","n":null},"serviceId":"s"}}"#,
+                r#"{}"#,
+            ],
+        );
+        read_alike(
+            config_plainly,
+            config_fully,
+            &[
+                r#"{"serviceId":"s","discoveryData":null,"regionId":"r"}"#,
+                "{}",
+            ],
+        );
+    }
+
+    #[test]
+    fn anything_else_is_left_to_the_full_decoder() {
+        left(
+            instances_plainly,
+            &[
+                r#"{"instances":[{"instanceId":"a\"b"}]}"#,
+                "{\"instances\":[{\"instanceId\":\"a\u{1}b\"}]}",
+                r#"{"instances":[{"instanceId":7}]}"#,
+                r#"{"instances":[{"port":"80"}]}"#,
+                r#"{"instances":[{"port":80.0}]}"#,
+                r#"{"instances":[{"port":8e1}]}"#,
+                r#"{"instances":[{"port":2147483648}]}"#,
+                r#"{"instances":[{"port":0123}]}"#,
+                r#"{"instances":[{"port":-}]}"#,
+                r#"{"instances":[{"unknown":{"x":1}}]}"#,
+                r#"{"instances":[{"unknown":[1]}]}"#,
+                r#"{"instances":[{"unknown":1.5}]}"#,
+                r#"{"instances":[{"metadata":{"k":1}}]}"#,
+                r#"{"instances":[{"metadata":[]}]}"#,
+                r#"{"instances":[7]}"#,
+                r#"{"instances":{}}"#,
+                r#"{"instances":[]} trailing"#,
+                "\u{FEFF}{\"instances\":[]}",
+                r#"{"instances":[],}"#,
+                r#"{"instances":[{},]}"#,
+                r#"{"instances":[{"a":nul}]}"#,
+                r#"{"instances":[{"a" "b"}]}"#,
+                r#"{"instances":["#,
+                r#"{"instances""#,
+                "null",
+                "[]",
+                "",
+            ],
+        );
+        assert_eq!(
+            instances_plainly(b"{\"instances\":[{\"ip\":\"\xFF\"}]}"),
+            None
+        );
+        left(
+            service_plainly,
+            &[
+                r#"{"regionId":1}"#,
+                r#"{"discoveryConfig":"s"}"#,
+                r#"{"discoveryConfig":{"serviceId":true}}"#,
+                r#"{"discoveryConfig":{"discoveryData":{"k":1}}}"#,
+                r#"{"discoveryConfig":{"discoveryData":"x"}}"#,
+                r#"{"discoveryConfig":{"serviceId":"s\u0041"}}"#,
+                r#"{"zoneId":"z"} {}"#,
+                "null",
+            ],
+        );
+        left(config_plainly, &[r#"{"serviceId":["s"]}"#, "null", ""]);
+    }
+
+    #[test]
+    fn damaged_bodies_read_plainly_read_as_the_full_decoder_reads_them() {
+        damaged(SDK_BODY, instances_plainly, instances_fully);
+        damaged(SERVICE_BODY, service_plainly, service_fully);
     }
 
     #[test]
@@ -382,5 +538,13 @@ mod tests {
                 ("java_registry".into(), None)
             ])
         );
+        let mut body = SERVICE_BODY.as_bytes().to_vec();
+        let request = crate::decode::service_request(&mut body).unwrap().unwrap();
+        let config = request.discovery_config.unwrap();
+        assert_eq!(
+            config.service_id.as_deref(),
+            Some("framework.soa.v1.service1")
+        );
+        assert_eq!(request.zone_id.as_deref(), Some("SHAJQ"));
     }
 }
