@@ -546,19 +546,25 @@ pub fn discovery_config_request(body: &mut [u8]) -> Result<Option<DiscoveryConfi
 }
 
 pub fn lookup_request(body: &mut [u8]) -> Result<Option<LookupRequest>, DecodeError> {
-    decode(body, |o| {
-        let mut zone = ZoneRequest::default();
-        let mut configs = None;
-        for (key, v) in o.iter() {
-            if !zone_field(&mut zone, key, v)? && names(key, "discoveryconfigs") {
-                configs = array(key, v, |x| object(key, x, discovery_config))?;
-            }
+    match plain::lookup_request(body) {
+        Some(request) => Ok(Some(request)),
+        None => decode(body, lookup_object),
+    }
+}
+
+/// The top-level object of a lookup request, as the full decoder reads it.
+fn lookup_object(o: Object) -> Result<LookupRequest, DecodeError> {
+    let mut zone = ZoneRequest::default();
+    let mut configs = None;
+    for (key, v) in o.iter() {
+        if !zone_field(&mut zone, key, v)? && names(key, "discoveryconfigs") {
+            configs = array(key, v, |x| object(key, x, discovery_config))?;
         }
-        Ok(LookupRequest {
-            discovery_configs: configs,
-            region_id: zone.region_id,
-            zone_id: zone.zone_id,
-        })
+    }
+    Ok(LookupRequest {
+        discovery_configs: configs,
+        region_id: zone.region_id,
+        zone_id: zone.zone_id,
     })
 }
 
