@@ -150,6 +150,19 @@ fn decode<T>(
     decoded
 }
 
+/// Reads `body` with the plain reader `plain` (see `plain.rs`) if it can, else decodes it whole,
+/// its top-level object read by `read`.
+fn plain_first<T>(
+    body: &mut [u8],
+    plain: fn(&[u8]) -> Option<T>,
+    read: fn(Object) -> Result<T, DecodeError>,
+) -> Result<Option<T>, DecodeError> {
+    match plain(body) {
+        Some(request) => Ok(Some(request)),
+        None => decode(body, read),
+    }
+}
+
 /// Parses `body` onto `tape`; on failure, the error and the tape emptied again.
 fn fill<'b>(
     body: &'b mut [u8],
@@ -489,10 +502,7 @@ fn zone_field(zone: &mut ZoneRequest, key: &str, v: Value) -> Result<bool, Decod
 }
 
 pub fn instances_request(body: &mut [u8]) -> Result<Option<InstancesRequest>, DecodeError> {
-    match plain::instances_request(body) {
-        Some(request) => Ok(Some(request)),
-        None => decode(body, instances_object),
-    }
+    plain_first(body, plain::instances_request, instances_object)
 }
 
 /// The top-level object of an instances request, as the full decoder reads it.
@@ -512,10 +522,7 @@ fn instances_object(o: Object) -> Result<InstancesRequest, DecodeError> {
 }
 
 pub fn service_request(body: &mut [u8]) -> Result<Option<ServiceRequest>, DecodeError> {
-    match plain::service_request(body) {
-        Some(request) => Ok(Some(request)),
-        None => decode(body, service_object),
-    }
+    plain_first(body, plain::service_request, service_object)
 }
 
 /// The top-level object of a service request, as the full decoder reads it.
@@ -539,17 +546,11 @@ fn service_object(o: Object) -> Result<ServiceRequest, DecodeError> {
 
 /// A bare `DiscoveryConfig`, as WebSocket subscribers send it.
 pub fn discovery_config_request(body: &mut [u8]) -> Result<Option<DiscoveryConfig>, DecodeError> {
-    match plain::discovery_config_request(body) {
-        Some(config) => Ok(Some(config)),
-        None => decode(body, discovery_config),
-    }
+    plain_first(body, plain::discovery_config_request, discovery_config)
 }
 
 pub fn lookup_request(body: &mut [u8]) -> Result<Option<LookupRequest>, DecodeError> {
-    match plain::lookup_request(body) {
-        Some(request) => Ok(Some(request)),
-        None => decode(body, lookup_object),
-    }
+    plain_first(body, plain::lookup_request, lookup_object)
 }
 
 /// The top-level object of a lookup request, as the full decoder reads it.

@@ -44,22 +44,13 @@ pub(super) fn instances_request(body: &[u8]) -> Plain<InstancesRequest> {
 
 /// The plain body's service request, or `None` when the body is not plain.
 pub(super) fn service_request(body: &[u8]) -> Plain<ServiceRequest> {
-    let (mut zone, mut config) = (ZoneRequest::default(), None);
-    whole(body, |reader| {
-        reader.members(|reader, key| {
-            if zone_field(reader, key, &mut zone)? {
-                return Some(());
-            }
-            if names(key, "discoveryconfig") {
-                // A null config leaves the one read before, as the full decoder does.
-                if let Some(read) = reader.object(discovery_config)? {
-                    config = Some(read);
-                }
-            } else {
-                reader.scalar()?;
-            }
-            Some(())
-        })
+    let mut config = None;
+    let zone = zone_and(body, "discoveryconfig", |reader| {
+        // A null config leaves the one read before, as the full decoder does.
+        if let Some(read) = reader.object(discovery_config)? {
+            config = Some(read);
+        }
+        Some(())
     })?;
     Some(ServiceRequest {
         discovery_config: config,
@@ -70,25 +61,37 @@ pub(super) fn service_request(body: &[u8]) -> Plain<ServiceRequest> {
 
 /// The plain body's lookup request, or `None` when the body is not plain.
 pub(super) fn lookup_request(body: &[u8]) -> Plain<LookupRequest> {
-    let (mut zone, mut configs) = (ZoneRequest::default(), None);
-    whole(body, |reader| {
-        reader.members(|reader, key| {
-            if zone_field(reader, key, &mut zone)? {
-                return Some(());
-            }
-            if names(key, "discoveryconfigs") {
-                configs = reader.list(|reader| reader.object(discovery_config))?;
-            } else {
-                reader.scalar()?;
-            }
-            Some(())
-        })
+    let mut configs = None;
+    let zone = zone_and(body, "discoveryconfigs", |reader| {
+        configs = reader.list(|reader| reader.object(discovery_config))?;
+        Some(())
     })?;
     Some(LookupRequest {
         discovery_configs: configs,
         region_id: zone.region_id,
         zone_id: zone.zone_id,
     })
+}
+
+/// A discovery body: its region and zone, with its property `field` (folded) read by `read`.
+fn zone_and(
+    body: &[u8],
+    field: &str,
+    mut read: impl FnMut(&mut Reader) -> Plain<()>,
+) -> Plain<ZoneRequest> {
+    let mut zone = ZoneRequest::default();
+    whole(body, |reader| {
+        reader.members(|reader, key| {
+            if zone_field(reader, key, &mut zone)? {
+                Some(())
+            } else if names(key, field) {
+                read(reader)
+            } else {
+                reader.scalar()
+            }
+        })
+    })?;
+    Some(zone)
 }
 
 /// Reads `regionId` or `zoneId` into `zone`; false when `key` is neither.
