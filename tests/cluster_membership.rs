@@ -8,7 +8,6 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::thread;
 use std::time::Duration;
 
@@ -23,7 +22,7 @@ use common::artemis::{
     REGISTRY_SUCCESS, SERVICE, UNREGISTER,
 };
 use common::json::{assert_body, fail_status, SUCCESS};
-use common::{poll, Reply, Server};
+use common::{free_port, poll, Reply, Server};
 
 const REPLICATE_REGISTER: &str = "/api/replication/registry/register.json";
 const REPLICATE_HEARTBEAT: &str = "/api/replication/registry/heartbeat.json";
@@ -32,12 +31,6 @@ const REPLICATED_SERVICES: &str = "/api/replication/registry/services.json";
 
 /// How long a node may take to join, or a status to reach a peer (polled every 200 ms).
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A free loopback port (bound once and released).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-    listener.local_addr().unwrap().port()
-}
 
 fn url(port: u16) -> String {
     format!("http://127.0.0.1:{port}/")

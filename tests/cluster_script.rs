@@ -5,7 +5,7 @@
 //! 2 bad usage.
 
 use artemis_loadgen::{run, Config, Kind, Pacing, Share};
-use std::net::TcpListener;
+use artemis_testkit::free_ports;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -71,23 +71,6 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         if self.dir.join("cluster.env").exists() {
             self.run(&["clean"]);
-        }
-    }
-}
-
-/// A first port with `count` free ports from it.
-fn free_ports(count: u16) -> u16 {
-    loop {
-        let first = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = first.local_addr().unwrap().port();
-        if base.checked_add(count).is_none() {
-            continue;
-        }
-        let rest: Vec<_> = (1..count)
-            .map(|i| TcpListener::bind(("127.0.0.1", base + i)))
-            .collect();
-        if rest.iter().all(Result::is_ok) {
-            return base;
         }
     }
 }

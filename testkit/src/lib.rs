@@ -8,7 +8,7 @@
 mod process;
 mod proxy;
 
-pub use process::{command, free_port, poll, spawn_logging, ServerProcess, TempDir};
+pub use process::{command, free_port, free_ports, poll, spawn_logging, ServerProcess, TempDir};
 pub use proxy::Proxy;
 
 /// Server flags for a 2 s lease, cleaned every 100 ms, with nothing holding expiry back: short

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -162,8 +162,33 @@ impl Drop for TempDir {
 /// A free loopback port (bound once and released): for a server that must know its own address
 /// before it starts (a restart on the same port, a cluster whose nodes list each other).
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-    listener.local_addr().unwrap().port()
+    free_ports(1)
+}
+
+/// The first of `count` consecutive free loopback ports, as [`free_port`] finds one.
+///
+/// Taken below Linux's range of ephemeral ports (32768 and up), not from it: a port the kernel
+/// hands out can go to a test's client connection or to a server bound to port 0 before the
+/// server it was meant for binds it, which then fails to start. Never the same port twice in
+/// one process; test binaries start at different places.
+pub fn free_ports(count: u32) -> u16 {
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static TAKEN: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id() % COUNT;
+    loop {
+        let n = TAKEN.fetch_add(count, Ordering::Relaxed);
+        assert!(n + count <= COUNT, "every port from {FIRST} was taken");
+        let first = (start + n) % COUNT;
+        if first + count > COUNT {
+            continue;
+        }
+        let base = u16::try_from(FIRST + first).expect("below 32000");
+        let free = |port| TcpListener::bind(("127.0.0.1", port)).is_ok();
+        if (base..base + count as u16).all(free) {
+            return base;
+        }
+    }
 }
 
 /// Calls `probe` every 100 ms until it returns `Some`, for at most `within` (blocking: for
