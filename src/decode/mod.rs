@@ -491,14 +491,22 @@ fn discovery_config(o: Object) -> Result<DiscoveryConfig, DecodeError> {
 
 /// Reads `regionId`/`zoneId` into `zone`; true when `key` was one of them.
 fn zone_field(zone: &mut ZoneRequest, key: &str, v: Value) -> Result<bool, DecodeError> {
-    if names(key, "regionid") {
-        zone.region_id = string(key, v)?;
-    } else if names(key, "zoneid") {
-        zone.zone_id = string(key, v)?;
-    } else {
+    let Some(slot) = zone_slot(zone, key) else {
         return Ok(false);
-    }
+    };
+    *slot = string(key, v)?;
     Ok(true)
+}
+
+/// The field of `zone` that the property `key` names: `regionId` or `zoneId`.
+fn zone_slot<'z>(zone: &'z mut ZoneRequest, key: &str) -> Option<&'z mut Option<String>> {
+    if names(key, "regionid") {
+        Some(&mut zone.region_id)
+    } else if names(key, "zoneid") {
+        Some(&mut zone.zone_id)
+    } else {
+        None
+    }
 }
 
 pub fn instances_request(body: &mut [u8]) -> Result<Option<InstancesRequest>, DecodeError> {

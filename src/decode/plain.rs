@@ -14,8 +14,8 @@
 use artemis_shards::{Instance, Metadata};
 
 use super::{
-    field, names, put, DiscoveryConfig, Field, InstancesRequest, LookupRequest, ServiceRequest,
-    ZoneRequest,
+    field, names, put, zone_slot, DiscoveryConfig, Field, InstancesRequest, LookupRequest,
+    ServiceRequest, ZoneRequest,
 };
 
 /// Gives up: the body is not plain.
@@ -96,11 +96,7 @@ fn zone_and(
 
 /// Reads `regionId` or `zoneId` into `zone`; false when `key` is neither.
 fn zone_field(reader: &mut Reader, key: &str, zone: &mut ZoneRequest) -> Plain<bool> {
-    let slot = if names(key, "regionid") {
-        &mut zone.region_id
-    } else if names(key, "zoneid") {
-        &mut zone.zone_id
-    } else {
+    let Some(slot) = zone_slot(zone, key) else {
         return Some(false);
     };
     *slot = reader.text()?;
@@ -235,7 +231,7 @@ impl<'a> Reader<'a> {
             return self.word(b"null").then_some(None);
         }
         self.at += 1;
-        // Sized for one: most bodies carry one instance.
+        // Sized for one: most lists carry one item (a client's one instance, say).
         let mut items = Vec::with_capacity(1);
         if self.peek()? == b']' {
             self.at += 1;

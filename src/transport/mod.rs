@@ -68,8 +68,9 @@ pub trait Connection {
     async fn read_into(&mut self, buf: &mut ReadBuffer, timeout: Duration) -> io::Result<usize>;
     /// Writes all of `output` (every reply of one batch) before returning, and leaves it empty;
     /// fails with `TimedOut` when the peer has not taken all of it within `timeout` (the
-    /// connection should then be dropped: what was left unsent goes with it). A transport may keep the buffer itself while the kernel sends from it, and hands it back
-    /// when done; if the future is dropped first, the buffer stays with the transport.
+    /// connection should then be dropped: what was left unsent goes with it). A transport may
+    /// keep the buffer itself while the kernel sends from it, and hands it back when done; if
+    /// the future is dropped first, the buffer stays with the transport.
     async fn write_all(&mut self, output: &mut Output, timeout: Duration) -> io::Result<()>;
     /// Lets go of the socket so that another core can serve it: waits until this core has no
     /// operation in flight on it, then appends to `buf` every byte received and not yet read.
