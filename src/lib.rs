@@ -47,6 +47,8 @@ mod websocket;
 pub use config::{
     parse_core_list, parse_duration, Cli, ClusterNodes, Command, CoreList, ServerConfig,
 };
+/// The allocator the server and the no-op reference server install as `#[global_allocator]`.
+pub use mimalloc::MiMalloc as Allocator;
 pub use runtime::{run, select_cores, App, Failure, Layout};
 pub use server::Server;
 

@@ -9,6 +9,9 @@ use artemis::{Command, Failure, Layout, Server, ServerConfig};
 
 mod cli;
 
+#[global_allocator]
+static ALLOCATOR: artemis::Allocator = artemis::Allocator;
+
 /// `artemis::Cli`'s `server` beside the management commands of [`cli`], which live in the
 /// binary only.
 #[derive(Parser, Debug)]
