@@ -32,14 +32,13 @@ pub(crate) struct Pushed {
 pub(crate) type PushBatch = Arc<[Pushed]>;
 
 /// Serializes each change once.
-pub(crate) fn serialize(changes: Vec<Change>) -> PushBatch {
+pub(crate) fn serialize<'c>(changes: impl Iterator<Item = &'c Change>) -> PushBatch {
     changes
-        .into_iter()
         .map(|change| {
             let mut json = Vec::with_capacity(change.instance_json.len() + 64);
             change.write_json(&mut json);
             Pushed {
-                service_key: change.key.service_id,
+                service_key: change.key.service_id.clone(),
                 json: json.into(),
             }
         })
@@ -259,6 +258,11 @@ impl Subscribers {
         self.fanout.sessions[core].load(Ordering::Relaxed) > 0
     }
 
+    /// Whether any core has push sessions.
+    pub(crate) fn wanted(&self) -> bool {
+        (0..self.fanout.sessions.len()).any(|core| self.wanted_by(core))
+    }
+
     /// Queues each change for the sessions that want it.
     pub(crate) fn deliver(&self, batch: &[Pushed]) {
         let by_service = self.by_service.borrow();
@@ -377,7 +381,7 @@ mod tests {
             },
             instance_json: Arc::from(&b"{}"[..]),
         };
-        let batch = serialize(vec![change]);
+        let batch = serialize([&change].into_iter());
         assert_eq!(&*batch[0].service_key, "svc");
         assert_eq!(
             &*batch[0].json,

@@ -513,11 +513,15 @@ impl ShardLink {
     /// Hands the shard's new changes to this core's subscribers and to every core with push
     /// sessions.
     fn push(&self, shard: &mut Shard) {
-        let changes = shard.take_unpushed();
-        if changes.is_empty() {
+        // Serialized only while some core has sessions to take them.
+        let batch = self
+            .subscribers
+            .wanted()
+            .then(|| push::serialize(shard.unpushed()));
+        shard.mark_pushed();
+        let Some(batch) = batch.filter(|batch| !batch.is_empty()) else {
             return;
-        }
-        let batch = push::serialize(changes);
+        };
         self.subscribers.deliver(&batch);
         let Some(hop) = &self.hop else {
             return;

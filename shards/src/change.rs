@@ -124,8 +124,13 @@ pub(crate) struct ChangeLog {
     bytes: usize,
     /// Every change up to this version has been dropped (or came before the log started).
     dropped_through: u64,
-    /// Changes not yet taken for pushing.
-    unpushed: Vec<Change>,
+    /// Changes after this version have not been pushed yet (those still kept are read where they
+    /// are, in `entries`).
+    pushed_through: u64,
+    /// The latest version recorded.
+    recorded_through: u64,
+    /// Changes the bounds dropped before they were pushed.
+    dropped_unpushed: Vec<Change>,
 }
 
 impl ChangeLog {
@@ -138,22 +143,35 @@ impl ChangeLog {
             entries: VecDeque::new(),
             bytes: 0,
             dropped_through: start,
-            unpushed: Vec::new(),
+            pushed_through: start,
+            recorded_through: start,
+            dropped_unpushed: Vec::new(),
         }
     }
 
     pub(crate) fn record(&mut self, change: Change) {
         let now_ms = change.time_ms;
-        self.unpushed.push(change.clone());
+        self.recorded_through = change.version;
         self.bytes += change.retained_bytes();
         self.entries.push_back(change);
         self.trim(now_ms);
     }
 
-    /// The changes recorded since the last call, oldest first, every one of them (no collapsing):
-    /// each register is pushed as `new`, as Java does.
-    pub(crate) fn take_unpushed(&mut self) -> Vec<Change> {
-        std::mem::take(&mut self.unpushed)
+    /// The changes recorded since the last [`ChangeLog::mark_pushed`], oldest first, every one of
+    /// them (no collapsing): each register is pushed as `new`, as Java does.
+    pub(crate) fn unpushed(&self) -> impl Iterator<Item = &Change> {
+        let kept = self
+            .entries
+            .partition_point(|c| c.version <= self.pushed_through);
+        self.dropped_unpushed
+            .iter()
+            .chain(self.entries.range(kept..))
+    }
+
+    /// Everything recorded so far has been pushed (or had no one to push to).
+    pub(crate) fn mark_pushed(&mut self) {
+        self.pushed_through = self.recorded_through;
+        self.dropped_unpushed.clear();
     }
 
     /// Drops, oldest first, what the retention no longer covers and what exceeds the byte
@@ -171,7 +189,10 @@ impl ChangeLog {
             }
             self.dropped_through = oldest.version;
             self.bytes -= oldest.retained_bytes();
-            self.entries.pop_front();
+            let dropped = self.entries.pop_front();
+            if let Some(dropped) = dropped.filter(|c| c.version > self.pushed_through) {
+                self.dropped_unpushed.push(dropped);
+            }
         }
     }
 
@@ -221,6 +242,12 @@ mod tests {
         }
     }
 
+    fn take_unpushed(log: &mut ChangeLog) -> Vec<Change> {
+        let changes = log.unpushed().cloned().collect();
+        log.mark_pushed();
+        changes
+    }
+
     fn kinds(changes: &[Change]) -> Vec<(u64, &str)> {
         changes
             .iter()
@@ -252,8 +279,27 @@ mod tests {
         let mut log = ChangeLog::new(Retention::Count(1), usize::MAX, 0);
         log.record(change(1, ChangeKind::New, "a", 0));
         log.record(change(2, ChangeKind::New, "a", 0));
-        assert_eq!(kinds(&log.take_unpushed()), [(1, "new"), (2, "new")]);
-        assert!(log.take_unpushed().is_empty());
+        assert_eq!(kinds(&take_unpushed(&mut log)), [(1, "new"), (2, "new")]);
+        assert!(take_unpushed(&mut log).is_empty());
+    }
+
+    #[test]
+    fn a_change_is_pushed_once_whether_kept_or_dropped() {
+        let mut log = ChangeLog::new(Retention::Count(2), usize::MAX, 0);
+        log.record(change(1, ChangeKind::New, "a", 0));
+        assert_eq!(kinds(&take_unpushed(&mut log)), [(1, "new")]);
+        // 1 was pushed before the bound dropped it, 2 was not.
+        for v in 2..=4 {
+            log.record(change(v, ChangeKind::New, &v.to_string(), 0));
+        }
+        assert_eq!(log.len(), 2);
+        assert_eq!(
+            kinds(&take_unpushed(&mut log)),
+            [(2, "new"), (3, "new"), (4, "new")]
+        );
+        log.record(change(5, ChangeKind::Delete, "3", 0));
+        assert_eq!(kinds(&take_unpushed(&mut log)), [(5, "delete")]);
+        assert!(take_unpushed(&mut log).is_empty());
     }
 
     #[test]
@@ -323,7 +369,7 @@ mod tests {
         // A client that has version 2 has everything.
         assert!(log.since(2).unwrap().is_empty());
         // Still pushed to subscribers.
-        assert_eq!(kinds(&log.take_unpushed()), [(1, "new"), (2, "new")]);
+        assert_eq!(kinds(&take_unpushed(&mut log)), [(1, "new"), (2, "new")]);
     }
 
     #[test]

@@ -563,9 +563,23 @@ impl Shard {
         self.changes.since(version)
     }
 
-    /// Every change made since the last call, in order, for pushing to subscribers.
-    pub fn take_unpushed(&mut self) -> Vec<Change> {
-        self.changes.take_unpushed()
+    /// Every change made since the last [`Shard::mark_pushed`], in order, for pushing to
+    /// subscribers; read where the log keeps them, not copied.
+    pub fn unpushed(&self) -> impl Iterator<Item = &Change> {
+        self.changes.unpushed()
+    }
+
+    /// The changes made so far have been pushed, or had no subscriber to go to.
+    pub fn mark_pushed(&mut self) {
+        self.changes.mark_pushed();
+    }
+
+    /// [`Shard::unpushed`], copied, then marked pushed.
+    #[cfg(test)]
+    pub(crate) fn take_unpushed(&mut self) -> Vec<Change> {
+        let changes = self.unpushed().cloned().collect();
+        self.mark_pushed();
+        changes
     }
 
     /// Runs each instance through the size `limits`, the node rules as `admit` applies them and
