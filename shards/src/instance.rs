@@ -140,7 +140,8 @@ impl Instance {
 
     /// The instance's JSON as a fresh buffer.
     pub fn to_json(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256);
+        // Room for an instance as clients send it (about 450 bytes), so that it is not grown.
+        let mut out = Vec::with_capacity(512);
         self.write_json(&mut out);
         out
     }

@@ -4,6 +4,8 @@
 //! nulls, so every object this registry sends is written by hand, in that key order, through the
 //! few helpers here. Nothing on the read path builds JSON: these run when an instance changes.
 
+use std::io::Write as _;
+
 /// Appends `s` as a JSON string literal (quotes included), escaping as Jackson does.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
@@ -59,9 +61,9 @@ pub fn write_key(out: &mut Vec<u8>, key: &str) {
     out.extend_from_slice(b"\":");
 }
 
-/// Appends an integer.
+/// Appends an integer (formatted in place, with no `String` in between).
 pub fn write_int(out: &mut Vec<u8>, n: i64) {
-    out.extend_from_slice(n.to_string().as_bytes());
+    write!(out, "{n}").expect("writing to a Vec cannot fail");
 }
 
 /// Appends Java's `ResponseStatus` object: `{"errorCode":..,"message":..,"status":..}`.
@@ -97,6 +99,15 @@ mod tests {
         assert_eq!(s("l1\nl2\tx"), "\"l1\\nl2\\tx\"");
         assert_eq!(s("\u{1}"), "\"\\u0001\"");
         assert_eq!(s("ünï/code"), "\"ünï/code\"");
+    }
+
+    #[test]
+    fn integers() {
+        for n in [0, 7, -7, 8080, i64::MIN, i64::MAX] {
+            let mut out = b"x".to_vec();
+            write_int(&mut out, n);
+            assert_eq!(out, format!("x{n}").as_bytes());
+        }
     }
 
     #[test]
