@@ -17,8 +17,8 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # The whole workspace (.dockerignore leaves out target/ and .git): Cargo reads every member's
 # manifest even to build one package. rusqlite builds SQLite from source (its `bundled` feature)
-# with this image's C compiler; the PostgreSQL client is pure Rust and no TLS library is linked,
-# so the runtime image needs nothing beyond glibc.
+# and the mimalloc crate the allocator, both with this image's C compiler; the PostgreSQL client
+# is pure Rust and no TLS library is linked, so the runtime image needs nothing beyond glibc.
 COPY . .
 RUN cargo build --release --locked -p artemis
 
