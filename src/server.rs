@@ -378,7 +378,7 @@ impl Handler for CoreServer {
 
     fn move_to(&self, to: usize, moved: Moved<Start>) {
         self.counters().connection_moved();
-        self.rate_limits.give_back(self.link.me());
+        self.context().moving_out();
         self.moves.send(to, moved);
     }
 

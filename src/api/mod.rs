@@ -99,6 +99,12 @@ impl Context<'_> {
             .unwrap_or(usize::MAX);
         open(to) <= open(self.link.me()) && open(to) < cap
     }
+
+    /// A client moves to another core: this core's unspent rate-limit shares go back, for the
+    /// core it moves to to take.
+    pub(crate) fn moving_out(&self) {
+        self.rate_limits.give_back(self.link.me());
+    }
 }
 
 /// One piece of a reply body.

@@ -310,8 +310,7 @@ impl<'a> Task<'a> {
         counters.websocket_closed(self.endpoint);
         if let Some((to, socket)) = moving {
             counters.websocket_moved();
-            let api = self.ctx.api;
-            api.rate_limits.give_back(api.link.me());
+            self.ctx.api.moving_out();
             let kind = MovedKind::Upgraded(Start::Moved(self.session));
             self.ctx.moves.send(
                 to,
