@@ -12,6 +12,7 @@ use simd_json::prelude::*;
 use simd_json::tape::{Object, Tape, Value};
 use simd_json::{Buffers, ValueType};
 use std::cell::Cell;
+use std::cmp::Ordering;
 
 mod plain;
 
@@ -241,7 +242,13 @@ fn string_end(json: &[u8], mut from: usize) -> Option<usize> {
 
 /// Whether the property `key` names `field` (given in lowercase without underscores).
 fn names(key: &str, field: &str) -> bool {
-    folded(key, &mut [0; FOLDED]) == field.as_bytes()
+    // Folding only drops underscores: a key of the field's length names it when it matches as
+    // it is, and only a longer one (with underscores) needs folding.
+    match key.len().cmp(&field.len()) {
+        Ordering::Equal => key.eq_ignore_ascii_case(field),
+        Ordering::Less => false,
+        Ordering::Greater => folded(key, &mut [0; FOLDED]) == field.as_bytes(),
+    }
 }
 
 /// The longest property name [`folded`] keeps.
@@ -817,9 +824,10 @@ mod tests {
         assert!(!names("region", "regionid"));
         assert!(!names("regionIdx", "regionid"));
         assert!(names("Registration_Time", "registrationtime"));
+        assert!(names(&format!("region{}id", "_".repeat(20)), "regionid"));
         assert!(
-            !names(&"ab".repeat(13), &"ab".repeat(13)),
-            "longer than any of ours"
+            !names(&format!("{}_", "ab".repeat(13)), &"ab".repeat(13)),
+            "folds past the buffer: longer than any of ours"
         );
     }
 
