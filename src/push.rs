@@ -1,7 +1,8 @@
 //! Push: which WebSocket sessions on this core want which changes, and how a change reaches them.
 //!
 //! The shard that makes a change serializes it once, as Java's `InstanceChange` JSON, and hands
-//! the batch to every core that has push sessions (its own by a call, the others over the mesh).
+//! the batch to every core that has push sessions (its own by a call, the others over the mesh);
+//! while no core has any, changes are not serialized at all.
 //! Each core puts it in the inbox of every session subscribed to that service, or to all
 //! services. An inbox is bounded in bytes (a whole register batch must fit): a session that falls
 //! that far behind is marked overflowed and closed by its own task, so a slow subscriber never
