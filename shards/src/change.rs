@@ -124,12 +124,9 @@ pub(crate) struct ChangeLog {
     bytes: usize,
     /// Every change up to this version has been dropped (or came before the log started).
     dropped_through: u64,
-    /// Changes after this version have not been pushed yet (those still kept are read where they
-    /// are, in `entries`).
-    pushed_through: u64,
-    /// The latest version recorded.
-    recorded_through: u64,
-    /// Changes the bounds dropped before they were pushed.
+    /// How many of the newest `entries` have not been pushed yet (read where they are).
+    unpushed_kept: usize,
+    /// Changes the bounds dropped before they were pushed, older than any kept.
     dropped_unpushed: Vec<Change>,
 }
 
@@ -143,15 +140,14 @@ impl ChangeLog {
             entries: VecDeque::new(),
             bytes: 0,
             dropped_through: start,
-            pushed_through: start,
-            recorded_through: start,
+            unpushed_kept: 0,
             dropped_unpushed: Vec::new(),
         }
     }
 
     pub(crate) fn record(&mut self, change: Change) {
         let now_ms = change.time_ms;
-        self.recorded_through = change.version;
+        self.unpushed_kept += 1;
         self.bytes += change.retained_bytes();
         self.entries.push_back(change);
         self.trim(now_ms);
@@ -160,17 +156,15 @@ impl ChangeLog {
     /// The changes recorded since the last [`ChangeLog::mark_pushed`], oldest first, every one of
     /// them (no collapsing): each register is pushed as `new`, as Java does.
     pub(crate) fn unpushed(&self) -> impl Iterator<Item = &Change> {
-        let kept = self
-            .entries
-            .partition_point(|c| c.version <= self.pushed_through);
+        let pushed = self.entries.len() - self.unpushed_kept;
         self.dropped_unpushed
             .iter()
-            .chain(self.entries.range(kept..))
+            .chain(self.entries.range(pushed..))
     }
 
     /// Everything recorded so far has been pushed (or had no one to push to).
     pub(crate) fn mark_pushed(&mut self) {
-        self.pushed_through = self.recorded_through;
+        self.unpushed_kept = 0;
         self.dropped_unpushed.clear();
     }
 
@@ -189,9 +183,12 @@ impl ChangeLog {
             }
             self.dropped_through = oldest.version;
             self.bytes -= oldest.retained_bytes();
+            // The oldest is unpushed only when every kept change is.
+            let unpushed = self.unpushed_kept == self.entries.len();
             let dropped = self.entries.pop_front();
-            if let Some(dropped) = dropped.filter(|c| c.version > self.pushed_through) {
-                self.dropped_unpushed.push(dropped);
+            if unpushed {
+                self.unpushed_kept -= 1;
+                self.dropped_unpushed.extend(dropped);
             }
         }
     }
