@@ -505,6 +505,20 @@ fn zone_field(zone: &mut ZoneRequest, key: &str, v: Value) -> Result<bool, Decod
     Ok(true)
 }
 
+/// A body's region and zone, each of its other properties given to `other`.
+fn zone_and<'t, 'i>(
+    o: Object<'t, 'i>,
+    mut other: impl FnMut(&'i str, Value<'t, 'i>) -> Result<(), DecodeError>,
+) -> Result<ZoneRequest, DecodeError> {
+    let mut zone = ZoneRequest::default();
+    for (key, v) in o.iter() {
+        if !zone_field(&mut zone, key, v)? {
+            other(key, v)?;
+        }
+    }
+    Ok(zone)
+}
+
 /// The field of `zone` that the property `key` names: `regionId` or `zoneId`.
 fn zone_slot<'z>(zone: &'z mut ZoneRequest, key: &str) -> Option<&'z mut Option<String>> {
     if names(key, "regionid") {
@@ -542,16 +556,13 @@ pub fn service_request(body: &mut [u8]) -> Result<Option<ServiceRequest>, Decode
 
 /// The top-level object of a service request, as the full decoder reads it.
 fn service_object(o: Object) -> Result<ServiceRequest, DecodeError> {
-    let mut zone = ZoneRequest::default();
     let mut discovery = None;
-    for (key, v) in o.iter() {
-        if !zone_field(&mut zone, key, v)?
-            && names(key, "discoveryconfig")
-            && v.value_type() != ValueType::Null
-        {
+    let zone = zone_and(o, |key, v| {
+        if names(key, "discoveryconfig") && v.value_type() != ValueType::Null {
             discovery = Some(object(key, v, discovery_config)?);
         }
-    }
+        Ok(())
+    })?;
     Ok(ServiceRequest {
         discovery_config: discovery,
         region_id: zone.region_id,
@@ -570,13 +581,13 @@ pub fn lookup_request(body: &mut [u8]) -> Result<Option<LookupRequest>, DecodeEr
 
 /// The top-level object of a lookup request, as the full decoder reads it.
 fn lookup_object(o: Object) -> Result<LookupRequest, DecodeError> {
-    let mut zone = ZoneRequest::default();
     let mut configs = None;
-    for (key, v) in o.iter() {
-        if !zone_field(&mut zone, key, v)? && names(key, "discoveryconfigs") {
+    let zone = zone_and(o, |key, v| {
+        if names(key, "discoveryconfigs") {
             configs = array(key, v, |x| object(key, x, discovery_config))?;
         }
-    }
+        Ok(())
+    })?;
     Ok(LookupRequest {
         discovery_configs: configs,
         region_id: zone.region_id,
@@ -585,13 +596,7 @@ fn lookup_object(o: Object) -> Result<LookupRequest, DecodeError> {
 }
 
 pub fn zone_request(body: &mut [u8]) -> Result<Option<ZoneRequest>, DecodeError> {
-    decode(body, |o| {
-        let mut zone = ZoneRequest::default();
-        for (key, v) in o.iter() {
-            zone_field(&mut zone, key, v)?;
-        }
-        Ok(zone)
-    })
+    decode(body, |o| zone_and(o, |_, _| Ok(())))
 }
 
 pub fn delta_request(body: &mut [u8]) -> Result<Option<DeltaRequest>, DecodeError> {
