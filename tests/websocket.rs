@@ -1,8 +1,9 @@
 //! The WebSocket endpoints with a real WebSocket client over TCP: pushes of `new` and `delete`
 //! changes, all-instance-change, heartbeats over WebSocket, a stalled subscriber closed while
 //! another keeps receiving, the node-wide queue bound and the subscription cap, the session
-//! counts, a heartbeat session moving to the core that owns its instances, and what the server
-//! does with frames that break the protocol or its size limits.
+//! counts, a heartbeat session moving to the core that owns its instances (or staying when that
+//! core is busier), and what the server does with frames that break the protocol or its size
+//! limits.
 
 mod common;
 
@@ -476,6 +477,11 @@ fn a_heartbeat_session_moves_to_the_core_that_owns_its_instances() {
         "i1",
     );
     server.register_apart(&[&moving, &moving_too, &staying]);
+    // A core serving more connections than the session's takes no moves: wait until the
+    // register's own connection is closed wherever it went, so that only the session counts.
+    let mut with_session = before.clone();
+    with_session[accepted] += 1.0;
+    server.assert_open_per_core(&with_session);
 
     // Two heartbeats in one write, two of whose three instances live on the other core: the
     // second is still unread when the session moves after the first, and is answered there.
@@ -546,5 +552,55 @@ fn a_heartbeat_session_on_a_core_owning_as_many_of_its_instances_stays() {
     assert_eq!(server.metric("artemis_websocket_moves_total"), 0.0);
     let mut expected = before.clone();
     expected[accepted] += 1.0;
-    assert_eq!(server.open_per_core(), expected);
+    server.assert_open_per_core(&expected);
+}
+
+/// Opens plain connections, keeping those the kernel gives to `core`, until `core` serves more
+/// connections than `than`; returns them, to be held open.
+fn crowd(server: &Server, core: usize, than: usize) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    loop {
+        let now = server.open_per_core();
+        if now[core] > now[than] {
+            return held;
+        }
+        let conn = TcpStream::connect(server.addr).unwrap();
+        if server.accepting_core(&now) == core {
+            held.push(conn);
+        } else {
+            drop(conn);
+            server.assert_open_per_core(&now);
+        }
+    }
+}
+
+#[test]
+fn a_heartbeat_session_kept_from_a_busier_core_answers_what_followed_the_heartbeat() {
+    let server = Server::start(&[]);
+    server.metric("artemis_connections_open");
+    let before = server.open_per_core();
+    let mut socket = connect(&server, "/ws/registry/heartbeat");
+    let accepted = server.accepting_core(&before);
+    let owner = (accepted + 1) % server.shards;
+    let _held = crowd(&server, owner, accepted);
+    let crowded = server.open_per_core();
+    let service = service_on_shard("ws.crowded", owner, server.shards);
+    let (there, there_too) = (instance(&service, "i1"), instance(&service, "i2"));
+    server.register_apart(&[&there, &there_too]);
+    server.assert_open_per_core(&crowded);
+
+    // The first heartbeat names the busier core, which takes no move: the second, read with it,
+    // is answered here all the same.
+    let both_there = instances(&[&there, &there_too]);
+    socket.write(Message::text(both_there.clone())).unwrap();
+    socket.write(Message::text(both_there)).unwrap();
+    socket.flush().unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            next_change(&mut socket)["responseStatus"]["status"],
+            "success"
+        );
+    }
+    assert_eq!(server.metric("artemis_websocket_moves_total"), 0.0);
+    assert_eq!(server.open_per_core(), crowded);
 }

@@ -63,7 +63,7 @@ pub(crate) async fn serve<C: Connection>(
         if !task.write(&mut conn, ending).await || ending.is_some() {
             break None;
         }
-        if let Some(to) = move_to.filter(|&to| task.may_move(to)) {
+        if let Some(to) = move_to {
             task.moves_left = false;
             match conn.release(&mut input).await {
                 Ok(socket) => break Some((to, socket)),
@@ -142,7 +142,7 @@ impl<'a> Task<'a> {
     }
 
     /// Answers every complete frame in `input`; stops early when the session ends or its last
-    /// heartbeat names another core to move to.
+    /// heartbeat names another core that the session may move to now.
     async fn read_frames(&mut self, input: &mut ReadBuffer) -> (Option<Ending>, Option<usize>) {
         let counters = self.ctx.api.counters();
         let mut consumed = 0;
@@ -185,7 +185,8 @@ impl<'a> Task<'a> {
             let (ctx, endpoint, inbox) = (self.ctx.api, self.endpoint, &self.inbox);
             let output = &mut self.output;
             match on_text(ctx, endpoint, text, inbox, &mut self.services, output).await {
-                Ok(owner) => outcome.1 = owner,
+                // A move declined now leaves the frames that follow to be answered here.
+                Ok(owner) => outcome.1 = owner.filter(|&to| self.may_move(to)),
                 Err(ending) => outcome.0 = Some(ending),
             }
         }
