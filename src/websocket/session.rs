@@ -64,11 +64,14 @@ pub(crate) async fn serve<C: Connection>(
             break None;
         }
         if let Some(to) = move_to {
-            task.moves_left = false;
-            match conn.release(&mut input).await {
-                Ok(socket) => break Some((to, socket)),
-                // The peer has gone: this core sees the session to its end.
-                Err(kept) => conn = kept,
+            // Asked again: a shutdown may have begun during the write.
+            if task.may_move(to) {
+                task.moves_left = false;
+                match conn.release(&mut input).await {
+                    Ok(socket) => break Some((to, socket)),
+                    // The peer has gone: this core sees the session to its end.
+                    Err(kept) => conn = kept,
+                }
             }
             // Not moving after all: answer here the frames that followed the heartbeat.
             continue;
