@@ -456,6 +456,28 @@ fn an_unmasked_client_frame_is_a_protocol_error() {
     );
 }
 
+/// A heartbeat session on a new connection, with the open connections per core before it and
+/// the core that accepted it.
+fn heartbeat_session(server: &Server) -> (Socket, Vec<f64>, usize) {
+    // The metrics connection itself counts: open it before taking the baseline.
+    server.metric("artemis_connections_open");
+    let before = server.open_per_core();
+    let socket = connect(server, "/ws/registry/heartbeat");
+    let accepted = server.accepting_core(&before);
+    (socket, before, accepted)
+}
+
+/// Sends the same heartbeat of `list` twice in one write, and checks that both are answered.
+fn heartbeat_twice_in_one_write<S: AsRef<str>>(socket: &mut Socket, list: &[S]) {
+    let heartbeat = instances(list);
+    socket.write(Message::text(heartbeat.clone())).unwrap();
+    socket.write(Message::text(heartbeat)).unwrap();
+    socket.flush().unwrap();
+    for _ in 0..2 {
+        assert_eq!(next_change(socket)["responseStatus"]["status"], "success");
+    }
+}
+
 #[test]
 fn a_heartbeat_session_moves_to_the_core_that_owns_its_instances() {
     let server = Server::start(SHORT_LEASES);
@@ -463,11 +485,7 @@ fn a_heartbeat_session_moves_to_the_core_that_owns_its_instances() {
         server.shards >= 2,
         "the suite runs on 2 cores, so a session can move"
     );
-    // The metrics connection itself counts: open it before taking the baseline.
-    server.metric("artemis_connections_open");
-    let before = server.open_per_core();
-    let mut socket = connect(&server, "/ws/registry/heartbeat");
-    let accepted = server.accepting_core(&before);
+    let (mut socket, before, accepted) = heartbeat_session(&server);
     let owner = (accepted + 1) % server.shards;
     let moving_service = service_on_shard("ws.moving", owner, server.shards);
     let moving = instance(&moving_service, "i1");
@@ -485,16 +503,7 @@ fn a_heartbeat_session_moves_to_the_core_that_owns_its_instances() {
 
     // Two heartbeats in one write, two of whose three instances live on the other core: the
     // second is still unread when the session moves after the first, and is answered there.
-    let mostly_there = instances(&[&moving, &staying, &moving_too]);
-    socket.write(Message::text(mostly_there.clone())).unwrap();
-    socket.write(Message::text(mostly_there)).unwrap();
-    socket.flush().unwrap();
-    for _ in 0..2 {
-        assert_eq!(
-            next_change(&mut socket)["responseStatus"]["status"],
-            "success"
-        );
-    }
+    heartbeat_twice_in_one_write(&mut socket, &[&moving, &staying, &moving_too]);
     let mut expected = before.clone();
     expected[owner] += 1.0;
     server.assert_open_per_core(&expected);
@@ -536,10 +545,7 @@ fn a_heartbeat_session_moves_to_the_core_that_owns_its_instances() {
 #[test]
 fn a_heartbeat_session_on_a_core_owning_as_many_of_its_instances_stays() {
     let server = Server::start(&[]);
-    server.metric("artemis_connections_open");
-    let before = server.open_per_core();
-    let mut socket = connect(&server, "/ws/registry/heartbeat");
-    let accepted = server.accepting_core(&before);
+    let (mut socket, before, accepted) = heartbeat_session(&server);
     let local = instance(&service_on_shard("ws.local", accepted, server.shards), "i1");
     let other = (accepted + 1) % server.shards;
     let remote = instance(&service_on_shard("ws.remote", other, server.shards), "i1");
@@ -577,10 +583,7 @@ fn crowd(server: &Server, core: usize, than: usize) -> Vec<TcpStream> {
 #[test]
 fn a_heartbeat_session_kept_from_a_busier_core_answers_what_followed_the_heartbeat() {
     let server = Server::start(&[]);
-    server.metric("artemis_connections_open");
-    let before = server.open_per_core();
-    let mut socket = connect(&server, "/ws/registry/heartbeat");
-    let accepted = server.accepting_core(&before);
+    let (mut socket, _, accepted) = heartbeat_session(&server);
     let owner = (accepted + 1) % server.shards;
     let _held = crowd(&server, owner, accepted);
     let crowded = server.open_per_core();
@@ -591,16 +594,7 @@ fn a_heartbeat_session_kept_from_a_busier_core_answers_what_followed_the_heartbe
 
     // The first heartbeat names the busier core, which takes no move: the second, read with it,
     // is answered here all the same.
-    let both_there = instances(&[&there, &there_too]);
-    socket.write(Message::text(both_there.clone())).unwrap();
-    socket.write(Message::text(both_there)).unwrap();
-    socket.flush().unwrap();
-    for _ in 0..2 {
-        assert_eq!(
-            next_change(&mut socket)["responseStatus"]["status"],
-            "success"
-        );
-    }
+    heartbeat_twice_in_one_write(&mut socket, &[&there, &there_too]);
     assert_eq!(server.metric("artemis_websocket_moves_total"), 0.0);
     assert_eq!(server.open_per_core(), crowded);
 }
