@@ -6,11 +6,13 @@
 //! `discoveryConfigs`, a list of such configs, for a lookup). Read straight into the request,
 //! without simd-json's tape in between, such a body takes about two thirds of the time the full
 //! decoder takes (when the reader came, the load generator's heartbeat: 640 against 980 ns; its
-//! service request: 190 against 285 ns). The reader gives up at the first thing outside that shape (an escape, a
-//! number where a string is expected, an unknown property holding an object, a byte-order mark,
-//! anything after the body, malformed JSON) and the full decoder reads the body instead: so a
-//! body read here reads exactly as it would there, and every error comes from there.
+//! service request: 190 against 285 ns). The reader gives up at the first thing outside that
+//! shape (an escape, a number where a string is expected, an unknown property holding an object,
+//! a byte-order mark, anything after the body, malformed JSON) and the full decoder reads the
+//! body instead: so a body read here reads exactly as it would there, and every error comes from
+//! there.
 
+use artemis_shards::json::string_stop;
 use artemis_shards::{Instance, Metadata};
 
 use super::{
@@ -313,32 +315,6 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Where the first `"`, `\` or control character of `bytes` is, looked for eight bytes at a
-/// time: ids and urls are too short for a vector search's set-up to pay, and a byte at a time
-/// was most of the reader's time.
-fn string_stop(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    // Per byte, its high bit when the byte is below `n`; a byte above a flagged one may be
-    // flagged wrongly (a borrow), so only the lowest flag counts.
-    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS;
-    let mut chunks = bytes.chunks_exact(8);
-    for (n, chunk) in chunks.by_ref().enumerate() {
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let quote = word ^ (ONES * u64::from(b'"'));
-        let backslash = word ^ (ONES * u64::from(b'\\'));
-        let stops = below(quote, 1) | below(backslash, 1) | below(word, b' ');
-        if stops != 0 {
-            return Some(n * 8 + stops.trailing_zeros() as usize / 8);
-        }
-    }
-    let rest = chunks.remainder();
-    let at = rest
-        .iter()
-        .position(|&b| matches!(b, b'"' | b'\\' | ..b' '))?;
-    Some(bytes.len() - rest.len() + at)
-}
-
 #[cfg(test)]
 mod tests {
     use std::fmt::Debug;
@@ -582,28 +558,6 @@ mod tests {
         damaged(SDK_BODY, instances_plainly, instances_fully);
         damaged(SERVICE_BODY, service_plainly, service_fully);
         damaged(LOOKUP_BODY, lookup_plainly, lookup_fully);
-    }
-
-    #[test]
-    fn a_string_stops_at_its_first_quote_backslash_or_control_character() {
-        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
-        for _ in 0..20_000 {
-            let seed = rng.next();
-            let len = (seed % 40) as usize;
-            let bytes: Vec<u8> = (0..len)
-                .map(|n| match (seed >> (n % 60)) % 9 {
-                    0 => b'"',
-                    1 => b'\\',
-                    2 => (seed >> (n % 50)) as u8 % 0x20,
-                    3 => 0x80 | (seed >> (n % 50)) as u8,
-                    _ => b'!' + (seed >> (n % 55)) as u8 % 90,
-                })
-                .collect();
-            let expected = bytes
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < b' ');
-            assert_eq!(string_stop(&bytes), expected, "{bytes:?}");
-        }
     }
 
     #[test]
