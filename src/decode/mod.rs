@@ -243,11 +243,11 @@ fn string_end(json: &[u8], mut from: usize) -> Option<usize> {
 /// Whether the property `key` names `field` (given in lowercase without underscores).
 fn names(key: &str, field: &str) -> bool {
     // Folding only drops underscores: a key of the field's length names it when it matches as
-    // it is, and only a longer one (with underscores) needs folding.
+    // it is, and only a longer one with underscores needs folding.
     match key.len().cmp(&field.len()) {
         Ordering::Equal => key.eq_ignore_ascii_case(field),
         Ordering::Less => false,
-        Ordering::Greater => folded(key, &mut [0; FOLDED]) == field.as_bytes(),
+        Ordering::Greater => key.contains('_') && folded(key, &mut [0; FOLDED]) == field.as_bytes(),
     }
 }
 
@@ -258,13 +258,6 @@ const FOLDED: usize = 24;
 /// underscores left out), written in `buf`; a name longer than the buffer, which none of ours
 /// is, folds to the empty name.
 fn folded<'b>(key: &str, buf: &'b mut [u8; FOLDED]) -> &'b [u8] {
-    // Most names come as Java spells them, without underscores: lowercased in one go.
-    if key.len() <= FOLDED && !key.bytes().any(|b| b == b'_') {
-        let out = &mut buf[..key.len()];
-        out.copy_from_slice(key.as_bytes());
-        out.make_ascii_lowercase();
-        return out;
-    }
     let mut len = 0;
     for b in key.bytes().filter(|&b| b != b'_') {
         let Some(slot) = buf.get_mut(len) else {
@@ -430,20 +423,28 @@ enum Field<'i> {
 
 /// The field of `i` that the property `key` names.
 fn field<'i>(i: &'i mut Instance, key: &str) -> Field<'i> {
-    Field::Text(match folded(key, &mut [0; FOLDED]) {
-        b"regionid" => &mut i.region_id,
-        b"zoneid" => &mut i.zone_id,
-        b"groupid" => &mut i.group_id,
-        b"serviceid" => &mut i.service_id,
-        b"instanceid" => &mut i.instance_id,
-        b"machinename" => &mut i.machine_name,
-        b"ip" => &mut i.ip,
-        b"protocol" => &mut i.protocol,
-        b"url" => &mut i.url,
-        b"healthcheckurl" => &mut i.health_check_url,
-        b"status" => &mut i.status,
-        b"port" => return Field::Port,
-        b"metadata" => return Field::Metadata,
+    // None of our names has an underscore: a name without one is compared as it is, ignoring
+    // case, with those of ours of its length, and only one with underscores is folded first.
+    let mut buf = [0; FOLDED];
+    let name = match key.as_bytes().contains(&b'_') {
+        true => folded(key, &mut buf),
+        false => key.as_bytes(),
+    };
+    let is = |ours: &[u8]| name.eq_ignore_ascii_case(ours);
+    Field::Text(match name.len() {
+        2 if is(b"ip") => &mut i.ip,
+        3 if is(b"url") => &mut i.url,
+        4 if is(b"port") => return Field::Port,
+        6 if is(b"zoneid") => &mut i.zone_id,
+        6 if is(b"status") => &mut i.status,
+        7 if is(b"groupid") => &mut i.group_id,
+        8 if is(b"regionid") => &mut i.region_id,
+        8 if is(b"protocol") => &mut i.protocol,
+        8 if is(b"metadata") => return Field::Metadata,
+        9 if is(b"serviceid") => &mut i.service_id,
+        10 if is(b"instanceid") => &mut i.instance_id,
+        11 if is(b"machinename") => &mut i.machine_name,
+        14 if is(b"healthcheckurl") => &mut i.health_check_url,
         _ => return Field::Ignored,
     })
 }
@@ -834,6 +835,70 @@ mod tests {
             !names(&format!("{}_", "ab".repeat(13)), &"ab".repeat(13)),
             "folds past the buffer: longer than any of ours"
         );
+    }
+
+    /// Each of an instance's properties, as Java spells it, in capitals and in snake_case, read
+    /// plainly and (behind an escaped value) by the full decoder.
+    #[test]
+    fn every_instance_property_in_any_spelling() {
+        type Get = fn(&Instance) -> Option<&str>;
+        let texts: [(&str, Get); 11] = [
+            ("regionId", |i| i.region_id.as_deref()),
+            ("zoneId", |i| i.zone_id.as_deref()),
+            ("groupId", |i| i.group_id.as_deref()),
+            ("serviceId", |i| i.service_id.as_deref()),
+            ("instanceId", |i| i.instance_id.as_deref()),
+            ("machineName", |i| i.machine_name.as_deref()),
+            ("ip", |i| i.ip.as_deref()),
+            ("protocol", |i| i.protocol.as_deref()),
+            ("url", |i| i.url.as_deref()),
+            ("healthCheckUrl", |i| i.health_check_url.as_deref()),
+            ("status", |i| i.status.as_deref()),
+        ];
+        let snake = |name: &str| {
+            let mut out = String::new();
+            for c in name.chars() {
+                if c.is_ascii_uppercase() {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_lowercase());
+            }
+            out
+        };
+        let spellings = |name: &str| [name.to_owned(), name.to_uppercase(), snake(name)];
+        let read = |members: &str, escaped: bool| {
+            let other = if escaped { r#","x":"\/""# } else { "" };
+            let mut b = body(&format!(r#"{{"instances":[{{{members}{other}}}]}}"#));
+            let request = instances_request(&mut b).unwrap().unwrap();
+            request.instances.unwrap().remove(0).unwrap()
+        };
+        for escaped in [false, true] {
+            for (name, get) in texts {
+                for spelling in spellings(name) {
+                    let instance = read(&format!(r#""{spelling}":"v""#), escaped);
+                    assert_eq!(get(&instance), Some("v"), "{spelling}");
+                    let others = texts.iter().filter(|(other, _)| *other != name);
+                    assert!(others.map(|(_, get)| get(&instance)).all(|v| v.is_none()));
+                }
+            }
+            for spelling in spellings("port") {
+                assert_eq!(read(&format!(r#""{spelling}":81"#), escaped).port, 81);
+            }
+            for spelling in spellings("metadata") {
+                let instance = read(&format!(r#""{spelling}":{{"k":"v"}}"#), escaped);
+                assert_eq!(
+                    instance.metadata,
+                    Some(vec![("k".into(), Some("v".into()))])
+                );
+            }
+            for unknown in ["ipx", "urls", "zone", "statusid", "region_id_x"] {
+                let instance = read(&format!(r#""{unknown}":"v""#), escaped);
+                assert!(
+                    texts.iter().all(|(_, get)| get(&instance).is_none()),
+                    "{unknown}"
+                );
+            }
+        }
     }
 
     #[test]
