@@ -120,11 +120,18 @@ async fn serve_from(
         Origin::Client => ctx.replicator.updates(instances.len()),
         Origin::Peer => Updates::default(),
     };
+    let count = instances.len();
     for (index, instance) in instances.into_iter().enumerate() {
         if let Some(instance) = instance {
             ctx.replicator.add(&mut replicated, index, &instance);
             let owner = shard_for(instance.service_id.as_deref().unwrap_or(""), shards);
-            batches[owner].push((index as u32, instance));
+            let batch = &mut batches[owner];
+            // Room for the instances still to come rather than a `Vec`'s first four: a client's
+            // one instance would take over a kilobyte.
+            if batch.capacity() == 0 {
+                batch.reserve_exact(count - index);
+            }
+            batch.push((index as u32, instance));
         }
     }
     let here = batches[ctx.link.me()].len();
