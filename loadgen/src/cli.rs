@@ -159,6 +159,13 @@ pub struct Cli {
     #[arg(long)]
     pub quiet: bool,
 
+    /// Poll the sockets without ever sleeping (each worker keeps its core busy): replies then
+    /// never have to wake the load generator. On loopback the server's send pays for that
+    /// wake-up, which a client on another machine would not cost it; use with --cores that the
+    /// server does not run on.
+    #[arg(long)]
+    pub busy_poll: bool,
+
     /// Seed of the random choices, for repeatable runs.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -351,6 +358,7 @@ impl Cli {
             },
             seed: self.seed,
             quiet: self.quiet,
+            busy_poll: self.busy_poll,
             attack: self.attack.unwrap_or_default(),
             probe: self.probe,
         })

@@ -66,6 +66,10 @@ pub struct Config {
     pub seed: u64,
     /// No progress lines.
     pub quiet: bool,
+    /// The workers poll their sockets without ever sleeping (each keeps its core busy), so a
+    /// reply never has to wake the load generator: on loopback the server's send otherwise pays
+    /// for that wake-up, which a client on another machine would not cost it.
+    pub busy_poll: bool,
     /// Hostile connections run beside the load while it is measured (warm-up included).
     pub attack: Vec<Attacker>,
     /// Fetch `/health` and `/metrics` this often while the load runs; `None`: no probe.
@@ -111,6 +115,7 @@ impl Default for Config {
             slo: Slo::default(),
             seed: 1,
             quiet: false,
+            busy_poll: false,
             attack: Vec::new(),
             probe: None,
         }

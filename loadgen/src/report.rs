@@ -226,6 +226,9 @@ impl Report {
         if c.prefilled > 0 {
             let _ = writeln!(out, "{} instances were already registered", c.prefilled);
         }
+        if c.busy_poll {
+            let _ = writeln!(out, "the workers polled without sleeping (--busy-poll)");
+        }
         let asked = self
             .asked_rate
             .map_or("max (closed loop)".to_owned(), display::rate);

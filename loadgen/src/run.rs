@@ -162,6 +162,7 @@ fn phase(config: &Config, targets: &[Target], phase: Phase) -> Result<(Tally, Ve
             timeout: config.timeout,
             seconds: measured.then(|| tx.clone()),
             ready: ready.clone(),
+            busy_poll: config.busy_poll,
         };
         handles.push(
             thread::Builder::new()

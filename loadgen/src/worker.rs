@@ -76,6 +76,8 @@ pub(crate) struct Plan {
     pub seconds: Option<Sender<Snapshot>>,
     /// Every worker connects first, then all start together.
     pub ready: Arc<Barrier>,
+    /// Never sleep in `poll` (`Config::busy_poll`).
+    pub busy_poll: bool,
 }
 
 struct Slot {
@@ -217,7 +219,7 @@ impl Worker {
             if sending && !self.idle.is_empty() {
                 wake = wake.min(pacer.next_due().unwrap_or(housekeeping_at));
             }
-            let wait = if wake > now + SPIN {
+            let wait = if !plan.busy_poll && wake > now + SPIN {
                 timer.wake_by(wake, now)?;
                 None
             } else {

@@ -618,3 +618,24 @@ fn prefilled_alone_heartbeats_a_population_registered_earlier_without_registerin
     assert!(h.ok > 0);
     assert_eq!(fake.requests("/api/registry/register.json"), registers);
 }
+
+#[test]
+fn busy_polling_workers_keep_the_schedule_and_say_so() {
+    let fake = Fake::start(false);
+    let report = run(Config {
+        scenario: shares(&[(Kind::Heartbeat, 1)]),
+        prefill: 300,
+        busy_poll: true,
+        cores: vec![core_zero()],
+        ..config(&fake)
+    })
+    .unwrap();
+    let h = report.op("heartbeat").unwrap();
+    assert_eq!(h.failed, 0, "{:?}", h.failures);
+    assert!((100..=401).contains(&h.ok), "{}", h.ok);
+    assert!(report
+        .table()
+        .contains("the workers polled without sleeping (--busy-poll)"));
+    let json: serde_json::Value = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["config"]["busy_poll"], true);
+}
