@@ -9,7 +9,8 @@
 # load generator on core 0). Saturation: artemis-loadgen --max, 16 connections, 1 s warm-up and
 # 4 s measured, for heartbeat, discover and reregister over 1 000 instances in 100 services.
 # Low rate: heartbeat at 1 000 requests/s for 8 s; the server's CPU time (utime + stime from
-# /proc/PID/stat) across the run divided by the requests sent. Every run records the steal time
+# /proc/PID/stat) across the run divided by the requests sent; in the layouts above, and in
+# "own-busy" (own, with the load generator's --busy-poll, so that no reply has to wake it). Every run records the steal time
 # of the machine and its load average. The binaries run as copies named reg, noop and lg, so
 # that a clean-up by process name elsewhere on a shared machine does not stop them mid-run.
 # Results: one JSON line per run in $OUT/sat.jsonl and $OUT/low.jsonl (OUT=/tmp/artemis-ab).
@@ -28,9 +29,13 @@ LG=$OUT/after/lg
 # one SIDE KIND SCENARIO LAYOUT MODE: one measured run, as one JSON line (MODE: max or rate=N).
 one() {
     local side=$1 kind=$2 scen=$3 layout=$4 mode=$5
-    local bin=$OUT/$side port=$((19100 + RANDOM % 800)) dir sc lc pacing spid
+    local bin=$OUT/$side port=$((19100 + RANDOM % 800)) dir sc lc pacing spid busy=
     dir=$(mktemp -d "$OUT/run.XXXX")
-    if [ "$layout" = own ]; then sc=1; lc=0; else sc=0,1; lc=0,1; fi
+    case $layout in
+        own) sc=1; lc=0 ;;
+        own-busy) sc=1; lc=0; busy=--busy-poll ;;
+        *) sc=0,1; lc=0,1 ;;
+    esac
     if [ "$kind" = reg ]; then
         "$bin/reg" server --addr 127.0.0.1:$port --cores $sc --rate-limit false --lease-ttl 1h \
             --data-dir "$dir/data" >"$dir/server.log" 2>&1 &
@@ -49,7 +54,7 @@ one() {
     t0=$(awk '{print $14+$15}' /proc/$spid/stat); st0=$(awk '/^cpu /{print $9}' /proc/stat); s0=$(date +%s.%N)
     # shellcheck disable=SC2086
     "$LG" --target http://127.0.0.1:$port --scenario "$scen" --prefilled 1000 --services 100 $pacing \
-        --warmup 1s --connections 16 --cores $lc --json "$dir/lg.json" >"$dir/lg.txt" 2>&1
+        --warmup 1s --connections 16 --cores $lc $busy --json "$dir/lg.json" >"$dir/lg.txt" 2>&1
     t1=$(awk '{print $14+$15}' /proc/$spid/stat); st1=$(awk '/^cpu /{print $9}' /proc/stat); s1=$(date +%s.%N)
     kill $spid 2>/dev/null; wait $spid 2>/dev/null
     python3 - "$side" "$kind" "$scen" "$layout" "$mode" "$t0" "$t1" "$st0" "$st1" "$s0" "$s1" "$dir" <<'PY'
@@ -79,7 +84,7 @@ for _ in $(seq "$ROUNDS"); do
     done
 done >"$OUT/sat.jsonl"
 for _ in $(seq "$ROUNDS"); do
-    for layout in shared own; do
+    for layout in shared own own-busy; do
         for side in before after; do
             for kind in noop reg; do one $side $kind heartbeat $layout rate=1000; done
         done

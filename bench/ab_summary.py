@@ -58,10 +58,12 @@ def low_rate(runs):
     groups = by_key(runs, "layout", "kind", "side")
     print("| layout | server | build | CPU µs per request (rounds) | median | p50 | p99 (rounds) | steal, most |")
     print("|---|---|---|---|--:|--:|---|--:|")
-    for layout in ("shared", "own"):
+    for layout in ("shared", "own", "own-busy"):
         for kind in ("noop", "reg"):
             for side in ("before", "after"):
-                rs = groups[(layout, kind, side)]
+                rs = groups.get((layout, kind, side))
+                if not rs:  # a run from before the layout existed
+                    continue
                 cost = [cpu_per_request(r) for r in rs]
                 p99 = " / ".join(f"{r['p99'] / 1e3:.2f}" for r in rs)
                 print(f"| {layout} | {kind} | {side} | {' / '.join(f'{c:.0f}' for c in cost)} "
