@@ -10,9 +10,10 @@
 # 4 s measured, for heartbeat, discover and reregister over 1 000 instances in 100 services.
 # Low rate: heartbeat at 1 000 requests/s for 8 s; the server's CPU time (utime + stime from
 # /proc/PID/stat) across the run divided by the requests sent; in the layouts above, and in
-# "own-busy" (own, with the load generator's --busy-poll, so that no reply has to wake it). Every run records the steal time
-# of the machine and its load average. The binaries run as copies named reg, noop and lg, so
-# that a clean-up by process name elsewhere on a shared machine does not stop them mid-run.
+# "own-busy" (own, with the load generator's --busy-poll, so that no reply has to wake it).
+# Every run records the steal time of the machine and its load average. The binaries run as
+# copies named reg, noop and lg, so that a clean-up by process name elsewhere on a shared machine
+# does not stop them mid-run.
 # Results: one JSON line per run in $OUT/sat.jsonl and $OUT/low.jsonl (OUT=/tmp/artemis-ab).
 set -u
 BEFORE=$1; AFTER=$2; ROUNDS=${3:-3}

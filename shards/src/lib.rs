@@ -143,6 +143,9 @@ mod tests {
                 shard_for("KEY.svc", shards)
             );
             assert_eq!(shard_for("İx", shards), shard_for("i\u{307}X", shards));
+            // A final capital sigma lowercases to the final small sigma in a whole id, as the
+            // service map's key has it, not to the small sigma a lone character becomes.
+            assert_eq!(shard_for("ΑΣ", shards), shard_for("ας", shards));
         }
     }
 
