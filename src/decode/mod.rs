@@ -242,39 +242,41 @@ fn string_end(json: &[u8], mut from: usize) -> Option<usize> {
 
 /// Whether the property `key` names `field` (given in lowercase without underscores).
 fn names(key: &str, field: &str) -> bool {
-    // Folding only drops underscores: a key of the field's length names it when it matches as
-    // it is, and only a longer one with underscores needs folding.
+    // Folding only drops underscores: a key shorter than the field never names it, and one of
+    // its length is compared as it is.
     match key.len().cmp(&field.len()) {
-        Ordering::Equal => spells(key.as_bytes(), field.as_bytes()),
         Ordering::Less => false,
-        Ordering::Greater => {
-            key.bytes().any(|b| b == b'_') && folded(key, &mut [0; FOLDED]) == field.as_bytes()
-        }
+        Ordering::Equal => spells(key.as_bytes(), field.as_bytes()),
+        Ordering::Greater => spells(folded(key, &mut [0; FOLDED]), field.as_bytes()),
     }
 }
 
-/// Whether `key` spells `ours` (lowercase ASCII letters, as all our names are) in any case. An
+/// Whether `name` spells `ours` (lowercase ASCII letters, as all our names are) in any case. An
 /// ASCII letter lowercases by setting its 0x20 bit, and setting it makes no other byte a
 /// lowercase letter; a byte at a time with both sides lowercased was a third of reading a
 /// discovery request's body.
-fn spells(key: &[u8], ours: &[u8]) -> bool {
+fn spells(name: &[u8], ours: &[u8]) -> bool {
     debug_assert!(ours.iter().all(u8::is_ascii_lowercase), "{ours:?}");
-    key.len() == ours.len() && key.iter().zip(ours).all(|(k, o)| k | 0x20 == *o)
+    name.len() == ours.len() && name.iter().zip(ours).all(|(n, o)| n | 0x20 == *o)
 }
 
 /// The longest property name [`folded`] keeps.
 const FOLDED: usize = 24;
 
 /// `key` as it is compared with our property names (Jackson's case-insensitive matching, with
-/// underscores left out), written in `buf`; a name longer than the buffer, which none of ours
-/// is, folds to the empty name.
-fn folded<'b>(key: &str, buf: &'b mut [u8; FOLDED]) -> &'b [u8] {
+/// underscores left out; [`spells`] ignores the case). None of our names has an underscore, so
+/// most keys are compared as they are, and only one with underscores is copied into `buf`
+/// without them; one longer than the buffer, which none of ours is, folds to the empty name.
+fn folded<'k>(key: &'k str, buf: &'k mut [u8; FOLDED]) -> &'k [u8] {
+    if !key.bytes().any(|b| b == b'_') {
+        return key.as_bytes();
+    }
     let mut len = 0;
     for b in key.bytes().filter(|&b| b != b'_') {
         let Some(slot) = buf.get_mut(len) else {
             return &[];
         };
-        *slot = b.to_ascii_lowercase();
+        *slot = b;
         len += 1;
     }
     &buf[..len]
@@ -434,13 +436,9 @@ enum Field<'i> {
 
 /// The field of `i` that the property `key` names.
 fn field<'i>(i: &'i mut Instance, key: &str) -> Field<'i> {
-    // None of our names has an underscore: a name without one is compared as it is, ignoring
-    // case, with those of ours of its length, and only one with underscores is folded first.
+    // Compared only with those of our names that have its length.
     let mut buf = [0; FOLDED];
-    let name = match key.bytes().any(|b| b == b'_') {
-        true => folded(key, &mut buf),
-        false => key.as_bytes(),
-    };
+    let name = folded(key, &mut buf);
     let is = |ours: &[u8]| spells(name, ours);
     Field::Text(match name.len() {
         2 if is(b"ip") => &mut i.ip,
