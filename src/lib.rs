@@ -18,6 +18,7 @@
 #![allow(async_fn_in_trait)]
 
 mod api;
+mod bell;
 mod clock;
 mod cluster;
 mod config;

@@ -251,6 +251,14 @@ async fn serve<L: Listener + 'static, A: App>(listener: io::Result<L>, start: St
             return;
         }
     };
+    let bell = match shutdown.bell() {
+        Ok(bell) => bell,
+        Err(e) => {
+            let why = format!("cannot set up the stop signal's eventfd: {e}");
+            let _ = started.send(Started::Failed(why));
+            return;
+        }
+    };
     let bound = listener.local_addr().unwrap_or(addr);
     let _ = started.send(Started::Bound(bound));
     // This core counts as in flight until it has told its sessions that the server stops.
@@ -261,9 +269,7 @@ async fn serve<L: Listener + 'static, A: App>(listener: io::Result<L>, start: St
     let listener = Rc::new(listener);
     let acceptor = spawn_local(accept(listener.clone(), core.clone()));
     let adopter = spawn_local(adopt(listener, core.clone()));
-    while !shutdown.is_stopping() {
-        sleep(Duration::from_millis(20)).await;
-    }
+    shutdown.stopped(&bell).await;
     drop((acceptor, adopter));
     A::stop(&core);
     sleep(STOP_NOTICE).await;
