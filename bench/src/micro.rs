@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use artemis::decode;
+use artemis_loadgen::Population;
 use artemis_shards::{
     shard_for, Instance, InstanceLimits, NodeRules, RemovalMemory, Retention, SafetyConfig, Shard,
     ShardConfig, VersionClock,
@@ -21,16 +22,15 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: artemis::Allocator = artemis::Allocator;
 
-/// The load generator's heartbeat body for one instance (`--region SHA --zone SHAJQ`).
-const HEARTBEAT: &[u8] = br#"{"instances":[{"groupId":null,"healthCheckUrl":"http://10.2.3.4:8081/health","instanceId":"10.2.3.4:8081","ip":"10.2.3.4","machineName":"loadgen-host16909060","metadata":{"k":"v"},"port":8081,"protocol":"http","regionId":"SHA","serviceId":"framework.soa.loadgen.v1.service0","status":"up","url":"http://10.2.3.4:8081/service0/","zoneId":"SHAJQ"}]}"#;
-
-/// The load generator's `service.json` body.
-const SERVICE: &[u8] = br#"{"discoveryConfig":{"serviceId":"framework.soa.loadgen.v1.service17"},"regionId":"SHA","zoneId":"SHAJQ"}"#;
+/// The load generator's population of 1 k instances (`--region SHA --zone SHAJQ --services 100`):
+/// 10 instances in each of 100 services.
+const INSTANCES: u64 = 1_000;
+const SERVICES: u64 = 100;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "artemis-micro",
-    about = "What the pieces of a request cost on their own: decoding bodies, picking a shard"
+    about = "What the pieces of a request cost on their own: decoding bodies, a heartbeat applied to its shard, picking a shard"
 )]
 struct Cli {
     /// Calls timed in each round.
@@ -46,15 +46,16 @@ struct Scratch {
     /// The body being decoded: a fresh copy for each decode, as a request's (the full decoder
     /// parses in place).
     body: Vec<u8>,
+    /// The load generator's heartbeat body for its first instance, and its `service.json` body
+    /// for the first service.
+    heartbeat: Vec<u8>,
+    service: Vec<u8>,
     ids: Vec<String>,
-    /// A shard holding [`INSTANCES`] instances as the load generator registers them.
+    /// A shard holding the population's instances, registered as the load generator does.
     shard: Shard,
     /// A heartbeat's batch for each of them.
     beats: Vec<Vec<(u32, Instance)>>,
 }
-
-/// The instances of the shard, 10 in each of 100 services (the load generator's 1 k population).
-const INSTANCES: usize = 1_000;
 
 /// When the shard's instances were registered, in milliseconds; heartbeats come a millisecond
 /// apart after it.
@@ -83,23 +84,22 @@ fn shard() -> Shard {
     Shard::new(config, Arc::new(VersionClock::starting_at(REGISTERED_MS)))
 }
 
-/// The load generator's heartbeat batch for instance `n`: its body's instance, renumbered.
-fn beat(n: usize) -> Vec<(u32, Instance)> {
-    let mut body = HEARTBEAT.to_vec();
+/// The load generator's heartbeat batch for instance `n`, decoded from its body.
+fn beat(population: &Population, n: u64) -> Vec<(u32, Instance)> {
+    let mut body = Vec::new();
+    population.write_instances([n], &mut body);
     let request = decode::instances_request(&mut body).expect("decodes");
-    let mut instance = request
-        .and_then(|r| r.instances?.pop()?)
-        .expect("one instance");
-    instance.service_id = Some(format!("framework.soa.loadgen.v1.service{}", n / 10));
-    instance.instance_id = Some(format!("10.2.3.4:{}", 8000 + n));
-    vec![(0, instance)]
+    let instance = request.and_then(|r| r.instances?.pop()?);
+    vec![(0, instance.expect("one instance"))]
 }
 
 impl Scratch {
-    fn decode(&mut self, bytes: &[u8], read: fn(&mut [u8]) -> bool) {
-        self.body.clear();
-        self.body.extend_from_slice(bytes);
-        assert!(read(black_box(&mut self.body)), "the body decodes");
+    fn decode(&mut self, bytes: fn(&Scratch) -> &[u8], read: fn(&mut [u8]) -> bool) {
+        let mut body = std::mem::take(&mut self.body);
+        body.clear();
+        body.extend_from_slice(bytes(self));
+        assert!(read(black_box(&mut body)), "the body decodes");
+        self.body = body;
     }
 }
 
@@ -109,17 +109,21 @@ type Call = fn(&mut Scratch, u32);
 /// Each piece by name.
 const PIECES: [(&str, Call); 4] = [
     ("heartbeat body, copied, decoded and dropped", |s, _| {
-        s.decode(HEARTBEAT, |b| {
-            black_box(decode::instances_request(b)).is_ok()
-        });
+        s.decode(
+            |s| &s.heartbeat,
+            |b| black_box(decode::instances_request(b)).is_ok(),
+        );
     }),
     ("service.json body, copied, decoded and dropped", |s, _| {
-        s.decode(SERVICE, |b| black_box(decode::service_request(b)).is_ok());
+        s.decode(
+            |s| &s.service,
+            |b| black_box(decode::service_request(b)).is_ok(),
+        );
     }),
     (
         "heartbeat of one instance applied to its shard of 1 000",
         |s, n| {
-            let beat = &s.beats[n as usize % INSTANCES];
+            let beat = &s.beats[n as usize % s.beats.len()];
             let failed = s
                 .shard
                 .heartbeat(black_box(beat), REGISTERED_MS + u64::from(n) / 1_000);
@@ -134,14 +138,19 @@ const PIECES: [(&str, Call); 4] = [
 
 fn main() {
     let cli = Cli::parse();
+    let population = Population::new("SHA", "SHAJQ", SERVICES);
     let mut scratch = Scratch {
         body: Vec::new(),
-        ids: (0..100)
+        heartbeat: Vec::new(),
+        service: Vec::new(),
+        ids: (0..SERVICES)
             .map(|s| format!("framework.soa.loadgen.v1.service{s}"))
             .collect(),
         shard: shard(),
-        beats: (0..INSTANCES).map(beat).collect(),
+        beats: (0..INSTANCES).map(|n| beat(&population, n)).collect(),
     };
+    population.write_instances([0], &mut scratch.heartbeat);
+    population.write_get_service(0, &mut scratch.service);
     for beat in &scratch.beats {
         assert!(scratch.shard.register(beat, REGISTERED_MS).is_empty());
     }

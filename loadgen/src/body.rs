@@ -6,8 +6,10 @@
 
 use std::io::Write;
 
+/// The instances and services a run works on, and the bodies of the requests about them (public
+/// so that a benchmark can decode the very bodies the load generator sends).
 #[derive(Clone, Debug)]
-pub(crate) struct Population {
+pub struct Population {
     region: String,
     zone: String,
     services: u64,
@@ -16,7 +18,7 @@ pub(crate) struct Population {
 impl Population {
     /// `region` and `zone` must be plain identifiers (checked by `Config::validate`), so they
     /// go into JSON and query strings as they are.
-    pub(crate) fn new(region: &str, zone: &str, services: u64) -> Population {
+    pub fn new(region: &str, zone: &str, services: u64) -> Population {
         Population {
             region: region.to_owned(),
             zone: zone.to_owned(),
@@ -33,7 +35,7 @@ impl Population {
     }
 
     /// `{"instances":[...]}` for a register, heartbeat or unregister request.
-    pub(crate) fn write_instances(&self, ids: impl IntoIterator<Item = u64>, out: &mut Vec<u8>) {
+    pub fn write_instances(&self, ids: impl IntoIterator<Item = u64>, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"instances\":[");
         for (n, i) in ids.into_iter().enumerate() {
             if n > 0 {
@@ -72,7 +74,7 @@ impl Population {
     }
 
     /// The `service.json` POST body.
-    pub(crate) fn write_get_service(&self, service: u64, out: &mut Vec<u8>) {
+    pub fn write_get_service(&self, service: u64, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"discoveryConfig\":{\"serviceId\":\"");
         self.write_service_id(service, out);
         out.extend_from_slice(b"\"},");

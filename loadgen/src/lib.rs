@@ -47,6 +47,7 @@ mod worker;
 mod zipf;
 
 pub use attack::{Attacker, AttackerReport, Hostility};
+pub use body::Population;
 pub use config::{Config, Pacing};
 pub use error::Error;
 pub use probe::ProbeReport;
