@@ -18,7 +18,6 @@
 #![allow(async_fn_in_trait)]
 
 mod api;
-mod bell;
 mod clock;
 mod cluster;
 mod config;

@@ -4,23 +4,16 @@
 //! On SIGINT or SIGTERM the runtime calls [`Shutdown::begin`]: cores stop accepting, connections
 //! close after the batch they are answering, and each core raises its [`StopSignal`], on which
 //! its WebSocket sessions wake to close with 1001. The runtime then waits (a bounded time) until
-//! no batch is being answered on any core. A core learns of the stop from a [`Bell`] that `begin`
-//! rings, so that an idle core is not woken to look meanwhile.
+//! no batch is being answered on any core.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
-use glommio::timer::sleep;
-use log::warn;
 use slab::Slab;
-
-use crate::bell::{Bell, Ringer};
 
 /// Whether the server is stopping, and how many reply batches are being answered right now.
 #[derive(Clone, Default)]
@@ -32,43 +25,12 @@ pub struct Shutdown {
 struct State {
     stopping: AtomicBool,
     answering: AtomicUsize,
-    /// What `begin` rings: one per core waiting in [`Shutdown::stopped`]. Locked only when a
-    /// core starts and when the server stops.
-    bells: Mutex<Vec<Ringer>>,
 }
 
 impl Shutdown {
     /// Stop taking work: cores stop accepting, connections close after their current batch.
     pub fn begin(&self) {
         self.state.stopping.store(true, Ordering::SeqCst);
-        for ringer in self.bells().iter() {
-            ringer.ring();
-        }
-    }
-
-    fn bells(&self) -> std::sync::MutexGuard<'_, Vec<Ringer>> {
-        self.state
-            .bells
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// A bell that [`Shutdown::begin`] rings, for a core to wait on in [`Shutdown::stopped`].
-    pub(crate) fn bell(&self) -> io::Result<Bell> {
-        let bell = Bell::new()?;
-        self.bells().push(bell.ringer()?);
-        Ok(bell)
-    }
-
-    /// Resolves once the server stops, waiting on `bell` (from [`Shutdown::bell`]) meanwhile.
-    pub(crate) async fn stopped(&self, bell: &Bell) {
-        // A stop that began before the bell was hung rang nothing: the flag says so.
-        while !self.is_stopping() {
-            if let Err(e) = bell.wait().await {
-                warn!("waiting for the stop signal failed ({e}); looking again in 20 ms");
-                sleep(Duration::from_millis(20)).await;
-            }
-        }
     }
 
     pub fn is_stopping(&self) -> bool {
@@ -158,11 +120,6 @@ impl Drop for Raised<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc;
-    use std::thread;
-
-    use glommio::LocalExecutor;
-
     use super::*;
 
     #[test]
@@ -179,38 +136,6 @@ mod tests {
         signal.raise();
         assert!(kept.as_mut().poll(cx).is_ready());
         assert!(Box::pin(signal.raised()).as_mut().poll(cx).is_ready());
-    }
-
-    #[test]
-    fn a_core_waiting_for_the_stop_wakes_when_it_begins_or_began() {
-        let (done, finished) = mpsc::channel();
-        let wait = |shutdown: Shutdown, hung: mpsc::Sender<()>| {
-            let done = done.clone();
-            thread::spawn(move || {
-                LocalExecutor::default().run(async move {
-                    let bell = shutdown.bell().expect("an eventfd");
-                    hung.send(()).unwrap();
-                    shutdown.stopped(&bell).await;
-                    done.send(()).unwrap();
-                })
-            })
-        };
-        let shutdown = Shutdown::default();
-        let (hung, waiting) = mpsc::channel();
-        let core = wait(shutdown.clone(), hung.clone());
-        waiting.recv().unwrap();
-        assert!(finished.recv_timeout(Duration::from_millis(50)).is_err());
-        shutdown.begin();
-        finished
-            .recv_timeout(Duration::from_secs(10))
-            .expect("woken by begin");
-        core.join().unwrap();
-        // A core that starts waiting after the stop began is not left waiting.
-        let late = wait(shutdown.clone(), hung);
-        finished
-            .recv_timeout(Duration::from_secs(10))
-            .expect("not left waiting");
-        late.join().unwrap();
     }
 
     #[test]
