@@ -57,8 +57,8 @@ struct Scratch {
     beats: Vec<Vec<(u32, Instance)>>,
 }
 
-/// When the shard's instances were registered, in milliseconds; heartbeats come a millisecond
-/// apart after it.
+/// When the shard's instances were registered, in milliseconds; the heartbeats of a round come
+/// after it, a thousand to the millisecond.
 const REGISTERED_MS: u64 = 1_000_000;
 
 /// A shard as a server's on one core, with the default settings.
