@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use artemis_shards::Retention;
+use artemis_shards::{
+    InstanceLimits, NodeRules, RemovalMemory, Retention, SafetyConfig, ShardConfig,
+    REMOVALS_PER_SHARD,
+};
 use clap::{Args, Parser, Subcommand};
 
 use crate::limits::ConnectionLimits;
@@ -424,7 +427,50 @@ fn management_group_overrides(s: &str) -> Result<Overrides, String> {
     parse_overrides(s, Limiter::ManagementGroup)
 }
 
+/// A duration in whole milliseconds, as the shards and Java's properties count time.
+pub(crate) fn millis(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
 impl ServerConfig {
+    /// This node's region and zone checks, taking instances of other zones or not.
+    pub(crate) fn rules(&self, allow_other_zone: bool) -> NodeRules {
+        NodeRules {
+            region_id: self.region.clone(),
+            zone_id: self.zone.clone(),
+            allow_registry_from_other_zone: allow_other_zone,
+        }
+    }
+
+    /// The region and zone checks of registry operations.
+    pub(crate) fn registry_rules(&self) -> NodeRules {
+        self.rules(self.allow_registry_from_other_zone)
+    }
+
+    /// Settings of one core's shard, one of `shards`: node-wide budgets are split evenly.
+    pub fn shard_config(&self, shards: usize) -> ShardConfig {
+        ShardConfig {
+            rules: self.registry_rules(),
+            lease_ttl_ms: millis(self.lease_ttl),
+            legacy_lease_ttl_ms: millis(self.legacy_lease_ttl),
+            self_preservation: self.self_preservation.then(|| SafetyConfig {
+                window_ms: millis(self.self_preservation_window),
+                ..SafetyConfig::default()
+            }),
+            eviction_batch: self.eviction_batch,
+            delta_retention: self.delta_retention,
+            delta_retention_bytes: (self.delta_retention_bytes / shards.max(1)).max(1),
+            limits: InstanceLimits {
+                max_id_bytes: self.max_id_bytes,
+                max_metadata_bytes: self.max_metadata_bytes,
+            },
+            removal_memory: RemovalMemory {
+                memory_ms: millis(self.removal_memory),
+                max_entries: REMOVALS_PER_SHARD,
+            },
+        }
+    }
+
     /// The settings of one of Java's rate limiters.
     pub fn limiter(&self, limiter: Limiter) -> LimiterConfig {
         let (default_limit, overrides) = match limiter {

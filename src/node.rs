@@ -9,15 +9,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use artemis_shards::json::write_str;
-use artemis_shards::{
-    InstanceLimits, NodeRules, RemovalMemory, SafetyConfig, ShardConfig, REMOVALS_PER_SHARD,
-};
+use artemis_shards::NodeRules;
 
 use crate::cluster::{service_node_json, Cluster, Flags, NodeState, PeerStatus};
-use crate::config::ServerConfig;
+use crate::config::{millis, ServerConfig};
 use crate::rate_limit::Limiter;
 
 pub(crate) struct Node {
@@ -65,13 +62,8 @@ const SUCCESS: &str = r#"{"errorCode":"success","message":"","status":"success"}
 impl Node {
     pub(crate) fn new(config: ServerConfig, bound: SocketAddr, cluster: Arc<Cluster>) -> Node {
         let url = config.node_url(bound);
-        let rules = |allow_other_zone| NodeRules {
-            region_id: config.region.clone(),
-            zone_id: config.zone.clone(),
-            allow_registry_from_other_zone: allow_other_zone,
-        };
-        let registry_rules = rules(config.allow_registry_from_other_zone);
-        let discovery_rules = rules(config.allow_discovery_from_other_zone);
+        let registry_rules = config.registry_rules();
+        let discovery_rules = config.rules(config.allow_discovery_from_other_zone);
 
         let service_node = service_node_json(&url, &config.region, &config.zone);
         let doc = |s: String| Arc::<[u8]>::from(s.into_bytes());
@@ -130,35 +122,6 @@ impl Node {
             documents,
         }
     }
-
-    /// Settings of this core's shard, one of `shards`: node-wide budgets are split evenly.
-    pub(crate) fn shard_config(&self, shards: usize) -> ShardConfig {
-        let c = &self.config;
-        ShardConfig {
-            rules: self.registry_rules.clone(),
-            lease_ttl_ms: millis(c.lease_ttl),
-            legacy_lease_ttl_ms: millis(c.legacy_lease_ttl),
-            self_preservation: c.self_preservation.then(|| SafetyConfig {
-                window_ms: millis(c.self_preservation_window),
-                ..SafetyConfig::default()
-            }),
-            eviction_batch: c.eviction_batch,
-            delta_retention: c.delta_retention,
-            delta_retention_bytes: (c.delta_retention_bytes / shards.max(1)).max(1),
-            limits: InstanceLimits {
-                max_id_bytes: c.max_id_bytes,
-                max_metadata_bytes: c.max_metadata_bytes,
-            },
-            removal_memory: RemovalMemory {
-                memory_ms: millis(c.removal_memory),
-                max_entries: REMOVALS_PER_SHARD,
-            },
-        }
-    }
-}
-
-fn millis(d: Duration) -> u64 {
-    d.as_millis() as u64
 }
 
 /// The effective settings under the Java configuration keys they stand for, sorted by key.

@@ -116,7 +116,7 @@ impl App for Server {
             Arc::new(Cluster::new(&self.config, me))
         });
         let node = Node::new(self.config, bound, cluster.clone());
-        let shard_config = node.shard_config(self.cores);
+        let shard_config = node.config.shard_config(self.cores);
         let link = ShardLink::join(self.shards, self.fanout, |_| {
             Shard::new(shard_config, self.versions)
         })

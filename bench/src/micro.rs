@@ -10,12 +10,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-use artemis::decode;
+use artemis::{decode, Cli as ServerCli, Command};
 use artemis_loadgen::Population;
-use artemis_shards::{
-    shard_for, Instance, InstanceLimits, NodeRules, RemovalMemory, Retention, SafetyConfig, Shard,
-    ShardConfig, VersionClock,
-};
+use artemis_shards::{shard_for, Instance, Shard, VersionClock};
 use clap::Parser;
 
 // The servers' allocator: a decode allocates the instance's strings.
@@ -50,7 +47,6 @@ struct Scratch {
     /// for the first service.
     heartbeat: Vec<u8>,
     service: Vec<u8>,
-    ids: Vec<String>,
     /// A shard holding the population's instances, registered as the load generator does.
     shard: Shard,
     /// A heartbeat's batch for each of them.
@@ -61,27 +57,12 @@ struct Scratch {
 /// after it, a thousand to the millisecond.
 const REGISTERED_MS: u64 = 1_000_000;
 
-/// A shard as a server's on one core, with the default settings.
+/// A shard as `artemis server --region SHA --zone SHAJQ` has on one core.
 fn shard() -> Shard {
-    let config = ShardConfig {
-        rules: NodeRules {
-            region_id: "SHA".into(),
-            zone_id: "SHAJQ".into(),
-            allow_registry_from_other_zone: false,
-        },
-        lease_ttl_ms: 20_000,
-        legacy_lease_ttl_ms: 90_000,
-        self_preservation: Some(SafetyConfig::default()),
-        eviction_batch: 1_000,
-        delta_retention: Retention::AgeMs(300_000),
-        delta_retention_bytes: 32 << 20,
-        limits: InstanceLimits::default(),
-        removal_memory: RemovalMemory {
-            memory_ms: 600_000,
-            max_entries: 1_000,
-        },
-    };
-    Shard::new(config, Arc::new(VersionClock::starting_at(REGISTERED_MS)))
+    let args = ["artemis", "server", "--region", "SHA", "--zone", "SHAJQ"];
+    let Command::Server(config) = ServerCli::parse_from(args).command;
+    let clock = VersionClock::starting_at(REGISTERED_MS);
+    Shard::new(config.shard_config(1), Arc::new(clock))
 }
 
 /// The load generator's heartbeat batch for instance `n`, decoded from its body.
@@ -93,14 +74,11 @@ fn beat(population: &Population, n: u64) -> Vec<(u32, Instance)> {
     vec![(0, instance.expect("one instance"))]
 }
 
-impl Scratch {
-    fn decode(&mut self, bytes: fn(&Scratch) -> &[u8], read: fn(&mut [u8]) -> bool) {
-        let mut body = std::mem::take(&mut self.body);
-        body.clear();
-        body.extend_from_slice(bytes(self));
-        assert!(read(black_box(&mut body)), "the body decodes");
-        self.body = body;
-    }
+/// Copies `bytes` into `body` and reads it there with `read`.
+fn decode(body: &mut Vec<u8>, bytes: &[u8], read: fn(&mut [u8]) -> bool) {
+    body.clear();
+    body.extend_from_slice(bytes);
+    assert!(read(black_box(body)), "the body decodes");
 }
 
 /// One call of a piece, given the call's number.
@@ -109,16 +87,14 @@ type Call = fn(&mut Scratch, u32);
 /// Each piece by name.
 const PIECES: [(&str, Call); 4] = [
     ("heartbeat body, copied, decoded and dropped", |s, _| {
-        s.decode(
-            |s| &s.heartbeat,
-            |b| black_box(decode::instances_request(b)).is_ok(),
-        );
+        decode(&mut s.body, &s.heartbeat, |b| {
+            black_box(decode::instances_request(b)).is_ok()
+        });
     }),
     ("service.json body, copied, decoded and dropped", |s, _| {
-        s.decode(
-            |s| &s.service,
-            |b| black_box(decode::service_request(b)).is_ok(),
-        );
+        decode(&mut s.body, &s.service, |b| {
+            black_box(decode::service_request(b)).is_ok()
+        });
     }),
     (
         "heartbeat of one instance applied to its shard of 1 000",
@@ -131,7 +107,9 @@ const PIECES: [(&str, Call); 4] = [
         },
     ),
     ("shard_for of a service id over 2 shards", |s, n| {
-        let id = &s.ids[n as usize % s.ids.len()];
+        // The population's service ids, each in turn.
+        let (_, instance) = &s.beats[n as usize % SERVICES as usize][0];
+        let id = instance.service_id.as_deref().unwrap_or_default();
         black_box(shard_for(black_box(id), 2));
     }),
 ];
@@ -143,9 +121,6 @@ fn main() {
         body: Vec::new(),
         heartbeat: Vec::new(),
         service: Vec::new(),
-        ids: (0..SERVICES)
-            .map(|s| format!("framework.soa.loadgen.v1.service{s}"))
-            .collect(),
         shard: shard(),
         beats: (0..INSTANCES).map(|n| beat(&population, n)).collect(),
     };

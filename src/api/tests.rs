@@ -39,7 +39,10 @@ impl Core {
         let bound: SocketAddr = "127.0.0.1:8080".parse().unwrap();
         let cluster = Arc::new(Cluster::new(&config, config.node_url(bound)));
         let node = Node::new(config.clone(), bound, cluster);
-        let shard = Shard::new(node.shard_config(1), Arc::new(VersionClock::starting_at(1)));
+        let shard = Shard::new(
+            node.config.shard_config(1),
+            Arc::new(VersionClock::starting_at(1)),
+        );
         Core {
             link: ShardLink::alone(shard),
             rate_limits: config.rate_limits(1),
